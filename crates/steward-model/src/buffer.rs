@@ -1,0 +1,282 @@
+//! Tiered ring buffers of cumulative counts: every window is a difference of two slots.
+//!
+//! A [`Tier`] keeps, for each bucket of `resolution` seconds, the cumulative counts of every
+//! event that happened before the end of that bucket. The counts of the last `n` buckets are
+//! `cum[i] - cum[i - n]`: constant time, whatever the window length.
+//!
+//! [`SliBuffer`] holds four tiers, fine for short windows and coarse for long ones:
+//!
+//! | tier | resolution | span kept | windows served |
+//! |------|-----------:|----------:|----------------|
+//! | 0    | 5 s        | 1 h 5 m   | 5m, 30m, 1h    |
+//! | 1    | 1 min      | 6 h 5 m   | 2h, 6h         |
+//! | 2    | 10 min     | 3 d 10 m  | 1d, 3d         |
+//! | 3    | 1 h        | SLO window + 2 h | the rolling SLO window |
+//!
+//! A window of length `W` served at resolution `r` covers the `W / r` buckets ending with the
+//! bucket that holds `now`: it starts between `now - W` and `now - W + r`. So at most the first
+//! `r` seconds of a window can be left out; for a 5m window that is 5 s (1.7 % of its span), for
+//! 1h 0.14 %, for 2h 0.83 %, for 6h 0.28 %, for 1d 0.69 %, for 3d 0.23 %, for 30d 0.14 %.
+//! A burn rate is a ratio, so with steady traffic the error is nil; the largest error it can
+//! take is the share of the window's events that fell into those left-out seconds.
+
+use crate::counts::Counts;
+use crate::duration::Duration;
+
+/// How far in the future a sample may be stamped (clock skew between senders and Steward).
+pub const MAX_FUTURE: Duration = Duration::minutes(5);
+
+/// One ring of cumulative counts at a fixed resolution.
+#[derive(Clone, Debug)]
+pub struct Tier {
+    resolution: i64,
+    /// `ring[k % len]` = cumulative counts of all events before the end of bucket `k`,
+    /// for `k` in `(head - len, head]`.
+    ring: Box<[Counts]>,
+    head: i64,
+}
+
+impl Tier {
+    /// A tier that can answer windows of up to `max_window` ending at any time up to
+    /// [`MAX_FUTURE`] before its newest sample.
+    pub fn new(resolution: Duration, max_window: Duration, now: i64) -> Tier {
+        let res = resolution.secs();
+        assert!(res > 0, "tier resolution must be positive");
+        let buckets = div_ceil(max_window.secs(), res) + div_ceil(MAX_FUTURE.secs(), res) + 1;
+        Tier {
+            resolution: res,
+            ring: vec![Counts::ZERO; buckets as usize].into_boxed_slice(),
+            head: now.div_euclid(res),
+        }
+    }
+
+    pub fn resolution(&self) -> i64 {
+        self.resolution
+    }
+
+    fn len(&self) -> i64 {
+        self.ring.len() as i64
+    }
+
+    fn slot(&self, bucket: i64) -> usize {
+        bucket.rem_euclid(self.len()) as usize
+    }
+
+    /// Moves the head forward to `bucket`, carrying the cumulative counts.
+    fn advance(&mut self, bucket: i64) {
+        if bucket <= self.head {
+            return;
+        }
+        let carry = self.ring[self.slot(self.head)];
+        let from = (self.head + 1).max(bucket - self.len() + 1);
+        for k in from..=bucket {
+            let s = self.slot(k);
+            self.ring[s] = carry;
+        }
+        self.head = bucket;
+    }
+
+    /// Adds counts at time `t` (unix seconds). Late samples update every later slot, so they
+    /// cost O(lateness / resolution); samples older than the ring update the whole ring.
+    pub fn add(&mut self, t: i64, c: Counts) {
+        let bucket = t.div_euclid(self.resolution);
+        self.advance(bucket);
+        let from = bucket.max(self.head - self.len() + 1);
+        for k in from..=self.head {
+            let s = self.slot(k);
+            self.ring[s] += c;
+        }
+    }
+
+    /// Cumulative counts of all events before the end of `bucket`.
+    fn cum_at(&self, bucket: i64) -> Counts {
+        let oldest = self.head - self.len() + 1;
+        self.ring[self.slot(bucket.clamp(oldest, self.head))]
+    }
+
+    /// Counts of the `window` ending with the bucket that holds `now`.
+    pub fn window(&self, now: i64, window: Duration) -> Counts {
+        let i = now.div_euclid(self.resolution);
+        let n = div_ceil(window.secs(), self.resolution);
+        self.cum_at(i) - self.cum_at(i - n)
+    }
+
+    /// Counts between the start of the bucket holding `from` and the end of the bucket holding
+    /// `to` (both inclusive).
+    pub fn range(&self, from: i64, to: i64) -> Counts {
+        self.cum_at(to.div_euclid(self.resolution))
+            - self.cum_at(from.div_euclid(self.resolution) - 1)
+    }
+
+    /// Bytes held by the ring.
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.ring)
+    }
+}
+
+fn div_ceil(a: i64, b: i64) -> i64 {
+    (a + b - 1).div_euclid(b)
+}
+
+/// The four tiers of one SLO, able to answer every burn window and the rolling SLO window.
+#[derive(Clone, Debug)]
+pub struct SliBuffer {
+    tiers: [Tier; 4],
+}
+
+/// (resolution, longest window served) of the three fixed tiers; the fourth serves the SLO
+/// window at one hour.
+const FIXED_TIERS: [(Duration, Duration); 3] = [
+    (Duration::from_secs(5), Duration::hours(1)),
+    (Duration::minutes(1), Duration::hours(6)),
+    (Duration::minutes(10), Duration::days(3)),
+];
+const COARSE_RESOLUTION: Duration = Duration::hours(1);
+
+impl SliBuffer {
+    /// `long_span` is the longest span the coarse tier must answer (the rolling window, or the
+    /// history shown for a calendar window).
+    pub fn new(long_span: Duration, now: i64) -> SliBuffer {
+        let [a, b, c] = FIXED_TIERS.map(|(res, span)| Tier::new(res, span, now));
+        let coarse_span = Duration::from_secs(long_span.secs() + COARSE_RESOLUTION.secs());
+        SliBuffer {
+            tiers: [a, b, c, Tier::new(COARSE_RESOLUTION, coarse_span, now)],
+        }
+    }
+
+    pub fn add(&mut self, t: i64, c: Counts) {
+        for tier in &mut self.tiers {
+            tier.add(t, c);
+        }
+    }
+
+    /// The finest tier that keeps the whole window.
+    fn tier_for(&self, window: Duration) -> &Tier {
+        self.tiers
+            .iter()
+            .find(|t| window.secs() <= span_of(t))
+            .unwrap_or(&self.tiers[3])
+    }
+
+    pub fn window(&self, now: i64, window: Duration) -> Counts {
+        self.tier_for(window).window(now, window)
+    }
+
+    /// Counts of everything at or after `t`, from the finest tier that still holds `t`.
+    pub fn since(&self, t: i64) -> Counts {
+        let keeps = |tier: &&Tier| t.div_euclid(tier.resolution) - 1 > tier.head - tier.len();
+        let tier = self.tiers.iter().find(keeps).unwrap_or(&self.tiers[3]);
+        tier.range(t, i64::MAX)
+    }
+
+    /// The coarse (hourly) tier, for charts over the SLO window.
+    pub fn coarse(&self) -> &Tier {
+        &self.tiers[3]
+    }
+
+    /// The finest tier, for exact counts over the last hour.
+    pub fn fine(&self) -> &Tier {
+        &self.tiers[0]
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.tiers.iter().map(Tier::heap_bytes).sum()
+    }
+}
+
+/// The longest window a tier can answer.
+fn span_of(t: &Tier) -> i64 {
+    (t.len() - 1) * t.resolution - MAX_FUTURE.secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A multiple of every tier resolution, so bucket edges are easy to reason about.
+    const T0: i64 = 1_699_999_200;
+
+    fn c(g: u64, t: u64) -> Counts {
+        Counts::new(g, t)
+    }
+
+    #[test]
+    fn window_is_the_sum_of_its_buckets() {
+        let mut tier = Tier::new(Duration::from_secs(5), Duration::hours(1), T0);
+        for i in 0..100 {
+            tier.add(T0 + i * 5, c(9, 10));
+        }
+        let now = T0 + 99 * 5;
+        assert_eq!(tier.window(now, Duration::minutes(5)), c(540, 600));
+        assert_eq!(tier.window(now, Duration::hours(1)), c(900, 1000));
+    }
+
+    #[test]
+    fn empty_window_is_zero_and_quiet_time_moves_the_window() {
+        let mut tier = Tier::new(Duration::from_secs(5), Duration::hours(1), T0);
+        assert_eq!(tier.window(T0, Duration::minutes(5)), Counts::ZERO);
+        tier.add(T0, c(1, 2));
+        assert_eq!(tier.window(T0 + 299, Duration::minutes(5)), c(1, 2));
+        // The bucket holding T0 leaves the 5m window once `now` is 60 buckets later.
+        assert_eq!(tier.window(T0 + 300, Duration::minutes(5)), Counts::ZERO);
+    }
+
+    #[test]
+    fn late_sample_lands_in_its_own_bucket() {
+        let mut tier = Tier::new(Duration::from_secs(5), Duration::hours(1), T0);
+        tier.add(T0 + 1000, c(1, 1));
+        tier.add(T0 + 400, c(0, 1)); // 600 s late
+        assert_eq!(tier.window(T0 + 1000, Duration::minutes(5)), c(1, 1));
+        assert_eq!(tier.window(T0 + 1000, Duration::minutes(30)), c(1, 2));
+        assert_eq!(tier.window(T0 + 699, Duration::minutes(5)), c(0, 1));
+        // At T0 + 700 the bucket [T0 + 400, T0 + 405) is the one left out at the window start.
+        assert_eq!(tier.window(T0 + 700, Duration::minutes(5)), Counts::ZERO);
+    }
+
+    #[test]
+    fn sample_older_than_the_ring_counts_in_no_window_it_keeps() {
+        let mut tier = Tier::new(Duration::from_secs(5), Duration::hours(1), T0);
+        tier.add(T0 + 10_000, c(1, 1));
+        tier.add(T0, c(0, 5));
+        assert_eq!(tier.window(T0 + 10_000, Duration::hours(1)), c(1, 1));
+    }
+
+    #[test]
+    fn long_gap_resets_the_ring_without_looping_over_the_gap() {
+        let mut tier = Tier::new(Duration::from_secs(5), Duration::hours(1), T0);
+        tier.add(T0, c(1, 1));
+        tier.add(T0 + 86_400 * 365, c(0, 1));
+        assert_eq!(tier.window(T0 + 86_400 * 365, Duration::hours(1)), c(0, 1));
+    }
+
+    #[test]
+    fn future_samples_are_not_in_windows_ending_before_them() {
+        let mut tier = Tier::new(Duration::from_secs(5), Duration::hours(1), T0);
+        tier.add(T0, c(1, 1));
+        tier.add(T0 + 240, c(0, 1)); // 4 minutes ahead of `now`
+        assert_eq!(tier.window(T0 + 10, Duration::minutes(5)), c(1, 1));
+        assert_eq!(tier.window(T0 + 3599, Duration::hours(1)), c(1, 2));
+    }
+
+    #[test]
+    fn buffer_picks_the_finest_tier_that_keeps_the_window() {
+        let mut b = SliBuffer::new(Duration::days(30), T0);
+        b.add(T0 - 86_400 * 29, c(0, 1));
+        b.add(T0 - 86_400 * 2, c(0, 1));
+        b.add(T0 - 3600 * 5, c(0, 1));
+        b.add(T0 - 60 * 20, c(0, 1));
+        b.add(T0, c(1, 1));
+        assert_eq!(b.window(T0, Duration::minutes(5)), c(1, 1));
+        assert_eq!(b.window(T0, Duration::hours(1)), c(1, 2));
+        assert_eq!(b.window(T0, Duration::hours(6)), c(1, 3));
+        assert_eq!(b.window(T0, Duration::days(3)), c(1, 4));
+        assert_eq!(b.window(T0, Duration::days(30)), c(1, 5));
+    }
+
+    #[test]
+    fn thirty_day_buffer_fits_in_64_kib() {
+        let b = SliBuffer::new(Duration::days(30), T0);
+        assert_eq!(b.heap_bytes(), (781 + 366 + 434 + 723) * 16);
+        assert!(b.heap_bytes() < 64 * 1024);
+    }
+}

@@ -1,0 +1,25 @@
+//! Steward's domain core: SLO math, windows, burn-rate rules and the tiered count buffers.
+//!
+//! Everything here is pure: no I/O, no async, no clocks. Callers pass `now` in.
+
+pub mod alerting;
+pub mod budget;
+pub mod buffer;
+pub mod counts;
+pub mod duration;
+pub mod slo;
+pub mod window;
+
+pub use alerting::{BurnRateRule, Severity, BURN_WINDOWS, SRE_WORKBOOK_RULES};
+pub use budget::{burn_rate, ErrorBudget};
+pub use buffer::{SliBuffer, Tier};
+pub use counts::Counts;
+pub use duration::Duration;
+pub use slo::{
+    AlertCondition, BudgetingMethod, Indicator, Measurement, Objective, Op, SampleError,
+    SloDefinition, SloState, SloStatus, UnixSeconds,
+};
+pub use window::{CalendarUnit, CalendarWindow, Period, SloWindow};
+
+#[cfg(test)]
+mod slo_tests;

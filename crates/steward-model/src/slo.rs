@@ -1,0 +1,494 @@
+//! An SLO's definition, its running state (counts, judged time slices, calendar period) and the
+//! status computed from it at an instant.
+
+use crate::alerting::{BurnRateRule, BURN_WINDOWS, SRE_WORKBOOK_RULES};
+use crate::budget::{burn_rate, ErrorBudget};
+use crate::buffer::{SliBuffer, MAX_FUTURE};
+use crate::counts::Counts;
+use crate::duration::Duration;
+use crate::window::{Period, SloWindow};
+use std::fmt;
+
+pub type UnixSeconds = i64;
+
+/// An SLO target, always strictly between 0 and 1.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+pub struct Objective(f64);
+
+impl Objective {
+    pub fn new(target: f64) -> Option<Objective> {
+        (target > 0.0 && target < 1.0).then_some(Objective(target))
+    }
+    pub fn target(self) -> f64 {
+        self.0
+    }
+    /// `1 − target`: the share of events allowed to fail.
+    pub fn error_allowance(self) -> f64 {
+        1.0 - self.0
+    }
+}
+
+/// Comparison of a threshold SLI: a value is good when `value <op> threshold`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+}
+
+impl Op {
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Op::Lt => value < threshold,
+            Op::Lte => value <= threshold,
+            Op::Gt => value > threshold,
+            Op::Gte => value >= threshold,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Lt => "lt",
+            Op::Lte => "lte",
+            Op::Gt => "gt",
+            Op::Gte => "gte",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Indicator {
+    /// Samples carry good and total event counts.
+    Ratio,
+    /// Samples carry a value; each is one event, good when it meets the threshold.
+    Threshold { op: Op, value: f64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BudgetingMethod {
+    /// The budget is a share of events.
+    Occurrences,
+    /// The budget is a share of time slices; a slice is good when its good/total ratio
+    /// reaches `slice_target`.
+    Timeslices { slice: Duration, slice_target: f64 },
+    /// The SLI is the average of the slices' good/total ratios.
+    RatioTimeslices { slice: Duration },
+}
+
+impl BudgetingMethod {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BudgetingMethod::Occurrences => "Occurrences",
+            BudgetingMethod::Timeslices { .. } => "Timeslices",
+            BudgetingMethod::RatioTimeslices { .. } => "RatioTimeslices",
+        }
+    }
+    fn slice(&self) -> Option<Duration> {
+        match *self {
+            BudgetingMethod::Occurrences => None,
+            BudgetingMethod::Timeslices { slice, .. }
+            | BudgetingMethod::RatioTimeslices { slice } => Some(slice),
+        }
+    }
+}
+
+/// One evaluated objective: what Steward computes budgets and alerts for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SloDefinition {
+    pub name: String,
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    pub service: String,
+    pub objective: Objective,
+    pub window: SloWindow,
+    pub method: BudgetingMethod,
+    pub indicator: Indicator,
+}
+
+/// Units of a RatioTimeslices slice: a slice with ratio r counts as (r × SCALE, SCALE), so the
+/// window's good/total is the average of its slices' ratios.
+pub const RATIO_SLICE_SCALE: u64 = 1_000_000_000;
+
+/// How late a sample may arrive for a time-slice SLO: after that its slice is final.
+pub const SLICE_LATENESS: Duration = Duration::hours(1);
+
+/// Why a sample cannot be taken.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SampleError {
+    InFuture { max: Duration },
+    TooOld { oldest: UnixSeconds },
+    SliceFinal { lateness: Duration },
+    GoodExceedsTotal,
+    ValueNotFinite,
+    WrongKind { expected: &'static str },
+}
+
+impl fmt::Display for SampleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SampleError::InFuture { max } => write!(
+                f,
+                "time is more than {max} in the future; check the sender's clock"
+            ),
+            SampleError::TooOld { oldest } => write!(
+                f,
+                "time is older than the SLO's window (oldest accepted: {})",
+                jiff::Timestamp::from_second(*oldest).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+            ),
+            SampleError::SliceFinal { lateness } => write!(
+                f,
+                "time-slice SLOs accept samples at most {lateness} late; that slice is already final"
+            ),
+            SampleError::GoodExceedsTotal => write!(f, "good is greater than total"),
+            SampleError::ValueNotFinite => write!(f, "value must be a finite number"),
+            SampleError::WrongKind { expected } => write!(f, "this SLO takes {expected}"),
+        }
+    }
+}
+
+/// What a sample measured, before it is judged against an objective.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Measurement {
+    Events { good: u64, total: u64 },
+    Value(f64),
+}
+
+impl SloDefinition {
+    /// Turns a measurement into event counts for this objective.
+    pub fn judge(&self, m: Measurement) -> Result<Counts, SampleError> {
+        match (self.indicator, m) {
+            (Indicator::Ratio, Measurement::Events { good, total }) => {
+                if good > total {
+                    Err(SampleError::GoodExceedsTotal)
+                } else {
+                    Ok(Counts::new(good, total))
+                }
+            }
+            (Indicator::Threshold { op, value }, Measurement::Value(v)) => {
+                if !v.is_finite() {
+                    return Err(SampleError::ValueNotFinite);
+                }
+                Ok(Counts::new(u64::from(op.holds(v, value)), 1))
+            }
+            (Indicator::Ratio, Measurement::Value(_)) => Err(SampleError::WrongKind {
+                expected: "\"good\" and \"total\" counts, not \"value\"",
+            }),
+            (Indicator::Threshold { .. }, Measurement::Events { .. }) => {
+                Err(SampleError::WrongKind {
+                    expected: "a \"value\" (it is a threshold SLI), not good/total counts",
+                })
+            }
+        }
+    }
+
+    /// The earliest instant any reported figure looks at: the window, or the longest burn
+    /// window (3d) if that reaches further back.
+    pub fn history_start(&self, now: UnixSeconds) -> UnixSeconds {
+        let longest_burn = BURN_WINDOWS[BURN_WINDOWS.len() - 1].secs();
+        self.window.period_at(now).start.min(now - longest_burn)
+    }
+
+    /// Checks a sample's time against what this SLO can still count.
+    pub fn check_time(&self, t: UnixSeconds, now: UnixSeconds) -> Result<(), SampleError> {
+        if t > now + MAX_FUTURE.secs() {
+            return Err(SampleError::InFuture { max: MAX_FUTURE });
+        }
+        let oldest = self.history_start(now);
+        if t < oldest {
+            return Err(SampleError::TooOld { oldest });
+        }
+        if self.method.slice().is_some() && t < now - SLICE_LATENESS.secs() {
+            return Err(SampleError::SliceFinal {
+                lateness: SLICE_LATENESS,
+            });
+        }
+        Ok(())
+    }
+
+    /// The span kept at hourly resolution: the rolling window, or 35 days of a calendar window.
+    fn coarse_span(&self) -> Duration {
+        match &self.window {
+            SloWindow::Rolling(d) => *d,
+            SloWindow::Calendar(_) => Duration::days(35),
+        }
+    }
+}
+
+/// How a closed slice turns into budget units.
+#[derive(Clone, Copy, Debug)]
+enum SliceKind {
+    /// (1, 1) for a good slice, (0, 1) for a bad one.
+    Share { slice_target: f64 },
+    /// (ratio × SCALE, SCALE).
+    Ratio,
+}
+
+impl SliceKind {
+    fn verdict(self, events: Counts) -> Counts {
+        let Some(ratio) = events.ratio() else {
+            // A slice without events is neither good nor bad: it is not counted.
+            return Counts::ZERO;
+        };
+        match self {
+            SliceKind::Share { slice_target } => Counts::new(u64::from(ratio >= slice_target), 1),
+            SliceKind::Ratio => Counts::new(
+                (ratio * RATIO_SLICE_SCALE as f64).round() as u64,
+                RATIO_SLICE_SCALE,
+            ),
+        }
+    }
+}
+
+/// Per-slice event counts for the last [`SLICE_LATENESS`], and what each slice added to the
+/// budget once judged, so that a late sample can re-judge its slice.
+#[derive(Clone, Debug)]
+struct Slices {
+    kind: SliceKind,
+    len: i64,
+    cells: Box<[SliceCell]>,
+    /// The newest slice index the ring holds.
+    newest: i64,
+    /// Every slice up to this index has been judged.
+    judged_through: i64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct SliceCell {
+    events: Counts,
+    verdict: Counts,
+}
+
+impl Slices {
+    fn new(method: BudgetingMethod, start: UnixSeconds) -> Option<Slices> {
+        let (kind, slice) = match method {
+            BudgetingMethod::Occurrences => return None,
+            BudgetingMethod::Timeslices {
+                slice,
+                slice_target,
+            } => (SliceKind::Share { slice_target }, slice),
+            BudgetingMethod::RatioTimeslices { slice } => (SliceKind::Ratio, slice),
+        };
+        let len = slice.secs();
+        let horizon = SLICE_LATENESS.secs() + MAX_FUTURE.secs() + len;
+        let n = (horizon + len - 1) / len + 1;
+        let current = start.div_euclid(len);
+        Some(Slices {
+            kind,
+            len,
+            cells: vec![SliceCell::default(); n as usize].into_boxed_slice(),
+            newest: current,
+            judged_through: current - 1,
+        })
+    }
+
+    fn slot(&self, k: i64) -> usize {
+        k.rem_euclid(self.cells.len() as i64) as usize
+    }
+
+    fn oldest(&self) -> i64 {
+        self.newest - self.cells.len() as i64 + 1
+    }
+
+    /// Where a slice's units are counted: its last second, so that a window holds the slices
+    /// that ended within it.
+    fn stamp(&self, k: i64) -> UnixSeconds {
+        (k + 1) * self.len - 1
+    }
+
+    /// Adds events to slice `k`; returns the budget units to add at each slice's stamp: slices
+    /// pushed out of the ring unjudged, and the correction of a re-judged slice.
+    fn add(&mut self, k: i64, events: Counts, out: &mut Vec<(UnixSeconds, Counts)>) {
+        if k < self.oldest() {
+            return;
+        }
+        if k > self.newest {
+            let n = self.cells.len() as i64;
+            for j in (self.newest + 1).max(k - n + 1)..=k {
+                let slot = self.slot(j);
+                let leaving = j - n;
+                if leaving > self.judged_through {
+                    out.push((
+                        self.stamp(leaving),
+                        self.kind.verdict(self.cells[slot].events),
+                    ));
+                }
+                self.cells[slot] = SliceCell::default();
+            }
+            self.newest = k;
+        }
+        let slot = self.slot(k);
+        let stamp = self.stamp(k);
+        let cell = &mut self.cells[slot];
+        cell.events += events;
+        if k <= self.judged_through {
+            let verdict = self.kind.verdict(cell.events);
+            out.push((stamp, verdict - cell.verdict));
+            cell.verdict = verdict;
+        }
+    }
+
+    /// Judges every slice that has closed by `now`.
+    fn judge_closed(&mut self, now: UnixSeconds, out: &mut Vec<(UnixSeconds, Counts)>) {
+        let last_closed = (now - self.len).div_euclid(self.len).min(self.newest);
+        let from = (self.judged_through + 1).max(self.oldest());
+        for k in from..=last_closed {
+            let slot = self.slot(k);
+            let verdict = self.kind.verdict(self.cells[slot].events);
+            self.cells[slot].verdict = verdict;
+            out.push((self.stamp(k), verdict));
+        }
+        self.judged_through = self.judged_through.max(last_closed);
+    }
+}
+
+/// The running state of one [`SloDefinition`].
+#[derive(Clone, Debug)]
+pub struct SloState {
+    buffer: SliBuffer,
+    slices: Option<Slices>,
+    /// The calendar period (or rolling window) that `period_counts` covers; for calendar
+    /// windows those counts are exact, whatever the tiers' resolution.
+    period: Period,
+    period_counts: Counts,
+}
+
+/// The figures of one SLO at an instant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SloStatus {
+    pub at: UnixSeconds,
+    pub period: Period,
+    /// Events (or slice units) counted over the SLO window.
+    pub window_counts: Counts,
+    pub budget: ErrorBudget,
+    pub burn_rates: [(Duration, f64); 7],
+    pub alerts: [AlertCondition; 4],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AlertCondition {
+    pub rule: BurnRateRule,
+    pub factor: f64,
+    pub firing: bool,
+}
+
+impl SloState {
+    /// A fresh state whose buffers begin at `start` (the oldest sample to come, for a rebuild);
+    /// `now` picks the calendar period.
+    pub fn new(def: &SloDefinition, start: UnixSeconds, now: UnixSeconds) -> SloState {
+        SloState {
+            buffer: SliBuffer::new(def.coarse_span(), start),
+            slices: Slices::new(def.method, start),
+            period: def.window.period_at(now),
+            period_counts: Counts::ZERO,
+        }
+    }
+
+    /// Counts judged events at time `t`. The caller has checked the time with
+    /// [`SloDefinition::check_time`]; a sample for a slice that is already final is ignored.
+    pub fn add(&mut self, t: UnixSeconds, events: Counts) {
+        let Some(slices) = self.slices.as_mut() else {
+            self.add_units(t, events);
+            return;
+        };
+        let mut units = Vec::new();
+        slices.add(t.div_euclid(slices.len), events, &mut units);
+        for (at, u) in units {
+            self.add_units(at, u);
+        }
+    }
+
+    fn add_units(&mut self, t: UnixSeconds, units: Counts) {
+        if units == Counts::ZERO {
+            return;
+        }
+        self.buffer.add(t, units);
+        if self.period.contains(t) {
+            self.period_counts += units;
+        }
+    }
+
+    /// Moves the state to `now`: judges closed slices and starts a new calendar period.
+    pub fn advance(&mut self, def: &SloDefinition, now: UnixSeconds) {
+        if let Some(slices) = self.slices.as_mut() {
+            let mut units = Vec::new();
+            slices.judge_closed(now, &mut units);
+            for (at, u) in units {
+                self.add_units(at, u);
+            }
+        }
+        if let SloWindow::Calendar(_) = def.window {
+            if now >= self.period.end {
+                let next = def.window.period_at(now);
+                // Units stamped in the new period before it began (clock skew, evaluator lag)
+                // are in the buffer already.
+                self.period_counts = self.buffer.since(next.start);
+                self.period = next;
+            }
+        }
+    }
+
+    /// Everything Steward reports about the SLO at `now`. Call [`SloState::advance`] first.
+    pub fn status(&self, def: &SloDefinition, now: UnixSeconds) -> SloStatus {
+        let (period, window_counts) = match def.window {
+            SloWindow::Rolling(d) => (def.window.period_at(now), self.buffer.window(now, d)),
+            SloWindow::Calendar(_) => (self.period, self.period_counts),
+        };
+        let burn_rates =
+            BURN_WINDOWS.map(|w| (w, burn_rate(self.buffer.window(now, w), def.objective)));
+        let burn_of = |w: Duration| {
+            burn_rates
+                .iter()
+                .find(|(d, _)| *d == w)
+                .map_or(0.0, |(_, b)| *b)
+        };
+        let alerts = SRE_WORKBOOK_RULES.map(|rule| {
+            let factor = rule.factor(period.length());
+            AlertCondition {
+                rule,
+                factor,
+                firing: rule.is_firing(factor, burn_of(rule.long), burn_of(rule.short)),
+            }
+        });
+        SloStatus {
+            at: now,
+            period,
+            window_counts,
+            budget: ErrorBudget::of(window_counts, def.objective),
+            burn_rates,
+            alerts,
+        }
+    }
+
+    /// Remaining budget at each hour of the current window, for charts: how the budget of the
+    /// window that ends now was spent, point by point.
+    pub fn budget_curve(&self, def: &SloDefinition, now: UnixSeconds) -> Vec<(UnixSeconds, f64)> {
+        let status = self.status(def, now);
+        let total = status.window_counts.total;
+        let coarse = self.buffer.coarse();
+        let res = coarse.resolution();
+        let start = status.period.start.max(now - def.coarse_span().secs());
+        let allowed = total as f64 * def.objective.error_allowance();
+        let mut points = Vec::new();
+        let mut t = start.div_euclid(res) * res + res;
+        while t <= now {
+            let spent = coarse.range(start, t - 1).bad() as f64;
+            let remaining = if allowed > 0.0 {
+                1.0 - spent / allowed
+            } else {
+                1.0
+            };
+            points.push((t, remaining));
+            t += res;
+        }
+        points.push((now, status.budget.remaining_ratio));
+        points
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.buffer.heap_bytes()
+            + self
+                .slices
+                .as_ref()
+                .map_or(0, |s| std::mem::size_of_val(&*s.cells))
+    }
+}
