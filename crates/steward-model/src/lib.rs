@@ -5,6 +5,7 @@
 pub mod alerting;
 pub mod budget;
 pub mod buffer;
+pub mod catalog;
 pub mod counts;
 pub mod duration;
 pub mod slo;

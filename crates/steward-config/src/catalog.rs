@@ -1,0 +1,439 @@
+//! The second stage: documents checked against each other (names, references) and turned
+//! into the model's SLO definitions and catalog entries.
+
+use crate::diag::{Diagnostics, Loc};
+use crate::docs::*;
+use std::collections::HashMap;
+use steward_model::catalog::{FailureMode, Link, Service, Team};
+use steward_model::{
+    BudgetingMethod, CalendarUnit, CalendarWindow, Duration, Indicator, Objective, SloDefinition,
+    SloWindow,
+};
+
+/// Everything a configuration directory declares, ready for the engine.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Catalog {
+    pub slos: Vec<SloDefinition>,
+    pub services: Vec<Service>,
+    pub teams: Vec<Team>,
+}
+
+impl Catalog {
+    pub fn slo(&self, name: &str) -> Option<&SloDefinition> {
+        self.slos.iter().find(|s| s.name == name)
+    }
+}
+
+/// How strictly references are checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// A whole configuration: every reference must resolve.
+    Complete,
+    /// One file on its own: references are checked only against kinds the file defines.
+    SingleFile,
+}
+
+/// Names of each kind, with where each was first declared.
+#[derive(Default)]
+struct Names<'a> {
+    by_kind: HashMap<&'static str, HashMap<&'a str, &'a Loc>>,
+}
+
+impl<'a> Names<'a> {
+    fn declare(&mut self, kind: &'static str, name: &'a Name, diags: &mut Diagnostics) {
+        let names = self.by_kind.entry(kind).or_default();
+        if let Some(first) = names.get(name.name.as_str()) {
+            diags.error(
+                name.loc.clone(),
+                format!(
+                    "{kind} `{}` is declared twice; the first is at {}:{}:{}",
+                    name.name, first.file, first.mark.line, first.mark.col
+                ),
+            );
+        } else {
+            names.insert(&name.name, &name.loc);
+        }
+    }
+
+    fn has(&self, kinds: &[&'static str], name: &str) -> bool {
+        kinds
+            .iter()
+            .any(|k| self.by_kind.get(k).is_some_and(|n| n.contains_key(name)))
+    }
+
+    fn any_of(&self, kinds: &[&'static str]) -> bool {
+        kinds
+            .iter()
+            .any(|k| self.by_kind.get(k).is_some_and(|n| !n.is_empty()))
+    }
+}
+
+const SERVICE_KINDS: &[&str] = &["openslo/v1 Service", "steward/v1 Service"];
+
+struct Checker<'a> {
+    names: Names<'a>,
+    scope: Scope,
+}
+
+impl Checker<'_> {
+    /// Reports a reference to a `kinds` name that nothing declares.
+    fn reference(&self, kinds: &[&'static str], what: &str, name: &Name, diags: &mut Diagnostics) {
+        if self.scope == Scope::SingleFile && !self.names.any_of(kinds) {
+            return;
+        }
+        if !self.names.has(kinds, &name.name) {
+            diags.error(
+                name.loc.clone(),
+                format!(
+                    "{what} `{}` does not exist; declare a {} named `{}` or fix the name",
+                    name.name,
+                    kinds[0].trim_start_matches("openslo/v1 "),
+                    name.name
+                ),
+            );
+        }
+    }
+}
+
+/// Checks the documents against each other and builds the catalog. Errors go to `diags`.
+pub fn build(docs: &[Document], scope: Scope, diags: &mut Diagnostics) -> Catalog {
+    let mut names = Names::default();
+    for doc in docs {
+        names.declare(doc.kind(), &doc.metadata().name, diags);
+    }
+    let ck = Checker { names, scope };
+    let slis: HashMap<&str, &SliDoc> = docs
+        .iter()
+        .filter_map(|d| match d {
+            Document::Sli(s) => Some((s.meta.name.name.as_str(), s)),
+            _ => None,
+        })
+        .collect();
+
+    let mut catalog = Catalog::default();
+    for doc in docs {
+        match doc {
+            Document::Slo(slo) => {
+                if let Some(s) = &slo.service {
+                    ck.reference(SERVICE_KINDS, "service", s, diags);
+                }
+                for p in &slo.alert_policies {
+                    match p {
+                        AlertPolicyUse::Ref(n) => {
+                            ck.reference(&["AlertPolicy"], "alert policy", n, diags)
+                        }
+                        AlertPolicyUse::Inline(p) => check_policy(&ck, p, diags),
+                    }
+                }
+                let sli = match &slo.indicator {
+                    Some(IndicatorUse::Inline(s)) => Some(&**s),
+                    Some(IndicatorUse::Ref(n)) => {
+                        ck.reference(&["SLI"], "indicatorRef", n, diags);
+                        slis.get(n.name.as_str()).copied()
+                    }
+                    None => None,
+                };
+                if let Some(sli) = sli {
+                    check_sli(&ck, sli, diags);
+                }
+                catalog.slos.extend(build_slo(slo, sli, diags));
+            }
+            Document::Sli(sli) => check_sli(&ck, sli, diags),
+            Document::AlertPolicy(p) => check_policy(&ck, p, diags),
+            Document::CatalogService(s) => {
+                if let Some(owner) = &s.owner {
+                    ck.reference(&["Team"], "owner team", owner, diags);
+                }
+                for d in &s.depends_on {
+                    ck.reference(SERVICE_KINDS, "dependency", d, diags);
+                    if d.name == s.meta.name.name {
+                        diags.error(
+                            d.loc.clone(),
+                            format!("service `{}` depends on itself", d.name),
+                        );
+                    }
+                }
+            }
+            Document::Team(t) => catalog.teams.push(Team {
+                name: t.meta.name.name.clone(),
+                display_name: t.meta.display_name.clone(),
+                members: t.members.clone(),
+            }),
+            Document::Service(_)
+            | Document::DataSource(_)
+            | Document::AlertCondition(_)
+            | Document::AlertNotificationTarget(_) => {}
+        }
+    }
+    catalog.services = merge_services(docs);
+    catalog
+}
+
+fn check_sli(ck: &Checker<'_>, sli: &SliDoc, diags: &mut Diagnostics) {
+    let sources: Vec<&MetricSource> = match &sli.spec {
+        IndicatorSpec::Ratio { good, bad, total } => {
+            [good, bad, total].into_iter().flatten().collect()
+        }
+        IndicatorSpec::Threshold { source } => vec![source],
+    };
+    for s in sources {
+        if let Some(r) = &s.source_ref {
+            ck.reference(&["DataSource"], "metricSourceRef", r, diags);
+        }
+    }
+}
+
+fn check_policy(ck: &Checker<'_>, p: &AlertPolicyDoc, diags: &mut Diagnostics) {
+    for c in &p.conditions {
+        if let ConditionUse::Ref(n) = c {
+            ck.reference(&["AlertCondition"], "conditionRef", n, diags);
+        }
+    }
+    for t in &p.targets {
+        if let TargetUse::Ref(n) = t {
+            ck.reference(&["AlertNotificationTarget"], "targetRef", n, diags);
+        }
+    }
+}
+
+/// An OpenSLO Service and a steward/v1 Service of the same name are one catalog entry.
+fn merge_services(docs: &[Document]) -> Vec<Service> {
+    let mut out: Vec<Service> = Vec::new();
+    for doc in docs {
+        let (name, entry) = match doc {
+            Document::Service(s) => (
+                &s.meta.name.name,
+                Service {
+                    name: s.meta.name.name.clone(),
+                    display_name: s.meta.display_name.clone(),
+                    description: s.description.clone(),
+                    owner: None,
+                    tier: None,
+                    lifecycle: None,
+                    customer: None,
+                    depends_on: Vec::new(),
+                    links: Vec::new(),
+                    failure_modes: Vec::new(),
+                },
+            ),
+            Document::CatalogService(s) => (
+                &s.meta.name.name,
+                Service {
+                    name: s.meta.name.name.clone(),
+                    display_name: s.meta.display_name.clone(),
+                    description: s.description.clone(),
+                    owner: s.owner.as_ref().map(|o| o.name.clone()),
+                    tier: s.tier,
+                    lifecycle: s.lifecycle.clone(),
+                    customer: s.customer.clone(),
+                    depends_on: s.depends_on.iter().map(|d| d.name.clone()).collect(),
+                    links: s
+                        .links
+                        .iter()
+                        .map(|l| Link {
+                            title: l.title.clone(),
+                            url: l.url.clone(),
+                        })
+                        .collect(),
+                    failure_modes: s
+                        .failure_modes
+                        .iter()
+                        .map(|m| FailureMode {
+                            name: m.name.clone(),
+                            description: m.description.clone(),
+                        })
+                        .collect(),
+                },
+            ),
+            _ => continue,
+        };
+        match out.iter_mut().find(|s| &s.name == name) {
+            None => out.push(entry),
+            Some(existing) => {
+                // The steward/v1 entry extends the OpenSLO one: keep what either says.
+                existing.display_name = existing.display_name.take().or(entry.display_name);
+                existing.description = existing.description.take().or(entry.description);
+                existing.owner = existing.owner.take().or(entry.owner);
+                existing.tier = existing.tier.or(entry.tier);
+                existing.lifecycle = existing.lifecycle.take().or(entry.lifecycle);
+                existing.customer = existing.customer.take().or(entry.customer);
+                existing.depends_on.extend(entry.depends_on);
+                existing.links.extend(entry.links);
+                existing.failure_modes.extend(entry.failure_modes);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+fn build_window(w: &TimeWindowDoc, loc: &Loc, diags: &mut Diagnostics) -> Option<SloWindow> {
+    match w {
+        TimeWindowDoc::Rolling { duration } => {
+            let secs = match duration.unit {
+                'M' | 'Q' | 'Y' => {
+                    let days = match duration.unit {
+                        'M' => 30,
+                        'Q' => 90,
+                        _ => 365,
+                    } * duration.count;
+                    diags.warn(
+                        Loc { file: loc.file.clone(), mark: duration.mark },
+                        format!(
+                            "a rolling window of {}{} is taken as {days}d; write `{days}d` to say so",
+                            duration.count, duration.unit
+                        ),
+                    );
+                    days * 86_400
+                }
+                _ => duration.fixed_secs()?,
+            };
+            Some(SloWindow::Rolling(Duration::from_secs(secs)))
+        }
+        TimeWindowDoc::Calendar { duration, start } => {
+            let unit = match duration.unit {
+                'm' => CalendarUnit::Minute,
+                'h' => CalendarUnit::Hour,
+                'd' => CalendarUnit::Day,
+                'w' => CalendarUnit::Week,
+                'M' => CalendarUnit::Month,
+                'Q' => CalendarUnit::Quarter,
+                _ => CalendarUnit::Year,
+            };
+            Some(SloWindow::Calendar(CalendarWindow {
+                anchor: start.clone(),
+                unit,
+                count: duration.count,
+            }))
+        }
+    }
+}
+
+/// `checkout-availability` for a single objective; `name:display-name` for each of several.
+fn objective_names(slo: &SloDoc) -> Vec<String> {
+    let base = &slo.meta.name.name;
+    if slo.objectives.len() <= 1 {
+        return vec![base.clone()];
+    }
+    let mut names: Vec<String> = Vec::new();
+    for (i, o) in slo.objectives.iter().enumerate() {
+        let slug = o
+            .display_name
+            .as_deref()
+            .map(slugify)
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("objective-{}", i + 1));
+        let mut name = format!("{base}:{slug}");
+        if names.contains(&name) {
+            name = format!("{base}:{slug}-{}", i + 1);
+        }
+        names.push(name);
+    }
+    names
+}
+
+fn slugify(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+fn build_slo(slo: &SloDoc, sli: Option<&SliDoc>, diags: &mut Diagnostics) -> Vec<SloDefinition> {
+    let loc = &slo.meta.name.loc;
+    let at = |mark| Loc {
+        file: loc.file.clone(),
+        mark,
+    };
+    let window = slo
+        .time_window
+        .as_ref()
+        .and_then(|w| build_window(w, loc, diags));
+    let mut out = Vec::new();
+    for (o, name) in slo.objectives.iter().zip(objective_names(slo)) {
+        let method = match slo.method {
+            Some(MethodDoc::Occurrences) => Some(BudgetingMethod::Occurrences),
+            Some(m @ (MethodDoc::Timeslices | MethodDoc::RatioTimeslices)) => {
+                let slice = match o.time_slice_window {
+                    Some(s) if s > 3600 => {
+                        diags.error(at(o.mark), format!("timeSliceWindow of {s}s is longer than Steward's 1h limit for a time slice"));
+                        None
+                    }
+                    Some(s) => Some(Duration::from_secs(s)),
+                    None => {
+                        diags.error(
+                            at(o.mark),
+                            format!(
+                                "a {} objective needs `timeSliceWindow` (e.g. 1m)",
+                                if m == MethodDoc::Timeslices {
+                                    "Timeslices"
+                                } else {
+                                    "RatioTimeslices"
+                                }
+                            ),
+                        );
+                        None
+                    }
+                };
+                match m {
+                    MethodDoc::Timeslices => {
+                        if o.time_slice_target.is_none() {
+                            diags.error(at(o.mark), "a Timeslices objective needs `timeSliceTarget` (the share of good events that makes a slice good, e.g. 0.95)");
+                        }
+                        slice.zip(o.time_slice_target).map(|(slice, slice_target)| {
+                            BudgetingMethod::Timeslices {
+                                slice,
+                                slice_target,
+                            }
+                        })
+                    }
+                    _ => slice.map(|slice| BudgetingMethod::RatioTimeslices { slice }),
+                }
+            }
+            None => None,
+        };
+        let indicator = match sli.map(|s| &s.spec) {
+            Some(IndicatorSpec::Threshold { .. }) => match (o.op, o.value) {
+                (Some(op), Some(value)) => Some(Indicator::Threshold { op, value }),
+                _ => {
+                    diags.error(at(o.mark), "an objective on a thresholdMetric SLI needs `op` and `value` (e.g. op: lte, value: 300)");
+                    None
+                }
+            },
+            Some(IndicatorSpec::Ratio { .. }) => Some(Indicator::Ratio),
+            None => None,
+        };
+        let (Some(window), Some(method), Some(indicator), Some(target), Some(service)) = (
+            window.clone(),
+            method,
+            indicator,
+            o.target,
+            slo.service.as_ref(),
+        ) else {
+            continue;
+        };
+        let Some(objective) = Objective::new(target) else {
+            continue;
+        };
+        out.push(SloDefinition {
+            name,
+            display_name: slo
+                .meta
+                .display_name
+                .clone()
+                .or_else(|| o.display_name.clone()),
+            description: slo.description.clone(),
+            service: service.name.clone(),
+            objective,
+            window,
+            method,
+            indicator,
+        });
+    }
+    out
+}

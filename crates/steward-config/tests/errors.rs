@@ -1,0 +1,122 @@
+//! What a user sees for a wrong configuration: every error, each at its file:line:col.
+
+use expect_test::{expect, Expect};
+use steward_config::{catalog, parse_text, Diagnostics, Scope};
+
+fn check(files: &[(&str, &str)], expect: Expect) {
+    let mut diags = Diagnostics::default();
+    let mut docs = Vec::new();
+    for (file, text) in files {
+        docs.extend(parse_text(file, text, &mut diags));
+    }
+    catalog::build(&docs, Scope::Complete, &mut diags);
+    let out: Vec<String> = diags.items.iter().map(|d| d.to_string()).collect();
+    expect.assert_eq(&out.join("\n"));
+}
+
+const SLO_HEAD: &str = "apiVersion: openslo/v1
+kind: SLO
+metadata:
+  name: checkout-availability
+spec:
+";
+
+#[test]
+fn the_shop_example_is_valid() {
+    let loaded = steward_config::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/shop"
+    )))
+    .unwrap();
+    let names: Vec<&str> = loaded
+        .catalog
+        .slos
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "checkout-availability",
+            "payments-authorisation",
+            "search-latency",
+            "catalog-db-queries"
+        ]
+    );
+    assert_eq!(loaded.catalog.services.len(), 4);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn unknown_fields_wrong_types_and_impossible_values_are_all_reported() {
+    let text = format!(
+        "{SLO_HEAD}  service: checkout
+  indicatorRef: requests
+  timeWindow:
+    - duration: 0d
+      isRolling: true
+  budgetingMethod: Ocurrences
+  objectives:
+    - target: 1.0
+    - targetPercent: 99.9
+      colour: blue
+"
+    );
+    check(
+        &[("slo.yaml", &text)],
+        expect![[r#"
+            slo.yaml:9:17: timeWindow.duration `0d` is not a duration; write a positive whole number and a unit: m (minutes), h, d, w, M (months), Q, Y — e.g. 30d
+            slo.yaml:11:20: budgetingMethod `Ocurrences` is not one of Occurrences, Timeslices, RatioTimeslices
+            slo.yaml:13:15: target 1 is impossible: an SLO target must be above 0 and below 1 (100%); a target of 100% leaves no error budget
+            slo.yaml:15:7: unknown field `colour` in objective; expected one of: displayName, op, target, targetPercent, timeSliceTarget, timeSliceWindow, value
+            slo.yaml:6:12: service `checkout` does not exist; declare a Service named `checkout` or fix the name
+            slo.yaml:7:17: indicatorRef `requests` does not exist; declare a SLI named `requests` or fix the name"#]],
+    );
+}
+
+#[test]
+fn dangling_references_and_duplicate_names_point_at_their_source() {
+    let services = "apiVersion: steward/v1
+kind: Service
+metadata:
+  name: checkout
+spec:
+  owner: nobody
+  tier: 5
+  dependsOn: [payments, checkout]
+---
+apiVersion: steward/v1
+kind: Service
+metadata:
+  name: checkout
+spec:
+  owner: nobody
+  tier: 1
+";
+    check(
+        &[("services.yaml", services)],
+        expect![[r#"
+            services.yaml:7:9: tier 5 is out of range; use 1 (most critical) to 4
+            services.yaml:13:9: steward/v1 Service `checkout` is declared twice; the first is at services.yaml:4:9
+            services.yaml:6:10: owner team `nobody` does not exist; declare a Team named `nobody` or fix the name
+            services.yaml:8:15: dependency `payments` does not exist; declare a Service named `payments` or fix the name
+            services.yaml:8:25: service `checkout` depends on itself
+            services.yaml:15:10: owner team `nobody` does not exist; declare a Team named `nobody` or fix the name"#]],
+    );
+}
+
+#[test]
+fn yaml_syntax_errors_and_unknown_kinds() {
+    check(
+        &[
+            ("broken.yaml", "apiVersion: openslo/v1\nkind: [SLO\n"),
+            (
+                "kind.yaml",
+                "apiVersion: steward/v1\nkind: Pager\nmetadata: {name: x}\nspec: {}\n",
+            ),
+        ],
+        expect![[r#"
+            broken.yaml:3:1: YAML syntax error: while parsing a flow sequence, expected ',' or ']'
+            kind.yaml:2:7: unknown kind `Pager` for steward/v1; expected one of: Service, Team"#]],
+    );
+}
