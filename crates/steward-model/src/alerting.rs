@@ -43,7 +43,7 @@ pub struct BurnRateRule {
 impl BurnRateRule {
     /// `budget% × period_hours / 100 / long_window_hours`: 14.4 for 2% in 1h of 30d.
     pub fn factor(&self, period: Duration) -> f64 {
-        self.budget_percent * period.hours_f64() / 100.0 / self.long.hours_f64()
+        self.budget_percent * period.hours_f64() / (100.0 * self.long.hours_f64())
     }
 
     pub fn is_firing(&self, factor: f64, long_burn: f64, short_burn: f64) -> bool {

@@ -1,0 +1,87 @@
+//! The one place where errors become HTTP statuses and the brief's error body:
+//! `{"error":{"code":"snake_case_code","message":"what and why","details":[...]}}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Vec<Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    pub fn with_details(mut self, details: Vec<Value>) -> ApiError {
+        self.details = details;
+        self
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            message,
+        )
+    }
+}
+
+impl From<steward_store::StoreError> for ApiError {
+    fn from(e: steward_store::StoreError) -> ApiError {
+        tracing::error!(error = %e, "store call failed");
+        ApiError::unavailable(format!(
+            "the store did not take the request ({e}); nothing was stored, retry shortly"
+        ))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "details": self.details,
+            }
+        });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<steward_engine::EngineError> for ApiError {
+    fn from(e: steward_engine::EngineError) -> ApiError {
+        match e {
+            steward_engine::EngineError::Store(e) => e.into(),
+            steward_engine::EngineError::Invalid(issues) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_samples",
+                format!("{} sample(s) are invalid; nothing was stored", issues.len()),
+            )
+            .with_details(
+                issues
+                    .into_iter()
+                    .map(|i| json!({ "index": i.index, "message": i.message }))
+                    .collect(),
+            ),
+        }
+    }
+}

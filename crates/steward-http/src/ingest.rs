@@ -1,0 +1,173 @@
+//! `POST /api/v1/samples`: the batch is checked as a whole; nothing is stored unless every
+//! sample is good, and 202 is sent only once the samples are durable.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::{json, Value};
+use steward_engine::{IncomingSample, SampleIssue};
+use steward_model::slo::Measurement;
+
+/// The largest body taken: about 100,000 samples.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+pub async fn post_samples(
+    State(app): State<AppState>,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the body is larger than {} MiB; send the samples in smaller batches",
+                MAX_BODY / 1024 / 1024
+            ),
+        )
+    })?;
+    let parsed = parse_batch(&bytes)?;
+    let now = jiff::Timestamp::now().as_second();
+    // Every bad sample is reported: those that do not parse, and those the engine refuses.
+    let (indices, samples): (Vec<usize>, Vec<IncomingSample>) = parsed
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.as_ref().ok().map(|s| (i, s.clone())))
+        .unzip();
+    let mut issues: Vec<SampleIssue> = parsed
+        .iter()
+        .enumerate()
+        .filter_map(|(index, p)| {
+            p.as_ref().err().map(|m| SampleIssue {
+                index,
+                message: m.clone(),
+            })
+        })
+        .collect();
+    let rows = match app.engine.validate(&samples, now) {
+        Ok(rows) => rows,
+        Err(found) => {
+            issues.extend(found.into_iter().map(|i| SampleIssue {
+                index: indices[i.index],
+                ..i
+            }));
+            Vec::new()
+        }
+    };
+    if !issues.is_empty() {
+        issues.sort_by_key(|i| i.index);
+        app.engine.metrics.samples_rejected.add(parsed.len() as u64);
+        return Err(invalid(issues));
+    }
+    let engine = app.engine.clone();
+    let n = samples.len();
+    tokio::task::spawn_blocking(move || engine.commit(&rows, n))
+        .await
+        .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "accepted": n }))))
+}
+
+fn invalid(issues: Vec<SampleIssue>) -> ApiError {
+    let n = issues.len();
+    let details = issues
+        .into_iter()
+        .map(|i| json!({ "index": i.index, "message": i.message }))
+        .collect();
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_samples",
+        format!("{n} sample(s) are invalid; nothing was stored. Fix them and send the batch again"),
+    )
+    .with_details(details)
+}
+
+/// Parses the body into samples; each sample parses or says what is wrong with it.
+fn parse_batch(bytes: &[u8]) -> Result<Vec<Result<IncomingSample, String>>, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    let shape = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "expected {\"samples\":[{\"slo\":\"NAME\",\"good\":N,\"total\":N}, ...]}",
+        )
+    };
+    let Value::Object(top) = value else {
+        return Err(shape());
+    };
+    if let Some(key) = top.keys().find(|k| *k != "samples") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("unknown field `{key}`; the body has only `samples`"),
+        ));
+    }
+    let Some(Value::Array(items)) = top.get("samples") else {
+        return Err(shape());
+    };
+    Ok(items.iter().map(parse_sample).collect())
+}
+
+fn parse_sample(item: &Value) -> Result<IncomingSample, String> {
+    let Value::Object(fields) = item else {
+        return Err(
+            "a sample must be an object like {\"slo\":\"NAME\",\"good\":N,\"total\":N}".into(),
+        );
+    };
+    const KNOWN: [&str; 5] = ["slo", "time", "good", "total", "value"];
+    if let Some(key) = fields.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(format!(
+            "unknown field `{key}`; a sample has slo, time, and good/total or value"
+        ));
+    }
+    let slo = match fields.get("slo") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(_) => return Err("`slo` must be a non-empty string".into()),
+        None => return Err("`slo` is missing".into()),
+    };
+    let time = match fields.get("time") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => Some(
+            t.parse::<jiff::Timestamp>()
+                .map_err(|_| {
+                    format!("`time` {t:?} is not an RFC 3339 time such as 2026-11-21T10:00:00Z")
+                })?
+                .as_second(),
+        ),
+        Some(_) => return Err("`time` must be an RFC 3339 string".into()),
+    };
+    let measurement = match (fields.get("good"), fields.get("total"), fields.get("value")) {
+        (Some(g), Some(t), None) => Measurement::Events {
+            good: count(g, "good")?,
+            total: count(t, "total")?,
+        },
+        (None, None, Some(v)) => Measurement::Value(
+            v.as_f64()
+                .filter(|v| v.is_finite())
+                .ok_or("`value` must be a finite number")?,
+        ),
+        (None, None, None) => {
+            return Err("give `good` and `total` (a ratio SLI) or `value` (a threshold SLI)".into())
+        }
+        (_, _, Some(_)) => return Err("give either `value` or `good` and `total`, not both".into()),
+        (Some(_), None, None) => return Err("`total` is missing".into()),
+        (None, Some(_), None) => return Err("`good` is missing".into()),
+    };
+    Ok(IncomingSample {
+        slo,
+        time,
+        measurement,
+    })
+}
+
+fn count(v: &Value, name: &str) -> Result<u64, String> {
+    v.as_u64()
+        .ok_or_else(|| format!("`{name}` must be a whole number of events (0 or more), found {v}"))
+}

@@ -1,0 +1,184 @@
+//! `GET /metrics`: SLO state and Steward's own counters in the Prometheus text format.
+
+use crate::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::fmt::Write;
+
+/// Escapes a label value: backslash, double quote and newline.
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn value(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else if x.is_infinite() {
+        if x > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        x.to_string()
+    }
+}
+
+pub fn render(app: &AppState) -> String {
+    let snap = app.engine.snapshot();
+    let mut out = String::with_capacity(256 + snap.slos.len() * 1024);
+    let labels = |r: &steward_engine::SloReport| {
+        format!(
+            "slo=\"{}\",service=\"{}\"",
+            esc(&r.def.name),
+            esc(&r.def.service)
+        )
+    };
+    family(
+        &mut out,
+        "steward_slo_objective_ratio",
+        "gauge",
+        "The SLO's target as a ratio.",
+    );
+    for r in &snap.slos {
+        let _ = writeln!(
+            out,
+            "steward_slo_objective_ratio{{{}}} {}",
+            labels(r),
+            value(r.def.objective.target())
+        );
+    }
+    family(
+        &mut out,
+        "steward_slo_sli_ratio",
+        "gauge",
+        "Good over total over the SLO window (absent with no events).",
+    );
+    for r in &snap.slos {
+        if let Some(ratio) = r.status.window_counts.ratio() {
+            let _ = writeln!(
+                out,
+                "steward_slo_sli_ratio{{{}}} {}",
+                labels(r),
+                value(ratio)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "steward_slo_error_budget_remaining_ratio",
+        "gauge",
+        "Share of the error budget left; negative when overspent.",
+    );
+    for r in &snap.slos {
+        let _ = writeln!(
+            out,
+            "steward_slo_error_budget_remaining_ratio{{{}}} {}",
+            labels(r),
+            value(r.status.budget.remaining_ratio)
+        );
+    }
+    family(
+        &mut out,
+        "steward_slo_burn_rate",
+        "gauge",
+        "Error rate over the window divided by the error allowance.",
+    );
+    for r in &snap.slos {
+        for (w, b) in &r.status.burn_rates {
+            let _ = writeln!(
+                out,
+                "steward_slo_burn_rate{{{},window=\"{w}\"}} {}",
+                labels(r),
+                value(*b)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "steward_slo_alert_firing",
+        "gauge",
+        "1 while a multi-window burn-rate condition fires.",
+    );
+    for r in &snap.slos {
+        for a in &r.status.alerts {
+            let _ = writeln!(
+                out,
+                "steward_slo_alert_firing{{{},severity=\"{}\",long_window=\"{}\",short_window=\"{}\"}} {}",
+                labels(r),
+                a.rule.severity.as_str(),
+                a.rule.long,
+                a.rule.short,
+                u8::from(a.firing)
+            );
+        }
+    }
+    let m = &app.engine.metrics;
+    let counters = [
+        (
+            "steward_samples_accepted_total",
+            "Samples stored and counted.",
+            m.samples_accepted.get(),
+        ),
+        (
+            "steward_samples_rejected_total",
+            "Samples refused with a 400 (the whole batch).",
+            m.samples_rejected.get(),
+        ),
+        (
+            "steward_ingest_batches_total",
+            "Sample batches stored.",
+            m.batches_accepted.get(),
+        ),
+        (
+            "steward_evaluations_total",
+            "Evaluations of every SLO.",
+            m.evaluations.get(),
+        ),
+        (
+            "steward_alert_transitions_total",
+            "Burn-rate conditions that started or stopped firing.",
+            m.alert_transitions.get(),
+        ),
+    ];
+    for (name, help, v) in counters {
+        family(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {v}");
+    }
+    family(
+        &mut out,
+        "steward_evaluation_duration_seconds",
+        "gauge",
+        "How long the last evaluation of every SLO took.",
+    );
+    let _ = writeln!(
+        out,
+        "steward_evaluation_duration_seconds {}",
+        m.last_evaluation_micros.get() as f64 / 1e6
+    );
+    family(
+        &mut out,
+        "steward_slos",
+        "gauge",
+        "SLO objectives evaluated.",
+    );
+    let _ = writeln!(out, "steward_slos {}", snap.slos.len());
+    out
+}
+
+pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(&app),
+    )
+}

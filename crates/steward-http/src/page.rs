@@ -1,0 +1,188 @@
+//! `GET /`: the SLO overview, server-rendered, readable at a glance at 3am.
+
+use crate::slos::rfc3339;
+use crate::AppState;
+use axum::extract::State;
+use axum::response::Html;
+use std::fmt::Write;
+use steward_engine::SloReport;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn pct(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:.2}%", x * 100.0)
+    } else {
+        "—".into()
+    }
+}
+
+/// An SVG line of budget remaining over the window: 100% at the top, 0% dashed, overspend
+/// below.
+fn chart(points: &[(i64, f64)]) -> String {
+    const W: f64 = 320.0;
+    const H: f64 = 80.0;
+    if points.len() < 2 {
+        return format!(
+            r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="no data yet"><text x="8" y="44">no data yet</text></svg>"#
+        );
+    }
+    let (t0, t1) = (points[0].0, points[points.len() - 1].0.max(points[0].0 + 1));
+    let lo = points.iter().map(|p| p.1).fold(0.0_f64, f64::min).max(-1.0);
+    let y = |v: f64| (1.0 - (v.clamp(lo, 1.0) - lo) / (1.0 - lo)) * (H - 4.0) + 2.0;
+    let x = |t: i64| (t - t0) as f64 / (t1 - t0) as f64 * W;
+    let mut line = String::new();
+    for (t, v) in points {
+        let _ = write!(line, "{:.1},{:.1} ", x(*t), y(*v));
+    }
+    let last = points[points.len() - 1].1;
+    let colour = if last < 0.0 {
+        "#c0392b"
+    } else if last < 0.25 {
+        "#d68910"
+    } else {
+        "#1e8449"
+    };
+    format!(
+        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="error budget remaining over the window"><line x1="0" x2="{W}" y1="{z:.1}" y2="{z:.1}" class="zero"/><polyline fill="none" stroke="{colour}" stroke-width="2" points="{line}"/></svg>"#,
+        z = y(0.0)
+    )
+}
+
+fn card(out: &mut String, r: &SloReport, curve: &[(i64, f64)]) {
+    let d = &r.def;
+    let s = &r.status;
+    let remaining = s.budget.remaining_ratio;
+    let firing: Vec<String> = s
+        .alerts
+        .iter()
+        .zip(r.since)
+        .filter(|(a, _)| a.firing)
+        .map(|(a, since)| {
+            format!(
+                r#"<span class="badge {sev}">{sev} · {long}/{short} burn &gt; {f:.1}×{since}</span>"#,
+                sev = a.rule.severity.as_str(),
+                long = a.rule.long,
+                short = a.rule.short,
+                f = a.factor,
+                since = since.map(|t| format!(" since {}", rfc3339(t))).unwrap_or_default()
+            )
+        })
+        .collect();
+    let state = if firing.iter().any(|f| f.contains("page")) {
+        "page"
+    } else if !firing.is_empty() {
+        "ticket"
+    } else {
+        "ok"
+    };
+    let _ = write!(
+        out,
+        r#"<section class="slo {state}" id="{id}"><header><h2>{title}</h2><p class="meta">{name} · service <b>{service}</b> · objective {obj} over {window} ({method})</p></header>
+<div class="row"><div class="budget"><span class="big">{rem}</span><span class="label">error budget left</span><span class="label">SLI {sli} · {total} {unit}</span></div>{chart}</div>
+<table class="burn"><tr>{heads}</tr><tr>{cells}</tr></table>
+<p class="alerts">{alerts}</p></section>"#,
+        id = esc(&d.name),
+        title = esc(d.display_name.as_deref().unwrap_or(&d.name)),
+        name = esc(&d.name),
+        service = esc(&d.service),
+        obj = pct(d.objective.target()),
+        window = esc(&d.window.describe()),
+        method = d.method.as_str(),
+        rem = pct(remaining),
+        sli = s.window_counts.ratio().map_or("no data".into(), pct),
+        total = s.window_counts.total,
+        unit = if matches!(d.method, steward_model::BudgetingMethod::Occurrences) {
+            "events"
+        } else {
+            "slice units"
+        },
+        chart = chart(curve),
+        heads = s
+            .burn_rates
+            .iter()
+            .map(|(w, _)| format!("<th>{w}</th>"))
+            .collect::<String>(),
+        cells = s
+            .burn_rates
+            .iter()
+            .map(|(_, b)| format!(
+                r#"<td class="{}">{b:.2}×</td>"#,
+                if *b > 1.0 { "hot" } else { "" }
+            ))
+            .collect::<String>(),
+        alerts = if firing.is_empty() {
+            "no burn-rate condition firing".to_string()
+        } else {
+            firing.join(" ")
+        },
+    );
+}
+
+pub async fn index(State(app): State<AppState>) -> Html<String> {
+    let snap = app.engine.snapshot();
+    let mut body = String::new();
+    let mut sorted: Vec<&SloReport> = snap.slos.iter().collect();
+    // What burns comes first: pages, then tickets, then the least budget left.
+    sorted.sort_by(|a, b| {
+        let rank = |r: &SloReport| {
+            let page = r
+                .status
+                .alerts
+                .iter()
+                .any(|a| a.firing && a.rule.severity == steward_model::Severity::Page);
+            let any = r.status.alerts.iter().any(|a| a.firing);
+            (!page, !any)
+        };
+        rank(a).cmp(&rank(b)).then(
+            a.status
+                .budget
+                .remaining_ratio
+                .total_cmp(&b.status.budget.remaining_ratio),
+        )
+    });
+    for r in sorted {
+        let curve = app
+            .engine
+            .budget_curve(&r.def.name, snap.at)
+            .unwrap_or_default();
+        card(&mut body, r, &curve);
+    }
+    if snap.slos.is_empty() {
+        body.push_str("<p>No SLOs are configured. Add OpenSLO documents to the config directory and reload.</p>");
+    }
+    let firing = snap
+        .slos
+        .iter()
+        .filter(|r| r.status.alerts.iter().any(|a| a.firing))
+        .count();
+    Html(format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta http-equiv="refresh" content="10"><title>Steward · {n} SLOs{burning}</title><style>{CSS}</style></head>
+<body><h1>Steward <small>{n} SLOs · {firing} burning · evaluated {at}</small></h1>{body}</body></html>"#,
+        n = snap.slos.len(),
+        burning = if firing > 0 {
+            format!(" · {firing} burning")
+        } else {
+            String::new()
+        },
+        at = rfc3339(snap.at),
+    ))
+}
+
+const CSS: &str = "body{font:15px/1.4 system-ui,sans-serif;margin:1.5rem;background:#f7f7f5;color:#222}
+h1 small{font-weight:normal;color:#666;font-size:.6em;margin-left:.5em}
+.slo{background:#fff;border-left:6px solid #1e8449;border-radius:6px;padding:.8rem 1rem;margin:0 0 1rem;box-shadow:0 1px 2px #0002}
+.slo.page{border-color:#c0392b}.slo.ticket{border-color:#d68910}
+h2{margin:0;font-size:1.15em}.meta{margin:.2rem 0 .6rem;color:#555}
+.row{display:flex;gap:1.5rem;align-items:center;flex-wrap:wrap}
+.budget{display:flex;flex-direction:column;min-width:10rem}.big{font-size:2em;font-weight:600}.label{color:#666}
+.chart{width:320px;height:80px;background:#fafafa;border:1px solid #eee}.chart .zero{stroke:#999;stroke-dasharray:4 3}
+table.burn{border-collapse:collapse;margin:.6rem 0}.burn th,.burn td{padding:.15rem .6rem;text-align:right;border-bottom:1px solid #eee}
+.burn th{color:#666;font-weight:normal}.burn td.hot{color:#c0392b;font-weight:600}
+.badge{display:inline-block;padding:.1rem .5rem;border-radius:1rem;color:#fff;margin-right:.3rem}.badge.page{background:#c0392b}.badge.ticket{background:#d68910}
+.alerts{margin:.2rem 0 0;color:#555}";

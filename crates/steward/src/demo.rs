@@ -1,0 +1,155 @@
+//! `steward demo`: the example shop on a temporary store, three days of history, live
+//! traffic, and an outage of the payment provider 20 seconds in, so that a newcomer sees a
+//! budget burn and a page fire within two minutes.
+
+use anyhow::Context;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use steward_engine::{Engine, IncomingSample};
+use steward_model::slo::Measurement;
+use steward_store::{SampleRow, Store};
+
+const EXAMPLE: &[(&str, &str)] = &[
+    (
+        "teams.yaml",
+        include_str!("../../../examples/shop/teams.yaml"),
+    ),
+    (
+        "services.yaml",
+        include_str!("../../../examples/shop/services.yaml"),
+    ),
+    (
+        "slos.yaml",
+        include_str!("../../../examples/shop/slos.yaml"),
+    ),
+];
+
+/// When the outage starts and how long it lasts, from the demo's start.
+const OUTAGE_START: Duration = Duration::from_secs(20);
+const OUTAGE_LENGTH: Duration = Duration::from_secs(100);
+
+pub fn run(listen: &str) -> anyhow::Result<()> {
+    crate::serve::init_logging();
+    let dir = std::env::temp_dir().join(format!("steward-demo-{}", std::process::id()));
+    let config = dir.join("config");
+    std::fs::create_dir_all(&config).with_context(|| format!("creating {}", config.display()))?;
+    for (name, text) in EXAMPLE {
+        std::fs::write(config.join(name), text)?;
+    }
+    let loaded = steward_config::load(&config)
+        .map_err(|d| anyhow::anyhow!("the example config is invalid: {d:?}"))?;
+    let store = Store::open(&format!("sqlite://{}", dir.join("steward.db").display()))?;
+    let now = jiff::Timestamp::now().as_second();
+    backfill(&store, now)?;
+    println!(
+        "demo: config in {}, store in {}",
+        config.display(),
+        dir.display()
+    );
+    println!(
+        "demo: the payment provider fails {}s from now for {}s; watch checkout-availability burn and its page fire",
+        OUTAGE_START.as_secs(),
+        OUTAGE_LENGTH.as_secs()
+    );
+    let result = crate::serve::start(loaded.catalog, store, listen, |engine| {
+        std::thread::Builder::new()
+            .name("demo-traffic".into())
+            .spawn(move || traffic(engine))
+            .expect("spawning the demo traffic");
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// A small deterministic random source, so every demo tells the same story.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Failures among `n` events at `rate`.
+    fn failures(&mut self, n: u64, rate: f64) -> u64 {
+        (0..n).filter(|_| self.next() < rate).count() as u64
+    }
+}
+
+/// Three days of healthy history, one row a minute, so windows and charts have substance.
+fn backfill(store: &Store, now: i64) -> anyhow::Result<()> {
+    let mut rng = Rng(0x5eed);
+    let mut rows = Vec::new();
+    let start = now - 3 * 86_400;
+    let mut t = start - start.rem_euclid(60);
+    while t < now - 60 {
+        let mut row = |slo: &str, total: u64, rate: f64| {
+            let bad = rng.failures(total, rate);
+            rows.push(SampleRow {
+                slo: slo.into(),
+                bucket: t,
+                good: total - bad,
+                total,
+            });
+        };
+        row("checkout-availability", 1000, 0.0002);
+        row("payments-authorisation", 600, 0.001);
+        row("search-latency", 400, 0.004);
+        row("catalog-db-queries", 2000, 0.0003);
+        t += 60;
+    }
+    for chunk in rows.chunks(10_000) {
+        store.append(chunk.to_vec())?;
+    }
+    Ok(())
+}
+
+/// Live traffic every second; during the outage payments fail and checkout with them.
+fn traffic(engine: Arc<Engine>) {
+    let began = Instant::now();
+    let mut rng = Rng(0xfeed);
+    loop {
+        let elapsed = began.elapsed();
+        let outage = elapsed >= OUTAGE_START && elapsed < OUTAGE_START + OUTAGE_LENGTH;
+        let now = jiff::Timestamp::now().as_second();
+        let mut samples = Vec::new();
+        let mut events = |slo: &str, total: u64, rate: f64, rng: &mut Rng| {
+            let bad = rng.failures(total, rate);
+            samples.push(IncomingSample {
+                slo: slo.into(),
+                time: Some(now),
+                measurement: Measurement::Events {
+                    good: total - bad,
+                    total,
+                },
+            });
+        };
+        events(
+            "checkout-availability",
+            17,
+            if outage { 0.8 } else { 0.0002 },
+            &mut rng,
+        );
+        events(
+            "payments-authorisation",
+            10,
+            if outage { 0.3 } else { 0.001 },
+            &mut rng,
+        );
+        events("catalog-db-queries", 33, 0.0003, &mut rng);
+        for _ in 0..7 {
+            // Search latency in ms: mostly fast, a slow tail.
+            let ms = 40.0 + 200.0 * rng.next() + if rng.next() < 0.004 { 900.0 } else { 0.0 };
+            samples.push(IncomingSample {
+                slo: "search-latency".into(),
+                time: Some(now),
+                measurement: Measurement::Value(ms),
+            });
+        }
+        if let Err(e) = engine.ingest(&samples, now) {
+            tracing::warn!(error = %e, "demo traffic was not taken");
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
