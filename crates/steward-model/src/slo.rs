@@ -22,9 +22,10 @@ impl Objective {
     pub fn target(self) -> f64 {
         self.0
     }
-    /// `1 − target`: the share of events allowed to fail.
+    /// `1 − target`: the share of events allowed to fail. Rounded to 12 decimals, because
+    /// targets are written in decimal: `1 − 0.999` is 0.001, not 0.0010000000000000009.
     pub fn error_allowance(self) -> f64 {
-        1.0 - self.0
+        ((1.0 - self.0) * 1e12).round() / 1e12
     }
 }
 

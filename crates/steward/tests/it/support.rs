@@ -1,0 +1,172 @@
+//! A `steward serve` process per test, and a small HTTP client.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn steward() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_steward"))
+}
+
+pub fn example_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop")
+}
+
+pub fn fixtures() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
+    assert!(dir.is_dir(), "shared fixtures missing at {}", dir.display());
+    dir
+}
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Server {
+    /// Starts `steward serve` on a free port and waits until it listens.
+    pub fn start(config: &Path, db: &str) -> Server {
+        let mut child = steward()
+            .args(["serve", "--listen", "127.0.0.1:0", "--db", db, "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting steward");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("steward is serving on ") {
+                    let _ = tx.send(addr.trim_end_matches('/').to_string());
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("steward did not start listening within 30 s");
+        Server { child, base }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        request("GET", &format!("{}{path}", self.base), None)
+    }
+
+    pub fn get_text(&self, path: &str) -> (u16, String) {
+        let agent = agent();
+        let mut resp = agent.get(&format!("{}{path}", self.base)).call().unwrap();
+        (
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap(),
+        )
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        request("POST", &format!("{}{path}", self.base), Some(body))
+    }
+
+    /// Kills the process without warning (SIGKILL).
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Polls `GET path` until `done` holds, for at most `limit`.
+    pub fn wait_for(&self, path: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let (status, body) = self.get(path);
+            if status == 200 && done(&body) {
+                return body;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "timed out waiting on {path}: last answer {status} {body}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+pub fn request(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
+    let agent = agent();
+    let mut resp = match (method, body) {
+        ("POST", Some(b)) => agent
+            .post(url)
+            .header("content-type", "application/json")
+            .send(b)
+            .unwrap(),
+        _ => agent.get(url).call().unwrap(),
+    };
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_string()
+        .unwrap();
+    let value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, value)
+}
+
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("steward.db").display())
+}
+
+pub fn rfc3339(t: i64) -> String {
+    jiff::Timestamp::from_second(t).unwrap().to_string()
+}
+
+pub fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// A fresh PostgreSQL schema, as a store URL; fails loudly when PostgreSQL is down.
+pub fn postgres_url() -> (String, PgSchema) {
+    let base = std::env::var("STEWARD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let mut c = postgres::Client::connect(&base, postgres::NoTls).unwrap_or_else(|e| {
+        panic!("PostgreSQL is not reachable at {base}: {e}; these tests do not skip")
+    });
+    let schema = format!("it_{}_{}", std::process::id(), now());
+    c.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ))
+    .unwrap();
+    (
+        format!("{base}?options=-c%20search_path%3D{schema}"),
+        PgSchema { base, schema },
+    )
+}
+
+pub struct PgSchema {
+    base: String,
+    schema: String,
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.base, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        }
+    }
+}
