@@ -4,10 +4,12 @@ use crate::{AlertState, AlertTransition, Backend, Result, SampleRow, StoreError,
 use std::sync::mpsc;
 
 type Reply<T> = mpsc::SyncSender<Result<T>>;
+/// Any other call, run on the backend's thread.
+type Call = Box<dyn FnOnce(&mut dyn Backend) + Send>;
 
 enum Job {
     Append(Vec<SampleRow>, Reply<()>),
-    Other(Box<dyn FnOnce(&mut dyn Backend) + Send>),
+    Other(Call),
 }
 
 /// A handle to the store. Calls block until the backend has answered (for writes: until the

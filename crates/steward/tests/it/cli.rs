@@ -103,3 +103,41 @@ fn slo_status_prints_a_table_and_json() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no SLO named `nope`"));
 }
+
+#[test]
+fn demo_shows_a_budget_burn_and_a_page_within_two_minutes() {
+    let mut child = steward()
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let base = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("steward is serving on ")
+                .map(|a| a.trim_end_matches('/').to_string())
+        })
+        .expect("the demo printed its URL");
+    let started = std::time::Instant::now();
+    let page = loop {
+        let (status, slo) = request(
+            "GET",
+            &format!("{base}/api/v1/slos/checkout-availability"),
+            None,
+        );
+        assert_eq!(status, 200);
+        if slo["alerts"][0]["firing"] == json!(true) {
+            break slo;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "no page within two minutes: {slo}"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    };
+    assert!(page["burn_rates"]["5m"].as_f64().unwrap() > 14.4, "{page}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
