@@ -47,11 +47,30 @@ pub enum EngineError {
     Store(#[from] StoreError),
 }
 
-/// What readers see: every SLO's figures as of the last evaluation.
+/// What readers see: every SLO's figures as of the last evaluation, in catalog order (kept
+/// in the parts the evaluator's threads produced, so publishing copies nothing).
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     pub at: i64,
-    pub slos: Vec<SloReport>,
+    parts: Vec<Vec<SloReport>>,
+}
+
+impl Snapshot {
+    pub fn slos(&self) -> impl Iterator<Item = &SloReport> {
+        self.parts.iter().flatten()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&SloReport> {
+        self.slos().find(|r| r.def.name == name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -123,7 +142,7 @@ impl Engine {
             state: Mutex::new(states),
             snapshot: RwLock::new(Arc::new(Snapshot {
                 at: now,
-                slos: Vec::new(),
+                parts: Vec::new(),
             })),
             unrecorded: Mutex::new(Vec::new()),
             metrics: Metrics::default(),
@@ -233,49 +252,38 @@ impl Engine {
     /// Evaluates every SLO at `now`, records condition changes and publishes a new snapshot.
     pub fn evaluate(&self, now: i64) {
         let started = std::time::Instant::now();
-        let mut transitions = Vec::new();
-        let mut reports = Vec::with_capacity(self.defs.len());
-        {
+        let (parts, transitions) = {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            for (def, st) in self.defs.iter().zip(state.iter_mut()) {
-                st.slo.advance(def, now);
-                let status = st.slo.status(def, now);
-                for (i, cond) in status.alerts.iter().enumerate() {
-                    let was = st.since[i].is_some();
-                    if cond.firing == was {
-                        continue;
-                    }
-                    st.since[i] = cond.firing.then_some(now);
-                    let burn = |w| {
-                        status
-                            .burn_rates
-                            .iter()
-                            .find(|(d, _)| *d == w)
-                            .map_or(0.0, |(_, b)| *b)
-                    };
-                    transitions.push(AlertTransition {
-                        slo: def.name.clone(),
-                        long_window: cond.rule.long.to_string(),
-                        short_window: cond.rule.short.to_string(),
-                        severity: cond.rule.severity.as_str().to_string(),
-                        firing: cond.firing,
-                        at: now,
-                        long_burn: burn(cond.rule.long),
-                        short_burn: burn(cond.rule.short),
-                        factor: cond.factor,
-                    });
-                }
-                reports.push(SloReport {
-                    def: def.clone(),
-                    status,
-                    since: st.since,
+            // Large catalogs are split over the cores; each part is independent.
+            let parts = if state.len() >= 10_000 {
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            } else {
+                1
+            };
+            let chunk = state.len().div_ceil(parts).max(1);
+            let results: Vec<(Vec<SloReport>, Vec<AlertTransition>)> =
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = self
+                        .defs
+                        .chunks(chunk)
+                        .zip(state.chunks_mut(chunk))
+                        .map(|(defs, states)| scope.spawn(move || evaluate_part(defs, states, now)))
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().expect("an evaluator part panicked"))
+                        .collect()
                 });
+            let mut parts = Vec::with_capacity(results.len());
+            let mut transitions = Vec::new();
+            for (r, t) in results {
+                parts.push(r);
+                transitions.extend(t);
             }
-        }
-        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Snapshot {
-            at: now,
-            slos: reports,
-        });
+            (parts, transitions)
+        };
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(Snapshot { at: now, parts });
         self.metrics.evaluations.add(1);
         self.metrics
             .last_evaluation_micros
@@ -340,4 +348,48 @@ impl Engine {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         Some(state[i].slo.budget_curve(&self.defs[i], now))
     }
+}
+
+/// Evaluates a slice of the objectives: their reports, and the conditions that changed.
+fn evaluate_part(
+    defs: &[Arc<SloDefinition>],
+    states: &mut [UnitState],
+    now: i64,
+) -> (Vec<SloReport>, Vec<AlertTransition>) {
+    let mut reports = Vec::with_capacity(defs.len());
+    let mut transitions = Vec::new();
+    for (def, st) in defs.iter().zip(states.iter_mut()) {
+        st.slo.advance(def, now);
+        let status = st.slo.status(def, now);
+        for (i, cond) in status.alerts.iter().enumerate() {
+            if cond.firing == st.since[i].is_some() {
+                continue;
+            }
+            st.since[i] = cond.firing.then_some(now);
+            let burn = |w| {
+                status
+                    .burn_rates
+                    .iter()
+                    .find(|(d, _)| *d == w)
+                    .map_or(0.0, |(_, b)| *b)
+            };
+            transitions.push(AlertTransition {
+                slo: def.name.clone(),
+                long_window: cond.rule.long.to_string(),
+                short_window: cond.rule.short.to_string(),
+                severity: cond.rule.severity.as_str().to_string(),
+                firing: cond.firing,
+                at: now,
+                long_burn: burn(cond.rule.long),
+                short_burn: burn(cond.rule.short),
+                factor: cond.factor,
+            });
+        }
+        reports.push(SloReport {
+            def: def.clone(),
+            status,
+            since: st.since,
+        });
+    }
+    (reports, transitions)
 }

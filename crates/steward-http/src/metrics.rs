@@ -33,7 +33,7 @@ fn value(x: f64) -> String {
 
 pub fn render(app: &AppState) -> String {
     let snap = app.engine.snapshot();
-    let mut out = String::with_capacity(256 + snap.slos.len() * 1024);
+    let mut out = String::with_capacity(256 + snap.len() * 1024);
     let labels = |r: &steward_engine::SloReport| {
         format!(
             "slo=\"{}\",service=\"{}\"",
@@ -47,7 +47,7 @@ pub fn render(app: &AppState) -> String {
         "gauge",
         "The SLO's target as a ratio.",
     );
-    for r in &snap.slos {
+    for r in snap.slos() {
         let _ = writeln!(
             out,
             "steward_slo_objective_ratio{{{}}} {}",
@@ -61,7 +61,7 @@ pub fn render(app: &AppState) -> String {
         "gauge",
         "Good over total over the SLO window (absent with no events).",
     );
-    for r in &snap.slos {
+    for r in snap.slos() {
         if let Some(ratio) = r.status.window_counts.ratio() {
             let _ = writeln!(
                 out,
@@ -77,7 +77,7 @@ pub fn render(app: &AppState) -> String {
         "gauge",
         "Share of the error budget left; negative when overspent.",
     );
-    for r in &snap.slos {
+    for r in snap.slos() {
         let _ = writeln!(
             out,
             "steward_slo_error_budget_remaining_ratio{{{}}} {}",
@@ -91,7 +91,7 @@ pub fn render(app: &AppState) -> String {
         "gauge",
         "Error rate over the window divided by the error allowance.",
     );
-    for r in &snap.slos {
+    for r in snap.slos() {
         for (w, b) in &r.status.burn_rates {
             let _ = writeln!(
                 out,
@@ -107,7 +107,7 @@ pub fn render(app: &AppState) -> String {
         "gauge",
         "1 while a multi-window burn-rate condition fires.",
     );
-    for r in &snap.slos {
+    for r in snap.slos() {
         for a in &r.status.alerts {
             let _ = writeln!(
                 out,
@@ -169,7 +169,7 @@ pub fn render(app: &AppState) -> String {
         "gauge",
         "SLO objectives evaluated.",
     );
-    let _ = writeln!(out, "steward_slos {}", snap.slos.len());
+    let _ = writeln!(out, "steward_slos {}", snap.len());
     out
 }
 

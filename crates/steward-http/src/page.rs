@@ -127,7 +127,7 @@ fn card(out: &mut String, r: &SloReport, curve: &[(i64, f64)]) {
 pub async fn index(State(app): State<AppState>) -> Html<String> {
     let snap = app.engine.snapshot();
     let mut body = String::new();
-    let mut sorted: Vec<&SloReport> = snap.slos.iter().collect();
+    let mut sorted: Vec<&SloReport> = snap.slos().collect();
     // What burns comes first: pages, then tickets, then the least budget left.
     sorted.sort_by(|a, b| {
         let rank = |r: &SloReport| {
@@ -153,18 +153,17 @@ pub async fn index(State(app): State<AppState>) -> Html<String> {
             .unwrap_or_default();
         card(&mut body, r, &curve);
     }
-    if snap.slos.is_empty() {
+    if snap.is_empty() {
         body.push_str("<p>No SLOs are configured. Add OpenSLO documents to the config directory and reload.</p>");
     }
     let firing = snap
-        .slos
-        .iter()
+        .slos()
         .filter(|r| r.status.alerts.iter().any(|a| a.firing))
         .count();
     Html(format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta http-equiv="refresh" content="10"><title>Steward · {n} SLOs{burning}</title><style>{CSS}</style></head>
 <body><h1>Steward <small>{n} SLOs · {firing} burning · evaluated {at}</small></h1>{body}</body></html>"#,
-        n = snap.slos.len(),
+        n = snap.len(),
         burning = if firing > 0 {
             format!(" · {firing} burning")
         } else {

@@ -108,7 +108,7 @@ pub fn slo_json(r: &SloReport, at: i64) -> Value {
 
 pub async fn list(State(app): State<AppState>) -> Json<Value> {
     let snap = app.engine.snapshot();
-    let slos: Vec<Value> = snap.slos.iter().map(|r| slo_json(r, snap.at)).collect();
+    let slos: Vec<Value> = snap.slos().map(|r| slo_json(r, snap.at)).collect();
     Json(json!({ "slos": slos }))
 }
 
@@ -117,9 +117,7 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let snap = app.engine.snapshot();
-    snap.slos
-        .iter()
-        .find(|r| r.def.name == name)
+    snap.get(&name)
         .map(|r| Json(slo_json(r, snap.at)))
         .ok_or_else(|| {
             ApiError::not_found(format!(

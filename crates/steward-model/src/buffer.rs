@@ -26,6 +26,9 @@ use crate::duration::Duration;
 /// How far in the future a sample may be stamped (clock skew between senders and Steward).
 pub const MAX_FUTURE: Duration = Duration::minutes(5);
 
+/// The most windows one tier keeps running sums for.
+const MAX_TRACKED: usize = 3;
+
 /// One ring of cumulative counts at a fixed resolution.
 #[derive(Clone, Debug)]
 pub struct Tier {
@@ -34,6 +37,12 @@ pub struct Tier {
     /// for `k` in `(head - len, head]`.
     ring: Box<[Counts]>,
     head: i64,
+    /// Running sums of the tracked windows (in buckets) as of bucket `at`. Moving them one
+    /// bucket reads the bucket that enters and the ones that leave, so an evaluation touches
+    /// these few hot words instead of two scattered ring slots per window.
+    tracked: [(i64, Counts); MAX_TRACKED],
+    tracked_len: usize,
+    at: i64,
 }
 
 impl Tier {
@@ -47,7 +56,48 @@ impl Tier {
             resolution: res,
             ring: vec![Counts::ZERO; buckets as usize].into_boxed_slice(),
             head: now.div_euclid(res),
+            tracked: [(0, Counts::ZERO); MAX_TRACKED],
+            tracked_len: 0,
+            at: now.div_euclid(res),
         }
+    }
+
+    /// Keeps a running sum for `window`, so that [`Tier::window`] at the time of the last
+    /// [`Tier::advance_sums`] costs nothing.
+    pub fn track(&mut self, window: Duration) {
+        let n = div_ceil(window.secs(), self.resolution);
+        if self.tracked_len < MAX_TRACKED
+            && !self.tracked[..self.tracked_len].iter().any(|t| t.0 == n)
+        {
+            let sum = self.cum_at(self.at) - self.cum_at(self.at - n);
+            self.tracked[self.tracked_len] = (n, sum);
+            self.tracked_len += 1;
+        }
+    }
+
+    /// Moves the running sums to the bucket holding `now`.
+    pub fn advance_sums(&mut self, now: i64) {
+        let i = now.div_euclid(self.resolution);
+        if i <= self.at {
+            return;
+        }
+        if i - self.at > 8 {
+            // A long quiet gap (or the first evaluation): recomputing is cheaper than walking.
+            for k in 0..self.tracked_len {
+                let n = self.tracked[k].0;
+                self.tracked[k].1 = self.cum_at(i) - self.cum_at(i - n);
+            }
+        } else {
+            for b in self.at + 1..=i {
+                let entering = self.cum_at(b) - self.cum_at(b - 1);
+                for k in 0..self.tracked_len {
+                    let n = self.tracked[k].0;
+                    let leaving = self.cum_at(b - n) - self.cum_at(b - n - 1);
+                    self.tracked[k].1 = self.tracked[k].1 + entering - leaving;
+                }
+            }
+        }
+        self.at = i;
     }
 
     pub fn resolution(&self) -> i64 {
@@ -86,6 +136,15 @@ impl Tier {
             let s = self.slot(k);
             self.ring[s] += c;
         }
+        // A sample in a bucket the running sums have passed already counts in every tracked
+        // window that still holds that bucket; later buckets are read when the sums advance.
+        if bucket <= self.at {
+            for k in 0..self.tracked_len {
+                if bucket > self.at - self.tracked[k].0 {
+                    self.tracked[k].1 += c;
+                }
+            }
+        }
     }
 
     /// Cumulative counts of all events before the end of `bucket`.
@@ -98,6 +157,11 @@ impl Tier {
     pub fn window(&self, now: i64, window: Duration) -> Counts {
         let i = now.div_euclid(self.resolution);
         let n = div_ceil(window.secs(), self.resolution);
+        if i == self.at {
+            if let Some((_, sum)) = self.tracked[..self.tracked_len].iter().find(|t| t.0 == n) {
+                return *sum;
+            }
+        }
         self.cum_at(i) - self.cum_at(i - n)
     }
 
@@ -150,12 +214,29 @@ impl SliBuffer {
         }
     }
 
+    /// Keeps a running sum for `window` in the tier that serves it.
+    pub fn track(&mut self, window: Duration) {
+        let i = self.tier_index(window);
+        self.tiers[i].track(window);
+    }
+
+    /// Moves every running window sum to `now`.
+    pub fn advance_sums(&mut self, now: i64) {
+        for tier in &mut self.tiers {
+            tier.advance_sums(now);
+        }
+    }
+
     /// The finest tier that keeps the whole window.
-    fn tier_for(&self, window: Duration) -> &Tier {
+    fn tier_index(&self, window: Duration) -> usize {
         self.tiers
             .iter()
-            .find(|t| window.secs() <= span_of(t))
-            .unwrap_or(&self.tiers[3])
+            .position(|t| window.secs() <= span_of(t))
+            .unwrap_or(3)
+    }
+
+    fn tier_for(&self, window: Duration) -> &Tier {
+        &self.tiers[self.tier_index(window)]
     }
 
     pub fn window(&self, now: i64, window: Duration) -> Counts {
@@ -271,6 +352,54 @@ mod tests {
         assert_eq!(b.window(T0, Duration::hours(6)), c(1, 3));
         assert_eq!(b.window(T0, Duration::days(3)), c(1, 4));
         assert_eq!(b.window(T0, Duration::days(30)), c(1, 5));
+    }
+
+    #[test]
+    fn running_sums_equal_direct_differences_with_late_and_future_samples() {
+        let windows = [
+            Duration::minutes(5),
+            Duration::minutes(30),
+            Duration::hours(1),
+            Duration::hours(2),
+            Duration::hours(6),
+            Duration::days(1),
+            Duration::days(3),
+            Duration::days(30),
+        ];
+        let mut tracked = SliBuffer::new(Duration::days(30), T0);
+        for w in windows {
+            tracked.track(w);
+        }
+        let mut plain = SliBuffer::new(Duration::days(30), T0);
+        let mut x: u64 = 7;
+        let mut now = T0;
+        for step in 0..20_000 {
+            // Mostly current samples, some late (up to 2 days), some ahead (up to 4 minutes).
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let offset = match x >> 60 {
+                0 => -((x >> 20) as i64 % 172_800),
+                1 => (x >> 20) as i64 % 240,
+                _ => 0,
+            };
+            let c = Counts::new((x >> 8) % 5, 5);
+            tracked.add(now + offset, c);
+            plain.add(now + offset, c);
+            now += if step % 100 == 0 {
+                4000
+            } else {
+                (x >> 40) as i64 % 7
+            };
+            tracked.advance_sums(now);
+            for w in windows {
+                assert_eq!(
+                    tracked.window(now, w),
+                    plain.window(now, w),
+                    "{w} at step {step}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -376,8 +376,15 @@ impl SloState {
     /// A fresh state whose buffers begin at `start` (the oldest sample to come, for a rebuild);
     /// `now` picks the calendar period.
     pub fn new(def: &SloDefinition, start: UnixSeconds, now: UnixSeconds) -> SloState {
+        let mut buffer = SliBuffer::new(def.coarse_span(), start);
+        for w in BURN_WINDOWS {
+            buffer.track(w);
+        }
+        if let SloWindow::Rolling(d) = def.window {
+            buffer.track(d);
+        }
         SloState {
-            buffer: SliBuffer::new(def.coarse_span(), start),
+            buffer,
             slices: Slices::new(def.method, start),
             period: def.window.period_at(now),
             period_counts: Counts::ZERO,
@@ -410,6 +417,11 @@ impl SloState {
 
     /// Moves the state to `now`: judges closed slices and starts a new calendar period.
     pub fn advance(&mut self, def: &SloDefinition, now: UnixSeconds) {
+        self.advance_slices_and_period(def, now);
+        self.buffer.advance_sums(now);
+    }
+
+    fn advance_slices_and_period(&mut self, def: &SloDefinition, now: UnixSeconds) {
         if let Some(slices) = self.slices.as_mut() {
             let mut units = Vec::new();
             slices.judge_closed(now, &mut units);
