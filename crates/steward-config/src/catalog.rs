@@ -364,6 +364,10 @@ fn build_slo(slo: &SloDoc, sli: Option<&SliDoc>, diags: &mut Diagnostics) -> Vec
                         diags.error(at(o.mark), format!("timeSliceWindow of {s}s is longer than Steward's 1h limit for a time slice"));
                         None
                     }
+                    Some(s) if s % 5 != 0 => {
+                        diags.error(at(o.mark), format!("timeSliceWindow of {s}s is not a multiple of 5 seconds, the resolution Steward stores samples at"));
+                        None
+                    }
                     Some(s) => Some(Duration::from_secs(s)),
                     None => {
                         diags.error(

@@ -120,3 +120,31 @@ fn yaml_syntax_errors_and_unknown_kinds() {
             kind.yaml:2:7: unknown kind `Pager` for steward/v1; expected one of: Service, Team"#]],
     );
 }
+
+#[test]
+fn time_slices_must_fit_the_store_resolution() {
+    let text = format!(
+        "{SLO_HEAD}  service: checkout
+  indicator:
+    metadata: {{name: requests}}
+    spec:
+      ratioMetric:
+        total: {{metricSource: {{spec: {{}}}}}}
+        good: {{metricSource: {{spec: {{}}}}}}
+  timeWindow:
+    - duration: 7d
+      isRolling: true
+  budgetingMethod: Timeslices
+  objectives:
+    - target: 0.99
+      timeSliceTarget: 0.9
+      timeSliceWindow: 7
+"
+    );
+    check(
+        &[("slo.yaml", &text)],
+        expect![[r#"
+            slo.yaml:6:12: service `checkout` does not exist; declare a Service named `checkout` or fix the name
+            slo.yaml:18:13: timeSliceWindow of 7s is not a multiple of 5 seconds, the resolution Steward stores samples at"#]],
+    );
+}
