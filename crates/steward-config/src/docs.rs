@@ -515,7 +515,7 @@ fn read_sli_spec(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<SliD
                     );
                 }
             }
-            let raw = raw.and_then(|n| read_metric_source_node(r, n));
+            let raw = raw.and_then(|n| read_metric_source(r, n, "ratioMetric.raw"));
             let fmark = f.mark;
             f.finish(r);
             if raw.is_none() {
@@ -547,31 +547,6 @@ fn read_sli_spec(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<SliD
         meta,
         description,
         spec,
-    })
-}
-
-/// `raw:` holds a metricSource directly.
-fn read_metric_source_node(r: &mut Reader<'_>, node: &Node) -> Option<MetricSource> {
-    let mut f = r.map(node, "ratioMetric.raw")?;
-    let ms = f.required(r, "metricSource");
-    f.finish(r);
-    let mut g = r.map(ms?, "metricSource")?;
-    let source_ref = g
-        .get("metricSourceRef")
-        .and_then(|n| read_name(r, n, "metricSourceRef"));
-    let source_type = g.get("type").and_then(|n| r.string(n, "metricSource.type"));
-    // The spec holds the source's own query fields, whatever they are; it may be empty.
-    match g.get("spec") {
-        Some(spec) => {
-            r.map(spec, "metricSource.spec");
-        }
-        None if !g.present("spec") => r.error(g.mark, "metricSource is missing `spec`"),
-        None => {}
-    }
-    g.finish(r);
-    Some(MetricSource {
-        source_ref,
-        source_type,
     })
 }
 
