@@ -199,14 +199,6 @@ impl<'n> Fields<'n> {
         v
     }
 
-    /// Where a key was written, for errors about its value found later.
-    pub fn key_mark(&self, key: &str) -> Mark {
-        self.entries
-            .iter()
-            .find(|(k, _)| matches!(&k.value, Value::Scalar { text, .. } if text == key))
-            .map_or(self.mark, |(k, _)| k.mark)
-    }
-
     /// Reports every field nobody asked for.
     pub fn finish(self, r: &mut Reader<'_>) {
         for ((key, _), used) in self.entries.iter().zip(&self.used) {

@@ -111,7 +111,13 @@ impl Engine {
                 targets.entry(parent.to_string()).or_default().push(i);
             }
         }
-        let persisted = store.alert_states()?;
+        // When each firing condition started, by (objective, long window, short window).
+        let persisted: HashMap<(String, String, String), i64> = store
+            .alert_states()?
+            .into_iter()
+            .filter(|s| s.firing)
+            .filter_map(|s| Some(((s.slo, s.long_window, s.short_window), s.since?)))
+            .collect();
         let mut states = Vec::with_capacity(defs.len());
         for d in &defs {
             let start = d.history_start(now);
@@ -120,18 +126,14 @@ impl Engine {
                 slo.add(bucket, Counts::new(good, total));
             }
             slo.advance(d, now);
-            let mut since = [None; 4];
-            for (i, rule) in SRE_WORKBOOK_RULES.iter().enumerate() {
-                since[i] = persisted
-                    .iter()
-                    .find(|s| {
-                        s.slo == d.name
-                            && s.firing
-                            && s.long_window == rule.long.to_string()
-                            && s.short_window == rule.short.to_string()
-                    })
-                    .and_then(|s| s.since);
-            }
+            let since = SRE_WORKBOOK_RULES.map(|rule| {
+                let key = (
+                    d.name.clone(),
+                    rule.long.to_string(),
+                    rule.short.to_string(),
+                );
+                persisted.get(&key).copied()
+            });
             states.push(UnitState { slo, since });
         }
         let engine = Engine {
@@ -366,13 +368,6 @@ fn evaluate_part(
                 continue;
             }
             st.since[i] = cond.firing.then_some(now);
-            let burn = |w| {
-                status
-                    .burn_rates
-                    .iter()
-                    .find(|(d, _)| *d == w)
-                    .map_or(0.0, |(_, b)| *b)
-            };
             transitions.push(AlertTransition {
                 slo: def.name.clone(),
                 long_window: cond.rule.long.to_string(),
@@ -380,8 +375,8 @@ fn evaluate_part(
                 severity: cond.rule.severity.as_str().to_string(),
                 firing: cond.firing,
                 at: now,
-                long_burn: burn(cond.rule.long),
-                short_burn: burn(cond.rule.short),
+                long_burn: status.burn_rate(cond.rule.long),
+                short_burn: status.burn_rate(cond.rule.short),
                 factor: cond.factor,
             });
         }

@@ -31,21 +31,19 @@ pub async fn post_samples(
     let parsed = parse_batch(&bytes)?;
     let now = jiff::Timestamp::now().as_second();
     // Every bad sample is reported: those that do not parse, and those the engine refuses.
-    let (indices, samples): (Vec<usize>, Vec<IncomingSample>) = parsed
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| p.as_ref().ok().map(|s| (i, s.clone())))
-        .unzip();
-    let mut issues: Vec<SampleIssue> = parsed
-        .iter()
-        .enumerate()
-        .filter_map(|(index, p)| {
-            p.as_ref().err().map(|m| SampleIssue {
-                index,
-                message: m.clone(),
-            })
-        })
-        .collect();
+    let mut indices = Vec::with_capacity(parsed.len());
+    let mut samples = Vec::with_capacity(parsed.len());
+    let mut issues = Vec::new();
+    for (index, p) in parsed.into_iter().enumerate() {
+        match p {
+            Ok(s) => {
+                indices.push(index);
+                samples.push(s);
+            }
+            Err(message) => issues.push(SampleIssue { index, message }),
+        }
+    }
+    let received = indices.len() + issues.len();
     let rows = match app.engine.validate(&samples, now) {
         Ok(rows) => rows,
         Err(found) => {
@@ -58,7 +56,7 @@ pub async fn post_samples(
     };
     if !issues.is_empty() {
         issues.sort_by_key(|i| i.index);
-        app.engine.metrics.samples_rejected.add(parsed.len() as u64);
+        app.engine.metrics.samples_rejected.add(received as u64);
         return Err(invalid(issues));
     }
     let engine = app.engine.clone();

@@ -255,11 +255,6 @@ impl SliBuffer {
         &self.tiers[3]
     }
 
-    /// The finest tier, for exact counts over the last hour.
-    pub fn fine(&self) -> &Tier {
-        &self.tiers[0]
-    }
-
     pub fn heap_bytes(&self) -> usize {
         self.tiers.iter().map(Tier::heap_bytes).sum()
     }
@@ -356,18 +351,12 @@ mod tests {
 
     #[test]
     fn running_sums_equal_direct_differences_with_late_and_future_samples() {
-        let windows = [
-            Duration::minutes(5),
-            Duration::minutes(30),
-            Duration::hours(1),
-            Duration::hours(2),
-            Duration::hours(6),
-            Duration::days(1),
-            Duration::days(3),
-            Duration::days(30),
-        ];
+        let windows: Vec<Duration> = crate::BURN_WINDOWS
+            .into_iter()
+            .chain([Duration::days(30)])
+            .collect();
         let mut tracked = SliBuffer::new(Duration::days(30), T0);
-        for w in windows {
+        for &w in &windows {
             tracked.track(w);
         }
         let mut plain = SliBuffer::new(Duration::days(30), T0);
@@ -392,7 +381,7 @@ mod tests {
                 (x >> 40) as i64 % 7
             };
             tracked.advance_sums(now);
-            for w in windows {
+            for &w in &windows {
                 assert_eq!(
                     tracked.window(now, w),
                     plain.window(now, w),

@@ -365,6 +365,20 @@ pub struct SloStatus {
     pub alerts: [AlertCondition; 4],
 }
 
+impl SloStatus {
+    /// The burn rate over one of [`BURN_WINDOWS`]; 0 for any other window.
+    pub fn burn_rate(&self, window: Duration) -> f64 {
+        burn_in(&self.burn_rates, window)
+    }
+}
+
+fn burn_in(rates: &[(Duration, f64)], window: Duration) -> f64 {
+    rates
+        .iter()
+        .find(|(w, _)| *w == window)
+        .map_or(0.0, |(_, b)| *b)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AlertCondition {
     pub rule: BurnRateRule,
@@ -448,18 +462,16 @@ impl SloState {
         };
         let burn_rates =
             BURN_WINDOWS.map(|w| (w, burn_rate(self.buffer.window(now, w), def.objective)));
-        let burn_of = |w: Duration| {
-            burn_rates
-                .iter()
-                .find(|(d, _)| *d == w)
-                .map_or(0.0, |(_, b)| *b)
-        };
         let alerts = SRE_WORKBOOK_RULES.map(|rule| {
             let factor = rule.factor(period.length());
+            let (long, short) = (
+                burn_in(&burn_rates, rule.long),
+                burn_in(&burn_rates, rule.short),
+            );
             AlertCondition {
                 rule,
                 factor,
-                firing: rule.is_firing(factor, burn_of(rule.long), burn_of(rule.short)),
+                firing: rule.is_firing(factor, long, short),
             }
         });
         SloStatus {

@@ -152,21 +152,12 @@ impl SloWindow {
         }
     }
 
-    /// The length of the period that holds `now`: what the burn-rate factors are scaled to.
-    pub fn length_at(&self, now: i64) -> Duration {
-        self.period_at(now).length()
-    }
-
     /// `30d`, or `1M` for a calendar month.
     pub fn describe(&self) -> String {
         match self {
             SloWindow::Rolling(d) => d.to_string(),
             SloWindow::Calendar(c) => c.describe(),
         }
-    }
-
-    pub fn is_rolling(&self) -> bool {
-        matches!(self, SloWindow::Rolling(_))
     }
 }
 
