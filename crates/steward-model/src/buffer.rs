@@ -29,6 +29,16 @@ pub const MAX_FUTURE: Duration = Duration::minutes(5);
 /// The most windows one tier keeps running sums for.
 const MAX_TRACKED: usize = 3;
 
+/// How far the evaluator's clock may trail ingest's while every window stays whole: a ring
+/// keeps [`MAX_FUTURE`] plus this beyond its longest window, so a sample at the future limit,
+/// taken just after an evaluation, overwrites nothing the next evaluation reads.
+const EVALUATOR_LAG: i64 = 5;
+
+/// Buckets a ring keeps ahead of the window that ends now.
+fn headroom(resolution: i64) -> i64 {
+    div_ceil(MAX_FUTURE.secs() + EVALUATOR_LAG, resolution)
+}
+
 /// One ring of cumulative counts at a fixed resolution.
 #[derive(Clone, Debug)]
 pub struct Tier {
@@ -51,7 +61,7 @@ impl Tier {
     pub fn new(resolution: Duration, max_window: Duration, now: i64) -> Tier {
         let res = resolution.secs();
         assert!(res > 0, "tier resolution must be positive");
-        let buckets = div_ceil(max_window.secs(), res) + div_ceil(MAX_FUTURE.secs(), res) + 1;
+        let buckets = div_ceil(max_window.secs(), res) + headroom(res) + 1;
         Tier {
             resolution: res,
             ring: vec![Counts::ZERO; buckets as usize].into_boxed_slice(),
@@ -77,7 +87,13 @@ impl Tier {
 
     /// Moves the running sums to the bucket holding `now`.
     pub fn advance_sums(&mut self, now: i64) {
-        let i = now.div_euclid(self.resolution);
+        self.advance_sums_to(now.div_euclid(self.resolution));
+    }
+
+    /// Moves the running sums to end with bucket `i`. Every bucket it reads (down to
+    /// `at − n` for the longest tracked window `n`) is still in the ring: [`Tier::advance`]
+    /// moves the sums along before it overwrites one of them.
+    fn advance_sums_to(&mut self, i: i64) {
         if i <= self.at {
             return;
         }
@@ -116,6 +132,17 @@ impl Tier {
     fn advance(&mut self, bucket: i64) {
         if bucket <= self.head {
             return;
+        }
+        // The new head overwrites the buckets up to `bucket − len`. The running sums still
+        // need the bucket before their oldest one, so they move first if they would lose it.
+        let longest = self.tracked[..self.tracked_len]
+            .iter()
+            .map(|t| t.0)
+            .max()
+            .unwrap_or(0);
+        let needs = bucket - self.len() + 1 + longest;
+        if self.tracked_len > 0 && self.at < needs {
+            self.advance_sums_to(needs);
         }
         let carry = self.ring[self.slot(self.head)];
         let from = (self.head + 1).max(bucket - self.len() + 1);
@@ -262,7 +289,7 @@ impl SliBuffer {
 
 /// The longest window a tier can answer.
 fn span_of(t: &Tier) -> i64 {
-    (t.len() - 1) * t.resolution - MAX_FUTURE.secs()
+    (t.len() - 1 - headroom(t.resolution)) * t.resolution
 }
 
 #[cfg(test)]
@@ -391,10 +418,43 @@ mod tests {
         }
     }
 
+    /// Problem 3 of the spine issue: a sample at the future limit, taken a bucket after the
+    /// evaluator's last tick, moved the ring's head so far that the bucket leaving the 1h
+    /// window had been overwritten, and the running sum never subtracted it again.
+    #[test]
+    fn running_sums_stay_exact_after_a_sample_at_the_future_limit() {
+        let mut b = SliBuffer::new(Duration::days(30), T0);
+        for w in crate::BURN_WINDOWS {
+            b.track(w);
+        }
+        // Two hours of one bucket each 5 s, evaluated as they come.
+        let mut now = T0;
+        for _ in 0..1440 {
+            b.advance_sums(now);
+            b.add(now, c(1, 2));
+            now += 5;
+        }
+        // Ingest runs a bucket ahead of the evaluator and takes a sample 5 minutes ahead.
+        b.add(now + 5 + MAX_FUTURE.secs(), c(7, 7));
+        // Until that sample's own bucket comes, the windows hold exactly the steady buckets.
+        for _ in 0..60 {
+            b.add(now, c(1, 2));
+            b.advance_sums(now);
+            assert_eq!(
+                b.window(now, Duration::hours(1)),
+                c(720, 1440),
+                "at {}",
+                now - T0
+            );
+            assert_eq!(b.window(now, Duration::minutes(5)), c(60, 120));
+            now += 5;
+        }
+    }
+
     #[test]
     fn thirty_day_buffer_fits_in_64_kib() {
         let b = SliBuffer::new(Duration::days(30), T0);
-        assert_eq!(b.heap_bytes(), (781 + 366 + 434 + 723) * 16);
+        assert_eq!(b.heap_bytes(), (782 + 367 + 434 + 723) * 16);
         assert!(b.heap_bytes() < 64 * 1024);
     }
 }

@@ -303,10 +303,12 @@ impl Slices {
             return;
         }
         if k > self.newest {
+            // The slices that leave the ring are the old ones up to `k − n`: those not judged
+            // yet are judged on the way out, every one of them exactly once. Their slots are
+            // exactly the slots of the new slices `(newest, k]`, so clearing them readies those.
             let n = self.cells.len() as i64;
-            for j in (self.newest + 1).max(k - n + 1)..=k {
-                let slot = self.slot(j);
-                let leaving = j - n;
+            for leaving in self.oldest()..=self.newest.min(k - n) {
+                let slot = self.slot(leaving);
                 if leaving > self.judged_through {
                     out.push((
                         self.stamp(leaving),

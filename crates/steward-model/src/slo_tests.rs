@@ -381,5 +381,63 @@ fn rebuild_by_replay_equals_live_state() {
 fn memory_per_thirty_day_slo_is_under_64_kib() {
     let d = def(0.999, rolling(30), BudgetingMethod::Occurrences);
     let st = SloState::new(&d, NOW, NOW);
-    assert_eq!(st.heap_bytes(), 36_864);
+    assert_eq!(st.heap_bytes(), 36_896);
+}
+
+/// Problem 1 of the spine issue: after a quiet period longer than the slice ring, the
+/// eviction emitted slices that had been judged already, a second time (101/121, not 51/61).
+#[test]
+fn slices_are_not_counted_twice_after_a_quiet_period() {
+    let d = def(
+        0.9,
+        rolling(7),
+        BudgetingMethod::Timeslices {
+            slice: Duration::minutes(1),
+            slice_target: 0.95,
+        },
+    );
+    let start = NOW - 6 * HOUR;
+    let mut st = SloState::new(&d, start, start);
+    // 60 slices, judged as they close: 50 good, 10 bad.
+    for m in 0..60 {
+        let t = start + m * MIN;
+        st.advance(&d, t);
+        st.add(
+            t,
+            if m < 50 {
+                Counts::new(1, 1)
+            } else {
+                Counts::new(0, 1)
+            },
+        );
+    }
+    st.advance(&d, start + 60 * MIN);
+    assert_eq!(
+        st.status(&d, start + 60 * MIN).window_counts,
+        Counts::new(50, 60)
+    );
+    // Three hours of silence, then one good sample; its slice closes a minute later.
+    let t = start + 4 * HOUR;
+    st.advance(&d, t);
+    st.add(t, Counts::new(1, 1));
+    st.advance(&d, t + MIN);
+    assert_eq!(st.status(&d, t + MIN).window_counts, Counts::new(51, 61));
+    // A rebuild from the same samples agrees.
+    let mut rebuilt = SloState::new(&d, start, t + MIN);
+    for m in 0..60 {
+        rebuilt.add(
+            start + m * MIN,
+            if m < 50 {
+                Counts::new(1, 1)
+            } else {
+                Counts::new(0, 1)
+            },
+        );
+    }
+    rebuilt.add(t, Counts::new(1, 1));
+    rebuilt.advance(&d, t + MIN);
+    assert_eq!(
+        rebuilt.status(&d, t + MIN).window_counts,
+        Counts::new(51, 61)
+    );
 }
