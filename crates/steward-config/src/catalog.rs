@@ -267,7 +267,34 @@ fn merge_services(docs: &[Document]) -> Vec<Service> {
     out
 }
 
+/// The longest a calendar period of one unit can be, in days (a DST day is 25 hours,
+/// rounded up to a whole day for this check).
+fn longest_days(unit: CalendarUnit) -> f64 {
+    match unit {
+        CalendarUnit::Minute => 1.0 / 1440.0,
+        CalendarUnit::Hour => 1.0 / 24.0,
+        CalendarUnit::Day => 1.0,
+        CalendarUnit::Week => 7.0,
+        CalendarUnit::Month => 31.0,
+        CalendarUnit::Quarter => 92.0,
+        CalendarUnit::Year => 366.0,
+    }
+}
+
 fn build_window(w: &TimeWindowDoc, loc: &Loc, diags: &mut Diagnostics) -> Option<SloWindow> {
+    let max_days = steward_model::limits::MAX_WINDOW.secs() / 86_400;
+    let too_long = |duration: &crate::docs::DurationDoc, diags: &mut Diagnostics| {
+        diags.error(
+            Loc {
+                file: loc.file.clone(),
+                mark: duration.mark,
+            },
+            format!(
+                "a window of {}{} is longer than the {max_days}d Steward can hold; use a window of at most a year",
+                duration.count, duration.unit
+            ),
+        );
+    };
     match w {
         TimeWindowDoc::Rolling { duration } => {
             let secs = match duration.unit {
@@ -288,6 +315,10 @@ fn build_window(w: &TimeWindowDoc, loc: &Loc, diags: &mut Diagnostics) -> Option
                 }
                 _ => duration.fixed_secs()?,
             };
+            if secs > steward_model::limits::MAX_WINDOW.secs() {
+                too_long(duration, diags);
+                return None;
+            }
             Some(SloWindow::Rolling(Duration::from_secs(secs)))
         }
         TimeWindowDoc::Calendar { duration, start } => {
@@ -300,6 +331,10 @@ fn build_window(w: &TimeWindowDoc, loc: &Loc, diags: &mut Diagnostics) -> Option
                 'Q' => CalendarUnit::Quarter,
                 _ => CalendarUnit::Year,
             };
+            if duration.count as f64 * longest_days(unit) > max_days as f64 {
+                too_long(duration, diags);
+                return None;
+            }
             Some(SloWindow::Calendar(CalendarWindow {
                 anchor: start.clone(),
                 unit,

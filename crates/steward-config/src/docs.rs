@@ -552,8 +552,11 @@ fn read_sli_spec(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<SliD
 
 pub fn read_duration(r: &mut Reader<'_>, node: &Node, what: &str) -> Option<DurationDoc> {
     let text = r.string(node, what)?;
-    let (num, unit) = text.split_at(text.len().saturating_sub(1));
-    let unit = unit.chars().next().unwrap_or(' ');
+    // The unit is the last character, whatever its width in bytes (`28日` is not a duration).
+    let (num, unit) = match text.char_indices().last() {
+        Some((at, unit)) => (&text[..at], unit),
+        None => ("", ' '),
+    };
     let count = num
         .parse::<i64>()
         .ok()
@@ -632,6 +635,13 @@ fn read_time_window(r: &mut Reader<'_>, node: &Node) -> Option<TimeWindowDoc> {
         );
         return None;
     };
+    if !(1970..=2100).contains(&dt.year()) {
+        r.error(
+            start_node.mark,
+            format!("calendar.startTime `{start_text}` must be in the years 1970 to 2100"),
+        );
+        return None;
+    }
     let Ok(start) = dt.to_zoned(zone) else {
         r.error(
             start_node.mark,
@@ -751,7 +761,14 @@ fn check_target(
     what: &str,
     mark: Mark,
 ) -> Option<f64> {
-    if ratio > 0.0 && ratio < 1.0 {
+    use steward_model::slo::MAX_TARGET;
+    if ratio > MAX_TARGET && ratio < 1.0 {
+        r.error(
+            mark,
+            format!("{what} {written} is above the highest target Steward takes, {MAX_TARGET} (nine nines): its error budget would be too small to compute"),
+        );
+        None
+    } else if ratio > 0.0 && ratio < 1.0 {
         Some(ratio)
     } else {
         r.error(

@@ -42,6 +42,17 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     };
     let mut docs = Vec::new();
     for file in &files {
+        let len = std::fs::metadata(file).map_or(0, |m| m.len());
+        if len > yaml::MAX_FILE_BYTES as u64 {
+            diags.error(
+                file_loc(file),
+                format!(
+                    "the file is {len} bytes, more than the {} Steward reads; split it into several files",
+                    yaml::MAX_FILE_BYTES
+                ),
+            );
+            continue;
+        }
         match std::fs::read_to_string(file) {
             Ok(text) => docs.extend(parse_text(&file.display().to_string(), &text, &mut diags)),
             Err(e) => diags.error(file_loc(file), format!("cannot read file: {e}")),

@@ -148,3 +148,80 @@ fn time_slices_must_fit_the_store_resolution() {
             slo.yaml:18:13: timeSliceWindow of 7s is not a multiple of 5 seconds, the resolution Steward stores samples at"#]],
     );
 }
+
+fn slo_with(window: &str, target: &str) -> String {
+    format!(
+        "{SLO_HEAD}  service: checkout
+  indicator:
+    metadata:
+      name: requests
+    spec:
+      ratioMetric:
+        counter: true
+        good:
+          metricSource:
+            type: steward
+            spec: {{}}
+        total:
+          metricSource:
+            type: steward
+            spec: {{}}
+  timeWindow:
+{window}
+  budgetingMethod: Occurrences
+  objectives:
+    - target: {target}
+"
+    )
+}
+
+/// Problem 4 of the spine issue: each of these panicked or ate memory in `serve`; each is now
+/// an error at its position.
+#[test]
+fn hostile_durations_windows_and_targets_are_errors_not_panics() {
+    let multibyte_unit = slo_with("    - duration: 28日\n      isRolling: true", "0.99");
+    let huge_calendar = slo_with(
+        "    - duration: 20000Y\n      calendar:\n        startTime: 2022-01-01 00:00:00\n        timeZone: UTC",
+        "0.99",
+    );
+    let huge_rolling = slo_with("    - duration: 99999w\n      isRolling: true", "0.99");
+    let far_start = slo_with(
+        "    - duration: 1M\n      calendar:\n        startTime: 9999-01-01 00:00:00\n        timeZone: UTC",
+        "0.99",
+    );
+    let extreme_target = slo_with(
+        "    - duration: 28d\n      isRolling: true",
+        "0.9999999999995",
+    );
+    check(
+        &[
+            (
+                "service.yaml",
+                "apiVersion: openslo/v1\nkind: Service\nmetadata:\n  name: checkout\nspec: {}\n",
+            ),
+            ("multibyte.yaml", &multibyte_unit),
+            (
+                "calendar.yaml",
+                &huge_calendar.replace("checkout-availability", "b"),
+            ),
+            (
+                "rolling.yaml",
+                &huge_rolling.replace("checkout-availability", "c"),
+            ),
+            (
+                "start.yaml",
+                &far_start.replace("checkout-availability", "d"),
+            ),
+            (
+                "target.yaml",
+                &extreme_target.replace("checkout-availability", "e"),
+            ),
+        ],
+        expect![[r#"
+            multibyte.yaml:22:17: timeWindow.duration `28日` is not a duration; write a positive whole number and a unit: m (minutes), h, d, w, M (months), Q, Y — e.g. 30d
+            start.yaml:24:20: calendar.startTime `9999-01-01 00:00:00` must be in the years 1970 to 2100
+            target.yaml:26:15: target 0.9999999999995 is above the highest target Steward takes, 0.999999999 (nine nines): its error budget would be too small to compute
+            calendar.yaml:22:17: a window of 20000Y is longer than the 366d Steward can hold; use a window of at most a year
+            rolling.yaml:22:17: a window of 99999w is longer than the 366d Steward can hold; use a window of at most a year"#]],
+    );
+}

@@ -31,6 +31,18 @@ pub fn burn_rate(counts: Counts, objective: Objective) -> f64 {
 mod tests {
     use super::*;
 
+    /// Problem 4 of the spine issue: a target of 0.9999999999995 rounded to an allowance of
+    /// zero, and the budget became NaN or infinite.
+    #[test]
+    fn targets_past_nine_nines_are_refused_and_nine_nines_has_a_finite_budget() {
+        assert_eq!(Objective::new(0.9999999999995), None);
+        let o = Objective::new(crate::slo::MAX_TARGET).unwrap();
+        assert_eq!(o.error_allowance(), 1e-9);
+        let b = ErrorBudget::of(Counts::new(999_999_999, 1_000_000_000), o);
+        assert!((b.consumed_ratio - 1.0).abs() < 1e-6, "{b:?}");
+        assert!(b.remaining_ratio.is_finite());
+    }
+
     #[test]
     fn budget_of_hand_computed_cases() {
         let o = Objective::new(0.999).unwrap();

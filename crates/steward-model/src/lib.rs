@@ -8,6 +8,7 @@ pub mod buffer;
 pub mod catalog;
 pub mod counts;
 pub mod duration;
+pub mod limits;
 pub mod slo;
 pub mod window;
 

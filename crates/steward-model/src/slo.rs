@@ -11,13 +11,19 @@ use std::fmt;
 
 pub type UnixSeconds = i64;
 
-/// An SLO target, always strictly between 0 and 1.
+/// An SLO target, always above 0 and at most [`MAX_TARGET`].
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
 pub struct Objective(f64);
 
+/// The highest target Steward takes: nine nines. The error allowance `1 − target` is then at
+/// least 10⁻⁹, which [`Objective::error_allowance`] still holds to three significant digits
+/// after rounding to 12 decimals; a higher target would round to an allowance of zero and
+/// make every budget infinite.
+pub const MAX_TARGET: f64 = 0.999_999_999;
+
 impl Objective {
     pub fn new(target: f64) -> Option<Objective> {
-        (target > 0.0 && target < 1.0).then_some(Objective(target))
+        (target > 0.0 && target <= MAX_TARGET).then_some(Objective(target))
     }
     pub fn target(self) -> f64 {
         self.0
