@@ -46,16 +46,19 @@ impl Period {
 }
 
 impl CalendarUnit {
-    fn span(self, n: i64) -> Span {
+    /// `n` units, or `None` past what a calendar can express.
+    fn span(self, n: i64) -> Option<Span> {
+        let s = Span::new();
         match self {
-            CalendarUnit::Minute => Span::new().minutes(n),
-            CalendarUnit::Hour => Span::new().hours(n),
-            CalendarUnit::Day => Span::new().days(n),
-            CalendarUnit::Week => Span::new().weeks(n),
-            CalendarUnit::Month => Span::new().months(n),
-            CalendarUnit::Quarter => Span::new().months(3 * n),
-            CalendarUnit::Year => Span::new().years(n),
+            CalendarUnit::Minute => s.try_minutes(n),
+            CalendarUnit::Hour => s.try_hours(n),
+            CalendarUnit::Day => s.try_days(n),
+            CalendarUnit::Week => s.try_weeks(n),
+            CalendarUnit::Month => s.try_months(n),
+            CalendarUnit::Quarter => s.try_months(n.checked_mul(3)?),
+            CalendarUnit::Year => s.try_years(n),
         }
+        .ok()
     }
 
     /// A typical length, used only to guess how many periods lie between two instants.
@@ -105,7 +108,8 @@ impl CalendarWindow {
     }
 
     fn start_of(&self, k: i64) -> Option<Zoned> {
-        self.anchor.checked_add(self.unit.span(k * self.count)).ok()
+        let span = self.unit.span(k.checked_mul(self.count)?)?;
+        self.anchor.checked_add(span).ok()
     }
 
     /// The period that contains `t`.
@@ -211,6 +215,20 @@ mod tests {
         let p = w.period_at(ts("2026-11-21T10:00:00Z"));
         assert_eq!(p.start, ts("2026-10-01T00:00:00Z"));
         assert_eq!(p.end, ts("2027-01-01T00:00:00Z"));
+    }
+
+    /// Problem 4 of the spine issue: a calendar window of 20000Y panicked in `serve`.
+    #[test]
+    fn a_calendar_too_long_to_compute_is_a_one_second_period_not_a_panic() {
+        let w = CalendarWindow::aligned(CalendarUnit::Year, 20_000, TimeZone::UTC);
+        let t = ts("2026-11-21T10:00:00Z");
+        assert_eq!(
+            w.period_at(t),
+            Period {
+                start: t,
+                end: t + 1
+            }
+        );
     }
 
     #[test]
