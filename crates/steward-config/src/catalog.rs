@@ -267,17 +267,17 @@ fn merge_services(docs: &[Document]) -> Vec<Service> {
     out
 }
 
-/// The longest a calendar period of one unit can be, in days (a DST day is 25 hours,
-/// rounded up to a whole day for this check).
-fn longest_days(unit: CalendarUnit) -> f64 {
+/// The most units of each kind a calendar window may span: a year, the longest window
+/// Steward holds ([`steward_model::limits::MAX_WINDOW`]).
+fn max_count(unit: CalendarUnit) -> i64 {
     match unit {
-        CalendarUnit::Minute => 1.0 / 1440.0,
-        CalendarUnit::Hour => 1.0 / 24.0,
-        CalendarUnit::Day => 1.0,
-        CalendarUnit::Week => 7.0,
-        CalendarUnit::Month => 31.0,
-        CalendarUnit::Quarter => 92.0,
-        CalendarUnit::Year => 366.0,
+        CalendarUnit::Minute => 366 * 1440,
+        CalendarUnit::Hour => 366 * 24,
+        CalendarUnit::Day => 366,
+        CalendarUnit::Week => 52,
+        CalendarUnit::Month => 12,
+        CalendarUnit::Quarter => 4,
+        CalendarUnit::Year => 1,
     }
 }
 
@@ -331,7 +331,7 @@ fn build_window(w: &TimeWindowDoc, loc: &Loc, diags: &mut Diagnostics) -> Option
                 'Q' => CalendarUnit::Quarter,
                 _ => CalendarUnit::Year,
             };
-            if duration.count as f64 * longest_days(unit) > max_days as f64 {
+            if duration.count > max_count(unit) {
                 too_long(duration, diags);
                 return None;
             }

@@ -25,4 +25,6 @@ pub struct Metrics {
     pub evaluations: Counter,
     pub last_evaluation_micros: Counter,
     pub alert_transitions: Counter,
+    /// Worker ticks that panicked (the worker went on).
+    pub worker_restarts: Counter,
 }

@@ -14,10 +14,19 @@ use steward_model::slo::Measurement;
 /// The largest body taken: about 100,000 samples.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// Ingest requests read and checked at the same time; more get a 503 to retry, so a flood of
+/// large bodies cannot take all the memory.
+pub const MAX_CONCURRENT_INGEST: usize = 32;
+
 pub async fn post_samples(
     State(app): State<AppState>,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
+    let Ok(_permit) = app.ingest_permits.clone().try_acquire_owned() else {
+        return Err(ApiError::busy(format!(
+            "{MAX_CONCURRENT_INGEST} ingest requests are being handled already; retry in a second"
+        )));
+    };
     let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -28,7 +37,17 @@ pub async fn post_samples(
             ),
         )
     })?;
-    let parsed = parse_batch(&bytes)?;
+    let engine = app.engine.clone();
+    // Decoding, checking and storing block: they run off the async workers.
+    let n = tokio::task::spawn_blocking(move || take_batch(&engine, &bytes))
+        .await
+        .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "accepted": n }))))
+}
+
+/// Parses, checks, stores and counts one batch; returns how many samples it took.
+fn take_batch(engine: &steward_engine::Engine, bytes: &[u8]) -> Result<usize, ApiError> {
+    let parsed = parse_batch(bytes)?;
     let now = jiff::Timestamp::now().as_second();
     // Every bad sample is reported: those that do not parse, and those the engine refuses.
     let mut indices = Vec::with_capacity(parsed.len());
@@ -44,27 +63,34 @@ pub async fn post_samples(
         }
     }
     let received = indices.len() + issues.len();
-    let rows = match app.engine.validate(&samples, now) {
-        Ok(rows) => rows,
+    let checked = match engine.validate(&samples, now) {
+        Ok(checked) => Some(checked),
         Err(found) => {
             issues.extend(found.into_iter().map(|i| SampleIssue {
                 index: indices[i.index],
                 ..i
             }));
-            Vec::new()
+            None
         }
     };
-    if !issues.is_empty() {
+    let Some(checked) = checked.filter(|_| issues.is_empty()) else {
         issues.sort_by_key(|i| i.index);
-        app.engine.metrics.samples_rejected.add(received as u64);
+        engine.metrics.samples_rejected.add(received as u64);
         return Err(invalid(issues));
+    };
+    match engine.commit(&checked) {
+        Ok(()) => Ok(samples.len()),
+        Err(steward_engine::EngineError::Invalid(found)) => Err(invalid(
+            found
+                .into_iter()
+                .map(|i| SampleIssue {
+                    index: indices[i.index],
+                    ..i
+                })
+                .collect(),
+        )),
+        Err(e) => Err(e.into()),
     }
-    let engine = app.engine.clone();
-    let n = samples.len();
-    tokio::task::spawn_blocking(move || engine.commit(&rows, n))
-        .await
-        .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
-    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "accepted": n }))))
 }
 
 fn invalid(issues: Vec<SampleIssue>) -> ApiError {

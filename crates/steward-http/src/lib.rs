@@ -15,13 +15,15 @@ use axum::{Json, Router};
 use error::ApiError;
 use serde_json::json;
 use std::sync::Arc;
-use steward_engine::Engine;
+use steward_engine::{Engine, Readiness};
 
 pub use ingest::MAX_BODY;
 
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// Permits for ingest requests in progress ([`ingest::MAX_CONCURRENT_INGEST`]).
+    pub ingest_permits: Arc<tokio::sync::Semaphore>,
 }
 
 pub fn router(engine: Arc<Engine>) -> Router {
@@ -35,7 +37,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/slos/{name}", get(slos::get))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState { engine })
+        .with_state(AppState {
+            engine,
+            ingest_permits: Arc::new(tokio::sync::Semaphore::new(ingest::MAX_CONCURRENT_INGEST)),
+        })
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -48,6 +53,18 @@ async fn readyz(State(app): State<AppState>) -> Result<Json<serde_json::Value>, 
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::unavailable(format!("the store does not answer: {e}")))?;
+    let now = jiff::Timestamp::now().as_second();
+    if let Readiness::Stale { last } = app.engine.readiness(now) {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "evaluation_stale",
+            format!(
+                "the SLO evaluator last finished {}s ago (at {}); figures are not current",
+                now - last,
+                slos::rfc3339(last)
+            ),
+        ));
+    }
     Ok(Json(json!({
         "status": "ready",
         "store": app.engine.store().kind(),

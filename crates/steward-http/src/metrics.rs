@@ -1,5 +1,6 @@
 //! `GET /metrics`: SLO state and Steward's own counters in the Prometheus text format.
 
+use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::header;
@@ -147,6 +148,11 @@ pub fn render(app: &AppState) -> String {
             "Burn-rate conditions that started or stopped firing.",
             m.alert_transitions.get(),
         ),
+        (
+            "steward_worker_restarts_total",
+            "Worker ticks that panicked; the worker was restarted.",
+            m.worker_restarts.get(),
+        ),
     ];
     for (name, help, v) in counters {
         family(&mut out, name, "counter", help);
@@ -173,12 +179,16 @@ pub fn render(app: &AppState) -> String {
     out
 }
 
-pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    (
+pub async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    // Rendering every SLO is heavy: it runs off the async workers.
+    let text = tokio::task::spawn_blocking(move || render(&app))
+        .await
+        .map_err(|e| ApiError::internal(format!("rendering /metrics failed: {e}")))?;
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        render(&app),
-    )
+        text,
+    ))
 }

@@ -1,5 +1,6 @@
 //! `GET /`: the SLO overview, server-rendered, readable at a glance at 3am.
 
+use crate::error::ApiError;
 use crate::slos::rfc3339;
 use crate::AppState;
 use axum::extract::State;
@@ -124,7 +125,14 @@ fn card(out: &mut String, r: &SloReport, curve: &[(i64, f64)]) {
     );
 }
 
-pub async fn index(State(app): State<AppState>) -> Html<String> {
+pub async fn index(State(app): State<AppState>) -> Result<Html<String>, ApiError> {
+    // Drawing every card is heavy: it runs off the async workers.
+    tokio::task::spawn_blocking(move || Html(render(&app)))
+        .await
+        .map_err(|e| ApiError::internal(format!("drawing the console failed: {e}")))
+}
+
+fn render(app: &AppState) -> String {
     let snap = app.engine.snapshot();
     let mut body = String::new();
     let mut sorted: Vec<&SloReport> = snap.slos().collect();
@@ -147,10 +155,8 @@ pub async fn index(State(app): State<AppState>) -> Html<String> {
         )
     });
     for r in sorted {
-        let curve = app
-            .engine
-            .budget_curve(&r.def.name, snap.at)
-            .unwrap_or_default();
+        let mut curve: Vec<(i64, f64)> = r.curve.points().collect();
+        curve.push((snap.at, r.status.budget.remaining_ratio));
         card(&mut body, r, &curve);
     }
     if snap.is_empty() {
@@ -160,7 +166,7 @@ pub async fn index(State(app): State<AppState>) -> Html<String> {
         .slos()
         .filter(|r| r.status.alerts.iter().any(|a| a.firing))
         .count();
-    Html(format!(
+    format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta http-equiv="refresh" content="10"><title>Steward · {n} SLOs{burning}</title><style>{CSS}</style></head>
 <body><h1>Steward <small>{n} SLOs · {firing} burning · evaluated {at}</small></h1>{body}</body></html>"#,
         n = snap.len(),
@@ -170,7 +176,7 @@ pub async fn index(State(app): State<AppState>) -> Html<String> {
             String::new()
         },
         at = rfc3339(snap.at),
-    ))
+    )
 }
 
 const CSS: &str = "body{font:15px/1.4 system-ui,sans-serif;margin:1.5rem;background:#f7f7f5;color:#222}

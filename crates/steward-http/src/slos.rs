@@ -106,10 +106,15 @@ pub fn slo_json(r: &SloReport, at: i64) -> Value {
     })
 }
 
-pub async fn list(State(app): State<AppState>) -> Json<Value> {
-    let snap = app.engine.snapshot();
-    let slos: Vec<Value> = snap.slos().map(|r| slo_json(r, snap.at)).collect();
-    Json(json!({ "slos": slos }))
+pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    // Every SLO's figures: built off the async workers.
+    tokio::task::spawn_blocking(move || {
+        let snap = app.engine.snapshot();
+        let slos: Vec<Value> = snap.slos().map(|r| slo_json(r, snap.at)).collect();
+        Json(json!({ "slos": slos }))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("listing the SLOs failed: {e}")))
 }
 
 pub async fn get(

@@ -18,8 +18,8 @@ pub use buffer::{SliBuffer, Tier};
 pub use counts::Counts;
 pub use duration::Duration;
 pub use slo::{
-    AlertCondition, BudgetingMethod, Indicator, Measurement, Objective, Op, SampleError,
-    SloDefinition, SloState, SloStatus, UnixSeconds,
+    AlertCondition, BudgetCurve, BudgetingMethod, Indicator, Measurement, Objective, Op,
+    SampleError, SloDefinition, SloState, SloStatus, UnixSeconds,
 };
 pub use window::{CalendarUnit, CalendarWindow, Period, SloWindow};
 

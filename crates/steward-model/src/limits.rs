@@ -3,21 +3,19 @@
 //! arrives (the config reader, sample validation), with a message that names the bound.
 //!
 //! Why these numbers: the longest span any figure sums over is a rolling window or calendar
-//! period of [`MAX_WINDOW`] (366 days, 8,784 hours, 8,785 on a DST year in a time zone).
-//! An objective is fed by at most two stored series (samples sent to the SLO and samples
-//! sent to the objective by name). Every stored row of one series at the finest resolution
-//! (5 s) holds at most [`MAX_BUCKET_EVENTS`]; a row rolled up to 1 h holds at most 720 of
-//! those. So a window holds at most 8,785 × 720 × 2 × 5·10¹¹ ≈ 6.3·10¹⁸ events, below
-//! 2⁶³ ≈ 9.2·10¹⁸: no running sum, calendar counter or stored row (a signed 64-bit
-//! integer in both stores) can overflow.
+//! period of [`MAX_WINDOW`] (366 days: 8,784 hours, 8,785 with a DST change). Samples are
+//! admitted only while the hour they fall in (for time-slice SLOs: their slice) stays within
+//! [`MAX_HOUR_EVENTS`] for each objective they feed, so a window holds at most
+//! 8,785 × 10¹⁵ ≈ 8.8·10¹⁸ events, below 2⁶³ ≈ 9.2·10¹⁸: no running sum, calendar
+//! counter or stored row (a signed 64-bit integer in both stores) can overflow. A stored row
+//! covers at most an hour of one series, and a series feeds its objectives, so a row holds at
+//! most 10¹⁵ as well.
 
 use crate::duration::Duration;
 
-/// The most good or total events one sample may carry.
-pub const MAX_SAMPLE_EVENTS: u64 = 500_000_000_000;
-
-/// The most events one series may hold in one 5-second bucket, all samples together.
-pub const MAX_BUCKET_EVENTS: u64 = MAX_SAMPLE_EVENTS;
+/// The most events (good or total) one objective may count in one hour, all samples together;
+/// and so the most one sample may carry.
+pub const MAX_HOUR_EVENTS: u64 = 1_000_000_000_000_000;
 
 /// The longest rolling window or calendar period.
 pub const MAX_WINDOW: Duration = Duration::days(366);
@@ -30,9 +28,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_largest_window_of_full_buckets_fits_in_a_signed_64_bit_integer() {
+    fn the_longest_window_of_full_hours_fits_in_a_signed_64_bit_integer() {
         let hours = (MAX_WINDOW.secs() / 3600 + 1) as u128;
-        let per_hour_row = 720 * MAX_BUCKET_EVENTS as u128;
-        assert!(hours * per_hour_row * 2 < i64::MAX as u128);
+        assert!(hours * MAX_HOUR_EVENTS as u128 <= i64::MAX as u128);
     }
 }

@@ -6,6 +6,7 @@ use crate::budget::{burn_rate, ErrorBudget};
 use crate::buffer::{SliBuffer, MAX_FUTURE};
 use crate::counts::Counts;
 use crate::duration::Duration;
+use crate::limits::MAX_HOUR_EVENTS;
 use crate::window::{Period, SloWindow};
 use std::fmt;
 
@@ -212,11 +213,30 @@ impl SloDefinition {
         Ok(())
     }
 
-    /// The span kept at hourly resolution: the rolling window, or 35 days of a calendar window.
+    /// The span kept at hourly resolution: the rolling window, or the longest calendar period,
+    /// so that every sample [`SloDefinition::check_time`] accepts lands in a kept hour.
     fn coarse_span(&self) -> Duration {
         match &self.window {
             SloWindow::Rolling(d) => *d,
-            SloWindow::Calendar(_) => Duration::days(35),
+            SloWindow::Calendar(c) => c.longest(),
+        }
+    }
+
+    /// The admission block a sample at `t` counts in: its hour, or its time slice.
+    pub fn block_of(&self, t: UnixSeconds) -> i64 {
+        t.div_euclid(self.block_len())
+    }
+
+    fn block_len(&self) -> i64 {
+        self.method.slice().map_or(3600, |s| s.secs())
+    }
+
+    /// The most events one block may hold: [`MAX_HOUR_EVENTS`] an hour, and for time slices
+    /// half their share of it, since an hour touches one slice more than fit in it.
+    pub fn block_cap(&self) -> u64 {
+        match self.method.slice() {
+            None => MAX_HOUR_EVENTS,
+            Some(s) => MAX_HOUR_EVENTS / 7200 * s.secs() as u64,
         }
     }
 }
@@ -336,6 +356,15 @@ impl Slices {
         }
     }
 
+    /// Events counted so far in the slice holding `t` (zero once it has left the ring).
+    fn events_at(&self, t: UnixSeconds) -> Counts {
+        let k = t.div_euclid(self.len);
+        if k < self.oldest() || k > self.newest {
+            return Counts::ZERO;
+        }
+        self.cells[self.slot(k)].events
+    }
+
     /// Judges every slice that has closed by `now`.
     fn judge_closed(&mut self, now: UnixSeconds, out: &mut Vec<(UnixSeconds, Counts)>) {
         let last_closed = (now - self.len).div_euclid(self.len).min(self.newest);
@@ -359,6 +388,23 @@ pub struct SloState {
     /// windows those counts are exact, whatever the tiers' resolution.
     period: Period,
     period_counts: Counts,
+}
+
+/// Remaining budget ratio at `start`, `start + step`, …: a chart's points, kept small.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BudgetCurve {
+    pub start: UnixSeconds,
+    pub step: i64,
+    pub remaining: Box<[f32]>,
+}
+
+impl BudgetCurve {
+    pub fn points(&self) -> impl Iterator<Item = (UnixSeconds, f64)> + '_ {
+        self.remaining
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (self.start + i as i64 * self.step, f64::from(*r)))
+    }
 }
 
 /// The figures of one SLO at an instant.
@@ -437,6 +483,14 @@ impl SloState {
         }
     }
 
+    /// Events already counted in the admission block ([`SloDefinition::block_of`]) holding `t`.
+    pub fn block_events(&self, t: UnixSeconds) -> u64 {
+        match &self.slices {
+            Some(slices) => slices.events_at(t).total,
+            None => self.buffer.coarse().range(t, t).total,
+        }
+    }
+
     /// Moves the state to `now`: judges closed slices and starts a new calendar period.
     pub fn advance(&mut self, def: &SloDefinition, now: UnixSeconds) {
         self.advance_slices_and_period(def, now);
@@ -492,29 +546,42 @@ impl SloState {
         }
     }
 
-    /// Remaining budget at each hour of the current window, for charts: how the budget of the
-    /// window that ends now was spent, point by point.
-    pub fn budget_curve(&self, def: &SloDefinition, now: UnixSeconds) -> Vec<(UnixSeconds, f64)> {
-        let status = self.status(def, now);
-        let total = status.window_counts.total;
+    /// How the budget of the window that ends now was spent, at up to `max_points` evenly
+    /// spaced hours, for charts. Counts are read straight from the hourly tier: a point costs
+    /// one ring read.
+    pub fn budget_curve(
+        &self,
+        def: &SloDefinition,
+        status: &SloStatus,
+        max_points: usize,
+    ) -> BudgetCurve {
+        let now = status.at;
         let coarse = self.buffer.coarse();
         let res = coarse.resolution();
         let start = status.period.start.max(now - def.coarse_span().secs());
-        let allowed = total as f64 * def.objective.error_allowance();
-        let mut points = Vec::new();
-        let mut t = start.div_euclid(res) * res + res;
-        while t <= now {
+        // Points on whole hours, the last one on the latest, stepping back to the window start.
+        let last = now.div_euclid(res) * res;
+        let first = start.div_euclid(res) * res + res;
+        let hours = ((last - first).div_euclid(res) + 1).max(0);
+        let step = (hours as usize).div_ceil(max_points.max(1)).max(1) as i64 * res;
+        let first = last - (last - first).div_euclid(step) * step;
+        let allowed = status.window_counts.total as f64 * def.objective.error_allowance();
+        let mut remaining = Vec::new();
+        let mut t = first;
+        while t <= last {
             let spent = coarse.range(start, t - 1).bad() as f64;
-            let remaining = if allowed > 0.0 {
-                1.0 - spent / allowed
+            remaining.push(if allowed > 0.0 {
+                (1.0 - spent / allowed) as f32
             } else {
                 1.0
-            };
-            points.push((t, remaining));
-            t += res;
+            });
+            t += step;
         }
-        points.push((now, status.budget.remaining_ratio));
-        points
+        BudgetCurve {
+            start: first,
+            step,
+            remaining: remaining.into_boxed_slice(),
+        }
     }
 
     pub fn heap_bytes(&self) -> usize {

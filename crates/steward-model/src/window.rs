@@ -142,6 +142,21 @@ impl CalendarWindow {
     pub fn describe(&self) -> String {
         format!("{}{}", self.count, self.unit.suffix())
     }
+
+    /// The longest one period can be: 31 days for a month, 25 hours for a day with a DST
+    /// change.
+    pub fn longest(&self) -> Duration {
+        let unit: i64 = match self.unit {
+            CalendarUnit::Minute => 60,
+            CalendarUnit::Hour => 3600,
+            CalendarUnit::Day => 25 * 3600,
+            CalendarUnit::Week => 7 * 86_400 + 3600,
+            CalendarUnit::Month => 31 * 86_400 + 3600,
+            CalendarUnit::Quarter => 92 * 86_400 + 3600,
+            CalendarUnit::Year => 366 * 86_400 + 3600,
+        };
+        Duration::from_secs(unit.saturating_mul(self.count))
+    }
 }
 
 impl SloWindow {
