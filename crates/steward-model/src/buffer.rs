@@ -270,11 +270,12 @@ impl SliBuffer {
         self.tier_for(window).window(now, window)
     }
 
-    /// Counts of everything at or after `t`, from the finest tier that still holds `t`.
-    pub fn since(&self, t: i64) -> Counts {
-        let keeps = |tier: &&Tier| t.div_euclid(tier.resolution) - 1 > tier.head - tier.len();
+    /// Counts from `from` to `to` (both inclusive, at the resolution of the finest tier that
+    /// still holds `from`).
+    pub fn between(&self, from: i64, to: i64) -> Counts {
+        let keeps = |tier: &&Tier| from.div_euclid(tier.resolution) - 1 > tier.head - tier.len();
         let tier = self.tiers.iter().find(keeps).unwrap_or(&self.tiers[3]);
-        tier.range(t, i64::MAX)
+        tier.range(from, to)
     }
 
     /// The coarse (hourly) tier, for charts over the SLO window.

@@ -388,6 +388,10 @@ pub struct SloState {
     /// windows those counts are exact, whatever the tiers' resolution.
     period: Period,
     period_counts: Counts,
+    /// Units stamped at or after the period's end (samples at the future limit), and the
+    /// latest of their stamps: when the next period follows, they are its exact start.
+    after: Counts,
+    after_latest: UnixSeconds,
 }
 
 /// Remaining budget ratio at `start`, `start + step`, …: a chart's points, kept small.
@@ -456,6 +460,8 @@ impl SloState {
             slices: Slices::new(def.method, start),
             period: def.window.period_at(now),
             period_counts: Counts::ZERO,
+            after: Counts::ZERO,
+            after_latest: UnixSeconds::MIN,
         }
     }
 
@@ -480,6 +486,9 @@ impl SloState {
         self.buffer.add(t, units);
         if self.period.contains(t) {
             self.period_counts += units;
+        } else if t >= self.period.end {
+            self.after += units;
+            self.after_latest = self.after_latest.max(t);
         }
     }
 
@@ -508,9 +517,22 @@ impl SloState {
         if let SloWindow::Calendar(_) = def.window {
             if now >= self.period.end {
                 let next = def.window.period_at(now);
-                // Units stamped in the new period before it began (clock skew, evaluator lag)
-                // are in the buffer already.
-                self.period_counts = self.buffer.since(next.start);
+                if next.start == self.period.end && self.after_latest < next.end {
+                    // The usual case: the evaluator saw the period end, and what was stamped
+                    // after it (clock skew, evaluator lag) is exactly the new period's start.
+                    self.period_counts = self.after;
+                    self.after = Counts::ZERO;
+                    self.after_latest = UnixSeconds::MIN;
+                } else {
+                    // Periods were skipped: read the new one from the finest tier holding its
+                    // start (exact when that tier's resolution divides the start). What lies
+                    // past its end is at most minutes ahead of now, in the 5 s tier.
+                    self.period_counts = self.buffer.between(next.start, next.end - 1);
+                    self.after = self.buffer.between(next.end, UnixSeconds::MAX);
+                    if self.after == Counts::ZERO {
+                        self.after_latest = UnixSeconds::MIN;
+                    }
+                }
                 self.period = next;
             }
         }

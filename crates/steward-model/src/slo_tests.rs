@@ -441,3 +441,30 @@ fn slices_are_not_counted_twice_after_a_quiet_period() {
         Counts::new(51, 61)
     );
 }
+
+/// Found by the reference test: when the evaluator skipped to the last minutes of a calendar
+/// period, a sample stamped at the future limit, in the period after, was counted in this
+/// one, and then lost from its own.
+#[test]
+fn calendar_rollover_keeps_a_future_sample_for_its_own_period() {
+    let w = CalendarWindow::aligned(
+        CalendarUnit::Day,
+        1,
+        TimeZone::get("America/New_York").unwrap(),
+    );
+    let d = def(0.99, SloWindow::Calendar(w), BudgetingMethod::Occurrences);
+    let midnight = 1_797_829_200; // 2026-12-21T05:00:00Z, midnight in New York
+    let two_days_before = midnight - 2 * DAY + 100;
+    let mut st = SloState::new(&d, d.history_start(two_days_before), two_days_before);
+    st.advance(&d, two_days_before);
+    // The evaluator next runs a second before midnight; a sample 4m55s ahead came first.
+    st.add(midnight + 295, Counts::new(29, 29));
+    st.advance(&d, midnight - 1);
+    assert_eq!(st.status(&d, midnight - 1).window_counts, Counts::ZERO);
+    st.add(midnight + 5, Counts::new(25, 25));
+    st.advance(&d, midnight + 7);
+    assert_eq!(
+        st.status(&d, midnight + 7).window_counts,
+        Counts::new(54, 54)
+    );
+}
