@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod counts;
 pub mod duration;
 pub mod limits;
+pub mod rollup;
 pub mod slo;
 pub mod window;
 

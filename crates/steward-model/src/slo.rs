@@ -91,11 +91,21 @@ impl BudgetingMethod {
             BudgetingMethod::RatioTimeslices { .. } => "RatioTimeslices",
         }
     }
-    fn slice(&self) -> Option<Duration> {
+    /// The time slice, for the time-slice methods.
+    pub fn slice(&self) -> Option<Duration> {
         match *self {
             BudgetingMethod::Occurrences => None,
             BudgetingMethod::Timeslices { slice, .. }
             | BudgetingMethod::RatioTimeslices { slice } => Some(slice),
+        }
+    }
+
+    /// The budget units a closed slice with these events adds (nothing without events);
+    /// for Occurrences, the events themselves.
+    pub fn slice_verdict(&self, events: Counts) -> Counts {
+        match SliceKind::of(*self) {
+            Some(kind) => kind.verdict(events),
+            None => events,
         }
     }
 }
@@ -251,6 +261,16 @@ enum SliceKind {
 }
 
 impl SliceKind {
+    fn of(method: BudgetingMethod) -> Option<SliceKind> {
+        match method {
+            BudgetingMethod::Occurrences => None,
+            BudgetingMethod::Timeslices { slice_target, .. } => {
+                Some(SliceKind::Share { slice_target })
+            }
+            BudgetingMethod::RatioTimeslices { .. } => Some(SliceKind::Ratio),
+        }
+    }
+
     fn verdict(self, events: Counts) -> Counts {
         let Some(ratio) = events.ratio() else {
             // A slice without events is neither good nor bad: it is not counted.
@@ -287,14 +307,7 @@ struct SliceCell {
 
 impl Slices {
     fn new(method: BudgetingMethod, start: UnixSeconds) -> Option<Slices> {
-        let (kind, slice) = match method {
-            BudgetingMethod::Occurrences => return None,
-            BudgetingMethod::Timeslices {
-                slice,
-                slice_target,
-            } => (SliceKind::Share { slice_target }, slice),
-            BudgetingMethod::RatioTimeslices { slice } => (SliceKind::Ratio, slice),
-        };
+        let (kind, slice) = (SliceKind::of(method)?, method.slice()?);
         let len = slice.secs();
         let horizon = SLICE_LATENESS.secs() + MAX_FUTURE.secs() + len;
         let n = (horizon + len - 1) / len + 1;
@@ -477,6 +490,12 @@ impl SloState {
         for (at, u) in units {
             self.add_units(at, u);
         }
+    }
+
+    /// Counts budget units that were judged already: a stored slice verdict, on a rebuild.
+    /// For Occurrences, units are events and this is [`SloState::add`].
+    pub fn add_judged(&mut self, t: UnixSeconds, units: Counts) {
+        self.add_units(t, units);
     }
 
     fn add_units(&mut self, t: UnixSeconds, units: Counts) {

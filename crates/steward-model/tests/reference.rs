@@ -1,8 +1,8 @@
 //! The SLO state against a naive reference model that keeps every sample and computes every
 //! figure by brute force, over random streams: gaps of any length, late samples, samples at
-//! the future limit, bursts, counts near the hourly limit, and rebuilds from the stored rows
-//! in the middle; for all three budgeting methods, rolling and calendar windows (across DST
-//! changes).
+//! the future limit, bursts, counts near the hourly limit, roll-ups of the stored rows, and
+//! rebuilds from them in the middle; for all three budgeting methods, rolling and calendar
+//! windows (across DST changes).
 //!
 //! A window of length `W` is served by a tier of resolution `r` and covers the `⌈W/r⌉`
 //! buckets ending with the one holding `now` (buffer.rs documents this): the reference
@@ -244,14 +244,79 @@ impl Reference {
     }
 }
 
-/// A state rebuilt as the engine does on start: the stored rows from the history start on.
-fn rebuild(def: &SloDefinition, rows: &BTreeMap<i64, Counts>, now: i64) -> SloState {
-    let start = def.history_start(now);
-    let mut st = SloState::new(def, start, now);
-    for (&bucket, &c) in rows.range(start..) {
-        st.add(bucket, c);
+/// The store as the engine keeps it: rows per 5 s bucket as appended, rolled up now and then
+/// by the same plan the engine follows.
+#[derive(Default)]
+struct StoreModel {
+    rows: BTreeMap<i64, Counts>,
+    /// Rows before this are judged slice units.
+    units_through: i64,
+    last_pass: i64,
+    dirty: i64,
+}
+
+impl StoreModel {
+    fn new() -> StoreModel {
+        StoreModel {
+            rows: BTreeMap::new(),
+            units_through: i64::MIN,
+            last_pass: i64::MIN,
+            dirty: i64::MAX,
+        }
     }
-    st
+
+    fn append(&mut self, bucket: i64, c: Counts) {
+        let row = self.rows.entry(bucket).or_default();
+        *row = add(*row, c);
+        self.dirty = self.dirty.min(bucket);
+    }
+
+    fn take(&mut self, from: i64, to: i64) -> Vec<(i64, Counts)> {
+        let rows: Vec<(i64, Counts)> = self.rows.range(from..to).map(|(t, c)| (*t, *c)).collect();
+        for (t, _) in &rows {
+            self.rows.remove(t);
+        }
+        rows
+    }
+
+    fn put(&mut self, rows: Vec<(i64, Counts)>) {
+        for (t, c) in rows {
+            let row = self.rows.entry(t).or_default();
+            *row = add(*row, c);
+        }
+    }
+
+    /// One roll-up pass, as the engine's worker runs it.
+    fn roll_up(&mut self, def: &SloDefinition, now: i64) {
+        let plan = rollup::plan(def, now, self.last_pass, self.dirty, self.units_through);
+        if let Some((from, to)) = plan.judge {
+            let raw = self.take(from, to);
+            self.put(rollup::judge_slices(def, &raw));
+            self.units_through = to;
+        }
+        for (from, to, resolution) in plan.merges {
+            let rows = self.take(from, to);
+            self.put(rollup::merge(def, &rows, resolution));
+        }
+        self.take(i64::MIN, plan.delete_before);
+        self.last_pass = now;
+        self.dirty = i64::MAX;
+    }
+
+    /// A state rebuilt as the engine does on start: the stored rows from the history start
+    /// on, unit rows as judged units.
+    fn rebuild(&self, def: &SloDefinition, now: i64) -> SloState {
+        let start = def.history_start(now);
+        let mut st = SloState::new(def, start, now);
+        for (&bucket, &c) in self.rows.range(start..) {
+            if bucket < self.units_through {
+                st.add_judged(bucket, c);
+            } else {
+                st.add(bucket, c);
+            }
+        }
+        st
+    }
 }
 
 /// One random stream; `Err` says at which step and what differed.
@@ -269,7 +334,7 @@ fn run_case(seed: u64) -> Result<(), String> {
         def: def.clone(),
         samples: Vec::new(),
     };
-    let mut rows: BTreeMap<i64, Counts> = BTreeMap::new();
+    let mut store = StoreModel::new();
     let mut blocks: BTreeMap<i64, u64> = BTreeMap::new();
     let steps = rng.range(20, 160);
     for step in 0..steps {
@@ -323,8 +388,7 @@ fn run_case(seed: u64) -> Result<(), String> {
             }
             live.add(bucket, c);
             reference.samples.push((bucket, c));
-            let row = rows.entry(bucket).or_default();
-            *row = add(*row, c);
+            store.append(bucket, c);
         }
         // Now and then the evaluator lags a tick behind ingest.
         if rng.chance(6) {
@@ -333,8 +397,11 @@ fn run_case(seed: u64) -> Result<(), String> {
             }
             continue;
         }
+        if rng.chance(4) {
+            store.roll_up(&def, now);
+        }
         if rng.chance(25) {
-            live = rebuild(&def, &rows, now);
+            live = store.rebuild(&def, now);
             if std::env::var("STEWARD_REFERENCE_TRACE").is_ok() {
                 eprintln!("step {step}: rebuilt");
             }
@@ -350,7 +417,8 @@ fn run_case(seed: u64) -> Result<(), String> {
         })?;
     }
     // A rebuild at the end agrees with the live state it replaces.
-    let mut rebuilt = rebuild(&def, &rows, now);
+    store.roll_up(&def, now);
+    let mut rebuilt = store.rebuild(&def, now);
     rebuilt.advance(&def, now);
     reference
         .check(&rebuilt.status(&def, now), now)
