@@ -23,7 +23,7 @@
 //! rows roll up like events. A series keeps where its unit rows end (`units_through`).
 
 use crate::counts::Counts;
-use crate::slo::{BudgetingMethod, SloDefinition, UnixSeconds, SLICE_LATENESS};
+use crate::slo::{SloDefinition, UnixSeconds, SLICE_LATENESS};
 use crate::window::SloWindow;
 
 /// One step of the schedule: blocks that ended more than `age` seconds ago merge at
@@ -156,7 +156,7 @@ pub fn judge_slices(def: &SloDefinition, rows: &[(i64, Counts)]) -> Vec<(i64, Co
 mod tests {
     use super::*;
     use crate::window::{CalendarUnit, CalendarWindow};
-    use crate::{Duration, Indicator, Objective};
+    use crate::{BudgetingMethod, Duration, Indicator, Objective};
 
     fn def(window: SloWindow, method: BudgetingMethod) -> SloDefinition {
         SloDefinition {
