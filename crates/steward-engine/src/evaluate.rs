@@ -17,6 +17,9 @@ const CURVE_POINTS: usize = 96;
 impl Engine {
     /// Evaluates every SLO at `now`, records condition changes and publishes a new snapshot.
     pub fn evaluate(&self, now: i64) {
+        if !self.is_ready() {
+            return;
+        }
         let _one = lock(&self.evaluation);
         if self.panic_next_evaluation.swap(false, Ordering::Relaxed) {
             panic!("failpoint: evaluation panicked on purpose");

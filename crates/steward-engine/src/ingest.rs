@@ -1,12 +1,13 @@
 //! Taking samples: a batch is checked as a whole, admitted against the count limits, stored
-//! durably, and only then counted.
+//! durably (once per series, with its idempotency key), and only then counted.
 
-use crate::{Engine, EngineError, STORE_BUCKET};
+use crate::{Engine, EngineError, SHARD, STORE_BUCKET};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use steward_model::limits::MAX_HOUR_EVENTS;
-use steward_model::slo::Measurement;
+use steward_model::slo::{Measurement, SampleError};
 use steward_model::Counts;
-use steward_store::SampleRow;
+use steward_store::{Appended, IngestKey, SeriesRow};
 
 /// One sample as it arrives, before validation.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,26 +38,69 @@ pub struct Row {
     pub counts: Counts,
 }
 
+/// A checked sample's counts for one series.
+#[derive(Clone, Debug)]
+struct Stored {
+    series: usize,
+    bucket: i64,
+    counts: Counts,
+}
+
 /// A batch that passed validation, ready for [`Engine::commit`].
 #[derive(Clone, Debug)]
 pub struct Checked {
+    /// What each objective counts.
     pub rows: Vec<Row>,
+    /// What each series stores.
+    stored: Vec<Stored>,
     /// How many samples the rows came from.
     pub samples: usize,
 }
 
+/// What a commit did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Committed {
+    /// The samples were stored and counted.
+    Stored { accepted: usize },
+    /// The idempotency key had been stored before with this batch: nothing was stored again,
+    /// and this is the first answer.
+    Repeated { accepted: u64 },
+}
+
+/// FNV-1a of a request body: stable across builds, so a retry after an upgrade matches.
+pub fn body_hash(bytes: &[u8]) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
 impl Engine {
     /// Checks a whole batch against the catalog and the clock; on success returns the rows to
-    /// store, one per objective a sample feeds.
+    /// store and count.
     pub fn validate(
         &self,
         samples: &[IncomingSample],
         now: i64,
     ) -> Result<Checked, Vec<SampleIssue>> {
+        self.check(samples, now, true)
+    }
+
+    /// `late_slices`: whether samples too late for their time slice are refused (always,
+    /// except for an import before the rebuild, which counts them as the rebuild does).
+    fn check(
+        &self,
+        samples: &[IncomingSample],
+        now: i64,
+        late_slices: bool,
+    ) -> Result<Checked, Vec<SampleIssue>> {
         let mut rows = Vec::with_capacity(samples.len());
+        let mut stored = Vec::with_capacity(samples.len());
         let mut issues = Vec::new();
-        for (index, s) in samples.iter().enumerate() {
-            let Some(units) = self.targets.get(&s.slo) else {
+        'samples: for (index, s) in samples.iter().enumerate() {
+            let Some(target) = self.targets.get(&s.slo) else {
                 issues.push(SampleIssue {
                     index,
                     message: format!("unknown SLO `{}`; GET /api/v1/slos lists the SLOs", s.slo),
@@ -77,31 +121,51 @@ impl Engine {
                 }
             }
             let t = s.time.unwrap_or(now);
-            for &unit in units {
+            let bucket = t.div_euclid(STORE_BUCKET) * STORE_BUCKET;
+            let first = rows.len();
+            for &unit in &target.units {
                 let def = &self.defs[unit];
-                let checked = def
-                    .check_time(t, now)
-                    .and_then(|()| def.judge(s.measurement));
+                let checked = match def.check_time(t, now) {
+                    Err(SampleError::SliceFinal { .. }) if !late_slices => Ok(()),
+                    other => other,
+                }
+                .and_then(|()| def.judge(s.measurement));
                 match checked {
                     Ok(counts) => rows.push(Row {
                         index,
                         unit,
-                        bucket: t.div_euclid(STORE_BUCKET) * STORE_BUCKET,
+                        bucket,
                         counts,
                     }),
                     Err(e) => {
+                        rows.truncate(first);
                         issues.push(SampleIssue {
                             index,
                             message: format!("{}: {e}", def.name),
                         });
-                        break;
+                        continue 'samples;
                     }
                 }
+            }
+            match target.shared {
+                // The objectives count the same events: stored once.
+                Some(series) => stored.push(Stored {
+                    series,
+                    bucket,
+                    counts: rows[first].counts,
+                }),
+                // Judged per objective: each in its own series.
+                None => stored.extend(rows[first..].iter().map(|r| Stored {
+                    series: r.unit,
+                    bucket,
+                    counts: r.counts,
+                })),
             }
         }
         if issues.is_empty() {
             Ok(Checked {
                 rows,
+                stored,
                 samples: samples.len(),
             })
         } else {
@@ -116,37 +180,93 @@ impl Engine {
             self.metrics.samples_rejected.add(samples.len() as u64);
             EngineError::Invalid(issues)
         })?;
-        self.commit(&checked)?;
+        match self.commit(&checked, None, now)? {
+            Committed::Stored { accepted } => Ok(accepted),
+            Committed::Repeated { accepted } => Ok(accepted as usize),
+        }
+    }
+
+    /// Stores history before the rebuild counts it (the demo's backfill, benchmarks): checked
+    /// like any batch, except that time-slice samples may be older than an hour, as their
+    /// slices are judged when the rebuild reads them.
+    pub fn import(&self, samples: &[IncomingSample], now: i64) -> Result<usize, EngineError> {
+        if self.is_ready() {
+            return Err(EngineError::Invalid(vec![SampleIssue {
+                index: 0,
+                message: "history can only be imported before the engine rebuilds".into(),
+            }]));
+        }
+        let checked = self
+            .check(samples, now, false)
+            .map_err(EngineError::Invalid)?;
+        self.store.append(self.series_rows(&checked), None)?;
         Ok(samples.len())
     }
 
-    /// Admits checked rows against the count limits, stores them durably, then counts them.
-    /// Blocks on the store.
-    pub fn commit(&self, checked: &Checked) -> Result<(), EngineError> {
+    fn series_rows(&self, checked: &Checked) -> Vec<SeriesRow> {
+        checked
+            .stored
+            .iter()
+            .map(|s| SeriesRow {
+                series: self.series[s.series].id,
+                bucket: s.bucket,
+                good: s.counts.good,
+                total: s.counts.total,
+            })
+            .collect()
+    }
+
+    /// Admits checked rows against the count limits, stores them durably (with the batch's
+    /// idempotency key and body hash, if it has one), then counts them. Blocks on the store.
+    pub fn commit(
+        &self,
+        checked: &Checked,
+        key: Option<(String, i64)>,
+        now: i64,
+    ) -> Result<Committed, EngineError> {
+        if !self.is_ready() {
+            return Err(EngineError::Rebuilding);
+        }
         let reserved = self.admit(&checked.rows).map_err(|issues| {
             self.metrics.samples_rejected.add(checked.samples as u64);
             EngineError::Invalid(issues)
         })?;
-        let stored = self.store.append(
-            checked
-                .rows
-                .iter()
-                .map(|r| SampleRow {
-                    slo: self.defs[r.unit].name.clone(),
-                    bucket: r.bucket,
-                    good: r.counts.good,
-                    total: r.counts.total,
+        let hash = key.as_ref().map(|(_, h)| *h);
+        let key = key.map(|(key, body_hash)| IngestKey {
+            key,
+            body_hash,
+            accepted: checked.samples as u64,
+            at: now,
+        });
+        let appended = match self.store.append(self.series_rows(checked), key) {
+            Ok(a) => a,
+            Err(e) => {
+                self.release(&reserved);
+                return Err(e.into());
+            }
+        };
+        match appended {
+            Appended::Stored => {
+                self.apply(checked, &reserved);
+                self.metrics.samples_accepted.add(checked.samples as u64);
+                self.metrics.batches_accepted.add(1);
+                Ok(Committed::Stored {
+                    accepted: checked.samples,
                 })
-                .collect(),
-        );
-        if let Err(e) = stored {
-            self.release(&reserved);
-            return Err(e.into());
+            }
+            Appended::Duplicate {
+                body_hash,
+                accepted,
+            } => {
+                self.release(&reserved);
+                if Some(body_hash) == hash {
+                    self.metrics.batches_repeated.add(1);
+                    Ok(Committed::Repeated { accepted })
+                } else {
+                    Err(EngineError::KeyReused)
+                }
+            }
         }
-        self.apply(&checked.rows, &reserved);
-        self.metrics.samples_accepted.add(checked.samples as u64);
-        self.metrics.batches_accepted.add(1);
-        Ok(())
     }
 
     /// Checks that no block (an hour, or a time slice) of any objective would pass its limit
@@ -172,7 +292,7 @@ impl Engine {
             let def = &self.defs[unit];
             let cap = def.block_cap();
             let mut shard = self.shard(unit);
-            let st = &mut shard[unit % crate::SHARD];
+            let st = &mut shard[unit % SHARD];
             let mut fits = true;
             for &(_, (events, index, t)) in unit_blocks {
                 let held = st.slo.block_events(t).saturating_add(st.inflight);
@@ -183,7 +303,7 @@ impl Engine {
                         message: format!(
                             "{}: this would put more than {cap} events in one {} of the SLO ({held} counted or in flight already); check the sender's counts",
                             def.name,
-                            if def.block_cap() == MAX_HOUR_EVENTS { "hour" } else { "time slice" }
+                            if def.method.slice().is_some() { "time slice" } else { "hour" }
                         ),
                     });
                 }
@@ -209,21 +329,27 @@ impl Engine {
     fn release(&self, reserved: &[(usize, u64)]) {
         for &(unit, events) in reserved {
             let mut shard = self.shard(unit);
-            let st = &mut shard[unit % crate::SHARD];
+            let st = &mut shard[unit % SHARD];
             st.inflight = st.inflight.saturating_sub(events);
         }
     }
 
-    /// Counts stored rows in memory and releases their reservations, a shard at a time.
-    fn apply(&self, rows: &[Row], reserved: &[(usize, u64)]) {
-        let mut order: Vec<&Row> = rows.iter().collect();
+    /// Counts stored rows in memory, a shard at a time, releases their reservations, and
+    /// marks their series for the next roll-up.
+    fn apply(&self, checked: &Checked, reserved: &[(usize, u64)]) {
+        let mut order: Vec<&Row> = checked.rows.iter().collect();
         order.sort_by_key(|r| r.unit);
-        for group in order.chunk_by(|a, b| a.unit / crate::SHARD == b.unit / crate::SHARD) {
+        for group in order.chunk_by(|a, b| a.unit / SHARD == b.unit / SHARD) {
             let mut shard = self.shard(group[0].unit);
             for r in group {
-                shard[r.unit % crate::SHARD].slo.add(r.bucket, r.counts);
+                shard[r.unit % SHARD].slo.add(r.bucket, r.counts);
             }
         }
         self.release(reserved);
+        for s in &checked.stored {
+            self.series[s.series]
+                .dirty
+                .fetch_min(s.bucket, Ordering::Relaxed);
+        }
     }
 }

@@ -9,18 +9,22 @@
 mod evaluate;
 mod ingest;
 mod metrics;
+mod rebuild;
+mod rollup;
 mod supervise;
 
-pub use ingest::{Checked, IncomingSample, Row, SampleIssue};
+pub use ingest::{body_hash, Checked, Committed, IncomingSample, Row, SampleIssue};
 pub use metrics::Metrics;
 pub use supervise::supervise;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use steward_config::Catalog;
-use steward_model::{BudgetCurve, Counts, SloDefinition, SloState, SloStatus, SRE_WORKBOOK_RULES};
-use steward_store::{AlertTransition, Store, StoreError};
+use steward_model::{
+    BudgetCurve, BudgetingMethod, Indicator, SloDefinition, SloState, SloStatus, SRE_WORKBOOK_RULES,
+};
+use steward_store::{AlertTransition, SeriesId, Store, StoreError};
 
 /// Samples are stored in buckets of this many seconds: the finest tier's resolution.
 pub const STORE_BUCKET: i64 = 5;
@@ -35,6 +39,10 @@ pub const STALE_AFTER: i64 = 5;
 pub enum EngineError {
     #[error("{} of the samples are invalid; nothing was stored", .0.len())]
     Invalid(Vec<SampleIssue>),
+    #[error("the engine is rebuilding its state from the store; retry shortly")]
+    Rebuilding,
+    #[error("the idempotency key was used before for a different batch")]
+    KeyReused,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -79,11 +87,40 @@ pub struct SloReport {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Readiness {
     Ready,
+    /// Reading the store after a start: series read so far, of all.
+    Rebuilding {
+        series_done: u64,
+        series_total: u64,
+    },
     /// The last evaluation finished at `last` (unix seconds), more than [`STALE_AFTER`] ago.
     Stale {
         last: i64,
     },
 }
+
+/// A stored series: samples sent to one name, counted by the objectives that read it.
+struct Series {
+    id: SeriesId,
+    /// The objectives that count its rows (they share one window and method).
+    readers: Vec<usize>,
+    /// Rows before this are judged time-slice units.
+    units_through: AtomicI64,
+    /// The earliest bucket appended since the last roll-up.
+    dirty: AtomicI64,
+}
+
+/// Where a sample sent to one name is stored and counted.
+struct Target {
+    /// The objectives it feeds.
+    units: Vec<usize>,
+    /// Stored once in this series (events shared by every objective), or, when `None`, in
+    /// each objective's own series (counts judged per objective: threshold SLIs and time
+    /// slices).
+    shared: Option<usize>,
+}
+
+const REBUILDING: u8 = 0;
+const READY: u8 = 1;
 
 struct UnitState {
     slo: SloState,
@@ -100,8 +137,11 @@ pub struct Engine {
     catalog: Arc<Catalog>,
     store: Store,
     defs: Vec<Arc<SloDefinition>>,
-    /// SLO (or objective) name → the objectives a sample for it feeds.
-    targets: HashMap<String, Vec<usize>>,
+    /// Name a sample may be sent to → where it goes.
+    targets: HashMap<String, Target>,
+    /// The first `defs.len()` are the objectives' own series, in order; shared ones follow.
+    series: Vec<Series>,
+    series_by_id: HashMap<SeriesId, usize>,
     shards: Vec<Mutex<Vec<UnitState>>>,
     snapshot: RwLock<Arc<Snapshot>>,
     /// Transitions the store has not taken yet (it was down); retried each evaluation.
@@ -112,6 +152,10 @@ pub struct Engine {
     last_evaluated: AtomicI64,
     /// A failpoint for the supervision tests: the next evaluation panics.
     panic_next_evaluation: AtomicBool,
+    phase: AtomicU8,
+    series_rebuilt: AtomicU64,
+    /// When the last roll-up pass ran (unix seconds; `i64::MIN` for never).
+    last_rollup: AtomicI64,
     pub metrics: Arc<Metrics>,
 }
 
@@ -120,17 +164,69 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Engine {
-    /// Builds the engine for a catalog, rebuilding every SLO's counts and alert state from the
-    /// store.
+    /// Builds the engine for a catalog and rebuilds every SLO's counts and alert state from
+    /// the store, before returning.
     pub fn start(catalog: Catalog, store: Store, now: i64) -> Result<Engine, EngineError> {
+        let engine = Engine::new(catalog, store, now)?;
+        engine.rebuild(now)?;
+        Ok(engine)
+    }
+
+    /// Builds the engine for a catalog, empty: it answers [`Readiness::Rebuilding`] and takes
+    /// no samples until [`Engine::rebuild`] has read the store.
+    pub fn new(catalog: Catalog, store: Store, now: i64) -> Result<Engine, EngineError> {
         let defs: Vec<Arc<SloDefinition>> = catalog.slos.iter().cloned().map(Arc::new).collect();
-        let mut targets: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, d) in defs.iter().enumerate() {
-            targets.entry(d.name.clone()).or_default().push(i);
+        // Every objective has a series of its own; the objectives of an SLO whose events are
+        // the same for all of them (a ratio SLI, counted by occurrences) also share one.
+        let mut names: Vec<String> = defs.iter().map(|d| d.name.clone()).collect();
+        let mut readers: Vec<Vec<usize>> = (0..defs.len()).map(|u| vec![u]).collect();
+        let mut parents: HashMap<String, Vec<usize>> = HashMap::new();
+        for (u, d) in defs.iter().enumerate() {
             if let Some((parent, _)) = d.name.split_once(':') {
-                targets.entry(parent.to_string()).or_default().push(i);
+                parents.entry(parent.to_string()).or_default().push(u);
             }
         }
+        let mut targets: HashMap<String, Target> = HashMap::new();
+        for (u, d) in defs.iter().enumerate() {
+            targets.insert(
+                d.name.clone(),
+                Target {
+                    units: vec![u],
+                    shared: Some(u),
+                },
+            );
+        }
+        let mut parent_names: Vec<(&String, &Vec<usize>)> = parents.iter().collect();
+        parent_names.sort();
+        for (parent, units) in parent_names {
+            let d = &defs[units[0]];
+            let shares =
+                d.indicator == Indicator::Ratio && d.method == BudgetingMethod::Occurrences;
+            let shared = shares.then(|| {
+                names.push(parent.clone());
+                readers.push(units.clone());
+                names.len() - 1
+            });
+            targets.insert(
+                parent.clone(),
+                Target {
+                    units: units.clone(),
+                    shared,
+                },
+            );
+        }
+        let infos = store.series(names)?;
+        let series: Vec<Series> = infos
+            .into_iter()
+            .zip(readers)
+            .map(|(info, readers)| Series {
+                id: info.id,
+                readers,
+                units_through: AtomicI64::new(info.units_through),
+                dirty: AtomicI64::new(i64::MAX),
+            })
+            .collect();
+        let series_by_id = series.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
         // When each firing condition started, by (objective, long window, short window).
         let persisted: HashMap<(String, String, String), i64> = store
             .alert_states()?
@@ -140,12 +236,6 @@ impl Engine {
             .collect();
         let mut units = Vec::with_capacity(defs.len());
         for d in &defs {
-            let start = d.history_start(now);
-            let mut slo = SloState::new(d, start, now);
-            for (bucket, good, total) in store.samples_since(&d.name, start)? {
-                slo.add(bucket, Counts::new(good, total));
-            }
-            slo.advance(d, now);
             let since = SRE_WORKBOOK_RULES.map(|rule| {
                 let key = (
                     d.name.clone(),
@@ -155,7 +245,7 @@ impl Engine {
                 persisted.get(&key).copied()
             });
             units.push(UnitState {
-                slo,
+                slo: SloState::new(d, d.history_start(now), now),
                 since,
                 inflight: 0,
                 curve: Arc::default(),
@@ -167,11 +257,14 @@ impl Engine {
         while units.peek().is_some() {
             shards.push(Mutex::new(units.by_ref().take(SHARD).collect()));
         }
-        let engine = Engine {
+        let last_rollup = store.meta(rollup::LAST_ROLLUP)?.unwrap_or(i64::MIN);
+        Ok(Engine {
             catalog: Arc::new(catalog),
             store,
             defs,
             targets,
+            series,
+            series_by_id,
             shards,
             snapshot: RwLock::new(Arc::new(Snapshot {
                 at: now,
@@ -181,10 +274,15 @@ impl Engine {
             evaluation: Mutex::new(()),
             last_evaluated: AtomicI64::new(now),
             panic_next_evaluation: AtomicBool::new(false),
+            phase: AtomicU8::new(REBUILDING),
+            series_rebuilt: AtomicU64::new(0),
+            last_rollup: AtomicI64::new(last_rollup),
             metrics: Arc::default(),
-        };
-        engine.evaluate(now);
-        Ok(engine)
+        })
+    }
+
+    fn is_ready(&self) -> bool {
+        self.phase.load(Ordering::Acquire) == READY
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -224,9 +322,15 @@ impl Engine {
             .clone()
     }
 
-    /// Ready unless the last evaluation finished more than [`STALE_AFTER`] seconds before
-    /// `now`.
+    /// Rebuilding until the store is read; then ready unless the last evaluation finished
+    /// more than [`STALE_AFTER`] seconds before `now`.
     pub fn readiness(&self, now: i64) -> Readiness {
+        if !self.is_ready() {
+            return Readiness::Rebuilding {
+                series_done: self.series_rebuilt.load(Ordering::Relaxed),
+                series_total: self.series.len() as u64,
+            };
+        }
         let last = self.last_evaluated.load(Ordering::Relaxed);
         if now - last > STALE_AFTER {
             Readiness::Stale { last }

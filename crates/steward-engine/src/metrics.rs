@@ -22,9 +22,19 @@ pub struct Metrics {
     pub samples_accepted: Counter,
     pub samples_rejected: Counter,
     pub batches_accepted: Counter,
+    /// Batches whose idempotency key was stored before: answered again, stored once.
+    pub batches_repeated: Counter,
     pub evaluations: Counter,
     pub last_evaluation_micros: Counter,
     pub alert_transitions: Counter,
     /// Worker ticks that panicked (the worker went on).
     pub worker_restarts: Counter,
+    /// How long the last rebuild from the store took, and how many rows it read.
+    pub rebuild_micros: Counter,
+    pub rebuild_rows: Counter,
+    /// Rows read and written by roll-ups, and rows deleted as no window needs them.
+    pub rollup_rows_before: Counter,
+    pub rollup_rows_after: Counter,
+    pub rollup_rows_deleted: Counter,
+    pub last_rollup_micros: Counter,
 }

@@ -32,7 +32,15 @@ pub fn supervise(
                         std::time::Duration::from_secs(1)
                     }
                 };
-                std::thread::sleep(wait);
+                // Wait in short steps, so a stop is seen within a fraction of a second.
+                let until = std::time::Instant::now() + wait;
+                while !stop.load(Ordering::Relaxed) {
+                    let left = until.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    std::thread::sleep(left.min(std::time::Duration::from_millis(100)));
+                }
             }
         })
         .expect("spawning a worker thread")

@@ -52,6 +52,9 @@ impl ApiError {
 
 impl From<steward_store::StoreError> for ApiError {
     fn from(e: steward_store::StoreError) -> ApiError {
+        if let steward_store::StoreError::Busy(_) = e {
+            return ApiError::busy(format!("{e}; nothing was stored"));
+        }
         tracing::error!(error = %e, "store call failed");
         ApiError::unavailable(format!(
             "the store did not take the request ({e}); nothing was stored, retry shortly"
@@ -82,9 +85,16 @@ impl IntoResponse for ApiError {
 
 impl From<steward_engine::EngineError> for ApiError {
     fn from(e: steward_engine::EngineError) -> ApiError {
+        use steward_engine::EngineError;
         match e {
-            steward_engine::EngineError::Store(e) => e.into(),
-            steward_engine::EngineError::Invalid(issues) => ApiError::new(
+            EngineError::Store(e) => e.into(),
+            EngineError::Rebuilding => rebuilding(),
+            EngineError::KeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used in the last 24 hours for a different batch; use a new key for new samples",
+            ),
+            EngineError::Invalid(issues) => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_samples",
                 format!("{} sample(s) are invalid; nothing was stored", issues.len()),
@@ -97,4 +107,13 @@ impl From<steward_engine::EngineError> for ApiError {
             ),
         }
     }
+}
+
+/// The answer while the engine reads the store after a start.
+pub fn rebuilding() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "rebuilding",
+        "Steward is reading its store after a start; GET /readyz shows how far it is. Retry shortly",
+    )
 }

@@ -6,9 +6,10 @@ use crate::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
-use steward_engine::{IncomingSample, SampleIssue};
+use steward_engine::{body_hash, Committed, EngineError, IncomingSample, SampleIssue};
 use steward_model::slo::Measurement;
 
 /// The largest body taken: about 100,000 samples.
@@ -18,8 +19,12 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 /// large bodies cannot take all the memory.
 pub const MAX_CONCURRENT_INGEST: usize = 32;
 
+/// The header a client sets to make a retried batch count once.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
 pub async fn post_samples(
     State(app): State<AppState>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     let Ok(_permit) = app.ingest_permits.clone().try_acquire_owned() else {
@@ -27,6 +32,7 @@ pub async fn post_samples(
             "{MAX_CONCURRENT_INGEST} ingest requests are being handled already; retry in a second"
         )));
     };
+    let key = idempotency_key(&headers)?;
     let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -39,14 +45,51 @@ pub async fn post_samples(
     })?;
     let engine = app.engine.clone();
     // Decoding, checking and storing block: they run off the async workers.
-    let n = tokio::task::spawn_blocking(move || take_batch(&engine, &bytes))
+    let committed = tokio::task::spawn_blocking(move || take_batch(&engine, &bytes, key))
         .await
         .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
-    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "accepted": n }))))
+    let accepted = match committed {
+        Committed::Stored { accepted } => accepted as u64,
+        Committed::Repeated { accepted } => accepted,
+    };
+    let mut response = (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "accepted": accepted })),
+    )
+        .into_response();
+    if let Committed::Repeated { .. } = committed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
-/// Parses, checks, stores and counts one batch; returns how many samples it took.
-fn take_batch(engine: &steward_engine::Engine, bytes: &[u8]) -> Result<usize, ApiError> {
+/// The `Idempotency-Key` header: printable ASCII, at most 255 characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            "the Idempotency-Key header must be 1 to 255 printable ASCII characters, such as a UUID",
+        )
+    };
+    let key = value.to_str().map_err(|_| bad())?;
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return Err(bad());
+    }
+    Ok(Some(key.to_string()))
+}
+
+/// Parses, checks, stores and counts one batch.
+fn take_batch(
+    engine: &steward_engine::Engine,
+    bytes: &[u8],
+    key: Option<String>,
+) -> Result<Committed, ApiError> {
     let parsed = parse_batch(bytes)?;
     let now = jiff::Timestamp::now().as_second();
     // Every bad sample is reported: those that do not parse, and those the engine refuses.
@@ -78,9 +121,10 @@ fn take_batch(engine: &steward_engine::Engine, bytes: &[u8]) -> Result<usize, Ap
         engine.metrics.samples_rejected.add(received as u64);
         return Err(invalid(issues));
     };
-    match engine.commit(&checked) {
-        Ok(()) => Ok(samples.len()),
-        Err(steward_engine::EngineError::Invalid(found)) => Err(invalid(
+    let key = key.map(|k| (k, body_hash(bytes)));
+    match engine.commit(&checked, key, now) {
+        Ok(committed) => Ok(committed),
+        Err(EngineError::Invalid(found)) => Err(invalid(
             found
                 .into_iter()
                 .map(|i| SampleIssue {

@@ -10,6 +10,7 @@ pub mod slos;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use error::ApiError;
@@ -47,29 +48,69 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-async fn readyz(State(app): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let engine = app.engine.clone();
-    tokio::task::spawn_blocking(move || engine.store().ping())
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::unavailable(format!("the store does not answer: {e}")))?;
-    let now = jiff::Timestamp::now().as_second();
-    if let Readiness::Stale { last } = app.engine.readiness(now) {
-        return Err(ApiError::new(
+/// How long `/readyz` waits for the store to answer.
+const STORE_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// 200 `{"status":"ready",...}` when Steward can serve; otherwise 503 with the status
+/// (`rebuilding` with progress, `stale`, or `store_unavailable`) and `Retry-After`.
+async fn readyz(State(app): State<AppState>) -> axum::response::Response {
+    let not_ready = |body: serde_json::Value| {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
-            "evaluation_stale",
-            format!(
+            [(axum::http::header::RETRY_AFTER, "1")],
+            Json(body),
+        )
+            .into_response()
+    };
+    let now = jiff::Timestamp::now().as_second();
+    let readiness = app.engine.readiness(now);
+    // While rebuilding, the store is busy reading: say so without asking it.
+    if let Readiness::Rebuilding {
+        series_done,
+        series_total,
+    } = readiness
+    {
+        return not_ready(json!({
+            "status": "rebuilding",
+            "message": "reading the store after a start; samples are refused until this is done",
+            "series_done": series_done,
+            "series_total": series_total,
+        }));
+    }
+    let engine = app.engine.clone();
+    let ping = tokio::time::timeout(
+        STORE_PING_TIMEOUT,
+        tokio::task::spawn_blocking(move || engine.store().ping()),
+    )
+    .await;
+    let store_problem = match ping {
+        Err(_) => Some(format!(
+            "the store did not answer within {}s",
+            STORE_PING_TIMEOUT.as_secs()
+        )),
+        Ok(Err(e)) => Some(e.to_string()),
+        Ok(Ok(Err(e))) => Some(format!("the store does not answer: {e}")),
+        Ok(Ok(Ok(()))) => None,
+    };
+    if let Some(message) = store_problem {
+        return not_ready(json!({ "status": "store_unavailable", "message": message }));
+    }
+    if let Readiness::Stale { last } = readiness {
+        return not_ready(json!({
+            "status": "stale",
+            "message": format!(
                 "the SLO evaluator last finished {}s ago (at {}); figures are not current",
                 now - last,
                 slos::rfc3339(last)
             ),
-        ));
+        }));
     }
-    Ok(Json(json!({
+    Json(json!({
         "status": "ready",
         "store": app.engine.store().kind(),
         "slos": app.engine.catalog().slos.len(),
-    })))
+    }))
+    .into_response()
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

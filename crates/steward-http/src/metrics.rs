@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use std::fmt::Write;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Escapes a label value: backslash, double quote and newline.
 fn esc(v: &str) -> String {
@@ -122,6 +123,7 @@ pub fn render(app: &AppState) -> String {
         }
     }
     let m = &app.engine.metrics;
+    let store = app.engine.store().stats();
     let counters = [
         (
             "steward_samples_accepted_total",
@@ -153,6 +155,36 @@ pub fn render(app: &AppState) -> String {
             "Worker ticks that panicked; the worker was restarted.",
             m.worker_restarts.get(),
         ),
+        (
+            "steward_ingest_batches_repeated_total",
+            "Batches retried with a known Idempotency-Key: answered again, stored once.",
+            m.batches_repeated.get(),
+        ),
+        (
+            "steward_rollup_rows_read_total",
+            "Stored rows read by roll-ups.",
+            m.rollup_rows_before.get(),
+        ),
+        (
+            "steward_rollup_rows_written_total",
+            "Rows written by roll-ups in place of those read.",
+            m.rollup_rows_after.get(),
+        ),
+        (
+            "steward_rollup_rows_deleted_total",
+            "Stored rows deleted because no window needs them.",
+            m.rollup_rows_deleted.get(),
+        ),
+        (
+            "steward_store_commits_total",
+            "Store transactions that committed sample batches (each holds one or more).",
+            store.commits.load(Relaxed),
+        ),
+        (
+            "steward_store_busy_total",
+            "Batches refused with a 503 because the store's queue was full.",
+            store.busy.load(Relaxed),
+        ),
     ];
     for (name, help, v) in counters {
         family(&mut out, name, "counter", help);
@@ -169,6 +201,50 @@ pub fn render(app: &AppState) -> String {
         "steward_evaluation_duration_seconds {}",
         m.last_evaluation_micros.get() as f64 / 1e6
     );
+    let gauges = [
+        (
+            "steward_store_queue_depth",
+            "Requests waiting for the store's thread.",
+            store.queued.load(Relaxed) as f64,
+        ),
+        (
+            "steward_store_commit_seconds",
+            "How long the last commit of sample batches took.",
+            store.last_commit_micros.load(Relaxed) as f64 / 1e6,
+        ),
+        (
+            "steward_store_commit_seconds_sum",
+            "Time spent committing sample batches, in total (with steward_store_commits_total, the mean).",
+            store.commit_micros_total.load(Relaxed) as f64 / 1e6,
+        ),
+        (
+            "steward_rebuild_duration_seconds",
+            "How long the last rebuild of the engine from the store took.",
+            m.rebuild_micros.get() as f64 / 1e6,
+        ),
+        (
+            "steward_rebuild_rows",
+            "Stored rows the last rebuild read.",
+            m.rebuild_rows.get() as f64,
+        ),
+        (
+            "steward_rollup_duration_seconds",
+            "How long the last roll-up pass took.",
+            m.last_rollup_micros.get() as f64 / 1e6,
+        ),
+        (
+            "steward_ready",
+            "1 when Steward has rebuilt from its store and evaluates on time.",
+            f64::from(u8::from(
+                app.engine.readiness(jiff::Timestamp::now().as_second())
+                    == steward_engine::Readiness::Ready,
+            )),
+        ),
+    ];
+    for (name, help, v) in gauges {
+        family(&mut out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {}", value(v));
+    }
     family(
         &mut out,
         "steward_slos",

@@ -10,6 +10,15 @@ use steward_engine::SloReport;
 use steward_model::slo::RATIO_SLICE_SCALE;
 use steward_model::{BudgetingMethod, SloWindow};
 
+/// SLO figures exist once the engine has read the store.
+pub fn ready(app: &AppState) -> Result<(), ApiError> {
+    let now = jiff::Timestamp::now().as_second();
+    match app.engine.readiness(now) {
+        steward_engine::Readiness::Rebuilding { .. } => Err(crate::error::rebuilding()),
+        _ => Ok(()),
+    }
+}
+
 pub fn rfc3339(t: i64) -> String {
     jiff::Timestamp::from_second(t)
         .map(|t| t.to_string())
@@ -107,6 +116,7 @@ pub fn slo_json(r: &SloReport, at: i64) -> Value {
 }
 
 pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    ready(&app)?;
     // Every SLO's figures: built off the async workers.
     tokio::task::spawn_blocking(move || {
         let snap = app.engine.snapshot();
@@ -121,6 +131,7 @@ pub async fn get(
     State(app): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    ready(&app)?;
     let snap = app.engine.snapshot();
     snap.get(&name)
         .map(|r| Json(slo_json(r, snap.at)))

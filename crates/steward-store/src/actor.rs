@@ -1,27 +1,47 @@
 //! The thread that owns a backend's connection, and the handle the rest of Steward calls.
 
-use crate::{AlertState, AlertTransition, Backend, Result, SampleRow, StoreError, StoreUrl};
-use std::sync::mpsc;
+use crate::{
+    AlertState, AlertTransition, Appended, Backend, Batch, Footprint, IngestKey, Result, Rewrite,
+    RewriteStats, SeriesId, SeriesInfo, SeriesRow, StoreError, StoreUrl,
+};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 
 type Reply<T> = mpsc::SyncSender<Result<T>>;
 /// Any other call, run on the backend's thread.
 type Call = Box<dyn FnOnce(&mut dyn Backend) + Send>;
 
 enum Job {
-    Append(Vec<SampleRow>, Reply<()>),
+    Append(Batch, Reply<Appended>),
     Other(Call),
+}
+
+/// What the store thread has done, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    /// Jobs waiting for the store thread.
+    pub queued: AtomicUsize,
+    pub commits: AtomicU64,
+    pub commit_micros_total: AtomicU64,
+    pub last_commit_micros: AtomicU64,
+    /// Batches refused because the queue was full.
+    pub busy: AtomicU64,
 }
 
 /// A handle to the store. Calls block until the backend has answered (for writes: until the
 /// change is committed), so call them from a blocking context, not on an async runtime.
 #[derive(Clone)]
 pub struct Store {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
     kind: &'static str,
+    stats: Arc<StoreStats>,
 }
 
-/// Appends committed in one transaction at most.
+/// Batches committed in one transaction at most.
 const MAX_GROUP: usize = 256;
+
+/// Jobs that may wait for the store thread; past this, appends are refused at once.
+pub const MAX_QUEUED: usize = 1024;
 
 impl Store {
     /// Opens (creating if needed) the store a URL names and applies pending migrations.
@@ -38,17 +58,21 @@ impl Store {
     }
 
     fn spawn(mut backend: impl Backend, kind: &'static str) -> Store {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::sync_channel::<Job>(MAX_QUEUED);
+        let stats = Arc::new(StoreStats::default());
+        let thread_stats = stats.clone();
         std::thread::Builder::new()
             .name(format!("store-{kind}"))
             .spawn(move || {
+                let stats = thread_stats;
                 while let Ok(first) = rx.recv() {
-                    let mut appends: Vec<(Vec<SampleRow>, Reply<()>)> = Vec::new();
+                    let mut appends: Vec<(Batch, Reply<Appended>)> = Vec::new();
                     let mut others = Vec::new();
                     let mut next = Some(first);
                     while let Some(job) = next.take() {
+                        stats.queued.fetch_sub(1, Ordering::Relaxed);
                         match job {
-                            Job::Append(rows, reply) => appends.push((rows, reply)),
+                            Job::Append(batch, reply) => appends.push((batch, reply)),
                             Job::Other(f) => others.push(f),
                         }
                         if appends.len() < MAX_GROUP {
@@ -56,16 +80,26 @@ impl Store {
                         }
                     }
                     if !appends.is_empty() {
-                        let rows: Vec<SampleRow> = appends
-                            .iter()
-                            .flat_map(|(r, _)| r.iter().cloned())
-                            .collect();
-                        let result = backend.append(&rows);
-                        for (_, reply) in appends {
-                            let _ = reply.send(match &result {
-                                Ok(()) => Ok(()),
-                                Err(e) => Err(StoreError::Backend(e.to_string())),
-                            });
+                        let started = std::time::Instant::now();
+                        let (batches, replies): (Vec<Batch>, Vec<_>) = appends.into_iter().unzip();
+                        let outcome = backend.append(&batches);
+                        let micros = started.elapsed().as_micros() as u64;
+                        stats.commits.fetch_add(1, Ordering::Relaxed);
+                        stats
+                            .commit_micros_total
+                            .fetch_add(micros, Ordering::Relaxed);
+                        stats.last_commit_micros.store(micros, Ordering::Relaxed);
+                        match outcome {
+                            Ok(results) => {
+                                for (reply, r) in replies.into_iter().zip(results) {
+                                    let _ = reply.send(r);
+                                }
+                            }
+                            Err(e) => {
+                                for reply in replies {
+                                    let _ = reply.send(Err(copy(&e)));
+                                }
+                            }
                         }
                     }
                     for f in others {
@@ -74,7 +108,11 @@ impl Store {
                 }
             })
             .expect("spawning the store thread");
-        Store { jobs: tx, kind }
+        Store {
+            jobs: tx,
+            kind,
+            stats,
+        }
     }
 
     /// `sqlite` or `postgres`.
@@ -82,35 +120,90 @@ impl Store {
         self.kind
     }
 
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
+    }
+
     fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut dyn Backend) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = mpsc::sync_channel(1);
-        self.jobs
-            .send(Job::Other(Box::new(move |b| {
-                let _ = tx.send(f(b));
-            })))
-            .map_err(|_| StoreError::Stopped)?;
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = self.jobs.send(Job::Other(Box::new(move |b| {
+            let _ = tx.send(f(b));
+        })));
+        if sent.is_err() {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(StoreError::Stopped);
+        }
         rx.recv().map_err(|_| StoreError::Stopped)?
     }
 
-    /// Adds sample counts; returns once they are durable.
-    pub fn append(&self, rows: Vec<SampleRow>) -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
+    /// Adds sample counts (and the batch's idempotency key); returns once they are durable.
+    /// A full queue is refused at once with [`StoreError::Busy`].
+    pub fn append(&self, rows: Vec<SeriesRow>, key: Option<IngestKey>) -> Result<Appended> {
+        if rows.is_empty() && key.is_none() {
+            return Ok(Appended::Stored);
         }
         let (tx, rx) = mpsc::sync_channel(1);
-        self.jobs
-            .send(Job::Append(rows, tx))
-            .map_err(|_| StoreError::Stopped)?;
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        match self.jobs.try_send(Job::Append(Batch { rows, key }, tx)) {
+            Ok(()) => {}
+            Err(e) => {
+                self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+                return Err(match e {
+                    mpsc::TrySendError::Full(_) => {
+                        self.stats.busy.fetch_add(1, Ordering::Relaxed);
+                        StoreError::Busy(MAX_QUEUED)
+                    }
+                    mpsc::TrySendError::Disconnected(_) => StoreError::Stopped,
+                });
+            }
+        }
         rx.recv().map_err(|_| StoreError::Stopped)?
     }
 
-    /// Buckets of one SLO from `since` on, oldest first, as (bucket, good, total).
-    pub fn samples_since(&self, slo: &str, since: i64) -> Result<Vec<(i64, u64, u64)>> {
-        let slo = slo.to_string();
-        self.call(move |b| b.samples_since(&slo, since))
+    /// The series of these names, created when missing, in the order given.
+    pub fn series(&self, names: Vec<String>) -> Result<Vec<SeriesInfo>> {
+        self.call(move |b| b.series(&names))
+    }
+
+    /// Streams every row, ordered by series and bucket, to `chunk`, on the store's thread.
+    pub fn scan(&self, mut chunk: impl FnMut(&[SeriesRow]) + Send + 'static) -> Result<()> {
+        self.call(move |b| b.scan(&mut chunk))
+    }
+
+    /// One series' rows from `from` on, oldest first, as (bucket, good, total).
+    pub fn rows(&self, series: SeriesId, from: i64) -> Result<Vec<(i64, u64, u64)>> {
+        self.call(move |b| b.rows(series, from))
+    }
+
+    /// Replaces ranges of rows and deletes old ones, in one transaction.
+    pub fn rewrite(
+        &self,
+        rewrites: Vec<Rewrite>,
+        deletes: Vec<(SeriesId, i64)>,
+    ) -> Result<RewriteStats> {
+        self.call(move |b| b.rewrite(rewrites, &deletes))
+    }
+
+    /// Forgets idempotency keys recorded before `before`.
+    pub fn expire_keys(&self, before: i64) -> Result<u64> {
+        self.call(move |b| b.expire_keys(before))
+    }
+
+    /// Rows and bytes the samples take.
+    pub fn footprint(&self) -> Result<Footprint> {
+        self.call(|b| b.footprint())
+    }
+
+    pub fn meta(&self, key: &'static str) -> Result<Option<i64>> {
+        self.call(move |b| b.meta(key))
+    }
+
+    pub fn set_meta(&self, key: &'static str, value: i64) -> Result<()> {
+        self.call(move |b| b.set_meta(key, value))
     }
 
     /// Records condition changes and the new current states, in one transaction.
@@ -134,5 +227,14 @@ impl Store {
     /// Whether the store answers.
     pub fn ping(&self) -> Result<()> {
         self.call(|b| b.ping())
+    }
+}
+
+/// The same error again, for every batch of a failed commit.
+fn copy(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Locked => StoreError::Locked,
+        other => StoreError::Backend(other.to_string()),
     }
 }

@@ -1,9 +1,11 @@
 //! Steward's durable state behind one [`Store`], with SQLite (embedded, the default) and
 //! PostgreSQL backends that pass one conformance suite.
 //!
-//! Each backend's connection is owned by one thread. Appends that arrive while a transaction
-//! commits are committed together in the next one (group commit), so many concurrent
-//! requests share each fsync. Every call returns only once its change is durable.
+//! Each backend's connection is owned by one thread. Batches that arrive while a transaction
+//! commits are committed together in the next one (group commit), each in a savepoint of its
+//! own, so a batch that fails never fails the others. Every call returns only once its change
+//! is durable. The queue in front of the thread is bounded: when it is full, appends fail at
+//! once with [`StoreError::Busy`] instead of growing memory.
 
 mod actor;
 mod postgres;
@@ -11,16 +13,79 @@ mod sqlite;
 
 use std::fmt;
 
-pub use actor::Store;
+pub use actor::{Store, StoreStats};
 
-/// Aggregated counts of one SLO in one bucket.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SampleRow {
-    pub slo: String,
-    /// Unix seconds at the bucket's start.
+/// A series' id: every name samples are stored under has one.
+pub type SeriesId = i64;
+
+/// Counts of one series in one bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeriesRow {
+    pub series: SeriesId,
+    /// Unix seconds at the row's start.
     pub bucket: i64,
     pub good: u64,
     pub total: u64,
+}
+
+/// A stored series.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeriesInfo {
+    pub id: SeriesId,
+    pub name: String,
+    /// Rows before this hold judged time-slice units rather than raw events.
+    pub units_through: i64,
+}
+
+/// An idempotency key sent with a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngestKey {
+    pub key: String,
+    /// A hash of the request body: the same key with another body is refused.
+    pub body_hash: i64,
+    /// The answer to give again: how many samples the batch took.
+    pub accepted: u64,
+    pub at: i64,
+}
+
+/// What happened to one appended batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Appended {
+    Stored,
+    /// Its idempotency key was stored before, with this body hash and answer; nothing was
+    /// stored this time.
+    Duplicate {
+        body_hash: i64,
+        accepted: u64,
+    },
+}
+
+/// A range of one series' rows replaced by what `with` makes of them (rows sorted by
+/// bucket, as (bucket, good, total)).
+pub struct Rewrite {
+    pub series: SeriesId,
+    pub from: i64,
+    pub to: i64,
+    pub with: RowMap,
+    /// Where the series' unit rows end afterwards, if this rewrite moves it.
+    pub units_through: Option<i64>,
+}
+
+pub type RowMap = Box<dyn FnOnce(Vec<(i64, u64, u64)>) -> Vec<(i64, u64, u64)> + Send>;
+
+/// Rows read and written by a roll-up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RewriteStats {
+    pub rows_before: u64,
+    pub rows_after: u64,
+    pub deleted: u64,
+}
+
+/// Rows and bytes the samples take on disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    pub rows: u64,
+    pub bytes: u64,
 }
 
 /// A burn-rate condition that started or stopped firing.
@@ -54,10 +119,16 @@ pub enum StoreError {
     Open { url: String, reason: String },
     #[error("store error: {0}")]
     Backend(String),
+    #[error("the store cannot be reached: {0}")]
+    Unavailable(String),
+    #[error("the store has {0} requests waiting; retry shortly")]
+    Busy(usize),
     #[error("the store has stopped")]
     Stopped,
     #[error("unsupported store URL `{0}`; use sqlite://PATH or postgres://USER@HOST:PORT/DB")]
     BadUrl(String),
+    #[error("another steward serve is running on this database; one engine per database (stop the other, or point this one at its own database)")]
+    Locked,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -68,44 +139,72 @@ impl From<rusqlite::Error> for StoreError {
 
 impl From<::postgres::Error> for StoreError {
     fn from(e: ::postgres::Error) -> StoreError {
-        StoreError::Backend(e.to_string())
+        if e.is_closed() {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Backend(e.to_string())
+        }
     }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// One batch to append: its rows and, optionally, its idempotency key.
+pub(crate) struct Batch {
+    pub rows: Vec<SeriesRow>,
+    pub key: Option<IngestKey>,
+}
+
 /// What a backend does, on its own thread, with its own connection.
 pub(crate) trait Backend: Send + 'static {
-    /// Adds every row of every batch in one transaction; duplicates of (slo, bucket) add up.
-    fn append(&mut self, rows: &[SampleRow]) -> Result<()>;
-    fn samples_since(&mut self, slo: &str, since: i64) -> Result<Vec<(i64, u64, u64)>>;
+    /// Appends each batch in a savepoint of its own, all in one transaction; rows of the same
+    /// (series, bucket) add up. `Err` only when the transaction as a whole failed.
+    fn append(&mut self, batches: &[Batch]) -> Result<Vec<Result<Appended>>>;
+    /// The series of these names, created when missing, in the order given.
+    fn series(&mut self, names: &[String]) -> Result<Vec<SeriesInfo>>;
+    /// Every row, ordered by series and bucket, handed over in chunks.
+    fn scan(&mut self, chunk: &mut dyn FnMut(&[SeriesRow])) -> Result<()>;
+    /// One series' rows from `from` on.
+    fn rows(&mut self, series: SeriesId, from: i64) -> Result<Vec<(i64, u64, u64)>>;
+    /// Applies the rewrites and deletes every series' rows before its bound, in one
+    /// transaction.
+    fn rewrite(
+        &mut self,
+        rewrites: Vec<Rewrite>,
+        deletes: &[(SeriesId, i64)],
+    ) -> Result<RewriteStats>;
+    /// Forgets idempotency keys older than `before`.
+    fn expire_keys(&mut self, before: i64) -> Result<u64>;
+    fn footprint(&mut self) -> Result<Footprint>;
+    fn meta(&mut self, key: &str) -> Result<Option<i64>>;
+    fn set_meta(&mut self, key: &str, value: i64) -> Result<()>;
     fn record_transitions(&mut self, transitions: &[AlertTransition]) -> Result<()>;
     fn alert_states(&mut self) -> Result<Vec<AlertState>>;
     fn alert_events(&mut self, slo: &str, limit: u32) -> Result<Vec<AlertTransition>>;
     fn ping(&mut self) -> Result<()>;
 }
 
-/// Adds up rows of the same (slo, bucket), so one statement touches each key once.
-pub(crate) fn aggregate(rows: &[SampleRow]) -> Vec<SampleRow> {
-    let mut map: std::collections::HashMap<(&str, i64), (u64, u64)> =
-        std::collections::HashMap::with_capacity(rows.len());
-    for r in rows {
-        let e = map.entry((&r.slo, r.bucket)).or_default();
-        e.0 += r.good;
-        e.1 += r.total;
+/// Adds up rows of the same (series, bucket), so one statement touches each key once, in a
+/// stable order (the same lock order for concurrent PostgreSQL writers).
+pub(crate) fn aggregate(rows: &[SeriesRow]) -> Vec<SeriesRow> {
+    let mut sorted = rows.to_vec();
+    sorted.sort_unstable_by_key(|r| (r.series, r.bucket));
+    let mut out: Vec<SeriesRow> = Vec::with_capacity(sorted.len());
+    for r in sorted {
+        match out.last_mut() {
+            Some(last) if last.series == r.series && last.bucket == r.bucket => {
+                last.good = last.good.saturating_add(r.good);
+                last.total = last.total.saturating_add(r.total);
+            }
+            _ => out.push(r),
+        }
     }
-    let mut out: Vec<SampleRow> = map
-        .into_iter()
-        .map(|((slo, bucket), (good, total))| SampleRow {
-            slo: slo.to_string(),
-            bucket,
-            good,
-            total,
-        })
-        .collect();
-    // A stable order keeps lock order the same across concurrent PostgreSQL writers.
-    out.sort_by(|a, b| (&a.slo, a.bucket).cmp(&(&b.slo, b.bucket)));
     out
+}
+
+/// Rows as stored: counts must fit a signed 64-bit integer.
+pub(crate) fn to_i64(v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Backend(format!("count {v} does not fit the store")))
 }
 
 /// Which backend a URL names.

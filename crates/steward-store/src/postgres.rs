@@ -1,15 +1,46 @@
-//! PostgreSQL, for teams that run several Steward replicas.
+//! PostgreSQL, for teams that outgrow one machine.
+//!
+//! The connection is re-made when it is lost (PostgreSQL restarted, the network dropped it),
+//! at most once per back-off interval, so a call made while the database is away fails at
+//! once with [`StoreError::Unavailable`] instead of waiting. Statements time out, and so does
+//! a socket that stops answering (a partition), so no call can hang the engine.
 
-use crate::{AlertState, AlertTransition, Backend, Result, SampleRow, StoreError};
+use crate::{
+    aggregate, to_i64, AlertState, AlertTransition, Appended, Backend, Batch, Footprint, Result,
+    Rewrite, RewriteStats, SeriesId, SeriesInfo, SeriesRow, StoreError,
+};
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls};
+use std::time::{Duration, Instant};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_initial.sql")),
+    (2, include_str!("../migrations/postgres/0002_series.sql")),
+    (
+        3,
+        include_str!("../migrations/postgres/0003_ingest_keys.sql"),
+    ),
+];
 
 /// Serialises migrations of replicas that start at the same time.
 const MIGRATION_LOCK: i64 = 0x5354_4557_4152_4431; // "STEWARD1"
 
+/// The engine lock: held for the life of the session, keyed by schema, so one engine runs
+/// per database schema.
+const ENGINE_LOCK: i32 = 0x5354_5744; // "STWD"
+
+/// Session settings: no statement runs longer than this, and no lock is waited on for long.
+const SESSION: &str = "SET statement_timeout = '10s'; SET lock_timeout = '5s'; SET idle_in_transaction_session_timeout = '60s'";
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
 pub struct Postgres {
-    client: Client,
+    config: postgres::Config,
+    client: Option<Client>,
+    /// No reconnection is tried before this.
+    retry_at: Instant,
+    backoff: Duration,
 }
 
 impl Postgres {
@@ -18,40 +49,92 @@ impl Postgres {
             url: redact(url),
             reason,
         };
-        let client = Client::connect(url, NoTls).map_err(|e| fail(e.to_string()))?;
-        let mut db = Postgres { client };
-        db.migrate().map_err(|e| fail(e.to_string()))?;
+        let mut config: postgres::Config = url.parse().map_err(|e| fail(format!("{e}")))?;
+        config
+            .connect_timeout(Duration::from_secs(3))
+            .tcp_user_timeout(Duration::from_secs(10))
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10));
+        let mut db = Postgres {
+            config,
+            client: None,
+            retry_at: Instant::now(),
+            backoff: FIRST_BACKOFF,
+        };
+        db.connect().map_err(|e| match e {
+            StoreError::Locked => StoreError::Locked,
+            other => fail(other.to_string()),
+        })?;
         Ok(db)
     }
 
-    fn migrate(&mut self) -> Result<()> {
-        self.client
-            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
-        let result = (|| {
-            self.client.batch_execute(
-                "CREATE TABLE IF NOT EXISTS steward_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    fn connect(&mut self) -> Result<()> {
+        let mut client = self.config.connect(NoTls)?;
+        client.batch_execute(SESSION)?;
+        migrate(&mut client)?;
+        let locked: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
+                &[&ENGINE_LOCK],
+            )?
+            .get(0);
+        if !locked {
+            return Err(StoreError::Locked);
+        }
+        self.client = Some(client);
+        Ok(())
+    }
+
+    /// The connection, made again (with back-off) when it was lost.
+    fn client(&mut self) -> Result<&mut Client> {
+        if self.client.as_ref().is_some_and(|c| c.is_closed()) {
+            self.client = None;
+        }
+        if self.client.is_none() {
+            if Instant::now() < self.retry_at {
+                return Err(StoreError::Unavailable(
+                    "the connection to PostgreSQL was lost; reconnecting".into(),
+                ));
+            }
+            if let Err(e) = self.connect() {
+                self.retry_at = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                return Err(match e {
+                    StoreError::Locked => StoreError::Locked,
+                    other => StoreError::Unavailable(other.to_string()),
+                });
+            }
+            self.backoff = FIRST_BACKOFF;
+        }
+        Ok(self.client.as_mut().expect("connected above"))
+    }
+}
+
+fn migrate(client: &mut Client) -> Result<()> {
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
+    let result = (|| {
+        client.batch_execute(
+            "CREATE TABLE IF NOT EXISTS steward_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )?;
+        for (version, sql) in MIGRATIONS {
+            let mut tx = client.transaction()?;
+            let done = tx.query_opt(
+                "SELECT 1 FROM steward_migrations WHERE version = $1",
+                &[version],
             )?;
-            for (version, sql) in MIGRATIONS {
-                let mut tx = self.client.transaction()?;
-                let done = tx.query_opt(
-                    "SELECT 1 FROM steward_migrations WHERE version = $1",
+            if done.is_none() {
+                tx.batch_execute(sql)?;
+                tx.execute(
+                    "INSERT INTO steward_migrations (version) VALUES ($1)",
                     &[version],
                 )?;
-                if done.is_none() {
-                    tx.batch_execute(sql)?;
-                    tx.execute(
-                        "INSERT INTO steward_migrations (version) VALUES ($1)",
-                        &[version],
-                    )?;
-                }
-                tx.commit()?;
             }
-            Ok::<(), postgres::Error>(())
-        })();
-        self.client
-            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])?;
-        Ok(result?)
-    }
+            tx.commit()?;
+        }
+        Ok::<(), postgres::Error>(())
+    })();
+    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])?;
+    Ok(result?)
 }
 
 /// The URL without its password, for messages.
@@ -68,42 +151,228 @@ fn redact(url: &str) -> String {
     }
 }
 
+const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total)
+     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
+     ON CONFLICT (series, bucket) DO UPDATE SET
+       good = series_rows.good + EXCLUDED.good, total = series_rows.total + EXCLUDED.total";
+
+/// Adds rows (already one per key) with one statement.
+fn upsert(tx: &mut postgres::Transaction<'_>, rows: &[SeriesRow]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let series: Vec<i64> = rows.iter().map(|r| r.series).collect();
+    let buckets: Vec<i64> = rows.iter().map(|r| r.bucket).collect();
+    let good = rows
+        .iter()
+        .map(|r| to_i64(r.good))
+        .collect::<Result<Vec<i64>>>()?;
+    let total = rows
+        .iter()
+        .map(|r| to_i64(r.total))
+        .collect::<Result<Vec<i64>>>()?;
+    tx.execute(UPSERT, &[&series, &buckets, &good, &total])?;
+    Ok(())
+}
+
+fn append_one(tx: &mut postgres::Transaction<'_>, batch: &Batch) -> Result<Appended> {
+    if let Some(k) = &batch.key {
+        let inserted = tx.execute(
+            "INSERT INTO ingest_keys (key, body_hash, accepted, at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (key) DO NOTHING",
+            &[&k.key, &k.body_hash, &to_i64(k.accepted)?, &k.at],
+        )?;
+        if inserted == 0 {
+            let row = tx.query_one(
+                "SELECT body_hash, accepted FROM ingest_keys WHERE key = $1",
+                &[&k.key],
+            )?;
+            return Ok(Appended::Duplicate {
+                body_hash: row.get(0),
+                accepted: row.get::<_, i64>(1) as u64,
+            });
+        }
+    }
+    upsert(tx, &aggregate(&batch.rows))?;
+    Ok(Appended::Stored)
+}
+
+fn bucket_rows(rows: &[postgres::Row]) -> Vec<(i64, u64, u64)> {
+    rows.iter()
+        .map(|r| {
+            (
+                r.get::<_, i64>(0),
+                r.get::<_, i64>(1) as u64,
+                r.get::<_, i64>(2) as u64,
+            )
+        })
+        .collect()
+}
+
 impl Backend for Postgres {
-    fn append(&mut self, rows: &[SampleRow]) -> Result<()> {
-        let rows = crate::aggregate(rows);
-        let slos: Vec<&str> = rows.iter().map(|r| r.slo.as_str()).collect();
-        let buckets: Vec<i64> = rows.iter().map(|r| r.bucket).collect();
-        let good: Vec<i64> = rows.iter().map(|r| r.good as i64).collect();
-        let total: Vec<i64> = rows.iter().map(|r| r.total as i64).collect();
-        self.client.execute(
-            "INSERT INTO sli_buckets (slo, bucket, good, total)
-             SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])
-             ON CONFLICT (slo, bucket) DO UPDATE SET
-               good = sli_buckets.good + EXCLUDED.good, total = sli_buckets.total + EXCLUDED.total",
-            &[&slos, &buckets, &good, &total],
+    fn append(&mut self, batches: &[Batch]) -> Result<Vec<Result<Appended>>> {
+        let mut tx = self.client()?.transaction()?;
+        let mut results = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let mut sp = tx.savepoint("batch")?;
+            let r = append_one(&mut sp, batch);
+            if r.is_ok() {
+                sp.commit()?;
+            } else {
+                sp.rollback()?;
+            }
+            results.push(r);
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+
+    fn series(&mut self, names: &[String]) -> Result<Vec<SeriesInfo>> {
+        let mut tx = self.client()?.transaction()?;
+        tx.execute(
+            "INSERT INTO series (name) SELECT * FROM unnest($1::text[]) ON CONFLICT (name) DO NOTHING",
+            &[&names],
+        )?;
+        let rows = tx.query(
+            "SELECT id, name, units_through FROM series WHERE name = ANY($1)",
+            &[&names],
+        )?;
+        tx.commit()?;
+        let found: std::collections::HashMap<String, (i64, i64)> = rows
+            .iter()
+            .map(|r| (r.get(1), (r.get(0), r.get(2))))
+            .collect();
+        names
+            .iter()
+            .map(|name| {
+                let (id, units_through) = *found.get(name).ok_or_else(|| {
+                    StoreError::Backend(format!("series `{name}` was not created"))
+                })?;
+                Ok(SeriesInfo {
+                    id,
+                    name: name.clone(),
+                    units_through,
+                })
+            })
+            .collect()
+    }
+
+    fn scan(&mut self, chunk: &mut dyn FnMut(&[SeriesRow])) -> Result<()> {
+        let mut tx = self.client()?.transaction()?;
+        // A full read of a large store may take longer than one statement is allowed.
+        tx.batch_execute("SET LOCAL statement_timeout = '10min'")?;
+        let mut rows = tx.query_raw(
+            "SELECT series, bucket, good, total FROM series_rows ORDER BY series, bucket",
+            std::iter::empty::<i64>(),
+        )?;
+        let mut buf = Vec::with_capacity(8192);
+        while let Some(r) = rows.next()? {
+            buf.push(SeriesRow {
+                series: r.get(0),
+                bucket: r.get(1),
+                good: r.get::<_, i64>(2) as u64,
+                total: r.get::<_, i64>(3) as u64,
+            });
+            if buf.len() == buf.capacity() {
+                chunk(&buf);
+                buf.clear();
+            }
+        }
+        drop(rows);
+        if !buf.is_empty() {
+            chunk(&buf);
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn rows(&mut self, series: SeriesId, from: i64) -> Result<Vec<(i64, u64, u64)>> {
+        let rows = self.client()?.query(
+            "SELECT bucket, good, total FROM series_rows WHERE series = $1 AND bucket >= $2 ORDER BY bucket",
+            &[&series, &from],
+        )?;
+        Ok(bucket_rows(&rows))
+    }
+
+    fn rewrite(
+        &mut self,
+        rewrites: Vec<Rewrite>,
+        deletes: &[(SeriesId, i64)],
+    ) -> Result<RewriteStats> {
+        let mut tx = self.client()?.transaction()?;
+        let mut stats = RewriteStats::default();
+        for rw in rewrites {
+            let old = bucket_rows(&tx.query(
+                "DELETE FROM series_rows WHERE series = $1 AND bucket >= $2 AND bucket < $3
+                 RETURNING bucket, good, total",
+                &[&rw.series, &rw.from, &rw.to],
+            )?);
+            let mut old = old;
+            old.sort_unstable_by_key(|r| r.0);
+            stats.rows_before += old.len() as u64;
+            let new: Vec<SeriesRow> = (rw.with)(old)
+                .into_iter()
+                .map(|(bucket, good, total)| SeriesRow {
+                    series: rw.series,
+                    bucket,
+                    good,
+                    total,
+                })
+                .collect();
+            stats.rows_after += new.len() as u64;
+            upsert(&mut tx, &aggregate(&new))?;
+            if let Some(through) = rw.units_through {
+                tx.execute(
+                    "UPDATE series SET units_through = $2 WHERE id = $1",
+                    &[&rw.series, &through],
+                )?;
+            }
+        }
+        for (series, before) in deletes {
+            stats.deleted += tx.execute(
+                "DELETE FROM series_rows WHERE series = $1 AND bucket < $2",
+                &[series, before],
+            )?;
+        }
+        tx.commit()?;
+        Ok(stats)
+    }
+
+    fn expire_keys(&mut self, before: i64) -> Result<u64> {
+        Ok(self
+            .client()?
+            .execute("DELETE FROM ingest_keys WHERE at < $1", &[&before])?)
+    }
+
+    fn footprint(&mut self) -> Result<Footprint> {
+        let row = self.client()?.query_one(
+            "SELECT (SELECT count(*) FROM series_rows),
+                    pg_total_relation_size('series_rows') + pg_total_relation_size('series')",
+            &[],
+        )?;
+        Ok(Footprint {
+            rows: row.get::<_, i64>(0) as u64,
+            bytes: row.get::<_, i64>(1) as u64,
+        })
+    }
+
+    fn meta(&mut self, key: &str) -> Result<Option<i64>> {
+        Ok(self
+            .client()?
+            .query_opt("SELECT value FROM steward_meta WHERE key = $1", &[&key])?
+            .map(|r| r.get(0)))
+    }
+
+    fn set_meta(&mut self, key: &str, value: i64) -> Result<()> {
+        self.client()?.execute(
+            "INSERT INTO steward_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&key, &value],
         )?;
         Ok(())
     }
 
-    fn samples_since(&mut self, slo: &str, since: i64) -> Result<Vec<(i64, u64, u64)>> {
-        let rows = self.client.query(
-            "SELECT bucket, good, total FROM sli_buckets WHERE slo = $1 AND bucket >= $2 ORDER BY bucket",
-            &[&slo, &since],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get::<_, i64>(0),
-                    r.get::<_, i64>(1) as u64,
-                    r.get::<_, i64>(2) as u64,
-                )
-            })
-            .collect())
-    }
-
     fn record_transitions(&mut self, transitions: &[AlertTransition]) -> Result<()> {
-        let mut tx = self.client.transaction()?;
+        let mut tx = self.client()?.transaction()?;
         for t in transitions {
             tx.execute(
                 "INSERT INTO slo_alert_events (slo, long_window, short_window, severity, firing, at, long_burn, short_burn, factor)
@@ -123,7 +392,7 @@ impl Backend for Postgres {
     }
 
     fn alert_states(&mut self) -> Result<Vec<AlertState>> {
-        let rows = self.client.query(
+        let rows = self.client()?.query(
             "SELECT slo, long_window, short_window, severity, firing, since FROM slo_alert_state ORDER BY slo, long_window, short_window",
             &[],
         )?;
@@ -141,7 +410,7 @@ impl Backend for Postgres {
     }
 
     fn alert_events(&mut self, slo: &str, limit: u32) -> Result<Vec<AlertTransition>> {
-        let rows = self.client.query(
+        let rows = self.client()?.query(
             "SELECT slo, long_window, short_window, severity, firing, at, long_burn, short_burn, factor
              FROM slo_alert_events WHERE slo = $1 ORDER BY at DESC, id DESC LIMIT $2",
             &[&slo, &i64::from(limit)],
@@ -163,7 +432,7 @@ impl Backend for Postgres {
     }
 
     fn ping(&mut self) -> Result<()> {
-        self.client.simple_query("SELECT 1")?;
+        self.client()?.simple_query("SELECT 1")?;
         Ok(())
     }
 }

@@ -1,10 +1,20 @@
-//! The embedded default: one SQLite file in WAL mode.
+//! The embedded default: one SQLite file in WAL mode, held exclusively by one process.
 
-use crate::{AlertState, AlertTransition, Backend, Result, SampleRow, StoreError};
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::{
+    aggregate, to_i64, AlertState, AlertTransition, Appended, Backend, Batch, Footprint, Result,
+    Rewrite, RewriteStats, SeriesId, SeriesInfo, SeriesRow, StoreError,
+};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use std::path::Path;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_initial.sql")),
+    (2, include_str!("../migrations/sqlite/0002_series.sql")),
+    (3, include_str!("../migrations/sqlite/0003_ingest_keys.sql")),
+];
+
+const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (series, bucket) DO UPDATE SET good = good + excluded.good, total = total + excluded.total";
 
 pub struct Sqlite {
     conn: Connection,
@@ -21,12 +31,16 @@ impl Sqlite {
                 .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
         }
         let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
-        // WAL lets readers work while a write commits; FULL syncs each commit, so an
-        // acknowledged write survives a crash of the process or of the machine.
+        // WAL lets a commit proceed without blocking on readers; FULL syncs each commit, so an
+        // acknowledged write survives a crash of the process or of the machine. EXCLUSIVE
+        // keeps the file to this process: one engine per database.
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+            "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
         )
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| locked_or(e, &fail))?;
+        // Take the lock now: a second process fails here, after the busy timeout.
+        conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;")
+            .map_err(|e| locked_or(e, &fail))?;
         let mut db = Sqlite { conn };
         db.migrate().map_err(|e| fail(e.to_string()))?;
         Ok(db)
@@ -58,28 +72,119 @@ impl Sqlite {
     }
 }
 
-impl Backend for Sqlite {
-    fn append(&mut self, rows: &[SampleRow]) -> Result<()> {
-        let rows = crate::aggregate(rows);
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO sli_buckets (slo, bucket, good, total) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (slo, bucket) DO UPDATE SET good = good + excluded.good, total = total + excluded.total",
+fn locked_or(e: rusqlite::Error, fail: &dyn Fn(String) -> StoreError) -> StoreError {
+    if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+        || e.sqlite_error_code() == Some(ErrorCode::DatabaseLocked)
+    {
+        StoreError::Locked
+    } else {
+        fail(e.to_string())
+    }
+}
+
+fn append_one(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<Appended> {
+    if let Some(k) = &batch.key {
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO ingest_keys (key, body_hash, accepted, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (key) DO NOTHING",
+            )?
+            .execute(params![k.key, k.body_hash, to_i64(k.accepted)?, k.at])?;
+        if inserted == 0 {
+            let (body_hash, accepted): (i64, i64) = tx.query_row(
+                "SELECT body_hash, accepted FROM ingest_keys WHERE key = ?1",
+                [&k.key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            for r in &rows {
-                stmt.execute(params![r.slo, r.bucket, r.good as i64, r.total as i64])?;
+            return Ok(Appended::Duplicate {
+                body_hash,
+                accepted: accepted as u64,
+            });
+        }
+    }
+    let mut stmt = tx.prepare_cached(UPSERT)?;
+    for r in aggregate(&batch.rows) {
+        stmt.execute(params![
+            r.series,
+            r.bucket,
+            to_i64(r.good)?,
+            to_i64(r.total)?
+        ])?;
+    }
+    Ok(Appended::Stored)
+}
+
+impl Backend for Sqlite {
+    fn append(&mut self, batches: &[Batch]) -> Result<Vec<Result<Appended>>> {
+        let tx = self.conn.transaction()?;
+        let mut results = Vec::with_capacity(batches.len());
+        for batch in batches {
+            tx.execute_batch("SAVEPOINT batch")?;
+            let r = append_one(&tx, batch);
+            if r.is_ok() {
+                tx.execute_batch("RELEASE batch")?;
+            } else {
+                tx.execute_batch("ROLLBACK TO batch; RELEASE batch")?;
+            }
+            results.push(r);
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+
+    fn series(&mut self, names: &[String]) -> Result<Vec<SeriesInfo>> {
+        let tx = self.conn.transaction()?;
+        let mut out = Vec::with_capacity(names.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO series (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
+            )?;
+            let mut select =
+                tx.prepare_cached("SELECT id, units_through FROM series WHERE name = ?1")?;
+            for name in names {
+                insert.execute([name])?;
+                let (id, units_through) =
+                    select.query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                out.push(SeriesInfo {
+                    id,
+                    name: name.clone(),
+                    units_through,
+                });
             }
         }
         tx.commit()?;
+        Ok(out)
+    }
+
+    fn scan(&mut self, chunk: &mut dyn FnMut(&[SeriesRow])) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT series, bucket, good, total FROM series_rows ORDER BY series, bucket",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut buf = Vec::with_capacity(8192);
+        while let Some(r) = rows.next()? {
+            buf.push(SeriesRow {
+                series: r.get(0)?,
+                bucket: r.get(1)?,
+                good: r.get::<_, i64>(2)? as u64,
+                total: r.get::<_, i64>(3)? as u64,
+            });
+            if buf.len() == buf.capacity() {
+                chunk(&buf);
+                buf.clear();
+            }
+        }
+        if !buf.is_empty() {
+            chunk(&buf);
+        }
         Ok(())
     }
 
-    fn samples_since(&mut self, slo: &str, since: i64) -> Result<Vec<(i64, u64, u64)>> {
+    fn rows(&mut self, series: SeriesId, from: i64) -> Result<Vec<(i64, u64, u64)>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT bucket, good, total FROM sli_buckets WHERE slo = ?1 AND bucket >= ?2 ORDER BY bucket",
+            "SELECT bucket, good, total FROM series_rows WHERE series = ?1 AND bucket >= ?2 ORDER BY bucket",
         )?;
-        let rows = stmt.query_map(params![slo, since], |r| {
+        let rows = stmt.query_map(params![series, from], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)? as u64,
@@ -87,6 +192,94 @@ impl Backend for Sqlite {
             ))
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn rewrite(
+        &mut self,
+        rewrites: Vec<Rewrite>,
+        deletes: &[(SeriesId, i64)],
+    ) -> Result<RewriteStats> {
+        let tx = self.conn.transaction()?;
+        let mut stats = RewriteStats::default();
+        for rw in rewrites {
+            let old: Vec<(i64, u64, u64)> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT bucket, good, total FROM series_rows WHERE series = ?1 AND bucket >= ?2 AND bucket < ?3 ORDER BY bucket",
+                )?;
+                let rows = stmt.query_map(params![rw.series, rw.from, rw.to], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)? as u64,
+                        r.get::<_, i64>(2)? as u64,
+                    ))
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            stats.rows_before += old.len() as u64;
+            tx.prepare_cached(
+                "DELETE FROM series_rows WHERE series = ?1 AND bucket >= ?2 AND bucket < ?3",
+            )?
+            .execute(params![rw.series, rw.from, rw.to])?;
+            let new = (rw.with)(old);
+            stats.rows_after += new.len() as u64;
+            let mut stmt = tx.prepare_cached(UPSERT)?;
+            for (bucket, good, total) in new {
+                stmt.execute(params![rw.series, bucket, to_i64(good)?, to_i64(total)?])?;
+            }
+            if let Some(through) = rw.units_through {
+                tx.prepare_cached("UPDATE series SET units_through = ?2 WHERE id = ?1")?
+                    .execute(params![rw.series, through])?;
+            }
+        }
+        for (series, before) in deletes {
+            stats.deleted += tx
+                .prepare_cached("DELETE FROM series_rows WHERE series = ?1 AND bucket < ?2")?
+                .execute(params![series, before])? as u64;
+        }
+        tx.commit()?;
+        Ok(stats)
+    }
+
+    fn expire_keys(&mut self, before: i64) -> Result<u64> {
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM ingest_keys WHERE at < ?1")?
+            .execute([before])? as u64)
+    }
+
+    fn footprint(&mut self) -> Result<Footprint> {
+        let rows: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM series_rows", [], |r| r.get(0))?;
+        // The whole file less its free pages: everything a store of these rows costs.
+        let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let free: i64 = self
+            .conn
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(Footprint {
+            rows: rows as u64,
+            bytes: ((pages - free) * size) as u64,
+        })
+    }
+
+    fn meta(&mut self, key: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM steward_meta WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn set_meta(&mut self, key: &str, value: i64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO steward_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
     }
 
     fn record_transitions(&mut self, transitions: &[AlertTransition]) -> Result<()> {

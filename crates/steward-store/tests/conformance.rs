@@ -4,7 +4,10 @@
 //! `STEWARD_TEST_POSTGRES`. When it cannot be reached the PostgreSQL tests fail; they never
 //! skip.
 
-use steward_store::{AlertTransition, SampleRow, Store};
+use steward_store::{
+    AlertTransition, Appended, IngestKey, Rewrite, RewriteStats, SeriesId, SeriesRow, Store,
+    StoreError,
+};
 
 /// A store and whatever must live as long as it (a temporary directory).
 struct Fixture {
@@ -63,9 +66,9 @@ fn postgres() -> Fixture {
     }
 }
 
-fn row(slo: &str, bucket: i64, good: u64, total: u64) -> SampleRow {
-    SampleRow {
-        slo: slo.into(),
+fn row(series: SeriesId, bucket: i64, good: u64, total: u64) -> SeriesRow {
+    SeriesRow {
+        series,
         bucket,
         good,
         total,
@@ -86,47 +89,254 @@ fn transition(slo: &str, firing: bool, at: i64) -> AlertTransition {
     }
 }
 
-fn appended_counts_add_up_per_bucket(f: Fixture) {
-    let store = Store::open(&f.url).unwrap();
+fn ids(store: &Store, names: &[&str]) -> Vec<SeriesId> {
     store
-        .append(vec![
-            row("a", 100, 9, 10),
-            row("a", 100, 1, 5),
-            row("a", 105, 0, 1),
-            row("b", 100, 7, 7),
-        ])
-        .unwrap();
-    store.append(vec![row("a", 100, 5, 5)]).unwrap();
+        .series(names.iter().map(|n| n.to_string()).collect())
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect()
+}
+
+fn series_get_ids_once_and_keep_them(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let first = ids(&store, &["checkout", "search:p95"]);
+    assert_ne!(first[0], first[1]);
     assert_eq!(
-        store.samples_since("a", 0).unwrap(),
-        vec![(100, 15, 20), (105, 0, 1)]
+        ids(&store, &["search:p95", "checkout"]),
+        vec![first[1], first[0]]
     );
-    assert_eq!(store.samples_since("a", 101).unwrap(), vec![(105, 0, 1)]);
-    assert_eq!(store.samples_since("b", 0).unwrap(), vec![(100, 7, 7)]);
-    assert_eq!(store.samples_since("nobody", 0).unwrap(), vec![]);
+    let info = store.series(vec!["checkout".into()]).unwrap();
+    assert_eq!(info[0].units_through, i64::MIN);
+}
+
+fn appended_counts_add_up_per_series_and_bucket(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let [a, b] = ids(&store, &["a", "b"])[..] else {
+        unreachable!()
+    };
+    store
+        .append(
+            vec![
+                row(a, 100, 9, 10),
+                row(a, 100, 1, 5),
+                row(a, 105, 0, 1),
+                row(b, 100, 7, 7),
+            ],
+            None,
+        )
+        .unwrap();
+    store.append(vec![row(a, 100, 5, 5)], None).unwrap();
+    assert_eq!(store.rows(a, 0).unwrap(), vec![(100, 15, 20), (105, 0, 1)]);
+    assert_eq!(store.rows(a, 101).unwrap(), vec![(105, 0, 1)]);
+    assert_eq!(store.rows(b, 0).unwrap(), vec![(100, 7, 7)]);
+    assert_eq!(store.rows(b + 1000, 0).unwrap(), vec![]);
 }
 
 fn large_counts_are_kept_exactly(f: Fixture) {
     let store = Store::open(&f.url).unwrap();
+    let a = ids(&store, &["a"])[0];
     let big = 1_000_000_000_000_000u64;
-    store.append(vec![row("a", 0, big - 1, big)]).unwrap();
-    store.append(vec![row("a", 0, big, big)]).unwrap();
+    store.append(vec![row(a, 0, big - 1, big)], None).unwrap();
+    store.append(vec![row(a, 0, big, big)], None).unwrap();
+    assert_eq!(store.rows(a, 0).unwrap(), vec![(0, 2 * big - 1, 2 * big)]);
+}
+
+/// Problem 2 of the spine issue: a batch whose sum overflowed failed the valid batches
+/// committed in the same group (PostgreSQL), or was stored as a REAL that made the store
+/// unreadable (SQLite). Now it fails alone, and the store stays readable.
+fn a_batch_that_fails_never_fails_the_others_of_its_commit_group(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let [good, bad] = ids(&store, &["good", "bad"])[..] else {
+        unreachable!()
+    };
+    let half = 1u64 << 62;
+    store.append(vec![row(bad, 0, half, half)], None).unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut refused = 0;
+                for i in 0..40 {
+                    if (t + i) % 2 == 0 {
+                        // Past i64::MAX once added to what is stored.
+                        if store.append(vec![row(bad, 0, half, half)], None).is_err() {
+                            refused += 1;
+                        }
+                    } else {
+                        store
+                            .append(vec![row(good, i as i64 * 5, 1, 2)], None)
+                            .unwrap();
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    let refused: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(refused, 160);
+    let rows = store.rows(good, 0).unwrap();
+    assert_eq!(rows.iter().map(|r| r.1).sum::<u64>(), 160);
+    assert_eq!(rows.iter().map(|r| r.2).sum::<u64>(), 320);
+    assert_eq!(store.rows(bad, 0).unwrap(), vec![(0, half, half)]);
+    drop(store);
+    let store = reopen(&f.url);
+    assert_eq!(store.rows(bad, 0).unwrap(), vec![(0, half, half)]);
+}
+
+fn key(k: &str, body_hash: i64, accepted: u64, at: i64) -> Option<IngestKey> {
+    Some(IngestKey {
+        key: k.into(),
+        body_hash,
+        accepted,
+        at,
+    })
+}
+
+fn a_batch_retried_with_its_key_is_stored_once(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let a = ids(&store, &["a"])[0];
     assert_eq!(
-        store.samples_since("a", 0).unwrap(),
-        vec![(0, 2 * big - 1, 2 * big)]
+        store
+            .append(vec![row(a, 0, 1, 1)], key("k1", 42, 1, 1000))
+            .unwrap(),
+        Appended::Stored
     );
+    assert_eq!(
+        store
+            .append(vec![row(a, 0, 1, 1)], key("k1", 42, 1, 1001))
+            .unwrap(),
+        Appended::Duplicate {
+            body_hash: 42,
+            accepted: 1
+        }
+    );
+    assert_eq!(store.rows(a, 0).unwrap(), vec![(0, 1, 1)]);
+    // Keys expire; then the same key is a new batch.
+    assert_eq!(store.expire_keys(1000).unwrap(), 0);
+    assert_eq!(store.expire_keys(1001).unwrap(), 1);
+    store
+        .append(vec![row(a, 0, 1, 1)], key("k1", 7, 1, 2000))
+        .unwrap();
+    assert_eq!(store.rows(a, 0).unwrap(), vec![(0, 2, 2)]);
+}
+
+fn scan_streams_every_row_in_order(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let [a, b] = ids(&store, &["a", "b"])[..] else {
+        unreachable!()
+    };
+    let rows: Vec<SeriesRow> = (0..20_000)
+        .map(|i| row(if i % 2 == 0 { b } else { a }, i, 1, 1))
+        .collect();
+    store.append(rows, None).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    store
+        .scan(move |chunk| tx.send(chunk.to_vec()).unwrap())
+        .unwrap();
+    let seen: Vec<SeriesRow> = rx.try_iter().flatten().collect();
+    assert_eq!(seen.len(), 20_000);
+    assert!(seen
+        .windows(2)
+        .all(|w| (w[0].series, w[0].bucket) < (w[1].series, w[1].bucket)));
+}
+
+fn rewrites_replace_ranges_and_deletes_drop_old_rows(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let [a, b] = ids(&store, &["a", "b"])[..] else {
+        unreachable!()
+    };
+    store
+        .append(
+            vec![
+                row(a, 0, 1, 1),
+                row(a, 5, 1, 2),
+                row(a, 60, 3, 3),
+                row(a, 120, 1, 1),
+                row(b, 0, 1, 1),
+            ],
+            None,
+        )
+        .unwrap();
+    let merge: steward_store::RowMap = Box::new(|rows| {
+        let good = rows.iter().map(|r| r.1).sum();
+        let total = rows.iter().map(|r| r.2).sum();
+        vec![(0, good, total)]
+    });
+    let stats = store
+        .rewrite(
+            vec![Rewrite {
+                series: a,
+                from: 0,
+                to: 120,
+                with: merge,
+                units_through: Some(120),
+            }],
+            vec![(b, 1)],
+        )
+        .unwrap();
+    assert_eq!(
+        stats,
+        RewriteStats {
+            rows_before: 3,
+            rows_after: 1,
+            deleted: 1
+        }
+    );
+    assert_eq!(store.rows(a, 0).unwrap(), vec![(0, 5, 6), (120, 1, 1)]);
+    assert_eq!(store.rows(b, 0).unwrap(), vec![]);
+    assert_eq!(
+        store.series(vec!["a".into()]).unwrap()[0].units_through,
+        120
+    );
+    assert_eq!(store.footprint().unwrap().rows, 2);
+}
+
+fn meta_values_are_kept(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    assert_eq!(store.meta("last_rollup").unwrap(), None);
+    store.set_meta("last_rollup", 12).unwrap();
+    store.set_meta("last_rollup", 13).unwrap();
+    drop(store);
+    assert_eq!(reopen(&f.url).meta("last_rollup").unwrap(), Some(13));
+}
+
+fn a_second_engine_on_the_same_database_is_refused(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    store.ping().unwrap();
+    let second = Store::open(&f.url).err().expect("a second store opened");
+    assert!(matches!(second, StoreError::Locked), "{second}");
+    assert!(second
+        .to_string()
+        .contains("another steward serve is running"));
+}
+
+/// Opens a store whose previous handle was just dropped: its thread lets go of the database
+/// a moment later.
+fn reopen(url: &str) -> Store {
+    for _ in 0..50 {
+        match Store::open(url) {
+            Ok(s) => return s,
+            Err(StoreError::Locked) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("the store stayed locked after its handle was dropped");
 }
 
 fn data_survives_reopening_and_migrations_run_once(f: Fixture) {
-    {
+    let a = {
         let store = Store::open(&f.url).unwrap();
-        store.append(vec![row("a", 10, 1, 2)]).unwrap();
+        let a = ids(&store, &["a"])[0];
+        store.append(vec![row(a, 10, 1, 2)], None).unwrap();
         store
             .record_transitions(vec![transition("a", true, 50)])
             .unwrap();
-    }
-    let store = Store::open(&f.url).unwrap();
-    assert_eq!(store.samples_since("a", 0).unwrap(), vec![(10, 1, 2)]);
+        a
+    };
+    let store = reopen(&f.url);
+    assert_eq!(ids(&store, &["a"]), vec![a]);
+    assert_eq!(store.rows(a, 0).unwrap(), vec![(10, 1, 2)]);
     assert_eq!(store.alert_states().unwrap().len(), 1);
 }
 
@@ -155,16 +365,16 @@ fn transitions_keep_the_current_state_and_the_history(f: Fixture) {
 
 fn concurrent_appends_are_all_durable(f: Fixture) {
     let store = Store::open(&f.url).unwrap();
-    let threads: Vec<_> = (0..8)
-        .map(|t| {
+    let a = ids(&store, &["a"])[0];
+    let per_thread: Vec<SeriesId> = ids(&store, &["t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7"]);
+    let threads: Vec<_> = per_thread
+        .iter()
+        .map(|&t| {
             let store = store.clone();
             std::thread::spawn(move || {
                 for i in 0..50 {
                     store
-                        .append(vec![
-                            row("a", (i % 5) * 5, 1, 2),
-                            row(&format!("t{t}"), 0, 1, 1),
-                        ])
+                        .append(vec![row(a, (i % 5) * 5, 1, 2), row(t, 0, 1, 1)], None)
                         .unwrap();
                 }
             })
@@ -173,15 +383,12 @@ fn concurrent_appends_are_all_durable(f: Fixture) {
     for t in threads {
         t.join().unwrap();
     }
-    let rows = store.samples_since("a", 0).unwrap();
+    let rows = store.rows(a, 0).unwrap();
     assert_eq!(rows.iter().map(|r| r.1).sum::<u64>(), 400);
     assert_eq!(rows.iter().map(|r| r.2).sum::<u64>(), 800);
     assert_eq!(rows.len(), 5);
-    for t in 0..8 {
-        assert_eq!(
-            store.samples_since(&format!("t{t}"), 0).unwrap(),
-            vec![(0, 50, 50)]
-        );
+    for t in per_thread {
+        assert_eq!(store.rows(t, 0).unwrap(), vec![(0, 50, 50)]);
     }
 }
 
@@ -204,16 +411,30 @@ macro_rules! conformance_suite {
 }
 
 conformance_suite!(sqlite:
-    appended_counts_add_up_per_bucket,
+    series_get_ids_once_and_keep_them,
+    appended_counts_add_up_per_series_and_bucket,
     large_counts_are_kept_exactly,
+    a_batch_that_fails_never_fails_the_others_of_its_commit_group,
+    a_batch_retried_with_its_key_is_stored_once,
+    scan_streams_every_row_in_order,
+    rewrites_replace_ranges_and_deletes_drop_old_rows,
+    meta_values_are_kept,
+    a_second_engine_on_the_same_database_is_refused,
     data_survives_reopening_and_migrations_run_once,
     transitions_keep_the_current_state_and_the_history,
     concurrent_appends_are_all_durable,
     ping_answers,
 );
 conformance_suite!(postgres:
-    appended_counts_add_up_per_bucket,
+    series_get_ids_once_and_keep_them,
+    appended_counts_add_up_per_series_and_bucket,
     large_counts_are_kept_exactly,
+    a_batch_that_fails_never_fails_the_others_of_its_commit_group,
+    a_batch_retried_with_its_key_is_stored_once,
+    scan_streams_every_row_in_order,
+    rewrites_replace_ranges_and_deletes_drop_old_rows,
+    meta_values_are_kept,
+    a_second_engine_on_the_same_database_is_refused,
     data_survives_reopening_and_migrations_run_once,
     transitions_keep_the_current_state_and_the_history,
     concurrent_appends_are_all_durable,

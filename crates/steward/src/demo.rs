@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use steward_engine::{Engine, IncomingSample};
 use steward_model::slo::Measurement;
-use steward_store::{SampleRow, Store};
+use steward_store::Store;
 
 const EXAMPLE: &[(&str, &str)] = &[
     (
@@ -40,7 +40,6 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
         .map_err(|d| anyhow::anyhow!("the example config is invalid: {d:?}"))?;
     let store = Store::open(&format!("sqlite://{}", dir.join("steward.db").display()))?;
     let now = jiff::Timestamp::now().as_second();
-    backfill(&store, now)?;
     println!(
         "demo: config in {}, store in {}",
         config.display(),
@@ -51,12 +50,18 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
         OUTAGE_START.as_secs(),
         OUTAGE_LENGTH.as_secs()
     );
-    let result = crate::serve::start(loaded.catalog, store, listen, |engine| {
-        std::thread::Builder::new()
-            .name("demo-traffic".into())
-            .spawn(move || traffic(engine))
-            .expect("spawning the demo traffic");
-    });
+    let result = crate::serve::start(
+        loaded.catalog,
+        store,
+        listen,
+        |engine| backfill(engine, now),
+        |engine| {
+            std::thread::Builder::new()
+                .name("demo-traffic".into())
+                .spawn(move || traffic(engine))
+                .expect("spawning the demo traffic");
+        },
+    );
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -77,30 +82,42 @@ impl Rng {
     }
 }
 
-/// Three days of healthy history, one row a minute, so windows and charts have substance.
-fn backfill(store: &Store, now: i64) -> anyhow::Result<()> {
+/// Three days of healthy history, one sample a minute, so windows and charts have substance.
+fn backfill(engine: &Engine, now: i64) -> anyhow::Result<()> {
     let mut rng = Rng(0x5eed);
-    let mut rows = Vec::new();
+    let mut samples = Vec::new();
     let start = now - 3 * 86_400;
     let mut t = start - start.rem_euclid(60);
     while t < now - 60 {
-        let mut row = |slo: &str, total: u64, rate: f64| {
+        let mut events = |slo: &str, total: u64, rate: f64| {
             let bad = rng.failures(total, rate);
-            rows.push(SampleRow {
+            samples.push(IncomingSample {
                 slo: slo.into(),
-                bucket: t,
-                good: total - bad,
-                total,
+                time: Some(t),
+                measurement: Measurement::Events {
+                    good: total - bad,
+                    total,
+                },
             });
         };
-        row("checkout-availability", 1000, 0.0002);
-        row("payments-authorisation", 600, 0.001);
-        row("search-latency", 400, 0.004);
-        row("catalog-db-queries", 2000, 0.0003);
+        events("checkout-availability", 1000, 0.0002);
+        events("payments-authorisation", 600, 0.001);
+        events("catalog-db-queries", 2000, 0.0003);
+        // Search latency: twenty values a minute, mostly fast.
+        for _ in 0..20 {
+            let ms = 40.0 + 200.0 * rng.next() + if rng.next() < 0.004 { 900.0 } else { 0.0 };
+            samples.push(IncomingSample {
+                slo: "search-latency".into(),
+                time: Some(t),
+                measurement: Measurement::Value(ms),
+            });
+        }
         t += 60;
     }
-    for chunk in rows.chunks(10_000) {
-        store.append(chunk.to_vec())?;
+    for chunk in samples.chunks(10_000) {
+        engine
+            .import(chunk, now)
+            .context("storing the demo's history")?;
     }
     Ok(())
 }

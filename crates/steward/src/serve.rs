@@ -43,30 +43,26 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("{w}");
     }
     let store = Store::open(&args.db).context("opening the store")?;
-    start(loaded.catalog, store, &args.listen, |_| {})
+    start(loaded.catalog, store, &args.listen, |_| Ok(()), |_| {})
 }
 
-/// Rebuilds the engine and serves until SIGINT or SIGTERM. `ready` runs once the server
-/// listens, with the engine (the demo starts its traffic there).
+/// Serves until SIGINT or SIGTERM. The listener binds at once; the engine rebuilds from the
+/// store meanwhile (`/readyz` answers `rebuilding`), then the evaluator and the roll-up start.
+/// `before` runs on the engine before the rebuild (the demo imports its history there);
+/// `ready` runs once it is rebuilt (the demo starts its traffic there).
 pub fn start(
     catalog: steward_config::Catalog,
     store: Store,
     listen: &str,
-    ready: impl FnOnce(Arc<Engine>),
+    before: impl FnOnce(&Engine) -> anyhow::Result<()>,
+    ready: impl FnOnce(Arc<Engine>) + Send + 'static,
 ) -> anyhow::Result<()> {
     let now = jiff::Timestamp::now().as_second();
-    let started = std::time::Instant::now();
     let engine = Arc::new(
-        Engine::start(catalog, store, now).context("rebuilding the SLO engine from the store")?,
+        Engine::new(catalog, store, now).context("preparing the SLO engine on the store")?,
     );
-    tracing::info!(
-        slos = engine.catalog().slos.len(),
-        store = engine.store().kind(),
-        rebuild_ms = started.elapsed().as_millis() as u64,
-        "engine rebuilt from the store"
-    );
+    before(&engine)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let evaluator = engine.spawn_evaluator(stop.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -78,13 +74,47 @@ pub fn start(
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening");
         println!("steward is serving on http://{addr}/");
-        ready(engine.clone());
-        steward_http::serve(engine, listener, shutdown_signal()).await?;
+        let workers = {
+            let (engine, stop) = (engine.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("rebuild".into())
+                .spawn(move || rebuild_then_work(engine, stop, ready))
+                .context("starting the rebuild")?
+        };
+        steward_http::serve(engine.clone(), listener, shutdown_signal()).await?;
+        stop.store(true, Ordering::Relaxed);
+        let _ = workers.join();
         anyhow::Ok(())
     });
     stop.store(true, Ordering::Relaxed);
-    let _ = evaluator.join();
     result
+}
+
+/// Rebuilds (again after a pause, as long as the store fails), then runs the workers until
+/// `stop` is set.
+fn rebuild_then_work(engine: Arc<Engine>, stop: Arc<AtomicBool>, ready: impl FnOnce(Arc<Engine>)) {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        match engine.rebuild(jiff::Timestamp::now().as_second()) {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot rebuild the SLO engine from the store; trying again in 2 s");
+                std::thread::sleep(std::time::Duration::from_secs(2));
+            }
+        }
+    }
+    tracing::info!(
+        slos = engine.catalog().slos.len(),
+        store = engine.store().kind(),
+        "engine ready"
+    );
+    let evaluator = engine.spawn_evaluator(stop.clone());
+    let rollup = engine.spawn_rollup(stop.clone());
+    ready(engine);
+    let _ = evaluator.join();
+    let _ = rollup.join();
 }
 
 async fn shutdown_signal() {

@@ -106,13 +106,15 @@ fn slo_status_prints_a_table_and_json() {
 
 #[test]
 fn demo_shows_a_budget_burn_and_a_page_within_two_minutes() {
-    let mut child = steward()
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let mut child = KillOnDrop(
+        steward()
+            .args(["demo", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
     let base = std::io::BufRead::lines(std::io::BufReader::new(stdout))
         .map_while(Result::ok)
         .find_map(|l| {
@@ -127,7 +129,11 @@ fn demo_shows_a_budget_burn_and_a_page_within_two_minutes() {
             &format!("{base}/api/v1/slos/checkout-availability"),
             None,
         );
-        assert_eq!(status, 200);
+        // 503 while the demo's history is read in.
+        assert!(
+            status == 200 || slo["error"]["code"] == json!("rebuilding"),
+            "{status} {slo}"
+        );
         if slo["alerts"][0]["firing"] == json!(true) {
             break slo;
         }
@@ -138,6 +144,14 @@ fn demo_shows_a_budget_burn_and_a_page_within_two_minutes() {
         std::thread::sleep(std::time::Duration::from_secs(1));
     };
     assert!(page["burn_rates"]["5m"].as_f64().unwrap() > 14.4, "{page}");
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// A child process that is killed when the test ends, passed or failed.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

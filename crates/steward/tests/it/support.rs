@@ -48,7 +48,25 @@ impl Server {
         let base = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("steward did not start listening within 30 s");
-        Server { child, base }
+        let server = Server { child, base };
+        server.wait_until_ready(Duration::from_secs(60));
+        server
+    }
+
+    /// Polls `/readyz` until it answers 200: the engine has read its store.
+    pub fn wait_until_ready(&self, limit: Duration) {
+        let start = Instant::now();
+        loop {
+            let (status, body) = self.get("/readyz");
+            if status == 200 {
+                return;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "steward was not ready within {limit:?}: {status} {body}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {

@@ -1,0 +1,89 @@
+//! Rebuilding the objectives' states from the store after a start: one ordered scan of every
+//! stored row, read on the store's thread and counted on this one, while the HTTP listener
+//! already answers (`/readyz` says how far the rebuild is).
+
+use crate::{lock, Engine, EngineError, READY, SHARD};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use steward_model::Counts;
+use steward_store::SeriesRow;
+
+/// Chunks of rows in flight between the store's thread and the rebuild.
+const CHUNKS_IN_FLIGHT: usize = 16;
+
+impl Engine {
+    /// Counts every stored row into the objectives that read it, moves them to `now`, and
+    /// makes the engine ready. Blocks on the store.
+    pub fn rebuild(&self, now: i64) -> Result<(), EngineError> {
+        let started = std::time::Instant::now();
+        // From fresh states, so a rebuild that failed half-way can simply run again.
+        for (s, shard) in self.shards.iter().enumerate() {
+            let mut units = lock(shard);
+            for (i, st) in units.iter_mut().enumerate() {
+                let def = &self.defs[s * SHARD + i];
+                st.slo = steward_model::SloState::new(def, def.history_start(now), now);
+            }
+        }
+        self.series_rebuilt.store(0, Ordering::Relaxed);
+        let (tx, rx) = mpsc::sync_channel::<Vec<SeriesRow>>(CHUNKS_IN_FLIGHT);
+        let store = self.store.clone();
+        let reader = std::thread::Builder::new()
+            .name("rebuild-scan".into())
+            .spawn(move || {
+                store.scan(move |chunk| {
+                    // The receiver is gone only when the rebuild failed; the scan can stop.
+                    let _ = tx.send(chunk.to_vec());
+                })
+            })
+            .expect("spawning the rebuild reader");
+        let history: Vec<i64> = self.defs.iter().map(|d| d.history_start(now)).collect();
+        let mut rows_read = 0u64;
+        let mut last_series = None;
+        for chunk in rx {
+            rows_read += chunk.len() as u64;
+            for run in chunk.chunk_by(|a, b| a.series == b.series) {
+                let id = run[0].series;
+                if last_series != Some(id) {
+                    last_series = Some(id);
+                    self.series_rebuilt.fetch_add(1, Ordering::Relaxed);
+                }
+                // Rows of a series this catalog no longer has are left alone.
+                let Some(&s) = self.series_by_id.get(&id) else {
+                    continue;
+                };
+                let series = &self.series[s];
+                let units_through = series.units_through.load(Ordering::Relaxed);
+                for &u in &series.readers {
+                    let mut shard = lock(&self.shards[u / SHARD]);
+                    let st = &mut shard[u % SHARD].slo;
+                    for r in run.iter().filter(|r| r.bucket >= history[u]) {
+                        let c = Counts::new(r.good, r.total);
+                        if r.bucket < units_through {
+                            st.add_judged(r.bucket, c);
+                        } else {
+                            st.add(r.bucket, c);
+                        }
+                    }
+                }
+            }
+        }
+        reader
+            .join()
+            .map_err(|_| EngineError::Store(steward_store::StoreError::Stopped))??;
+        self.series_rebuilt
+            .store(self.series.len() as u64, Ordering::Relaxed);
+        self.phase.store(READY, Ordering::Release);
+        self.evaluate(now);
+        self.metrics
+            .rebuild_micros
+            .set(started.elapsed().as_micros() as u64);
+        self.metrics.rebuild_rows.set(rows_read);
+        tracing::info!(
+            rows = rows_read,
+            series = self.series.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "engine rebuilt from the store"
+        );
+        Ok(())
+    }
+}
