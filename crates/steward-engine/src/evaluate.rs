@@ -69,6 +69,11 @@ impl Engine {
         let mut transitions = Vec::new();
         for &s in shards {
             let mut units = lock(&self.shards[s]);
+            if s == 0 {
+                if let Some(d) = lock(&self.stall_next_evaluation).take() {
+                    std::thread::sleep(d);
+                }
+            }
             let defs = &self.defs[s * SHARD..(s * SHARD + units.len())];
             for (i, (def, st)) in defs.iter().zip(units.iter_mut()).enumerate() {
                 reports.push(evaluate_unit(def, st, now, s * SHARD + i, &mut transitions));

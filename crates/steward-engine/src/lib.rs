@@ -152,6 +152,8 @@ pub struct Engine {
     last_evaluated: AtomicI64,
     /// A failpoint for the supervision tests: the next evaluation panics.
     panic_next_evaluation: AtomicBool,
+    /// A failpoint for the lock tests: the next evaluation holds the first shard this long.
+    stall_next_evaluation: Mutex<Option<std::time::Duration>>,
     phase: AtomicU8,
     series_rebuilt: AtomicU64,
     /// When the last roll-up pass ran (unix seconds; `i64::MIN` for never).
@@ -274,6 +276,7 @@ impl Engine {
             evaluation: Mutex::new(()),
             last_evaluated: AtomicI64::new(now),
             panic_next_evaluation: AtomicBool::new(false),
+            stall_next_evaluation: Mutex::new(None),
             phase: AtomicU8::new(REBUILDING),
             series_rebuilt: AtomicU64::new(0),
             last_rollup: AtomicI64::new(last_rollup),
@@ -313,6 +316,13 @@ impl Engine {
     #[doc(hidden)]
     pub fn fail_next_evaluation(&self) {
         self.panic_next_evaluation.store(true, Ordering::Relaxed);
+    }
+
+    /// Makes the next evaluation hold the first shard's lock for `d`, to test that readers
+    /// and ingest into other shards do not wait for it.
+    #[doc(hidden)]
+    pub fn stall_next_evaluation(&self, d: std::time::Duration) {
+        *lock(&self.stall_next_evaluation) = Some(d);
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {

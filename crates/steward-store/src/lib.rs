@@ -13,7 +13,7 @@ mod sqlite;
 
 use std::fmt;
 
-pub use actor::{Store, StoreStats};
+pub use actor::{Store, StoreStats, MAX_QUEUED};
 
 /// A series' id: every name samples are stored under has one.
 pub type SeriesId = i64;

@@ -392,6 +392,65 @@ fn concurrent_appends_are_all_durable(f: Fixture) {
     }
 }
 
+/// Problem 8 of the spine issue: queues to the store were unbounded, so a store that could
+/// not keep up grew memory without limit. A full queue now refuses appends at once.
+fn a_full_queue_refuses_appends_at_once(f: Fixture) {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let store = Store::open(&f.url).unwrap();
+    let a = ids(&store, &["a"])[0];
+    store.append(vec![row(a, 0, 1, 1)], None).unwrap();
+    // Hold the store's thread inside a scan while appends queue up.
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let scanner = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            store.scan(move |_| {
+                started_tx.send(()).unwrap();
+                release_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+            })
+        })
+    };
+    started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let senders = steward_store::MAX_QUEUED + 40;
+    let threads: Vec<_> = (0..senders)
+        .map(|i| {
+            let store = store.clone();
+            std::thread::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn(move || store.append(vec![row(a, 5 + i as i64 * 5, 1, 1)], None))
+                .unwrap()
+        })
+        .collect();
+    let stats = store.stats();
+    let settled = std::time::Instant::now();
+    let waiting = || {
+        let busy = stats.busy.load(std::sync::atomic::Ordering::SeqCst) as usize;
+        stats.queued.load(std::sync::atomic::Ordering::SeqCst) + busy
+    };
+    while waiting() < senders {
+        assert!(
+            settled.elapsed() < Duration::from_secs(30),
+            "the senders did not settle"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    release_tx.send(()).unwrap();
+    scanner.join().unwrap().unwrap();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let busy = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Busy(_))))
+        .count();
+    assert_eq!(busy, 40);
+    assert!(results.iter().filter(|r| r.is_ok()).count() == steward_store::MAX_QUEUED);
+    assert_eq!(
+        store.rows(a, 0).unwrap().len(),
+        1 + steward_store::MAX_QUEUED
+    );
+}
+
 fn ping_answers(f: Fixture) {
     let store = Store::open(&f.url).unwrap();
     store.ping().unwrap();
@@ -423,6 +482,7 @@ conformance_suite!(sqlite:
     data_survives_reopening_and_migrations_run_once,
     transitions_keep_the_current_state_and_the_history,
     concurrent_appends_are_all_durable,
+    a_full_queue_refuses_appends_at_once,
     ping_answers,
 );
 conformance_suite!(postgres:
@@ -438,6 +498,7 @@ conformance_suite!(postgres:
     data_survives_reopening_and_migrations_run_once,
     transitions_keep_the_current_state_and_the_history,
     concurrent_appends_are_all_durable,
+    a_full_queue_refuses_appends_at_once,
     ping_answers,
 );
 
