@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use steward_model::limits::MAX_HOUR_EVENTS;
 use steward_model::slo::{Measurement, SampleError};
 use steward_model::Counts;
-use steward_store::{Appended, IngestKey, SeriesRow};
+use steward_store::{Appended, IngestKey, SeriesRow, StoreError};
 
 /// One sample as it arrives, before validation.
 #[derive(Clone, Debug, PartialEq)]
@@ -224,6 +224,9 @@ impl Engine {
         key: Option<(String, i64)>,
         now: i64,
     ) -> Result<Committed, EngineError> {
+        let Ok(_gate) = self.gate.try_read() else {
+            return Err(EngineError::Rebuilding);
+        };
         if !self.is_ready() {
             return Err(EngineError::Rebuilding);
         }
@@ -242,6 +245,13 @@ impl Engine {
             Ok(a) => a,
             Err(e) => {
                 self.release(&reserved);
+                if let StoreError::CommitUnknown(_) = e {
+                    // The batch may be stored: memory follows the store again after a
+                    // rebuild, and a retry with the same idempotency key counts it once.
+                    tracing::warn!(error = %e, "a commit's outcome is unknown; the engine will rebuild from the store");
+                    self.needs_rebuild.store(true, Ordering::Release);
+                    self.phase.store(crate::REBUILDING, Ordering::Release);
+                }
                 return Err(e.into());
             }
         };

@@ -101,6 +101,7 @@ pub enum Readiness {
 /// A stored series: samples sent to one name, counted by the objectives that read it.
 struct Series {
     id: SeriesId,
+    name: String,
     /// The objectives that count its rows (they share one window and method).
     readers: Vec<usize>,
     /// Rows before this are judged time-slice units.
@@ -155,6 +156,14 @@ pub struct Engine {
     /// A failpoint for the lock tests: the next evaluation holds the first shard this long.
     stall_next_evaluation: Mutex<Option<std::time::Duration>>,
     phase: AtomicU8,
+    /// Held (shared) by every commit, and exclusively by a rebuild: a rebuild never sees a
+    /// batch half counted.
+    gate: RwLock<()>,
+    /// A commit's outcome was unknown (the store went away during COMMIT): the counts in
+    /// memory may differ from the store's until the next rebuild, which the evaluator runs.
+    needs_rebuild: AtomicBool,
+    /// A roll-up failed: where unit rows end is read again from the store first.
+    reload_series: AtomicBool,
     series_rebuilt: AtomicU64,
     /// When the last roll-up pass ran (unix seconds; `i64::MIN` for never).
     last_rollup: AtomicI64,
@@ -223,6 +232,7 @@ impl Engine {
             .zip(readers)
             .map(|(info, readers)| Series {
                 id: info.id,
+                name: info.name,
                 readers,
                 units_through: AtomicI64::new(info.units_through),
                 dirty: AtomicI64::new(i64::MAX),
@@ -278,6 +288,9 @@ impl Engine {
             panic_next_evaluation: AtomicBool::new(false),
             stall_next_evaluation: Mutex::new(None),
             phase: AtomicU8::new(REBUILDING),
+            gate: RwLock::new(()),
+            needs_rebuild: AtomicBool::new(false),
+            reload_series: AtomicBool::new(false),
             series_rebuilt: AtomicU64::new(0),
             last_rollup: AtomicI64::new(last_rollup),
             metrics: Arc::default(),
@@ -301,12 +314,24 @@ impl Engine {
         lock(&self.shards[unit / SHARD])
     }
 
+    /// One tick of the evaluator: a rebuild when the counts in memory may differ from the
+    /// store's, an evaluation otherwise.
+    pub fn tick(&self, now: i64) {
+        if self.needs_rebuild.load(Ordering::Acquire) {
+            if let Err(e) = self.rebuild(now) {
+                tracing::warn!(error = %e, "cannot rebuild from the store yet; trying again in a second");
+            }
+            return;
+        }
+        self.evaluate(now);
+    }
+
     /// Evaluates every second, on the second, supervised, until `stop` is set.
     pub fn spawn_evaluator(self: &Arc<Self>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
         let engine = self.clone();
         supervise("evaluator", self.metrics.clone(), stop, move || {
             let now = jiff::Timestamp::now();
-            engine.evaluate(now.as_second());
+            engine.tick(now.as_second());
             let into_second = now.subsec_nanosecond().max(0) as u64;
             std::time::Duration::from_nanos(1_000_000_000 - into_second)
         })

@@ -15,7 +15,17 @@ impl Engine {
     /// Counts every stored row into the objectives that read it, moves them to `now`, and
     /// makes the engine ready. Blocks on the store.
     pub fn rebuild(&self, now: i64) -> Result<(), EngineError> {
+        // No commit runs while the states are rebuilt; new ones are refused meanwhile.
+        self.phase.store(crate::REBUILDING, Ordering::Release);
+        let _gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
         let started = std::time::Instant::now();
+        // Where each series' unit rows end, as the store has it now.
+        let names: Vec<String> = self.series.iter().map(|s| s.name.clone()).collect();
+        for (series, info) in self.series.iter().zip(self.store.series(names)?) {
+            series
+                .units_through
+                .store(info.units_through, Ordering::Relaxed);
+        }
         // From fresh states, so a rebuild that failed half-way can simply run again.
         for (s, shard) in self.shards.iter().enumerate() {
             let mut units = lock(shard);
@@ -72,6 +82,7 @@ impl Engine {
             .map_err(|_| EngineError::Store(steward_store::StoreError::Stopped))??;
         self.series_rebuilt
             .store(self.series.len() as u64, Ordering::Relaxed);
+        self.needs_rebuild.store(false, Ordering::Release);
         self.phase.store(READY, Ordering::Release);
         self.evaluate(now);
         self.metrics

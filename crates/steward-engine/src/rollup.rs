@@ -36,10 +36,26 @@ fn from_counts(rows: Vec<(i64, Counts)>) -> Vec<(i64, u64, u64)> {
 impl Engine {
     /// One roll-up pass over every series at `now`. Blocks on the store.
     pub fn roll_up(&self, now: i64) -> Result<RewriteStats, StoreError> {
+        // Never while a rebuild reads the store: it must see rows and where unit rows end
+        // as one.
+        let Ok(_gate) = self.gate.try_read() else {
+            return Ok(RewriteStats::default());
+        };
         if !self.is_ready() {
             return Ok(RewriteStats::default());
         }
         let started = std::time::Instant::now();
+        if self.reload_series.load(Ordering::Acquire) {
+            // A failed rewrite may have committed all the same: ask the store where each
+            // series' unit rows end before judging any slice again.
+            let names: Vec<String> = self.series.iter().map(|s| s.name.clone()).collect();
+            for (series, info) in self.series.iter().zip(self.store.series(names)?) {
+                series
+                    .units_through
+                    .store(info.units_through, Ordering::Relaxed);
+            }
+            self.reload_series.store(false, Ordering::Release);
+        }
         let last = self.last_rollup.load(Ordering::Relaxed);
         let mut total = RewriteStats::default();
         for chunk in (0..self.series.len())
@@ -96,10 +112,11 @@ impl Engine {
                     total.deleted += stats.deleted;
                 }
                 Err(e) => {
-                    // Nothing was rewritten: what was to be merged is merged next time.
+                    // Whatever was or was not rewritten, the next pass merges it again.
                     for (s, dirty) in taken {
                         self.series[s].dirty.fetch_min(dirty, Ordering::Relaxed);
                     }
+                    self.reload_series.store(true, Ordering::Release);
                     return Err(e);
                 }
             }

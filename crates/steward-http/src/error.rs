@@ -52,8 +52,17 @@ impl ApiError {
 
 impl From<steward_store::StoreError> for ApiError {
     fn from(e: steward_store::StoreError) -> ApiError {
-        if let steward_store::StoreError::Busy(_) = e {
-            return ApiError::busy(format!("{e}; nothing was stored"));
+        match e {
+            steward_store::StoreError::Busy(_) => {
+                return ApiError::busy(format!("{e}; nothing was stored"));
+            }
+            steward_store::StoreError::CommitUnknown(_) => {
+                tracing::error!(error = %e, "commit outcome unknown");
+                return ApiError::unavailable(format!(
+                    "{e}. Retry with the same Idempotency-Key header and the batch is counted exactly once"
+                ));
+            }
+            _ => {}
         }
         tracing::error!(error = %e, "store call failed");
         ApiError::unavailable(format!(

@@ -234,6 +234,7 @@ impl Store {
 fn copy(e: &StoreError) -> StoreError {
     match e {
         StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::CommitUnknown(m) => StoreError::CommitUnknown(m.clone()),
         StoreError::Locked => StoreError::Locked,
         other => StoreError::Backend(other.to_string()),
     }

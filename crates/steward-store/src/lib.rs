@@ -121,6 +121,8 @@ pub enum StoreError {
     Backend(String),
     #[error("the store cannot be reached: {0}")]
     Unavailable(String),
+    #[error("the connection to the store was lost while committing ({0}); the change may or may not be stored")]
+    CommitUnknown(String),
     #[error("the store has {0} requests waiting; retry shortly")]
     Busy(usize),
     #[error("the store has stopped")]

@@ -223,7 +223,9 @@ impl Backend for Postgres {
             }
             results.push(r);
         }
-        tx.commit()?;
+        // Lost during COMMIT, the transaction may have committed or not: say so.
+        tx.commit()
+            .map_err(|e| StoreError::CommitUnknown(e.to_string()))?;
         Ok(results)
     }
 

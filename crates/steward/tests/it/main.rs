@@ -3,5 +3,6 @@
 
 mod api;
 mod cli;
+mod faults;
 mod restart;
 mod support;
