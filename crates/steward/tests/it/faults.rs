@@ -173,8 +173,10 @@ fn send_one(agent: &ureq::Agent, base: &str, ledger: &Mutex<Ledger>) {
         .send(&batch_body(n));
     let mut l = ledger.lock().unwrap();
     l.in_flight.retain(|&m| m != n);
-    match result {
-        Ok(mut resp) => {
+    // An error is the server going away mid-request (SIGKILL): the batch stays
+    // unacknowledged.
+    if let Ok(mut resp) = result {
+        {
             let status = resp.status().as_u16();
             let retry_after = resp.headers().get("retry-after").is_some();
             let body = resp.body_mut().read_to_string().unwrap_or_default();
@@ -195,8 +197,6 @@ fn send_one(agent: &ureq::Agent, base: &str, ledger: &Mutex<Ledger>) {
                 _ => l.violations.push(format!("{status} {body}")),
             }
         }
-        // The server went away mid-request (SIGKILL): the batch stays unacknowledged.
-        Err(_) => {}
     }
 }
 
