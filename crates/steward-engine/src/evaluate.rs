@@ -4,11 +4,11 @@
 use crate::{lock, Engine, SloReport, Snapshot, UnitState, SHARD};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use steward_model::SloDefinition;
+use steward_model::{BudgetCurve, SloDefinition};
 use steward_store::AlertTransition;
 
-/// How often an objective's budget curve is redrawn, in seconds. Curves are drawn in turns,
-/// a sixtieth of the objectives each second, so no tick pays for all of them.
+/// How often an objective's budget curve is redrawn, in seconds. Curves are drawn a shard at
+/// a time, in turns, so no tick pays for all of them.
 const CURVE_EVERY: i64 = 60;
 
 /// Points per budget curve: enough for a chart a few hundred pixels wide.
@@ -20,7 +20,7 @@ impl Engine {
         if !self.is_ready() {
             return;
         }
-        let _one = lock(&self.evaluation);
+        let mut spare = lock(&self.evaluation);
         if self.panic_next_evaluation.swap(false, Ordering::Relaxed) {
             panic!("failpoint: evaluation panicked on purpose");
         }
@@ -33,10 +33,18 @@ impl Engine {
         };
         let per_part = self.shards.len().div_ceil(parts).max(1);
         let indices: Vec<usize> = (0..self.shards.len()).collect();
-        let results: Vec<(Vec<SloReport>, Vec<AlertTransition>)> = std::thread::scope(|scope| {
+        type Part = (
+            Vec<SloReport>,
+            Vec<Arc<Vec<BudgetCurve>>>,
+            Vec<AlertTransition>,
+        );
+        let results: Vec<Part> = std::thread::scope(|scope| {
             let handles: Vec<_> = indices
                 .chunks(per_part)
-                .map(|shards| scope.spawn(move || self.evaluate_shards(shards, now)))
+                .map(|shards| {
+                    let reports = spare.pop().unwrap_or_default();
+                    scope.spawn(move || self.evaluate_shards(shards, now, reports))
+                })
                 .collect();
             handles
                 .into_iter()
@@ -44,13 +52,27 @@ impl Engine {
                 .collect()
         });
         let mut parts = Vec::with_capacity(results.len());
+        let mut curves = Vec::with_capacity(self.shards.len());
         let mut transitions = Vec::new();
-        for (r, t) in results {
+        for (r, c, t) in results {
             parts.push(r);
+            curves.extend(c);
             transitions.extend(t);
         }
-        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) =
-            Arc::new(Snapshot { at: now, parts });
+        let old = std::mem::replace(
+            &mut *self.snapshot.write().unwrap_or_else(|p| p.into_inner()),
+            Arc::new(Snapshot {
+                at: now,
+                parts,
+                curves,
+            }),
+        );
+        if let Ok(old) = Arc::try_unwrap(old) {
+            for mut reports in old.parts {
+                reports.clear();
+                spare.push(reports);
+            }
+        }
         self.metrics.evaluations.add(1);
         self.metrics
             .last_evaluation_micros
@@ -64,22 +86,47 @@ impl Engine {
         &self,
         shards: &[usize],
         now: i64,
-    ) -> (Vec<SloReport>, Vec<AlertTransition>) {
-        let mut reports = Vec::with_capacity(shards.len() * SHARD);
+        mut reports: Vec<SloReport>,
+    ) -> (
+        Vec<SloReport>,
+        Vec<Arc<Vec<BudgetCurve>>>,
+        Vec<AlertTransition>,
+    ) {
+        reports.reserve(shards.len() * SHARD);
+        let mut curves = Vec::with_capacity(shards.len());
         let mut transitions = Vec::new();
         for &s in shards {
-            let mut units = lock(&self.shards[s]);
+            let mut shard = lock(&self.shards[s]);
             if s == 0 {
                 if let Some(d) = lock(&self.stall_next_evaluation).take() {
                     std::thread::sleep(d);
                 }
             }
-            let defs = &self.defs[s * SHARD..(s * SHARD + units.len())];
-            for (i, (def, st)) in defs.iter().zip(units.iter_mut()).enumerate() {
-                reports.push(evaluate_unit(def, st, now, s * SHARD + i, &mut transitions));
+            let first = s * SHARD;
+            let defs = &self.defs[first..first + shard.units.len()];
+            let from = reports.len();
+            for (def, st) in defs.iter().zip(shard.units.iter_mut()) {
+                reports.push(evaluate_unit(def, st, now, &mut transitions));
             }
+            // A shard's curves are redrawn together, a sixtieth of the shards each second.
+            let due = now.saturating_sub(shard.curves_at) >= CURVE_EVERY || now < shard.curves_at;
+            if due {
+                let drawn: Vec<BudgetCurve> = defs
+                    .iter()
+                    .zip(&shard.units)
+                    .zip(&reports[from..])
+                    .map(|((def, st), r)| st.slo.budget_curve(def, &r.status, CURVE_POINTS))
+                    .collect();
+                shard.curves = Arc::new(drawn);
+                shard.curves_at = if shard.curves_at == i64::MIN {
+                    now - (s as i64 % CURVE_EVERY)
+                } else {
+                    now
+                };
+            }
+            curves.push(shard.curves.clone());
         }
-        (reports, transitions)
+        (reports, curves, transitions)
     }
 
     /// Logs condition changes and hands them to the store; what it cannot take now is kept
@@ -117,7 +164,6 @@ fn evaluate_unit(
     def: &Arc<SloDefinition>,
     st: &mut UnitState,
     now: i64,
-    unit: usize,
     transitions: &mut Vec<AlertTransition>,
 ) -> SloReport {
     st.slo.advance(def, now);
@@ -139,19 +185,9 @@ fn evaluate_unit(
             factor: cond.factor,
         });
     }
-    if now.saturating_sub(st.curve_at) >= CURVE_EVERY || now < st.curve_at {
-        st.curve = Arc::new(st.slo.budget_curve(def, &status, CURVE_POINTS));
-        // The first drawing staggers the objectives over the minute.
-        st.curve_at = if st.curve_at == i64::MIN {
-            now - (unit as i64 % CURVE_EVERY)
-        } else {
-            now
-        };
-    }
     SloReport {
         def: def.clone(),
         status,
         since: st.since,
-        curve: st.curve.clone(),
     }
 }

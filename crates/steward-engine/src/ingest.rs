@@ -2,7 +2,6 @@
 //! durably (once per series, with its idempotency key), and only then counted.
 
 use crate::{Engine, EngineError, SHARD, STORE_BUCKET};
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use steward_model::limits::MAX_HOUR_EVENTS;
 use steward_model::slo::{Measurement, SampleError};
@@ -285,16 +284,21 @@ impl Engine {
     /// lock, so concurrent batches cannot pass a limit together. Returns the reservations.
     fn admit(&self, rows: &[Row]) -> Result<Vec<(usize, u64)>, Vec<SampleIssue>> {
         // Per objective and block: events, the first sample in it, and a time within it.
-        let mut blocks: HashMap<(usize, i64), (u64, usize, i64)> = HashMap::new();
-        for r in rows {
-            let block = self.defs[r.unit].block_of(r.bucket);
-            let e = blocks
-                .entry((r.unit, block))
-                .or_insert((0, r.index, r.bucket));
-            e.0 = e.0.saturating_add(r.counts.total);
-        }
-        let mut sorted: Vec<_> = blocks.into_iter().collect();
-        sorted.sort_unstable_by_key(|(key, _)| *key);
+        let mut keyed: Vec<((usize, i64), usize, i64, u64)> = rows
+            .iter()
+            .map(|r| {
+                let block = self.defs[r.unit].block_of(r.bucket);
+                ((r.unit, block), r.index, r.bucket, r.counts.total)
+            })
+            .collect();
+        keyed.sort_unstable_by_key(|k| (k.0, k.1));
+        let sorted: Vec<((usize, i64), (u64, usize, i64))> = keyed
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(|g| {
+                let events = g.iter().fold(0u64, |sum, k| sum.saturating_add(k.3));
+                (g[0].0, (events, g[0].1, g[0].2))
+            })
+            .collect();
         let mut issues = Vec::new();
         let mut reserved = Vec::new();
         for unit_blocks in sorted.chunk_by(|a, b| a.0 .0 == b.0 .0) {
@@ -302,7 +306,7 @@ impl Engine {
             let def = &self.defs[unit];
             let cap = def.block_cap();
             let mut shard = self.shard(unit);
-            let st = &mut shard[unit % SHARD];
+            let st = &mut shard.units[unit % SHARD];
             let mut fits = true;
             for &(_, (events, index, t)) in unit_blocks {
                 let held = st.slo.block_events(t).saturating_add(st.inflight);
@@ -339,7 +343,7 @@ impl Engine {
     fn release(&self, reserved: &[(usize, u64)]) {
         for &(unit, events) in reserved {
             let mut shard = self.shard(unit);
-            let st = &mut shard[unit % SHARD];
+            let st = &mut shard.units[unit % SHARD];
             st.inflight = st.inflight.saturating_sub(events);
         }
     }
@@ -352,7 +356,7 @@ impl Engine {
         for group in order.chunk_by(|a, b| a.unit / SHARD == b.unit / SHARD) {
             let mut shard = self.shard(group[0].unit);
             for r in group {
-                shard[r.unit % SHARD].slo.add(r.bucket, r.counts);
+                shard.units[r.unit % SHARD].slo.add(r.bucket, r.counts);
             }
         }
         self.release(reserved);

@@ -48,11 +48,13 @@ pub enum EngineError {
 }
 
 /// What readers see: every SLO's figures as of the last evaluation, in catalog order (kept
-/// in the parts the evaluator's threads produced, so publishing copies nothing).
+/// in the parts the evaluator's threads produced, so publishing copies nothing), and their
+/// budget curves, a shared list per shard.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     pub at: i64,
     parts: Vec<Vec<SloReport>>,
+    curves: Vec<Arc<Vec<BudgetCurve>>>,
 }
 
 impl Snapshot {
@@ -60,8 +62,32 @@ impl Snapshot {
         self.parts.iter().flatten()
     }
 
+    /// Every SLO's figures with its budget curve.
+    pub fn slos_with_curves(&self) -> impl Iterator<Item = (&SloReport, &BudgetCurve)> {
+        static NONE: BudgetCurve = BudgetCurve {
+            start: 0,
+            step: 0,
+            remaining: Vec::new(),
+        };
+        self.slos().enumerate().map(|(i, r)| {
+            let curve = self
+                .curves
+                .get(i / SHARD)
+                .and_then(|c| c.get(i % SHARD))
+                .unwrap_or(&NONE);
+            (r, curve)
+        })
+    }
+
     pub fn get(&self, name: &str) -> Option<&SloReport> {
         self.slos().find(|r| r.def.name == name)
+    }
+
+    /// One SLO's budget curve.
+    pub fn curve(&self, name: &str) -> Option<&BudgetCurve> {
+        self.slos_with_curves()
+            .find(|(r, _)| r.def.name == name)
+            .map(|(_, c)| c)
     }
 
     pub fn len(&self) -> usize {
@@ -79,8 +105,6 @@ pub struct SloReport {
     pub status: SloStatus,
     /// When each of the four conditions started firing (in `SRE_WORKBOOK_RULES` order).
     pub since: [Option<i64>; 4],
-    /// Budget remaining through the window, refreshed about once a minute.
-    pub curve: Arc<BudgetCurve>,
 }
 
 /// Whether the engine can serve what it is asked.
@@ -129,9 +153,14 @@ struct UnitState {
     /// Events admitted but not yet counted here (their batch is being stored), held against
     /// the block limit so that concurrent batches cannot pass it together.
     inflight: u64,
-    curve: Arc<BudgetCurve>,
-    /// When the curve was last drawn; `i64::MIN` before the first evaluation.
-    curve_at: i64,
+}
+
+/// Up to [`SHARD`] objectives behind one lock, and their budget curves, redrawn together.
+struct Shard {
+    units: Vec<UnitState>,
+    curves: Arc<Vec<BudgetCurve>>,
+    /// When the curves were last drawn; `i64::MIN` before the first evaluation.
+    curves_at: i64,
 }
 
 pub struct Engine {
@@ -143,12 +172,13 @@ pub struct Engine {
     /// The first `defs.len()` are the objectives' own series, in order; shared ones follow.
     series: Vec<Series>,
     series_by_id: HashMap<SeriesId, usize>,
-    shards: Vec<Mutex<Vec<UnitState>>>,
+    shards: Vec<Mutex<Shard>>,
     snapshot: RwLock<Arc<Snapshot>>,
     /// Transitions the store has not taken yet (it was down); retried each evaluation.
     unrecorded: Mutex<Vec<AlertTransition>>,
-    /// One evaluation at a time.
-    evaluation: Mutex<()>,
+    /// One evaluation at a time; it keeps the report vectors of a snapshot no reader holds
+    /// any more, to fill again instead of faulting in fresh pages every second.
+    evaluation: Mutex<Vec<Vec<SloReport>>>,
     /// Unix seconds at which the last evaluation finished.
     last_evaluated: AtomicI64,
     /// A failpoint for the supervision tests: the next evaluation panics.
@@ -260,14 +290,16 @@ impl Engine {
                 slo: SloState::new(d, d.history_start(now), now),
                 since,
                 inflight: 0,
-                curve: Arc::default(),
-                curve_at: i64::MIN,
             });
         }
         let mut shards = Vec::with_capacity(units.len().div_ceil(SHARD));
         let mut units = units.into_iter().peekable();
         while units.peek().is_some() {
-            shards.push(Mutex::new(units.by_ref().take(SHARD).collect()));
+            shards.push(Mutex::new(Shard {
+                units: units.by_ref().take(SHARD).collect(),
+                curves: Arc::default(),
+                curves_at: i64::MIN,
+            }));
         }
         let last_rollup = store.meta(rollup::LAST_ROLLUP)?.unwrap_or(i64::MIN);
         Ok(Engine {
@@ -281,9 +313,10 @@ impl Engine {
             snapshot: RwLock::new(Arc::new(Snapshot {
                 at: now,
                 parts: Vec::new(),
+                curves: Vec::new(),
             })),
             unrecorded: Mutex::new(Vec::new()),
-            evaluation: Mutex::new(()),
+            evaluation: Mutex::new(Vec::new()),
             last_evaluated: AtomicI64::new(now),
             panic_next_evaluation: AtomicBool::new(false),
             stall_next_evaluation: Mutex::new(None),
@@ -310,7 +343,7 @@ impl Engine {
     }
 
     /// The shard holding objective `unit`, locked.
-    fn shard(&self, unit: usize) -> MutexGuard<'_, Vec<UnitState>> {
+    fn shard(&self, unit: usize) -> MutexGuard<'_, Shard> {
         lock(&self.shards[unit / SHARD])
     }
 

@@ -28,8 +28,8 @@ impl Engine {
         }
         // From fresh states, so a rebuild that failed half-way can simply run again.
         for (s, shard) in self.shards.iter().enumerate() {
-            let mut units = lock(shard);
-            for (i, st) in units.iter_mut().enumerate() {
+            let mut shard = lock(shard);
+            for (i, st) in shard.units.iter_mut().enumerate() {
                 let def = &self.defs[s * SHARD + i];
                 st.slo = steward_model::SloState::new(def, def.history_start(now), now);
             }
@@ -65,7 +65,7 @@ impl Engine {
                 let units_through = series.units_through.load(Ordering::Relaxed);
                 for &u in &series.readers {
                     let mut shard = lock(&self.shards[u / SHARD]);
-                    let st = &mut shard[u % SHARD].slo;
+                    let st = &mut shard.units[u % SHARD].slo;
                     for r in run.iter().filter(|r| r.bucket >= history[u]) {
                         let c = Counts::new(r.good, r.total);
                         if r.bucket < units_through {

@@ -146,7 +146,7 @@ fn budget_curves_are_published_with_the_snapshot() {
     // Curves are redrawn once a minute.
     e.evaluate(t + 60);
     let snap = e.snapshot();
-    let curve = &snap.get("checkout-availability").unwrap().curve;
+    let curve = snap.curve("checkout-availability").unwrap();
     assert!(!curve.remaining.is_empty());
     assert!(curve.remaining.len() <= 96);
     assert_eq!(curve.points().last().map(|p| p.1 < 1.0), Some(true));

@@ -90,7 +90,7 @@ fn take_batch(
     bytes: &[u8],
     key: Option<String>,
 ) -> Result<Committed, ApiError> {
-    let parsed = parse_batch(bytes)?;
+    let parsed = decode_samples(bytes)?;
     let now = jiff::Timestamp::now().as_second();
     // Every bad sample is reported: those that do not parse, and those the engine refuses.
     let mut indices = Vec::with_capacity(parsed.len());
@@ -151,8 +151,19 @@ fn invalid(issues: Vec<SampleIssue>) -> ApiError {
     .with_details(details)
 }
 
-/// Parses the body into samples; each sample parses or says what is wrong with it.
-fn parse_batch(bytes: &[u8]) -> Result<Vec<Result<IncomingSample, String>>, ApiError> {
+/// Decodes a `POST /api/v1/samples` body into samples; each sample decodes or says what is
+/// wrong with it. A body that is not a batch at all is an error of its own.
+pub fn decode_samples(bytes: &[u8]) -> Result<Vec<Result<IncomingSample, String>>, ApiError> {
+    match decode_well_formed(bytes) {
+        Some(samples) => Ok(samples.into_iter().map(Ok).collect()),
+        None => decode_detailed(bytes),
+    }
+}
+
+/// The detailed decoder alone, which explains every problem; the fuzz target checks that it
+/// agrees with the fast path.
+#[doc(hidden)]
+pub fn decode_detailed(bytes: &[u8]) -> Result<Vec<Result<IncomingSample, String>>, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -181,6 +192,54 @@ fn parse_batch(bytes: &[u8]) -> Result<Vec<Result<IncomingSample, String>>, ApiE
         return Err(shape());
     };
     Ok(items.iter().map(parse_sample).collect())
+}
+
+/// The fast path: a batch decoded straight into typed samples, strings borrowed from the
+/// body. Anything unusual (an unknown field, a wrong type, a missing count, a bad time)
+/// returns `None`, and the detailed decoder says what is wrong where.
+#[doc(hidden)]
+pub fn decode_well_formed(bytes: &[u8]) -> Option<Vec<IncomingSample>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Batch<'a> {
+        #[serde(borrow)]
+        samples: Vec<Sample<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Sample<'a> {
+        #[serde(borrow)]
+        slo: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        time: Option<std::borrow::Cow<'a, str>>,
+        good: Option<u64>,
+        total: Option<u64>,
+        value: Option<f64>,
+    }
+    let batch: Batch<'_> = serde_json::from_slice(bytes).ok()?;
+    batch
+        .samples
+        .into_iter()
+        .map(|s| {
+            if s.slo.is_empty() {
+                return None;
+            }
+            let time = match s.time {
+                None => None,
+                Some(t) => Some(t.parse::<jiff::Timestamp>().ok()?.as_second()),
+            };
+            let measurement = match (s.good, s.total, s.value) {
+                (Some(good), Some(total), None) => Measurement::Events { good, total },
+                (None, None, Some(v)) if v.is_finite() => Measurement::Value(v),
+                _ => return None,
+            };
+            Some(IncomingSample {
+                slo: s.slo.into_owned(),
+                time,
+                measurement,
+            })
+        })
+        .collect()
 }
 
 fn parse_sample(item: &Value) -> Result<IncomingSample, String> {
@@ -238,4 +297,45 @@ fn parse_sample(item: &Value) -> Result<IncomingSample, String> {
 fn count(v: &Value, name: &str) -> Result<u64, String> {
     v.as_u64()
         .ok_or_else(|| format!("`{name}` must be a whole number of events (0 or more), found {v}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path takes only what the detailed decoder takes, and decodes it the same.
+    #[test]
+    fn the_fast_path_agrees_with_the_detailed_decoder() {
+        let cases = [
+            r#"{"samples":[{"slo":"a","good":1,"total":2},{"slo":"b","time":"2026-11-21T10:00:00Z","value":3.5}]}"#,
+            r#"{"samples":[{"slo":"a","good":1,"total":2,"time":null}]}"#,
+            r#"{"samples":[]}"#,
+            r#"{"samples":[{"slo":"a","good":1}]}"#,
+            r#"{"samples":[{"slo":"a","good":1.0,"total":2}]}"#,
+            r#"{"samples":[{"slo":"","good":1,"total":2}]}"#,
+            r#"{"samples":[{"slo":"a","value":1,"good":1,"total":1}]}"#,
+            r#"{"samples":[{"slo":"a","time":"yesterday","good":1,"total":1}]}"#,
+            r#"{"samples":[{"slo":"a","good":1,"total":1,"x":0}]}"#,
+            r#"{"samples":[{"slo":"a","slo":"b","good":1,"total":1}]}"#,
+            r#"{"samples":[{"slo":"a\u00e9","value":-0.0}]}"#,
+            r#"{"samples":[{"slo":"a","value":1e400}]}"#,
+            r#"{"samples":{}}"#,
+            r#"[]"#,
+        ];
+        for case in cases {
+            let detailed = decode_detailed(case.as_bytes()).map_err(|e| e.message);
+            match decode_well_formed(case.as_bytes()) {
+                Some(fast) => assert_eq!(
+                    detailed,
+                    Ok(fast.into_iter().map(Ok).collect::<Vec<_>>()),
+                    "{case}"
+                ),
+                None => assert!(
+                    !matches!(&detailed, Ok(all) if all.iter().all(Result::is_ok))
+                        || case.contains("slo\":\"a\",\"slo"),
+                    "the fast path refused a batch the detailed decoder takes: {case}"
+                ),
+            }
+        }
+    }
 }

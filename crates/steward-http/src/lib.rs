@@ -3,7 +3,7 @@
 //! place ([`error::ApiError`]).
 
 pub mod error;
-mod ingest;
+pub mod ingest;
 mod metrics;
 mod page;
 pub mod slos;
@@ -18,7 +18,7 @@ use serde_json::json;
 use std::sync::Arc;
 use steward_engine::{Engine, Readiness};
 
-pub use ingest::MAX_BODY;
+pub use ingest::{decode_samples, MAX_BODY};
 
 #[derive(Clone)]
 pub struct AppState {

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::response::Html;
 use std::fmt::Write;
 use steward_engine::SloReport;
+use steward_model::BudgetCurve;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -135,9 +136,9 @@ pub async fn index(State(app): State<AppState>) -> Result<Html<String>, ApiError
 fn render(app: &AppState) -> String {
     let snap = app.engine.snapshot();
     let mut body = String::new();
-    let mut sorted: Vec<&SloReport> = snap.slos().collect();
+    let mut sorted: Vec<(&SloReport, &BudgetCurve)> = snap.slos_with_curves().collect();
     // What burns comes first: pages, then tickets, then the least budget left.
-    sorted.sort_by(|a, b| {
+    sorted.sort_by(|(a, _), (b, _)| {
         let rank = |r: &SloReport| {
             let page = r
                 .status
@@ -154,8 +155,8 @@ fn render(app: &AppState) -> String {
                 .total_cmp(&b.status.budget.remaining_ratio),
         )
     });
-    for r in sorted {
-        let mut curve: Vec<(i64, f64)> = r.curve.points().collect();
+    for (r, c) in sorted {
+        let mut curve: Vec<(i64, f64)> = c.points().collect();
         curve.push((snap.at, r.status.budget.remaining_ratio));
         card(&mut body, r, &curve);
     }

@@ -412,7 +412,7 @@ pub struct SloState {
 pub struct BudgetCurve {
     pub start: UnixSeconds,
     pub step: i64,
-    pub remaining: Box<[f32]>,
+    pub remaining: Vec<f32>,
 }
 
 impl BudgetCurve {
@@ -621,7 +621,7 @@ impl SloState {
         BudgetCurve {
             start: first,
             step,
-            remaining: remaining.into_boxed_slice(),
+            remaining,
         }
     }
 

@@ -186,6 +186,61 @@ pub(crate) trait Backend: Send + 'static {
     fn ping(&mut self) -> Result<()>;
 }
 
+/// Runs a closure in a savepoint of a backend's transaction, rolled back when it fails.
+pub(crate) type Savepoint<C> = fn(&mut C, &mut dyn FnMut(&mut C) -> Result<()>) -> Result<()>;
+
+/// Appends a commit group: first all of it at once (idempotency keys, then every batch's rows
+/// added up per (series, bucket), so a group of batches about the same series writes each row
+/// once); only if that fails, batch by batch, each in a savepoint of its own, so a batch that
+/// fails fails alone. `key` records a batch's key (false: it was stored before); `rows` adds
+/// rows; `savepoint` runs a closure in a savepoint, rolled back when it fails.
+pub(crate) fn append_group<C>(
+    conn: &mut C,
+    batches: &[Batch],
+    key: fn(&mut C, &IngestKey) -> Result<Option<Appended>>,
+    rows: fn(&mut C, &[SeriesRow]) -> Result<()>,
+    savepoint: Savepoint<C>,
+) -> Vec<Result<Appended>> {
+    let mut results: Vec<Result<Appended>> = Vec::with_capacity(batches.len());
+    let fast = savepoint(conn, &mut |c| {
+        results.clear();
+        let mut combined = Vec::new();
+        for b in batches {
+            let seen = match &b.key {
+                Some(k) => key(c, k)?,
+                None => None,
+            };
+            match seen {
+                Some(duplicate) => results.push(Ok(duplicate)),
+                None => {
+                    combined.extend_from_slice(&b.rows);
+                    results.push(Ok(Appended::Stored));
+                }
+            }
+        }
+        rows(c, &aggregate(&combined))
+    });
+    if fast.is_ok() {
+        return results;
+    }
+    batches
+        .iter()
+        .map(|b| {
+            let mut outcome = Ok(Appended::Stored);
+            let r = savepoint(conn, &mut |c| {
+                if let Some(k) = &b.key {
+                    if let Some(duplicate) = key(c, k)? {
+                        outcome = Ok(duplicate);
+                        return Ok(());
+                    }
+                }
+                rows(c, &aggregate(&b.rows))
+            });
+            r.and(outcome)
+        })
+        .collect()
+}
+
 /// Adds up rows of the same (series, bucket), so one statement touches each key once, in a
 /// stable order (the same lock order for concurrent PostgreSQL writers).
 pub(crate) fn aggregate(rows: &[SeriesRow]) -> Vec<SeriesRow> {

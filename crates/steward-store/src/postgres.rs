@@ -6,8 +6,8 @@
 //! a socket that stops answering (a partition), so no call can hang the engine.
 
 use crate::{
-    aggregate, to_i64, AlertState, AlertTransition, Appended, Backend, Batch, Footprint, Result,
-    Rewrite, RewriteStats, SeriesId, SeriesInfo, SeriesRow, StoreError,
+    aggregate, to_i64, AlertState, AlertTransition, Appended, Backend, Batch, Footprint, IngestKey,
+    Result, Rewrite, RewriteStats, SeriesId, SeriesInfo, SeriesRow, StoreError,
 };
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls};
@@ -175,26 +175,41 @@ fn upsert(tx: &mut postgres::Transaction<'_>, rows: &[SeriesRow]) -> Result<()> 
     Ok(())
 }
 
-fn append_one(tx: &mut postgres::Transaction<'_>, batch: &Batch) -> Result<Appended> {
-    if let Some(k) = &batch.key {
-        let inserted = tx.execute(
-            "INSERT INTO ingest_keys (key, body_hash, accepted, at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (key) DO NOTHING",
-            &[&k.key, &k.body_hash, &to_i64(k.accepted)?, &k.at],
-        )?;
-        if inserted == 0 {
-            let row = tx.query_one(
-                "SELECT body_hash, accepted FROM ingest_keys WHERE key = $1",
-                &[&k.key],
-            )?;
-            return Ok(Appended::Duplicate {
-                body_hash: row.get(0),
-                accepted: row.get::<_, i64>(1) as u64,
-            });
+/// Records a batch's idempotency key; the first answer when it was recorded before.
+fn record_key(tx: &mut postgres::Transaction<'_>, k: &IngestKey) -> Result<Option<Appended>> {
+    let inserted = tx.execute(
+        "INSERT INTO ingest_keys (key, body_hash, accepted, at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (key) DO NOTHING",
+        &[&k.key, &k.body_hash, &to_i64(k.accepted)?, &k.at],
+    )?;
+    if inserted > 0 {
+        return Ok(None);
+    }
+    let row = tx.query_one(
+        "SELECT body_hash, accepted FROM ingest_keys WHERE key = $1",
+        &[&k.key],
+    )?;
+    Ok(Some(Appended::Duplicate {
+        body_hash: row.get(0),
+        accepted: row.get::<_, i64>(1) as u64,
+    }))
+}
+
+fn savepoint<'a>(
+    tx: &mut postgres::Transaction<'a>,
+    f: &mut dyn FnMut(&mut postgres::Transaction<'a>) -> Result<()>,
+) -> Result<()> {
+    tx.batch_execute("SAVEPOINT part")?;
+    match f(tx) {
+        Ok(()) => {
+            tx.batch_execute("RELEASE SAVEPOINT part")?;
+            Ok(())
+        }
+        Err(e) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT part; RELEASE SAVEPOINT part")?;
+            Err(e)
         }
     }
-    upsert(tx, &aggregate(&batch.rows))?;
-    Ok(Appended::Stored)
 }
 
 fn bucket_rows(rows: &[postgres::Row]) -> Vec<(i64, u64, u64)> {
@@ -212,17 +227,7 @@ fn bucket_rows(rows: &[postgres::Row]) -> Vec<(i64, u64, u64)> {
 impl Backend for Postgres {
     fn append(&mut self, batches: &[Batch]) -> Result<Vec<Result<Appended>>> {
         let mut tx = self.client()?.transaction()?;
-        let mut results = Vec::with_capacity(batches.len());
-        for batch in batches {
-            let mut sp = tx.savepoint("batch")?;
-            let r = append_one(&mut sp, batch);
-            if r.is_ok() {
-                sp.commit()?;
-            } else {
-                sp.rollback()?;
-            }
-            results.push(r);
-        }
+        let results = crate::append_group(&mut tx, batches, record_key, upsert, savepoint);
         // Lost during COMMIT, the transaction may have committed or not: say so.
         tx.commit()
             .map_err(|e| StoreError::CommitUnknown(e.to_string()))?;

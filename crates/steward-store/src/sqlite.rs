@@ -1,7 +1,7 @@
 //! The embedded default: one SQLite file in WAL mode, held exclusively by one process.
 
 use crate::{
-    aggregate, to_i64, AlertState, AlertTransition, Appended, Backend, Batch, Footprint, Result,
+    to_i64, AlertState, AlertTransition, Appended, Backend, Batch, Footprint, IngestKey, Result,
     Rewrite, RewriteStats, SeriesId, SeriesInfo, SeriesRow, StoreError,
 };
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
@@ -82,28 +82,32 @@ fn locked_or(e: rusqlite::Error, fail: &dyn Fn(String) -> StoreError) -> StoreEr
     }
 }
 
-fn append_one(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<Appended> {
-    if let Some(k) = &batch.key {
-        let inserted = tx
-            .prepare_cached(
-                "INSERT INTO ingest_keys (key, body_hash, accepted, at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (key) DO NOTHING",
-            )?
-            .execute(params![k.key, k.body_hash, to_i64(k.accepted)?, k.at])?;
-        if inserted == 0 {
-            let (body_hash, accepted): (i64, i64) = tx.query_row(
-                "SELECT body_hash, accepted FROM ingest_keys WHERE key = ?1",
-                [&k.key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            return Ok(Appended::Duplicate {
-                body_hash,
-                accepted: accepted as u64,
-            });
-        }
+/// Records a batch's idempotency key; the first answer when it was recorded before.
+fn record_key(tx: &mut rusqlite::Transaction<'_>, k: &IngestKey) -> Result<Option<Appended>> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO ingest_keys (key, body_hash, accepted, at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (key) DO NOTHING",
+        )?
+        .execute(params![k.key, k.body_hash, to_i64(k.accepted)?, k.at])?;
+    if inserted > 0 {
+        return Ok(None);
     }
+    let (body_hash, accepted): (i64, i64) = tx.query_row(
+        "SELECT body_hash, accepted FROM ingest_keys WHERE key = ?1",
+        [&k.key],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(Some(Appended::Duplicate {
+        body_hash,
+        accepted: accepted as u64,
+    }))
+}
+
+/// Adds rows (one per key) with one prepared statement.
+fn add_rows(tx: &mut rusqlite::Transaction<'_>, rows: &[SeriesRow]) -> Result<()> {
     let mut stmt = tx.prepare_cached(UPSERT)?;
-    for r in aggregate(&batch.rows) {
+    for r in rows {
         stmt.execute(params![
             r.series,
             r.bucket,
@@ -111,23 +115,30 @@ fn append_one(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<Appended>
             to_i64(r.total)?
         ])?;
     }
-    Ok(Appended::Stored)
+    Ok(())
+}
+
+fn savepoint<'a>(
+    tx: &mut rusqlite::Transaction<'a>,
+    f: &mut dyn FnMut(&mut rusqlite::Transaction<'a>) -> Result<()>,
+) -> Result<()> {
+    tx.execute_batch("SAVEPOINT part")?;
+    match f(tx) {
+        Ok(()) => {
+            tx.execute_batch("RELEASE part")?;
+            Ok(())
+        }
+        Err(e) => {
+            tx.execute_batch("ROLLBACK TO part; RELEASE part")?;
+            Err(e)
+        }
+    }
 }
 
 impl Backend for Sqlite {
     fn append(&mut self, batches: &[Batch]) -> Result<Vec<Result<Appended>>> {
-        let tx = self.conn.transaction()?;
-        let mut results = Vec::with_capacity(batches.len());
-        for batch in batches {
-            tx.execute_batch("SAVEPOINT batch")?;
-            let r = append_one(&tx, batch);
-            if r.is_ok() {
-                tx.execute_batch("RELEASE batch")?;
-            } else {
-                tx.execute_batch("ROLLBACK TO batch; RELEASE batch")?;
-            }
-            results.push(r);
-        }
+        let mut tx = self.conn.transaction()?;
+        let results = crate::append_group(&mut tx, batches, record_key, add_rows, savepoint);
         tx.commit()?;
         Ok(results)
     }
