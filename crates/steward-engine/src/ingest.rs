@@ -56,6 +56,18 @@ pub struct Checked {
     pub samples: usize,
 }
 
+/// A batch's events in one admission block of one objective.
+#[derive(Clone, Copy)]
+struct Block {
+    unit: usize,
+    block: i64,
+    /// The first sample that falls in it.
+    index: usize,
+    /// A time within it.
+    at: i64,
+    events: u64,
+}
+
 /// What a commit did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Committed {
@@ -283,37 +295,40 @@ impl Engine {
     /// reserves the rows' events: each objective is checked and reserved under its shard's
     /// lock, so concurrent batches cannot pass a limit together. Returns the reservations.
     fn admit(&self, rows: &[Row]) -> Result<Vec<(usize, u64)>, Vec<SampleIssue>> {
-        // Per objective and block: events, the first sample in it, and a time within it.
-        let mut keyed: Vec<((usize, i64), usize, i64, u64)> = rows
+        // The batch's events per objective and block, with the first sample in each block.
+        let mut keyed: Vec<Block> = rows
             .iter()
-            .map(|r| {
-                let block = self.defs[r.unit].block_of(r.bucket);
-                ((r.unit, block), r.index, r.bucket, r.counts.total)
+            .map(|r| Block {
+                unit: r.unit,
+                block: self.defs[r.unit].block_of(r.bucket),
+                index: r.index,
+                at: r.bucket,
+                events: r.counts.total,
             })
             .collect();
-        keyed.sort_unstable_by_key(|k| (k.0, k.1));
-        let sorted: Vec<((usize, i64), (u64, usize, i64))> = keyed
-            .chunk_by(|a, b| a.0 == b.0)
-            .map(|g| {
-                let events = g.iter().fold(0u64, |sum, k| sum.saturating_add(k.3));
-                (g[0].0, (events, g[0].1, g[0].2))
+        keyed.sort_unstable_by_key(|b| (b.unit, b.block, b.index));
+        let blocks: Vec<Block> = keyed
+            .chunk_by(|a, b| (a.unit, a.block) == (b.unit, b.block))
+            .map(|g| Block {
+                events: g.iter().fold(0u64, |sum, b| sum.saturating_add(b.events)),
+                ..g[0]
             })
             .collect();
         let mut issues = Vec::new();
         let mut reserved = Vec::new();
-        for unit_blocks in sorted.chunk_by(|a, b| a.0 .0 == b.0 .0) {
-            let unit = unit_blocks[0].0 .0;
+        for unit_blocks in blocks.chunk_by(|a, b| a.unit == b.unit) {
+            let unit = unit_blocks[0].unit;
             let def = &self.defs[unit];
             let cap = def.block_cap();
             let mut shard = self.shard(unit);
             let st = &mut shard.units[unit % SHARD];
             let mut fits = true;
-            for &(_, (events, index, t)) in unit_blocks {
-                let held = st.slo.block_events(t).saturating_add(st.inflight);
-                if held.saturating_add(events) > cap {
+            for b in unit_blocks {
+                let held = st.slo.block_events(b.at).saturating_add(st.inflight);
+                if held.saturating_add(b.events) > cap {
                     fits = false;
                     issues.push(SampleIssue {
-                        index,
+                        index: b.index,
                         message: format!(
                             "{}: this would put more than {cap} events in one {} of the SLO ({held} counted or in flight already); check the sender's counts",
                             def.name,
@@ -325,7 +340,7 @@ impl Engine {
             if fits {
                 let events = unit_blocks
                     .iter()
-                    .fold(0u64, |sum, (_, (e, _, _))| sum.saturating_add(*e));
+                    .fold(0u64, |sum, b| sum.saturating_add(b.events));
                 st.inflight = st.inflight.saturating_add(events);
                 reserved.push((unit, events));
             }
