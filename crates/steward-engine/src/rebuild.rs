@@ -68,11 +68,7 @@ impl Engine {
                     let st = &mut shard.units[u % SHARD].slo;
                     for r in run.iter().filter(|r| r.bucket >= history[u]) {
                         let c = Counts::new(r.good, r.total);
-                        if r.bucket < units_through {
-                            st.add_judged(r.bucket, c);
-                        } else {
-                            st.add(r.bucket, c);
-                        }
+                        st.add_stored(r.bucket, c, r.bucket < units_through, now);
                     }
                 }
             }

@@ -241,6 +241,18 @@ impl SliBuffer {
         }
     }
 
+    /// Adds stored history while rebuilding at `now`. A tier skips what is older than any of
+    /// its windows can reach, now or later: such a row would raise every cumulative slot
+    /// alike and change no difference, and skipping it spares moving the ring over weeks.
+    pub fn add_history(&mut self, t: i64, c: Counts, now: i64) {
+        for tier in &mut self.tiers {
+            let reach = span_of(tier) / tier.resolution;
+            if t.div_euclid(tier.resolution) >= now.div_euclid(tier.resolution) - reach {
+                tier.add(t, c);
+            }
+        }
+    }
+
     /// Keeps a running sum for `window` in the tier that serves it.
     pub fn track(&mut self, window: Duration) {
         let i = self.tier_index(window);

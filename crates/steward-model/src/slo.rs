@@ -492,17 +492,29 @@ impl SloState {
         }
     }
 
-    /// Counts budget units that were judged already: a stored slice verdict, on a rebuild.
-    /// For Occurrences, units are events and this is [`SloState::add`].
-    pub fn add_judged(&mut self, t: UnixSeconds, units: Counts) {
-        self.add_units(t, units);
+    /// Counts a stored row while rebuilding at `now` (rows in time order): raw events, or,
+    /// when `judged`, slice units judged before (a roll-up stored the verdict).
+    pub fn add_stored(&mut self, t: UnixSeconds, counts: Counts, judged: bool, now: UnixSeconds) {
+        if judged || self.slices.is_none() {
+            self.add_units_at(t, counts, Some(now));
+        } else {
+            self.add(t, counts);
+        }
     }
 
     fn add_units(&mut self, t: UnixSeconds, units: Counts) {
+        self.add_units_at(t, units, None);
+    }
+
+    /// `rebuilding`: the time of a rebuild, whose history the tiers may skip in part.
+    fn add_units_at(&mut self, t: UnixSeconds, units: Counts, rebuilding: Option<UnixSeconds>) {
         if units == Counts::ZERO {
             return;
         }
-        self.buffer.add(t, units);
+        match rebuilding {
+            Some(now) => self.buffer.add_history(t, units, now),
+            None => self.buffer.add(t, units),
+        }
         if self.period.contains(t) {
             self.period_counts += units;
         } else if t >= self.period.end {

@@ -309,11 +309,7 @@ impl StoreModel {
         let start = def.history_start(now);
         let mut st = SloState::new(def, start, now);
         for (&bucket, &c) in self.rows.range(start..) {
-            if bucket < self.units_through {
-                st.add_judged(bucket, c);
-            } else {
-                st.add(bucket, c);
-            }
+            st.add_stored(bucket, c, bucket < self.units_through, now);
         }
         st
     }
