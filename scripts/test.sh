@@ -24,6 +24,13 @@ if [ -z "${STEWARD_TEST_POSTGRES:-}" ] && ! pg_up; then
     || su postgres -c "createdb test" || true
 fi
 
+# The fault tests start a PostgreSQL of their own (initdb, pg_ctl) as the postgres user.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  say "installing PostgreSQL's server binaries"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+fi
+
 for c in rustfmt clippy; do
   if ! cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1; then
     say "installing $c"
@@ -36,6 +43,30 @@ cargo fmt --all -- --check
 
 say "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+
+# Coverage-guided fuzzing of the config loader and the samples decoder, from the committed
+# corpus, bounded in time. Caps: 1 GiB resident, 512 MiB in one allocation, 16 KiB inputs.
+# New inputs go to a scratch directory; a crash fails the run and leaves its input in
+# fuzz/artifacts/. (cargo fuzz runs on the stable toolchain without a sanitizer.)
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  say "installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
+for target in config samples; do
+  say "fuzzing $target for ${FUZZ_SECONDS:-60}s"
+  scratch=$(mktemp -d)
+  log=$(mktemp)
+  if ! (cd fuzz && cargo fuzz run --sanitizer none "$target" "$scratch" "corpus/$target" -- \
+      -max_total_time="${FUZZ_SECONDS:-60}" -rss_limit_mb=1024 -malloc_limit_mb=512 \
+      -max_len=16384 >"$log" 2>&1); then
+    tail -n 60 "$log" >&2
+    echo "fuzzing $target failed; the input is in fuzz/artifacts/$target/" >&2
+    exit 1
+  fi
+  grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs)' "$log" || true
+  rm -rf "$scratch" "$log"
+done
 
 say "cargo test"
 cargo test --workspace --locked

@@ -195,51 +195,104 @@ pub fn decode_detailed(bytes: &[u8]) -> Result<Vec<Result<IncomingSample, String
 }
 
 /// The fast path: a batch decoded straight into typed samples, strings borrowed from the
-/// body. Anything unusual (an unknown field, a wrong type, a missing count, a bad time)
-/// returns `None`, and the detailed decoder says what is wrong where.
+/// body. Anything unusual (an unknown or repeated field, a wrong type, a missing count, a bad
+/// time, an array where an object belongs) returns `None`, and the detailed decoder says what
+/// is wrong where.
 #[doc(hidden)]
 pub fn decode_well_formed(bytes: &[u8]) -> Option<Vec<IncomingSample>> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Batch<'a> {
-        #[serde(borrow)]
-        samples: Vec<Sample<'a>>,
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Sample<'a> {
-        #[serde(borrow)]
-        slo: std::borrow::Cow<'a, str>,
-        #[serde(borrow)]
-        time: Option<std::borrow::Cow<'a, str>>,
-        good: Option<u64>,
-        total: Option<u64>,
-        value: Option<f64>,
-    }
-    let batch: Batch<'_> = serde_json::from_slice(bytes).ok()?;
-    batch
-        .samples
-        .into_iter()
-        .map(|s| {
-            if s.slo.is_empty() {
-                return None;
+    let fast::Batch(samples) = serde_json::from_slice(bytes).ok()?;
+    Some(samples)
+}
+
+/// Map-only visitors: serde's derived structs would also take arrays.
+mod fast {
+    use serde::de::{Deserializer, Error, IgnoredAny, MapAccess, Visitor};
+    use std::borrow::Cow;
+    use std::fmt;
+    use steward_engine::IncomingSample;
+    use steward_model::slo::Measurement;
+
+    pub struct Batch(pub Vec<IncomingSample>);
+
+    impl<'de> serde::Deserialize<'de> for Batch {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Batch, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Batch;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a batch object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Batch, A::Error> {
+                    let mut samples = None;
+                    while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                        if key != "samples" || samples.is_some() {
+                            return Err(A::Error::custom("not a plain batch"));
+                        }
+                        samples = Some(map.next_value::<Vec<Sample>>()?);
+                    }
+                    let samples = samples.ok_or_else(|| A::Error::custom("no samples"))?;
+                    Ok(Batch(samples.into_iter().map(|s| s.0).collect()))
+                }
             }
-            let time = match s.time {
-                None => None,
-                Some(t) => Some(t.parse::<jiff::Timestamp>().ok()?.as_second()),
-            };
-            let measurement = match (s.good, s.total, s.value) {
-                (Some(good), Some(total), None) => Measurement::Events { good, total },
-                (None, None, Some(v)) if v.is_finite() => Measurement::Value(v),
-                _ => return None,
-            };
-            Some(IncomingSample {
-                slo: s.slo.into_owned(),
-                time,
-                measurement,
-            })
-        })
-        .collect()
+            d.deserialize_map(V)
+        }
+    }
+
+    struct Sample(IncomingSample);
+
+    impl<'de> serde::Deserialize<'de> for Sample {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Sample, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Sample;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a sample object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Sample, A::Error> {
+                    let bad = || A::Error::custom("not a plain sample");
+                    let (mut slo, mut time, mut good, mut total, mut value) =
+                        (None, None, None, None, None);
+                    while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                        match key.as_ref() {
+                            "slo" if slo.is_none() => {
+                                slo = Some(map.next_value::<Cow<'de, str>>()?)
+                            }
+                            "time" if time.is_none() => {
+                                time = Some(map.next_value::<Option<Cow<'de, str>>>()?)
+                            }
+                            "good" if good.is_none() => good = Some(map.next_value::<u64>()?),
+                            "total" if total.is_none() => total = Some(map.next_value::<u64>()?),
+                            "value" if value.is_none() => value = Some(map.next_value::<f64>()?),
+                            _ => {
+                                let _ = map.next_value::<IgnoredAny>();
+                                return Err(bad());
+                            }
+                        }
+                    }
+                    let slo = slo.filter(|s| !s.is_empty()).ok_or_else(bad)?;
+                    let time = match time.flatten() {
+                        None => None,
+                        Some(t) => Some(
+                            t.parse::<jiff::Timestamp>()
+                                .map_err(|_| bad())?
+                                .as_second(),
+                        ),
+                    };
+                    let measurement = match (good, total, value) {
+                        (Some(good), Some(total), None) => Measurement::Events { good, total },
+                        (None, None, Some(v)) if v.is_finite() => Measurement::Value(v),
+                        _ => return Err(bad()),
+                    };
+                    Ok(Sample(IncomingSample {
+                        slo: slo.into_owned(),
+                        time,
+                        measurement,
+                    }))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
 }
 
 fn parse_sample(item: &Value) -> Result<IncomingSample, String> {
@@ -321,6 +374,8 @@ mod tests {
             r#"{"samples":[{"slo":"a","value":1e400}]}"#,
             r#"{"samples":{}}"#,
             r#"[]"#,
+            r#"[[]]"#,
+            r#"{"samples":[["a",null,1,2,null]]}"#,
         ];
         for case in cases {
             let detailed = decode_detailed(case.as_bytes()).map_err(|e| e.message);
