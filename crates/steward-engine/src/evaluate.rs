@@ -77,9 +77,10 @@ impl Engine {
         self.metrics
             .last_evaluation_micros
             .set(started.elapsed().as_micros() as u64);
-        self.record(transitions);
+        // The figures are current now, whatever the store does with the transitions.
         self.last_evaluated
             .store(jiff::Timestamp::now().as_second(), Ordering::Relaxed);
+        self.record(transitions);
     }
 
     fn evaluate_shards(

@@ -227,6 +227,20 @@ impl Engine {
             .collect()
     }
 
+    /// The first answer to a batch whose idempotency key was stored before (a retry), before
+    /// anything of it is checked again: a sample may have become too late since, or the
+    /// catalog changed, and the retry still gets the answer the batch got.
+    pub fn repeated(&self, key: &str, body_hash: i64) -> Result<Option<Committed>, EngineError> {
+        match self.store.ingest_key(key)? {
+            None => Ok(None),
+            Some((hash, accepted)) if hash == body_hash => {
+                self.metrics.batches_repeated.add(1);
+                Ok(Some(Committed::Repeated { accepted }))
+            }
+            Some(_) => Err(EngineError::KeyReused),
+        }
+    }
+
     /// Admits checked rows against the count limits, stores them durably (with the batch's
     /// idempotency key and body hash, if it has one), then counts them. Blocks on the store.
     pub fn commit(

@@ -334,6 +334,11 @@ impl Engine {
         self.phase.load(Ordering::Acquire) == READY
     }
 
+    /// Whether samples are taken now (not while rebuilding from the store).
+    pub fn takes_samples(&self) -> bool {
+        self.is_ready()
+    }
+
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }

@@ -46,7 +46,6 @@ impl Engine {
                 })
             })
             .expect("spawning the rebuild reader");
-        let history: Vec<i64> = self.defs.iter().map(|d| d.history_start(now)).collect();
         let mut rows_read = 0u64;
         let mut last_series = None;
         for chunk in rx {
@@ -66,7 +65,9 @@ impl Engine {
                 for &u in &series.readers {
                     let mut shard = lock(&self.shards[u / SHARD]);
                     let st = &mut shard.units[u % SHARD].slo;
-                    for r in run.iter().filter(|r| r.bucket >= history[u]) {
+                    // Rows from before the history start count in no figure: the tiers
+                    // and the slice ring skip them, and no calendar period holds them.
+                    for r in run {
                         let c = Counts::new(r.good, r.total);
                         st.add_stored(r.bucket, c, r.bucket < units_through, now);
                     }

@@ -58,6 +58,7 @@ impl Engine {
         }
         let last = self.last_rollup.load(Ordering::Relaxed);
         let mut total = RewriteStats::default();
+        let mut failed = None;
         for chunk in (0..self.series.len())
             .collect::<Vec<_>>()
             .chunks(SERIES_PER_TRANSACTION)
@@ -112,18 +113,26 @@ impl Engine {
                     total.deleted += stats.deleted;
                 }
                 Err(e) => {
-                    // Whatever was or was not rewritten, the next pass merges it again.
+                    // Whatever was or was not rewritten, the next pass goes over these series
+                    // again from where this one started; the other chunks go on.
+                    let redo = last.saturating_sub(rollup::STAGES[rollup::STAGES.len() - 1].age);
                     for (s, dirty) in taken {
-                        self.series[s].dirty.fetch_min(dirty, Ordering::Relaxed);
+                        self.series[s]
+                            .dirty
+                            .fetch_min(dirty.min(redo), Ordering::Relaxed);
                     }
                     self.reload_series.store(true, Ordering::Release);
-                    return Err(e);
+                    tracing::warn!(error = %e, series = chunk.len(), "a roll-up chunk failed; it is tried again at the next pass");
+                    failed = Some(e);
                 }
             }
         }
         self.store.set_meta(LAST_ROLLUP, now)?;
         self.last_rollup.store(now, Ordering::Relaxed);
         self.store.expire_keys(now - KEY_RETENTION)?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
         let m = &self.metrics;
         m.rollup_rows_before.add(total.rows_before);
         m.rollup_rows_after.add(total.rows_after);

@@ -268,3 +268,29 @@ fn a_roll_up_shrinks_the_store_and_changes_no_figure() {
     let again = restarted.roll_up(t).unwrap();
     assert_eq!(again.rows_before, again.rows_after);
 }
+
+/// Found in review: for an SLO with a window shorter than the 3 days it takes samples for,
+/// the hourly tier did not keep the sample's hour, so the hour's limit went unchecked and the
+/// stored row could overflow.
+#[test]
+fn an_hour_older_than_the_window_is_still_held_to_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("s.db").display())).unwrap();
+    let catalog = Catalog {
+        slos: vec![objective(
+            "checkout-availability",
+            SloWindow::Rolling(steward_model::Duration::days(1)),
+            BudgetingMethod::Occurrences,
+        )],
+        ..Catalog::default()
+    };
+    let e = Engine::start(catalog, store, t).unwrap();
+    let two_days_ago = t - 2 * 86_400;
+    e.ingest(&[events(two_days_ago, MAX_HOUR_EVENTS, MAX_HOUR_EVENTS)], t)
+        .unwrap();
+    let Err(EngineError::Invalid(issues)) = e.ingest(&[events(two_days_ago, 1, 1)], t) else {
+        panic!("the old hour took more than its limit");
+    };
+    assert_eq!(issues[0].index, 0);
+}

@@ -56,6 +56,13 @@ impl From<steward_store::StoreError> for ApiError {
             steward_store::StoreError::Busy(_) => {
                 return ApiError::busy(format!("{e}; nothing was stored"));
             }
+            steward_store::StoreError::Rejected(_) => {
+                return ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "rejected_by_store",
+                    format!("{e}; nothing was stored. Check the batch's counts"),
+                );
+            }
             steward_store::StoreError::CommitUnknown(_) => {
                 tracing::error!(error = %e, "commit outcome unknown");
                 return ApiError::unavailable(format!(

@@ -90,6 +90,15 @@ fn take_batch(
     bytes: &[u8],
     key: Option<String>,
 ) -> Result<Committed, ApiError> {
+    if !engine.takes_samples() {
+        return Err(EngineError::Rebuilding.into());
+    }
+    let key = key.map(|k| (k, body_hash(bytes)));
+    if let Some((k, hash)) = &key {
+        if let Some(first) = engine.repeated(k, *hash)? {
+            return Ok(first);
+        }
+    }
     let parsed = decode_samples(bytes)?;
     let now = jiff::Timestamp::now().as_second();
     // Every bad sample is reported: those that do not parse, and those the engine refuses.
@@ -121,7 +130,6 @@ fn take_batch(
         engine.metrics.samples_rejected.add(received as u64);
         return Err(invalid(issues));
     };
-    let key = key.map(|k| (k, body_hash(bytes)));
     match engine.commit(&checked, key, now) {
         Ok(committed) => Ok(committed),
         Err(EngineError::Invalid(found)) => Err(invalid(
@@ -272,11 +280,9 @@ mod fast {
                     let slo = slo.filter(|s| !s.is_empty()).ok_or_else(bad)?;
                     let time = match time.flatten() {
                         None => None,
-                        Some(t) => Some(
-                            t.parse::<jiff::Timestamp>()
-                                .map_err(|_| bad())?
-                                .as_second(),
-                        ),
+                        Some(t) => {
+                            Some(t.parse::<jiff::Timestamp>().map_err(|_| bad())?.as_second())
+                        }
                     };
                     let measurement = match (good, total, value) {
                         (Some(good), Some(total), None) => Measurement::Events { good, total },

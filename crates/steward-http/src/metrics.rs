@@ -228,6 +228,11 @@ pub fn render(app: &AppState) -> String {
             m.rebuild_rows.get() as f64,
         ),
         (
+            "steward_last_evaluation_timestamp_seconds",
+            "When the SLO figures on this page were evaluated (unix seconds): alert when it lags.",
+            snap.at as f64,
+        ),
+        (
             "steward_rollup_duration_seconds",
             "How long the last roll-up pass took.",
             m.last_rollup_micros.get() as f64 / 1e6,

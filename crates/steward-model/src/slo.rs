@@ -224,12 +224,14 @@ impl SloDefinition {
     }
 
     /// The span kept at hourly resolution: the rolling window, or the longest calendar period,
-    /// so that every sample [`SloDefinition::check_time`] accepts lands in a kept hour.
+    /// and at least the longest burn window, so that every sample
+    /// [`SloDefinition::check_time`] accepts lands in a kept hour (its admission block).
     fn coarse_span(&self) -> Duration {
-        match &self.window {
+        let window = match &self.window {
             SloWindow::Rolling(d) => *d,
             SloWindow::Calendar(c) => c.longest(),
-        }
+        };
+        window.max(BURN_WINDOWS[BURN_WINDOWS.len() - 1])
     }
 
     /// The admission block a sample at `t` counts in: its hour, or its time slice.

@@ -303,12 +303,12 @@ impl StoreModel {
         self.dirty = i64::MAX;
     }
 
-    /// A state rebuilt as the engine does on start: the stored rows from the history start
-    /// on, unit rows as judged units.
+    /// A state rebuilt as the engine does on start: every stored row, unit rows as judged
+    /// units.
     fn rebuild(&self, def: &SloDefinition, now: i64) -> SloState {
         let start = def.history_start(now);
         let mut st = SloState::new(def, start, now);
-        for (&bucket, &c) in self.rows.range(start..) {
+        for (&bucket, &c) in &self.rows {
             st.add_stored(bucket, c, bucket < self.units_through, now);
         }
         st

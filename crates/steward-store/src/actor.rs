@@ -97,7 +97,7 @@ impl Store {
                             }
                             Err(e) => {
                                 for reply in replies {
-                                    let _ = reply.send(Err(copy(&e)));
+                                    let _ = reply.send(Err(e.again()));
                                 }
                             }
                         }
@@ -193,6 +193,12 @@ impl Store {
         self.call(move |b| b.expire_keys(before))
     }
 
+    /// A recorded idempotency key's body hash and answer (samples accepted).
+    pub fn ingest_key(&self, key: &str) -> Result<Option<(i64, u64)>> {
+        let key = key.to_string();
+        self.call(move |b| b.ingest_key(&key))
+    }
+
     /// Rows and bytes the samples take.
     pub fn footprint(&self) -> Result<Footprint> {
         self.call(|b| b.footprint())
@@ -227,15 +233,5 @@ impl Store {
     /// Whether the store answers.
     pub fn ping(&self) -> Result<()> {
         self.call(|b| b.ping())
-    }
-}
-
-/// The same error again, for every batch of a failed commit.
-fn copy(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::CommitUnknown(m) => StoreError::CommitUnknown(m.clone()),
-        StoreError::Locked => StoreError::Locked,
-        other => StoreError::Backend(other.to_string()),
     }
 }

@@ -119,6 +119,9 @@ pub enum StoreError {
     Open { url: String, reason: String },
     #[error("store error: {0}")]
     Backend(String),
+    /// The batch's own data was refused (a count out of range): it alone fails.
+    #[error("the store refused the batch: {0}")]
+    Rejected(String),
     #[error("the store cannot be reached: {0}")]
     Unavailable(String),
     #[error("the connection to the store was lost while committing ({0}); the change may or may not be stored")]
@@ -135,16 +138,40 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
-        StoreError::Backend(e.to_string())
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+            StoreError::Rejected(e.to_string())
+        } else {
+            StoreError::Backend(e.to_string())
+        }
     }
 }
 
 impl From<::postgres::Error> for StoreError {
     fn from(e: ::postgres::Error) -> StoreError {
+        use ::postgres::error::SqlState;
+        let data = [
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            SqlState::CHECK_VIOLATION,
+        ];
         if e.is_closed() {
             StoreError::Unavailable(e.to_string())
+        } else if e.code().is_some_and(|c| data.contains(c)) {
+            StoreError::Rejected(e.to_string())
         } else {
             StoreError::Backend(e.to_string())
+        }
+    }
+}
+
+impl StoreError {
+    /// The same error again, for every batch of a group that failed together.
+    pub(crate) fn again(&self) -> StoreError {
+        match self {
+            StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+            StoreError::CommitUnknown(m) => StoreError::CommitUnknown(m.clone()),
+            StoreError::Rejected(m) => StoreError::Rejected(m.clone()),
+            StoreError::Locked => StoreError::Locked,
+            other => StoreError::Backend(other.to_string()),
         }
     }
 }
@@ -177,6 +204,8 @@ pub(crate) trait Backend: Send + 'static {
     ) -> Result<RewriteStats>;
     /// Forgets idempotency keys older than `before`.
     fn expire_keys(&mut self, before: i64) -> Result<u64>;
+    /// A recorded idempotency key's body hash and answer.
+    fn ingest_key(&mut self, key: &str) -> Result<Option<(i64, u64)>>;
     fn footprint(&mut self) -> Result<Footprint>;
     fn meta(&mut self, key: &str) -> Result<Option<i64>>;
     fn set_meta(&mut self, key: &str, value: i64) -> Result<()>;
@@ -220,8 +249,13 @@ pub(crate) fn append_group<C>(
         }
         rows(c, &aggregate(&combined))
     });
-    if fast.is_ok() {
-        return results;
+    match fast {
+        Ok(()) => return results,
+        // A batch's own data: find which, batch by batch.
+        Err(StoreError::Rejected(_)) => {}
+        // The store itself failed (a timeout, a lost connection): every batch fails with it,
+        // rather than each trying again alone.
+        Err(e) => return batches.iter().map(|_| Err(e.again())).collect(),
     }
     batches
         .iter()
@@ -261,7 +295,16 @@ pub(crate) fn aggregate(rows: &[SeriesRow]) -> Vec<SeriesRow> {
 
 /// Rows as stored: counts must fit a signed 64-bit integer.
 pub(crate) fn to_i64(v: u64) -> Result<i64> {
-    i64::try_from(v).map_err(|_| StoreError::Backend(format!("count {v} does not fit the store")))
+    i64::try_from(v).map_err(|_| StoreError::Rejected(format!("count {v} does not fit the store")))
+}
+
+/// The first error of a group's results that is not about one batch's data: the group as a
+/// whole failed, and must not be committed.
+pub(crate) fn group_failure(results: &[Result<Appended>]) -> Option<StoreError> {
+    results.iter().find_map(|r| match r {
+        Err(StoreError::Rejected(_)) | Ok(_) => None,
+        Err(e) => Some(e.again()),
+    })
 }
 
 /// Which backend a URL names.

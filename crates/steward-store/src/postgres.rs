@@ -29,14 +29,19 @@ const MIGRATION_LOCK: i64 = 0x5354_4557_4152_4431; // "STEWARD1"
 /// per database schema.
 const ENGINE_LOCK: i32 = 0x5354_5744; // "STWD"
 
-/// Session settings: no statement runs longer than this, and no lock is waited on for long.
-const SESSION: &str = "SET statement_timeout = '10s'; SET lock_timeout = '5s'; SET idle_in_transaction_session_timeout = '60s'";
+/// Session settings: no statement runs longer than this, no lock is waited on for long, and
+/// the server notices within half a minute that this client is gone (a partition), ends the
+/// session and frees its engine lock.
+const SESSION: &str = "SET statement_timeout = '10s'; SET lock_timeout = '5s'; SET idle_in_transaction_session_timeout = '60s'; SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3";
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 pub struct Postgres {
     config: postgres::Config,
+    /// This process's sessions carry it as their application name, so that after a
+    /// partition it can end its own orphaned session, which still holds the engine lock.
+    instance: String,
     client: Option<Client>,
     /// No reconnection is tried before this.
     retry_at: Instant,
@@ -55,8 +60,17 @@ impl Postgres {
             .tcp_user_timeout(Duration::from_secs(10))
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(10));
+        let instance = format!(
+            "steward-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
+        config.application_name(&instance);
         let mut db = Postgres {
             config,
+            instance,
             client: None,
             retry_at: Instant::now(),
             backoff: FIRST_BACKOFF,
@@ -72,14 +86,37 @@ impl Postgres {
         let mut client = self.config.connect(NoTls)?;
         client.batch_execute(SESSION)?;
         migrate(&mut client)?;
-        let locked: bool = client
-            .query_one(
-                "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
-                &[&ENGINE_LOCK],
-            )?
-            .get(0);
-        if !locked {
-            return Err(StoreError::Locked);
+        let try_lock = |client: &mut Client| -> Result<bool> {
+            Ok(client
+                .query_one(
+                    "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
+                    &[&ENGINE_LOCK],
+                )?
+                .get(0))
+        };
+        if !try_lock(&mut client)? {
+            // Our own session from before a partition may still hold it: end that one (never
+            // another process's) and wait for its lock to go.
+            let ended: i64 = client
+                .query_one(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                     WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                    &[&self.instance],
+                )?
+                .get(0);
+            let mut locked = false;
+            if ended > 0 {
+                for _ in 0..50 {
+                    if try_lock(&mut client)? {
+                        locked = true;
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            if !locked {
+                return Err(StoreError::Locked);
+            }
         }
         self.client = Some(client);
         Ok(())
@@ -228,6 +265,10 @@ impl Backend for Postgres {
     fn append(&mut self, batches: &[Batch]) -> Result<Vec<Result<Appended>>> {
         let mut tx = self.client()?.transaction()?;
         let results = crate::append_group(&mut tx, batches, record_key, upsert, savepoint);
+        // A connection lost before COMMIT was sent stored nothing: no need to wonder.
+        if let Some(e) = crate::group_failure(&results) {
+            return Err(e);
+        }
         // Lost during COMMIT, the transaction may have committed or not: say so.
         tx.commit()
             .map_err(|e| StoreError::CommitUnknown(e.to_string()))?;
@@ -349,6 +390,16 @@ impl Backend for Postgres {
         Ok(self
             .client()?
             .execute("DELETE FROM ingest_keys WHERE at < $1", &[&before])?)
+    }
+
+    fn ingest_key(&mut self, key: &str) -> Result<Option<(i64, u64)>> {
+        Ok(self
+            .client()?
+            .query_opt(
+                "SELECT body_hash, accepted FROM ingest_keys WHERE key = $1",
+                &[&key],
+            )?
+            .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1) as u64)))
     }
 
     fn footprint(&mut self) -> Result<Footprint> {

@@ -139,6 +139,16 @@ impl Backend for Sqlite {
     fn append(&mut self, batches: &[Batch]) -> Result<Vec<Result<Appended>>> {
         let mut tx = self.conn.transaction()?;
         let results = crate::append_group(&mut tx, batches, record_key, add_rows, savepoint);
+        if tx.is_autocommit() {
+            // SQLite rolled the transaction back by itself (a full disk, an I/O error), and
+            // the savepoint statements after that may have committed parts on their own.
+            return Err(StoreError::CommitUnknown(
+                "SQLite rolled back the commit group by itself".into(),
+            ));
+        }
+        if let Some(e) = crate::group_failure(&results) {
+            return Err(e);
+        }
         tx.commit()?;
         Ok(results)
     }
@@ -256,6 +266,17 @@ impl Backend for Sqlite {
             .conn
             .prepare_cached("DELETE FROM ingest_keys WHERE at < ?1")?
             .execute([before])? as u64)
+    }
+
+    fn ingest_key(&mut self, key: &str) -> Result<Option<(i64, u64)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT body_hash, accepted FROM ingest_keys WHERE key = ?1",
+                [key],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)),
+            )
+            .optional()?)
     }
 
     fn footprint(&mut self) -> Result<Footprint> {
