@@ -34,6 +34,10 @@ const ENGINE_LOCK: i32 = 0x5354_5744; // "STWD"
 /// session and frees its engine lock.
 const SESSION: &str = "SET statement_timeout = '10s'; SET lock_timeout = '5s'; SET idle_in_transaction_session_timeout = '60s'; SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3";
 
+/// How long a starting Steward waits for the engine lock before it says another one runs: a
+/// restart right after a crash finds the dead process's session still holding it.
+const LOCK_WAIT_AT_START: Duration = Duration::from_secs(10);
+
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -75,14 +79,15 @@ impl Postgres {
             retry_at: Instant::now(),
             backoff: FIRST_BACKOFF,
         };
-        db.connect().map_err(|e| match e {
+        db.connect(LOCK_WAIT_AT_START).map_err(|e| match e {
             StoreError::Locked => StoreError::Locked,
             other => fail(other.to_string()),
         })?;
         Ok(db)
     }
 
-    fn connect(&mut self) -> Result<()> {
+    /// Connects, migrates and takes the engine lock, waiting up to `wait` for it.
+    fn connect(&mut self, wait: Duration) -> Result<()> {
         let mut client = self.config.connect(NoTls)?;
         client.batch_execute(SESSION)?;
         migrate(&mut client)?;
@@ -104,18 +109,22 @@ impl Postgres {
                     &[&self.instance],
                 )?
                 .get(0);
-            let mut locked = false;
-            if ended > 0 {
-                for _ in 0..50 {
-                    if try_lock(&mut client)? {
-                        locked = true;
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
+            // Then wait, as a standby would: a process that was just killed holds the lock
+            // until the server notices its session is gone.
+            let wait = if ended > 0 {
+                wait.max(Duration::from_secs(5))
+            } else {
+                wait
+            };
+            let until = Instant::now() + wait;
+            loop {
+                if try_lock(&mut client)? {
+                    break;
                 }
-            }
-            if !locked {
-                return Err(StoreError::Locked);
+                if Instant::now() >= until {
+                    return Err(StoreError::Locked);
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
         }
         self.client = Some(client);
@@ -133,7 +142,7 @@ impl Postgres {
                     "the connection to PostgreSQL was lost; reconnecting".into(),
                 ));
             }
-            if let Err(e) = self.connect() {
+            if let Err(e) = self.connect(Duration::ZERO) {
                 self.retry_at = Instant::now() + self.backoff;
                 self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
                 return Err(match e {
