@@ -19,13 +19,7 @@ impl Engine {
         self.phase.store(crate::REBUILDING, Ordering::Release);
         let _gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
         let started = std::time::Instant::now();
-        // Where each series' unit rows end, as the store has it now.
-        let names: Vec<String> = self.series.iter().map(|s| s.name.clone()).collect();
-        for (series, info) in self.series.iter().zip(self.store.series(names)?) {
-            series
-                .units_through
-                .store(info.units_through, Ordering::Relaxed);
-        }
+        self.reload_units_through()?;
         // From fresh states, so a rebuild that failed half-way can simply run again.
         for (s, shard) in self.shards.iter().enumerate() {
             let mut shard = lock(shard);

@@ -34,6 +34,18 @@ fn from_counts(rows: Vec<(i64, Counts)>) -> Vec<(i64, u64, u64)> {
 }
 
 impl Engine {
+    /// Reads from the store where each series' unit rows end (a rewrite or a rebuild may not
+    /// have seen the last word on it).
+    pub(crate) fn reload_units_through(&self) -> Result<(), StoreError> {
+        let names: Vec<String> = self.series.iter().map(|s| s.name.clone()).collect();
+        for (series, info) in self.series.iter().zip(self.store.series(names)?) {
+            series
+                .units_through
+                .store(info.units_through, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     /// One roll-up pass over every series at `now`. Blocks on the store.
     pub fn roll_up(&self, now: i64) -> Result<RewriteStats, StoreError> {
         // Never while a rebuild reads the store: it must see rows and where unit rows end
@@ -48,12 +60,7 @@ impl Engine {
         if self.reload_series.load(Ordering::Acquire) {
             // A failed rewrite may have committed all the same: ask the store where each
             // series' unit rows end before judging any slice again.
-            let names: Vec<String> = self.series.iter().map(|s| s.name.clone()).collect();
-            for (series, info) in self.series.iter().zip(self.store.series(names)?) {
-                series
-                    .units_through
-                    .store(info.units_through, Ordering::Relaxed);
-            }
+            self.reload_units_through()?;
             self.reload_series.store(false, Ordering::Release);
         }
         let last = self.last_rollup.load(Ordering::Relaxed);
