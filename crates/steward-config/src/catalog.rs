@@ -395,7 +395,7 @@ fn build_slo(slo: &SloDoc, sli: Option<&SliDoc>, diags: &mut Diagnostics) -> Vec
             Some(MethodDoc::Occurrences) => Some(BudgetingMethod::Occurrences),
             Some(m @ (MethodDoc::Timeslices | MethodDoc::RatioTimeslices)) => {
                 let slice = match o.time_slice_window {
-                    Some(s) if s > 3600 => {
+                    Some(s) if s > steward_model::limits::MAX_SLICE.secs() => {
                         diags.error(at(o.mark), format!("timeSliceWindow of {s}s is longer than Steward's 1h limit for a time slice"));
                         None
                     }

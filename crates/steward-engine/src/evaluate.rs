@@ -78,8 +78,7 @@ impl Engine {
             .last_evaluation_micros
             .set(started.elapsed().as_micros() as u64);
         // The figures are current now, whatever the store does with the transitions.
-        self.last_evaluated
-            .store(jiff::Timestamp::now().as_second(), Ordering::Relaxed);
+        self.last_evaluated.store(now, Ordering::Relaxed);
         self.record(transitions);
     }
 

@@ -249,7 +249,7 @@ impl Engine {
         key: Option<(String, i64)>,
         now: i64,
     ) -> Result<Committed, EngineError> {
-        let Ok(_gate) = self.gate.try_read() else {
+        let Some(_gate) = self.gate_shared() else {
             return Err(EngineError::Rebuilding);
         };
         if !self.is_ready() {

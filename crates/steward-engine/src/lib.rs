@@ -330,6 +330,16 @@ impl Engine {
         })
     }
 
+    /// The ingest gate, shared; `None` while a rebuild holds it. A rebuild that panicked left
+    /// the gate poisoned but the states whole (it starts from fresh ones): the gate is used.
+    fn gate_shared(&self) -> Option<std::sync::RwLockReadGuard<'_, ()>> {
+        match self.gate.try_read() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     fn is_ready(&self) -> bool {
         self.phase.load(Ordering::Acquire) == READY
     }

@@ -50,7 +50,7 @@ impl Engine {
     pub fn roll_up(&self, now: i64) -> Result<RewriteStats, StoreError> {
         // Never while a rebuild reads the store: it must see rows and where unit rows end
         // as one.
-        let Ok(_gate) = self.gate.try_read() else {
+        let Some(_gate) = self.gate_shared() else {
             return Ok(RewriteStats::default());
         };
         if !self.is_ready() {

@@ -66,7 +66,7 @@ impl From<steward_store::StoreError> for ApiError {
             steward_store::StoreError::CommitUnknown(_) => {
                 tracing::error!(error = %e, "commit outcome unknown");
                 return ApiError::unavailable(format!(
-                    "{e}. Retry with the same Idempotency-Key header and the batch is counted exactly once"
+                    "{e}. A batch sent with an Idempotency-Key header is counted exactly once when retried with the same key; one sent without may be counted twice if retried"
                 ));
             }
             _ => {}

@@ -19,6 +19,9 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 /// large bodies cannot take all the memory.
 pub const MAX_CONCURRENT_INGEST: usize = 32;
 
+/// How long an ingest body may take to arrive.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The header a client sets to make a retried batch count once.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -27,27 +30,45 @@ pub async fn post_samples(
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Ok(_permit) = app.ingest_permits.clone().try_acquire_owned() else {
+    let Ok(permit) = app.ingest_permits.clone().try_acquire_owned() else {
         return Err(ApiError::busy(format!(
             "{MAX_CONCURRENT_INGEST} ingest requests are being handled already; retry in a second"
         )));
     };
     let key = idempotency_key(&headers)?;
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!(
-                "the body is larger than {} MiB; send the samples in smaller batches",
-                MAX_BODY / 1024 / 1024
-            ),
-        )
-    })?;
+    // A body that trickles in must not hold its permit for ever.
+    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await;
+    let bytes = match read {
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the body did not arrive within {}s; nothing was stored, send it again",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            ))
+        }
+        Ok(read) => read.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "the body is larger than {} MiB; send the samples in smaller batches",
+                    MAX_BODY / 1024 / 1024
+                ),
+            )
+        })?,
+    };
     let engine = app.engine.clone();
-    // Decoding, checking and storing block: they run off the async workers.
-    let committed = tokio::task::spawn_blocking(move || take_batch(&engine, &bytes, key))
-        .await
-        .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
+    // Decoding, checking and storing block: they run off the async workers, holding the
+    // permit even if the client goes away meanwhile.
+    let committed = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        take_batch(&engine, &bytes, key)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
     let accepted = match committed {
         Committed::Stored { accepted } => accepted as u64,
         Committed::Repeated { accepted } => accepted,

@@ -171,6 +171,7 @@ impl StoreError {
             StoreError::CommitUnknown(m) => StoreError::CommitUnknown(m.clone()),
             StoreError::Rejected(m) => StoreError::Rejected(m.clone()),
             StoreError::Locked => StoreError::Locked,
+            StoreError::Backend(m) => StoreError::Backend(m.clone()),
             other => StoreError::Backend(other.to_string()),
         }
     }
