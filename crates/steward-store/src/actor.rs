@@ -2,7 +2,7 @@
 
 use crate::{
     AlertState, AlertTransition, Appended, Backend, Batch, Footprint, IngestKey, Result, Rewrite,
-    RewriteStats, SeriesId, SeriesInfo, SeriesRow, StoreError, StoreUrl,
+    RewriteStats, SeriesId, SeriesInfo, SeriesRow, StoreError, StoreUrl, Tx,
 };
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -217,17 +217,35 @@ impl Store {
         if transitions.is_empty() {
             return Ok(());
         }
-        self.call(move |b| b.record_transitions(&transitions))
+        self.transact(move |tx| transitions.iter().try_for_each(|t| tx.record_transition(t)))
     }
 
     pub fn alert_states(&self) -> Result<Vec<AlertState>> {
-        self.call(|b| b.alert_states())
+        self.transact(|tx| tx.condition_states())
     }
 
     /// The newest `limit` condition changes of one SLO, newest first.
     pub fn alert_events(&self, slo: &str, limit: u32) -> Result<Vec<AlertTransition>> {
         let slo = slo.to_string();
-        self.call(move |b| b.alert_events(&slo, limit))
+        self.transact(move |tx| tx.condition_events(&slo, limit))
+    }
+
+    /// Runs `f` in one transaction on the store's thread: everything it does commits
+    /// together, or (when it returns an error) not at all.
+    pub fn transact<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.call(move |b| {
+            let mut f = Some(f);
+            let mut out = None;
+            b.transact(&mut |db| {
+                let f = f.take().ok_or(StoreError::Stopped)?;
+                out = Some(f(&mut Tx { db })?);
+                Ok(())
+            })?;
+            out.ok_or(StoreError::Stopped)
+        })
     }
 
     /// Whether the store answers.

@@ -8,12 +8,18 @@
 //! once with [`StoreError::Busy`] instead of growing memory.
 
 mod actor;
+mod alerts;
 mod postgres;
+mod sql;
 mod sqlite;
 
 use std::fmt;
 
 pub use actor::{Store, StoreStats, MAX_QUEUED};
+pub use alerts::{
+    Alert, AlertFilter, AlertStatus, Escalation, LogEntry, Message, MessageStatus, NewAlert,
+    NewMessage, Override, Silence, Triggered, Tx,
+};
 
 /// A series' id: every name samples are stored under has one.
 pub type SeriesId = i64;
@@ -210,9 +216,8 @@ pub(crate) trait Backend: Send + 'static {
     fn footprint(&mut self) -> Result<Footprint>;
     fn meta(&mut self, key: &str) -> Result<Option<i64>>;
     fn set_meta(&mut self, key: &str, value: i64) -> Result<()>;
-    fn record_transitions(&mut self, transitions: &[AlertTransition]) -> Result<()>;
-    fn alert_states(&mut self) -> Result<Vec<AlertState>>;
-    fn alert_events(&mut self, slo: &str, limit: u32) -> Result<Vec<AlertTransition>>;
+    /// Runs `f` in a transaction, committed when it returns `Ok`, rolled back otherwise.
+    fn transact(&mut self, f: &mut dyn FnMut(&mut dyn sql::Db) -> Result<()>) -> Result<()>;
     fn ping(&mut self) -> Result<()>;
 }
 

@@ -6,8 +6,8 @@
 //! a socket that stops answering (a partition), so no call can hang the engine.
 
 use crate::{
-    aggregate, to_i64, AlertState, AlertTransition, Appended, Backend, Batch, Footprint, IngestKey,
-    Result, Rewrite, RewriteStats, SeriesId, SeriesInfo, SeriesRow, StoreError,
+    aggregate, to_i64, Appended, Backend, Batch, Footprint, IngestKey, Result, Rewrite,
+    RewriteStats, SeriesId, SeriesInfo, SeriesRow, StoreError,
 };
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls};
@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../migrations/postgres/0003_ingest_keys.sql"),
     ),
+    (4, include_str!("../migrations/postgres/0004_alerts.sql")),
 ];
 
 /// Serialises migrations of replicas that start at the same time.
@@ -438,64 +439,17 @@ impl Backend for Postgres {
         Ok(())
     }
 
-    fn record_transitions(&mut self, transitions: &[AlertTransition]) -> Result<()> {
+    fn transact(&mut self, f: &mut dyn FnMut(&mut dyn crate::sql::Db) -> Result<()>) -> Result<()> {
         let mut tx = self.client()?.transaction()?;
-        for t in transitions {
-            tx.execute(
-                "INSERT INTO slo_alert_events (slo, long_window, short_window, severity, firing, at, long_burn, short_burn, factor)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                &[&t.slo, &t.long_window, &t.short_window, &t.severity, &t.firing, &t.at, &t.long_burn, &t.short_burn, &t.factor],
-            )?;
-            tx.execute(
-                "INSERT INTO slo_alert_state (slo, long_window, short_window, severity, firing, since, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (slo, long_window, short_window) DO UPDATE SET
-                   severity = EXCLUDED.severity, firing = EXCLUDED.firing, since = EXCLUDED.since, updated_at = EXCLUDED.updated_at",
-                &[&t.slo, &t.long_window, &t.short_window, &t.severity, &t.firing, &t.firing.then_some(t.at), &t.at],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn alert_states(&mut self) -> Result<Vec<AlertState>> {
-        let rows = self.client()?.query(
-            "SELECT slo, long_window, short_window, severity, firing, since FROM slo_alert_state ORDER BY slo, long_window, short_window",
-            &[],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| AlertState {
-                slo: r.get(0),
-                long_window: r.get(1),
-                short_window: r.get(2),
-                severity: r.get(3),
-                firing: r.get(4),
-                since: r.get(5),
-            })
-            .collect())
-    }
-
-    fn alert_events(&mut self, slo: &str, limit: u32) -> Result<Vec<AlertTransition>> {
-        let rows = self.client()?.query(
-            "SELECT slo, long_window, short_window, severity, firing, at, long_burn, short_burn, factor
-             FROM slo_alert_events WHERE slo = $1 ORDER BY at DESC, id DESC LIMIT $2",
-            &[&slo, &i64::from(limit)],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| AlertTransition {
-                slo: r.get(0),
-                long_window: r.get(1),
-                short_window: r.get(2),
-                severity: r.get(3),
-                firing: r.get(4),
-                at: r.get(5),
-                long_burn: r.get(6),
-                short_burn: r.get(7),
-                factor: r.get(8),
-            })
-            .collect())
+        f(&mut tx)?;
+        // Lost during COMMIT, the transaction may have committed or not: say so.
+        tx.commit().map_err(|e| {
+            if e.is_closed() {
+                StoreError::CommitUnknown(e.to_string())
+            } else {
+                StoreError::from(e)
+            }
+        })
     }
 
     fn ping(&mut self) -> Result<()> {

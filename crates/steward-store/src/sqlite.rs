@@ -1,8 +1,8 @@
 //! The embedded default: one SQLite file in WAL mode, held exclusively by one process.
 
 use crate::{
-    to_i64, AlertState, AlertTransition, Appended, Backend, Batch, Footprint, IngestKey, Result,
-    Rewrite, RewriteStats, SeriesId, SeriesInfo, SeriesRow, StoreError,
+    to_i64, Appended, Backend, Batch, Footprint, IngestKey, Result, Rewrite, RewriteStats,
+    SeriesId, SeriesInfo, SeriesRow, StoreError,
 };
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use std::path::Path;
@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_initial.sql")),
     (2, include_str!("../migrations/sqlite/0002_series.sql")),
     (3, include_str!("../migrations/sqlite/0003_ingest_keys.sql")),
+    (4, include_str!("../migrations/sqlite/0004_alerts.sql")),
 ];
 
 const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total) VALUES (?1, ?2, ?3, ?4)
@@ -314,62 +315,16 @@ impl Backend for Sqlite {
         Ok(())
     }
 
-    fn record_transitions(&mut self, transitions: &[AlertTransition]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        for t in transitions {
-            tx.execute(
-                "INSERT INTO slo_alert_events (slo, long_window, short_window, severity, firing, at, long_burn, short_burn, factor)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![t.slo, t.long_window, t.short_window, t.severity, t.firing, t.at, t.long_burn, t.short_burn, t.factor],
-            )?;
-            tx.execute(
-                "INSERT INTO slo_alert_state (slo, long_window, short_window, severity, firing, since, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (slo, long_window, short_window) DO UPDATE SET
-                   severity = excluded.severity, firing = excluded.firing, since = excluded.since, updated_at = excluded.updated_at",
-                params![t.slo, t.long_window, t.short_window, t.severity, t.firing, t.firing.then_some(t.at), t.at],
-            )?;
+    fn transact(&mut self, f: &mut dyn FnMut(&mut dyn crate::sql::Db) -> Result<()>) -> Result<()> {
+        let mut tx = self.conn.transaction()?;
+        f(&mut tx)?;
+        if tx.is_autocommit() {
+            return Err(StoreError::CommitUnknown(
+                "SQLite rolled back the transaction by itself".into(),
+            ));
         }
         tx.commit()?;
         Ok(())
-    }
-
-    fn alert_states(&mut self) -> Result<Vec<AlertState>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT slo, long_window, short_window, severity, firing, since FROM slo_alert_state ORDER BY slo, long_window, short_window",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(AlertState {
-                slo: r.get(0)?,
-                long_window: r.get(1)?,
-                short_window: r.get(2)?,
-                severity: r.get(3)?,
-                firing: r.get(4)?,
-                since: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-    }
-
-    fn alert_events(&mut self, slo: &str, limit: u32) -> Result<Vec<AlertTransition>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT slo, long_window, short_window, severity, firing, at, long_burn, short_burn, factor
-             FROM slo_alert_events WHERE slo = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![slo, limit], |r| {
-            Ok(AlertTransition {
-                slo: r.get(0)?,
-                long_window: r.get(1)?,
-                short_window: r.get(2)?,
-                severity: r.get(3)?,
-                firing: r.get(4)?,
-                at: r.get(5)?,
-                long_burn: r.get(6)?,
-                short_burn: r.get(7)?,
-                factor: r.get(8)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn ping(&mut self) -> Result<()> {

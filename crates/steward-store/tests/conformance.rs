@@ -5,8 +5,9 @@
 //! skip.
 
 use steward_store::{
-    AlertTransition, Appended, IngestKey, Rewrite, RewriteStats, SeriesId, SeriesRow, Store,
-    StoreError,
+    AlertFilter, AlertStatus, AlertTransition, Appended, Escalation, IngestKey, MessageStatus,
+    NewAlert, NewMessage, Override, Rewrite, RewriteStats, SeriesId, SeriesRow, Silence, Store,
+    StoreError, Triggered,
 };
 
 /// A store and whatever must live as long as it (a temporary directory).
@@ -456,6 +457,299 @@ fn ping_answers(f: Fixture) {
     store.ping().unwrap();
 }
 
+fn new_alert(key: &str, at: i64) -> NewAlert {
+    NewAlert {
+        source: "alertmanager".into(),
+        integration: "prom".into(),
+        dedup_key: key.into(),
+        service: Some("checkout".into()),
+        customer: Some("acme".into()),
+        severity: "page".into(),
+        summary: format!("{key} is down"),
+        labels: r#"{"alertname":"Down"}"#.into(),
+        details: "{}".into(),
+        at,
+        actor: "integration:prom".into(),
+    }
+}
+
+fn an_open_dedup_key_updates_its_alert_and_a_resolved_one_opens_a_new_alert(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let (first, repeat, other) = store
+        .transact(|tx| {
+            let first = tx.trigger(&new_alert("k1", 100))?;
+            let mut again = new_alert("k1", 110);
+            again.summary = "still down".into();
+            let repeat = tx.trigger(&again)?;
+            let mut other = new_alert("k1", 120);
+            other.integration = "other".into();
+            Ok((first, repeat, tx.trigger(&other)?))
+        })
+        .unwrap();
+    let Triggered::Opened(a) = first else {
+        panic!("{first:?}")
+    };
+    let Triggered::Repeated(r) = repeat else {
+        panic!("{repeat:?}")
+    };
+    assert_eq!(r.id, a.id);
+    assert_eq!(
+        (r.events, r.summary.as_str(), r.opened_at, r.updated_at),
+        (2, "still down", 100, 110)
+    );
+    assert_eq!(r.customer.as_deref(), Some("acme"));
+    assert!(
+        matches!(other, Triggered::Opened(ref o) if o.id != a.id),
+        "another integration's key is another alert"
+    );
+
+    let resolved = store
+        .transact(move |tx| tx.resolve(a.id, "user:ann", 130))
+        .unwrap()
+        .unwrap();
+    assert_eq!(resolved.status, AlertStatus::Resolved);
+    assert_eq!(
+        (resolved.resolved_at, resolved.resolved_by.as_deref()),
+        (Some(130), Some("user:ann"))
+    );
+    let reopened = store
+        .transact(|tx| tx.trigger(&new_alert("k1", 140)))
+        .unwrap();
+    let Triggered::Opened(n) = reopened else {
+        panic!("{reopened:?}")
+    };
+    assert_ne!(n.id, a.id);
+    let history = store.transact(move |tx| tx.history(a.id)).unwrap();
+    let kinds: Vec<(&str, &str)> = history
+        .iter()
+        .map(|e| (e.kind.as_str(), e.actor.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![("triggered", "integration:prom"), ("resolved", "user:ann")]
+    );
+}
+
+fn acknowledging_stops_the_escalation_and_only_a_triggered_alert_is_acknowledged(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let id = store
+        .transact(|tx| {
+            let id = tx.trigger(&new_alert("k", 100))?.alert().id;
+            tx.start_escalation(id, "default", 100)?;
+            Ok(id)
+        })
+        .unwrap();
+    let due = store.transact(|tx| tx.due_escalations(100, 10)).unwrap();
+    assert_eq!(
+        due,
+        vec![Escalation {
+            alert: id,
+            policy: "default".into(),
+            step: 0,
+            round: 0,
+            next_at: 100
+        }]
+    );
+    store
+        .transact(move |tx| {
+            tx.set_escalation(&Escalation {
+                alert: id,
+                policy: "default".into(),
+                step: 1,
+                round: 0,
+                next_at: 400,
+            })
+        })
+        .unwrap();
+    assert!(store
+        .transact(|tx| tx.due_escalations(399, 10))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.transact(|tx| tx.due_escalations(400, 10)).unwrap()[0].step,
+        1
+    );
+    let acked = store
+        .transact(move |tx| tx.acknowledge(id, "user:bob", 200))
+        .unwrap()
+        .unwrap();
+    assert_eq!(acked.status, AlertStatus::Acknowledged);
+    assert_eq!(acked.acknowledged_by.as_deref(), Some("user:bob"));
+    assert!(store
+        .transact(|tx| tx.due_escalations(i64::MAX, 10))
+        .unwrap()
+        .is_empty());
+    // Acknowledging again changes nothing; a missing alert is None.
+    let again = store
+        .transact(move |tx| tx.acknowledge(id, "user:eve", 300))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (again.acknowledged_at, again.acknowledged_by.as_deref()),
+        (Some(200), Some("user:bob"))
+    );
+    assert_eq!(
+        store
+            .transact(|tx| tx.acknowledge(999_999, "user:eve", 300))
+            .unwrap(),
+        None
+    );
+    let listed = store
+        .transact(|tx| {
+            tx.alerts(&AlertFilter {
+                status: Some(AlertStatus::Acknowledged),
+                service: Some("checkout".into()),
+                ..AlertFilter::default()
+            })
+        })
+        .unwrap();
+    assert_eq!(listed.iter().map(|a| a.id).collect::<Vec<_>>(), vec![id]);
+}
+
+fn message(key: &str, at: i64) -> NewMessage {
+    NewMessage {
+        alert: None,
+        service: Some("checkout".into()),
+        customer: None,
+        channel: "webhook".into(),
+        destination: "http://127.0.0.1:9/hook".into(),
+        payload: "{}".into(),
+        idempotency_key: key.into(),
+        at,
+        give_up_at: at + 3600,
+        created_by: "steward".into(),
+    }
+}
+
+fn the_outbox_queues_a_key_once_retries_and_keeps_dead_letters(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let (first, again) = store
+        .transact(|tx| {
+            Ok((
+                tx.queue(&message("n-1", 100))?,
+                tx.queue(&message("n-1", 100))?,
+            ))
+        })
+        .unwrap();
+    let id = first.expect("queued");
+    assert_eq!(again, None, "the same idempotency key is queued once");
+    assert_eq!(
+        store.transact(|tx| tx.next_message_at()).unwrap(),
+        Some(100)
+    );
+    store
+        .transact(move |tx| tx.retry_later(id, 1, 160, "HTTP 500"))
+        .unwrap();
+    assert!(store
+        .transact(|tx| tx.due_messages(159, 10))
+        .unwrap()
+        .is_empty());
+    let due = store.transact(|tx| tx.due_messages(160, 10)).unwrap();
+    assert_eq!(
+        (due[0].attempts, due[0].last_error.as_deref()),
+        (1, Some("HTTP 500"))
+    );
+    store
+        .transact(move |tx| tx.dead(id, 5, "gave up after 5 attempts: HTTP 500"))
+        .unwrap();
+    assert!(store
+        .transact(|tx| tx.due_messages(i64::MAX, 10))
+        .unwrap()
+        .is_empty());
+    let dead = store.transact(|tx| tx.dead_letters(10)).unwrap();
+    assert_eq!((dead[0].id, dead[0].status), (id, MessageStatus::Dead));
+    assert!(store.transact(move |tx| tx.requeue(id, 500, 900)).unwrap());
+    assert!(
+        !store.transact(move |tx| tx.requeue(id, 500, 900)).unwrap(),
+        "only a dead letter is requeued"
+    );
+    let m = store.transact(move |tx| tx.message(id)).unwrap().unwrap();
+    assert_eq!(
+        (
+            m.status,
+            m.next_attempt_at,
+            m.give_up_at,
+            m.idempotency_key.as_str()
+        ),
+        (MessageStatus::Pending, 500, 900, "n-1")
+    );
+    store.transact(move |tx| tx.delivered(id, 6, 501)).unwrap();
+    assert_eq!(store.transact(|tx| tx.next_message_at()).unwrap(), None);
+}
+
+fn silences_overrides_and_heartbeats_are_kept(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let s = Silence {
+        id: 0,
+        matchers: r#"[{"name":"service","value":"checkout","isRegex":false,"isEqual":true}]"#
+            .into(),
+        starts_at: 100,
+        ends_at: 200,
+        created_by: "ann".into(),
+        comment: "deploy".into(),
+        updated_at: 90,
+    };
+    let id = store.transact(move |tx| tx.add_silence(&s)).unwrap();
+    assert!(store
+        .transact(move |tx| tx.expire_silence(id, 150))
+        .unwrap());
+    let got = store.transact(move |tx| tx.silence(id)).unwrap().unwrap();
+    assert_eq!(
+        (got.starts_at, got.ends_at, got.updated_at),
+        (100, 150, 150)
+    );
+    // A silence expired before it starts ends as it starts.
+    assert!(store.transact(move |tx| tx.expire_silence(id, 50)).unwrap());
+    assert_eq!(store.transact(|tx| tx.silences()).unwrap()[0].ends_at, 100);
+    assert!(!store.transact(|tx| tx.expire_silence(424_242, 50)).unwrap());
+
+    let o = Override {
+        id: 0,
+        schedule: "primary".into(),
+        user: "bob".into(),
+        starts_at: 1000,
+        ends_at: 2000,
+        created_by: "user:ann".into(),
+    };
+    let oid = store.transact(move |tx| tx.add_override(&o, 10)).unwrap();
+    assert_eq!(
+        store.transact(|tx| tx.overrides(1999, 5000)).unwrap()[0].id,
+        oid
+    );
+    assert!(store
+        .transact(|tx| tx.overrides(2000, 5000))
+        .unwrap()
+        .is_empty());
+    assert!(store.transact(move |tx| tx.delete_override(oid)).unwrap());
+
+    store
+        .transact(|tx| {
+            tx.beat("cron", 10)?;
+            tx.beat("cron", 20)?;
+            tx.beat("backup", 5)
+        })
+        .unwrap();
+    assert_eq!(
+        store.transact(|tx| tx.heartbeats()).unwrap(),
+        vec![("backup".to_string(), 5), ("cron".to_string(), 20)]
+    );
+}
+
+fn a_failed_transaction_leaves_nothing_behind(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let err = store
+        .transact(|tx| {
+            tx.trigger(&new_alert("k", 100))?;
+            Err::<(), _>(StoreError::Rejected("refused on purpose".into()))
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Rejected(_)), "{err}");
+    assert!(store
+        .transact(|tx| tx.alerts(&AlertFilter::default()))
+        .unwrap()
+        .is_empty());
+}
+
 macro_rules! conformance_suite {
     ($backend:ident: $($test:ident),* $(,)?) => {
         mod $backend {
@@ -483,6 +777,11 @@ conformance_suite!(sqlite:
     transitions_keep_the_current_state_and_the_history,
     concurrent_appends_are_all_durable,
     a_full_queue_refuses_appends_at_once,
+    an_open_dedup_key_updates_its_alert_and_a_resolved_one_opens_a_new_alert,
+    acknowledging_stops_the_escalation_and_only_a_triggered_alert_is_acknowledged,
+    the_outbox_queues_a_key_once_retries_and_keeps_dead_letters,
+    silences_overrides_and_heartbeats_are_kept,
+    a_failed_transaction_leaves_nothing_behind,
     ping_answers,
 );
 conformance_suite!(postgres:
@@ -499,6 +798,11 @@ conformance_suite!(postgres:
     transitions_keep_the_current_state_and_the_history,
     concurrent_appends_are_all_durable,
     a_full_queue_refuses_appends_at_once,
+    an_open_dedup_key_updates_its_alert_and_a_resolved_one_opens_a_new_alert,
+    acknowledging_stops_the_escalation_and_only_a_triggered_alert_is_acknowledged,
+    the_outbox_queues_a_key_once_retries_and_keeps_dead_letters,
+    silences_overrides_and_heartbeats_are_kept,
+    a_failed_transaction_leaves_nothing_behind,
     ping_answers,
 );
 

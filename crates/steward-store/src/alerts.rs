@@ -1,0 +1,792 @@
+//! Alerts, their history, silences, escalations, on-call overrides, heartbeats and the
+//! notification outbox: typed operations on a transaction ([`Tx`]), written once for both
+//! backends. The engine composes them in [`crate::Store::transact`], so a condition's start,
+//! the alert it opens and the notifications it queues commit together.
+
+use crate::sql::{Db, Row, Val};
+use crate::{AlertState, AlertTransition, Result, StoreError};
+
+/// An alert's place in its lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AlertStatus {
+    Triggered,
+    Acknowledged,
+    Resolved,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Triggered => "triggered",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlertStatus> {
+        match s {
+            "triggered" => Some(AlertStatus::Triggered),
+            "acknowledged" => Some(AlertStatus::Acknowledged),
+            "resolved" => Some(AlertStatus::Resolved),
+            _ => None,
+        }
+    }
+}
+
+/// An alert as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    pub id: i64,
+    pub source: String,
+    pub integration: String,
+    pub dedup_key: String,
+    pub service: Option<String>,
+    pub customer: Option<String>,
+    pub severity: String,
+    pub summary: String,
+    /// A JSON object of strings.
+    pub labels: String,
+    /// A JSON object.
+    pub details: String,
+    pub status: AlertStatus,
+    pub opened_at: i64,
+    pub acknowledged_at: Option<i64>,
+    pub acknowledged_by: Option<String>,
+    pub resolved_at: Option<i64>,
+    pub resolved_by: Option<String>,
+    pub updated_at: i64,
+    /// How many events this alert took (the first and every repeat).
+    pub events: i64,
+    /// Why it notifies no one: a silence, a maintenance window or an inhibiting alert.
+    pub suppressed: Option<String>,
+    /// The escalation policy it was routed to.
+    pub policy: Option<String>,
+}
+
+/// What an incoming event says about an alert.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAlert {
+    pub source: String,
+    pub integration: String,
+    pub dedup_key: String,
+    pub service: Option<String>,
+    pub customer: Option<String>,
+    pub severity: String,
+    pub summary: String,
+    pub labels: String,
+    pub details: String,
+    pub at: i64,
+    /// Who sent it: `integration:NAME` or `steward`.
+    pub actor: String,
+}
+
+/// What a trigger did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Triggered {
+    /// A new alert (no open one had the key).
+    Opened(Alert),
+    /// The open alert with the key, updated.
+    Repeated(Alert),
+}
+
+impl Triggered {
+    pub fn alert(&self) -> &Alert {
+        match self {
+            Triggered::Opened(a) | Triggered::Repeated(a) => a,
+        }
+    }
+}
+
+/// One entry of an alert's history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogEntry {
+    pub at: i64,
+    pub kind: String,
+    pub actor: String,
+    pub detail: String,
+}
+
+/// Which alerts to list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlertFilter {
+    pub status: Option<AlertStatus>,
+    /// Triggered or acknowledged.
+    pub unresolved: bool,
+    pub service: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Silence {
+    pub id: i64,
+    /// JSON: `[{"name","value","isRegex","isEqual"}]`, as Alertmanager writes matchers.
+    pub matchers: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub created_by: String,
+    pub comment: String,
+    pub updated_at: i64,
+}
+
+/// Where an alert's escalation stands: step `step` of round `round` notifies at `next_at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Escalation {
+    pub alert: i64,
+    pub policy: String,
+    pub step: i64,
+    pub round: i64,
+    pub next_at: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageStatus {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Pending => "pending",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Dead => "dead",
+        }
+    }
+}
+
+/// A notification to queue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewMessage {
+    pub alert: Option<i64>,
+    pub service: Option<String>,
+    pub customer: Option<String>,
+    /// webhook | slack | teams | email
+    pub channel: String,
+    /// A URL or an email address.
+    pub destination: String,
+    pub payload: String,
+    /// The same on every attempt; queuing a key twice queues it once.
+    pub idempotency_key: String,
+    pub at: i64,
+    pub give_up_at: i64,
+    pub created_by: String,
+}
+
+/// A queued notification.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    pub id: i64,
+    pub alert: Option<i64>,
+    pub service: Option<String>,
+    pub customer: Option<String>,
+    pub channel: String,
+    pub destination: String,
+    pub payload: String,
+    pub idempotency_key: String,
+    pub status: MessageStatus,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub next_attempt_at: i64,
+    pub give_up_at: i64,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<i64>,
+}
+
+/// An on-call override: `user` covers `schedule` from `starts_at` to `ends_at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Override {
+    pub id: i64,
+    pub schedule: String,
+    pub user: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub created_by: String,
+}
+
+/// A transaction, with Steward's operations on it.
+pub struct Tx<'a> {
+    pub(crate) db: &'a mut dyn Db,
+}
+
+const ALERT_COLUMNS: &str = "id, source, integration, dedup_key, service, customer, severity, summary, labels, details, status, opened_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, updated_at, events, suppressed, policy";
+
+fn alert(r: &Row) -> Result<Alert> {
+    let status = r.text(10)?;
+    Ok(Alert {
+        id: r.int(0)?,
+        source: r.text(1)?,
+        integration: r.text(2)?,
+        dedup_key: r.text(3)?,
+        service: r.opt_text(4)?,
+        customer: r.opt_text(5)?,
+        severity: r.text(6)?,
+        summary: r.text(7)?,
+        labels: r.text(8)?,
+        details: r.text(9)?,
+        status: AlertStatus::parse(&status)
+            .ok_or_else(|| StoreError::Backend(format!("unknown alert status `{status}`")))?,
+        opened_at: r.int(11)?,
+        acknowledged_at: r.opt_int(12)?,
+        acknowledged_by: r.opt_text(13)?,
+        resolved_at: r.opt_int(14)?,
+        resolved_by: r.opt_text(15)?,
+        updated_at: r.int(16)?,
+        events: r.int(17)?,
+        suppressed: r.opt_text(18)?,
+        policy: r.opt_text(19)?,
+    })
+}
+
+const MESSAGE_COLUMNS: &str = "id, alert, service, customer, channel, destination, payload, idempotency_key, status, attempts, created_at, next_attempt_at, give_up_at, last_error, delivered_at";
+
+fn message(r: &Row) -> Result<Message> {
+    let status = match r.text(8)?.as_str() {
+        "pending" => MessageStatus::Pending,
+        "delivered" => MessageStatus::Delivered,
+        "dead" => MessageStatus::Dead,
+        other => {
+            return Err(StoreError::Backend(format!(
+                "unknown message status `{other}`"
+            )))
+        }
+    };
+    Ok(Message {
+        id: r.int(0)?,
+        alert: r.opt_int(1)?,
+        service: r.opt_text(2)?,
+        customer: r.opt_text(3)?,
+        channel: r.text(4)?,
+        destination: r.text(5)?,
+        payload: r.text(6)?,
+        idempotency_key: r.text(7)?,
+        status,
+        attempts: r.int(9)?,
+        created_at: r.int(10)?,
+        next_attempt_at: r.int(11)?,
+        give_up_at: r.int(12)?,
+        last_error: r.opt_text(13)?,
+        delivered_at: r.opt_int(14)?,
+    })
+}
+
+fn silence(r: &Row) -> Result<Silence> {
+    Ok(Silence {
+        id: r.int(0)?,
+        matchers: r.text(1)?,
+        starts_at: r.int(2)?,
+        ends_at: r.int(3)?,
+        created_by: r.text(4)?,
+        comment: r.text(5)?,
+        updated_at: r.int(6)?,
+    })
+}
+
+impl Tx<'_> {
+    // --- SLO conditions ---
+
+    /// Records a condition's change and its new current state.
+    pub fn record_transition(&mut self, t: &AlertTransition) -> Result<()> {
+        let firing = Val::Int(t.firing.into());
+        self.db.exec(
+            "INSERT INTO slo_alert_events (slo, long_window, short_window, severity, firing, at, long_burn, short_burn, factor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            &[(&t.slo).into(), (&t.long_window).into(), (&t.short_window).into(), (&t.severity).into(), firing.clone(), t.at.into(), t.long_burn.into(), t.short_burn.into(), t.factor.into()],
+        )?;
+        self.db.exec(
+            "INSERT INTO slo_alert_state (slo, long_window, short_window, severity, firing, since, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (slo, long_window, short_window) DO UPDATE SET
+               severity = excluded.severity, firing = excluded.firing, since = excluded.since, updated_at = excluded.updated_at",
+            &[(&t.slo).into(), (&t.long_window).into(), (&t.short_window).into(), (&t.severity).into(), firing, t.firing.then_some(t.at).into(), t.at.into()],
+        )?;
+        Ok(())
+    }
+
+    pub fn condition_states(&mut self) -> Result<Vec<AlertState>> {
+        self.db
+            .query(
+                "SELECT slo, long_window, short_window, severity, firing, since FROM slo_alert_state ORDER BY slo, long_window, short_window",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(AlertState {
+                    slo: r.text(0)?,
+                    long_window: r.text(1)?,
+                    short_window: r.text(2)?,
+                    severity: r.text(3)?,
+                    firing: r.int(4)? != 0,
+                    since: r.opt_int(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest `limit` changes of one SLO's conditions, newest first.
+    pub fn condition_events(&mut self, slo: &str, limit: u32) -> Result<Vec<AlertTransition>> {
+        self.db
+            .query(
+                "SELECT slo, long_window, short_window, severity, firing, at, long_burn, short_burn, factor
+                 FROM slo_alert_events WHERE slo = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
+                &[slo.into(), i64::from(limit).into()],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(AlertTransition {
+                    slo: r.text(0)?,
+                    long_window: r.text(1)?,
+                    short_window: r.text(2)?,
+                    severity: r.text(3)?,
+                    firing: r.int(4)? != 0,
+                    at: r.int(5)?,
+                    long_burn: r.real(6)?,
+                    short_burn: r.real(7)?,
+                    factor: r.real(8)?,
+                })
+            })
+            .collect()
+    }
+
+    // --- alerts ---
+
+    /// Opens an alert, or updates the open one with the same (integration, dedup key).
+    pub fn trigger(&mut self, a: &NewAlert) -> Result<Triggered> {
+        if let Some(open) = self.open_alert(&a.integration, &a.dedup_key)? {
+            self.db.exec(
+                "UPDATE alerts SET severity = ?2, summary = ?3, labels = ?4, details = ?5, updated_at = ?6, events = events + 1 WHERE id = ?1",
+                &[open.id.into(), (&a.severity).into(), (&a.summary).into(), (&a.labels).into(), (&a.details).into(), a.at.into()],
+            )?;
+            return Ok(Triggered::Repeated(self.alert_by_id(open.id)?));
+        }
+        let id = self
+            .db
+            .one(
+                "INSERT INTO alerts (source, integration, dedup_key, service, customer, severity, summary, labels, details, status, opened_at, updated_at, events)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'triggered', ?10, ?10, 1) RETURNING id",
+                &[(&a.source).into(), (&a.integration).into(), (&a.dedup_key).into(), a.service.as_ref().into(), a.customer.as_ref().into(), (&a.severity).into(), (&a.summary).into(), (&a.labels).into(), (&a.details).into(), a.at.into()],
+            )?
+            .int(0)?;
+        self.log(id, a.at, "triggered", &a.actor, &a.summary)?;
+        Ok(Triggered::Opened(self.alert_by_id(id)?))
+    }
+
+    /// The open (triggered or acknowledged) alert with this key.
+    pub fn open_alert(&mut self, integration: &str, dedup_key: &str) -> Result<Option<Alert>> {
+        self.db
+            .opt(
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE integration = ?1 AND dedup_key = ?2 AND status <> 'resolved'"),
+                &[integration.into(), dedup_key.into()],
+            )?
+            .map(|r| alert(&r))
+            .transpose()
+    }
+
+    pub fn alert(&mut self, id: i64) -> Result<Option<Alert>> {
+        self.db
+            .opt(
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
+                &[id.into()],
+            )?
+            .map(|r| alert(&r))
+            .transpose()
+    }
+
+    fn alert_by_id(&mut self, id: i64) -> Result<Alert> {
+        self.alert(id)?
+            .ok_or_else(|| StoreError::Backend(format!("alert {id} vanished")))
+    }
+
+    /// Acknowledges a triggered alert and stops its escalation. An alert already
+    /// acknowledged or resolved is returned unchanged; `None` if there is no such alert.
+    pub fn acknowledge(&mut self, id: i64, actor: &str, at: i64) -> Result<Option<Alert>> {
+        let changed = self.db.exec(
+            "UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?2, acknowledged_by = ?3, updated_at = ?2 WHERE id = ?1 AND status = 'triggered'",
+            &[id.into(), at.into(), actor.into()],
+        )?;
+        if changed > 0 {
+            self.log(id, at, "acknowledged", actor, "")?;
+            self.stop_escalation(id)?;
+        }
+        self.alert(id)
+    }
+
+    /// Resolves an open alert and stops its escalation; its key opens a new alert from now on.
+    pub fn resolve(&mut self, id: i64, actor: &str, at: i64) -> Result<Option<Alert>> {
+        let changed = self.db.exec(
+            "UPDATE alerts SET status = 'resolved', resolved_at = ?2, resolved_by = ?3, updated_at = ?2 WHERE id = ?1 AND status <> 'resolved'",
+            &[id.into(), at.into(), actor.into()],
+        )?;
+        if changed > 0 {
+            self.log(id, at, "resolved", actor, "")?;
+            self.stop_escalation(id)?;
+        }
+        self.alert(id)
+    }
+
+    /// Records why an alert notifies no one (`None`: it notifies again).
+    pub fn set_suppressed(&mut self, id: i64, why: Option<&str>) -> Result<()> {
+        self.db.exec(
+            "UPDATE alerts SET suppressed = ?2 WHERE id = ?1",
+            &[id.into(), why.into()],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_policy(&mut self, id: i64, policy: Option<&str>) -> Result<()> {
+        self.db.exec(
+            "UPDATE alerts SET policy = ?2 WHERE id = ?1",
+            &[id.into(), policy.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Adds an entry to an alert's history.
+    pub fn log(
+        &mut self,
+        alert: i64,
+        at: i64,
+        kind: &str,
+        actor: &str,
+        detail: &str,
+    ) -> Result<()> {
+        self.db.exec(
+            "INSERT INTO alert_log (alert, at, kind, actor, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            &[
+                alert.into(),
+                at.into(),
+                kind.into(),
+                actor.into(),
+                detail.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn history(&mut self, alert: i64) -> Result<Vec<LogEntry>> {
+        self.db
+            .query(
+                "SELECT at, kind, actor, detail FROM alert_log WHERE alert = ?1 ORDER BY id",
+                &[alert.into()],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(LogEntry {
+                    at: r.int(0)?,
+                    kind: r.text(1)?,
+                    actor: r.text(2)?,
+                    detail: r.text(3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Alerts, newest first.
+    pub fn alerts(&mut self, f: &AlertFilter) -> Result<Vec<Alert>> {
+        let mut sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE 1 = 1");
+        let mut params: Vec<Val> = Vec::new();
+        if let Some(s) = f.status {
+            params.push(s.as_str().into());
+            sql.push_str(&format!(" AND status = ?{}", params.len()));
+        }
+        if f.unresolved {
+            sql.push_str(" AND status <> 'resolved'");
+        }
+        if let Some(s) = &f.service {
+            params.push(s.into());
+            sql.push_str(&format!(" AND service = ?{}", params.len()));
+        }
+        params.push(i64::from(f.limit.unwrap_or(1000)).into());
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", params.len()));
+        self.db.query(&sql, &params)?.iter().map(alert).collect()
+    }
+
+    // --- silences ---
+
+    /// Stores a new silence; its id.
+    pub fn add_silence(&mut self, s: &Silence) -> Result<i64> {
+        self.db
+            .one(
+                "INSERT INTO silences (matchers, starts_at, ends_at, created_by, comment, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                &[(&s.matchers).into(), s.starts_at.into(), s.ends_at.into(), (&s.created_by).into(), (&s.comment).into(), s.updated_at.into()],
+            )?
+            .int(0)
+    }
+
+    /// Replaces a silence; false when there is no such silence.
+    pub fn update_silence(&mut self, s: &Silence) -> Result<bool> {
+        Ok(self.db.exec(
+            "UPDATE silences SET matchers = ?2, starts_at = ?3, ends_at = ?4, created_by = ?5, comment = ?6, updated_at = ?7 WHERE id = ?1",
+            &[s.id.into(), (&s.matchers).into(), s.starts_at.into(), s.ends_at.into(), (&s.created_by).into(), (&s.comment).into(), s.updated_at.into()],
+        )? > 0)
+    }
+
+    /// Ends a silence at `at` (a silence that has not started ends when it would start);
+    /// false when there is no such silence.
+    pub fn expire_silence(&mut self, id: i64, at: i64) -> Result<bool> {
+        Ok(self.db.exec(
+            "UPDATE silences SET ends_at = CASE WHEN starts_at > ?2 THEN starts_at WHEN ends_at > ?2 THEN ?2 ELSE ends_at END, updated_at = ?2 WHERE id = ?1",
+            &[id.into(), at.into()],
+        )? > 0)
+    }
+
+    pub fn silences(&mut self) -> Result<Vec<Silence>> {
+        self.db
+            .query(
+                "SELECT id, matchers, starts_at, ends_at, created_by, comment, updated_at FROM silences ORDER BY id",
+                &[],
+            )?
+            .iter()
+            .map(silence)
+            .collect()
+    }
+
+    pub fn silence(&mut self, id: i64) -> Result<Option<Silence>> {
+        self.db
+            .opt(
+                "SELECT id, matchers, starts_at, ends_at, created_by, comment, updated_at FROM silences WHERE id = ?1",
+                &[id.into()],
+            )?
+            .map(|r| silence(&r))
+            .transpose()
+    }
+
+    // --- escalations ---
+
+    /// Starts (or restarts) an alert's escalation at step 0 of round 0.
+    pub fn start_escalation(&mut self, alert: i64, policy: &str, at: i64) -> Result<()> {
+        self.db.exec(
+            "INSERT INTO escalations (alert, policy, step, round, next_at) VALUES (?1, ?2, 0, 0, ?3)
+             ON CONFLICT (alert) DO UPDATE SET policy = excluded.policy, step = 0, round = 0, next_at = excluded.next_at",
+            &[alert.into(), policy.into(), at.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Escalations whose next step is due at `now`, the earliest first.
+    pub fn due_escalations(&mut self, now: i64, limit: u32) -> Result<Vec<Escalation>> {
+        self.db
+            .query(
+                "SELECT alert, policy, step, round, next_at FROM escalations WHERE next_at <= ?1 ORDER BY next_at, alert LIMIT ?2",
+                &[now.into(), i64::from(limit).into()],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(Escalation {
+                    alert: r.int(0)?,
+                    policy: r.text(1)?,
+                    step: r.int(2)?,
+                    round: r.int(3)?,
+                    next_at: r.int(4)?,
+                })
+            })
+            .collect()
+    }
+
+    pub fn escalation(&mut self, alert: i64) -> Result<Option<Escalation>> {
+        self.db
+            .opt(
+                "SELECT alert, policy, step, round, next_at FROM escalations WHERE alert = ?1",
+                &[alert.into()],
+            )?
+            .map(|r| {
+                Ok(Escalation {
+                    alert: r.int(0)?,
+                    policy: r.text(1)?,
+                    step: r.int(2)?,
+                    round: r.int(3)?,
+                    next_at: r.int(4)?,
+                })
+            })
+            .transpose()
+    }
+
+    /// Moves an escalation to its next step.
+    pub fn set_escalation(&mut self, e: &Escalation) -> Result<()> {
+        self.db.exec(
+            "UPDATE escalations SET step = ?2, round = ?3, next_at = ?4 WHERE alert = ?1",
+            &[
+                e.alert.into(),
+                e.step.into(),
+                e.round.into(),
+                e.next_at.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn stop_escalation(&mut self, alert: i64) -> Result<()> {
+        self.db
+            .exec("DELETE FROM escalations WHERE alert = ?1", &[alert.into()])?;
+        Ok(())
+    }
+
+    // --- the outbox ---
+
+    /// Queues a notification; `None` when its idempotency key was queued before.
+    pub fn queue(&mut self, m: &NewMessage) -> Result<Option<i64>> {
+        Ok(self
+            .db
+            .opt(
+                "INSERT INTO outbox (alert, service, customer, channel, destination, payload, idempotency_key, status, attempts, created_at, next_attempt_at, give_up_at, created_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?9, ?10)
+                 ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+                &[m.alert.into(), m.service.as_ref().into(), m.customer.as_ref().into(), (&m.channel).into(), (&m.destination).into(), (&m.payload).into(), (&m.idempotency_key).into(), m.at.into(), m.give_up_at.into(), (&m.created_by).into()],
+            )?
+            .map(|r| r.int(0))
+            .transpose()?)
+    }
+
+    /// Pending messages due at `now`, the earliest first.
+    pub fn due_messages(&mut self, now: i64, limit: u32) -> Result<Vec<Message>> {
+        self.db
+            .query(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2"),
+                &[now.into(), i64::from(limit).into()],
+            )?
+            .iter()
+            .map(message)
+            .collect()
+    }
+
+    /// The earliest time a pending message is due, if any is pending.
+    pub fn next_message_at(&mut self) -> Result<Option<i64>> {
+        self.db
+            .one(
+                "SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending'",
+                &[],
+            )?
+            .opt_int(0)
+    }
+
+    pub fn message(&mut self, id: i64) -> Result<Option<Message>> {
+        self.db
+            .opt(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE id = ?1"),
+                &[id.into()],
+            )?
+            .map(|r| message(&r))
+            .transpose()
+    }
+
+    /// Messages of an alert, oldest first.
+    pub fn messages_of(&mut self, alert: i64) -> Result<Vec<Message>> {
+        self.db
+            .query(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE alert = ?1 ORDER BY id"),
+                &[alert.into()],
+            )?
+            .iter()
+            .map(message)
+            .collect()
+    }
+
+    pub fn delivered(&mut self, id: i64, attempts: i64, at: i64) -> Result<()> {
+        self.db.exec(
+            "UPDATE outbox SET status = 'delivered', attempts = ?2, delivered_at = ?3, last_error = NULL WHERE id = ?1",
+            &[id.into(), attempts.into(), at.into()],
+        )?;
+        Ok(())
+    }
+
+    /// A failed attempt: try again at `next_at`.
+    pub fn retry_later(&mut self, id: i64, attempts: i64, next_at: i64, error: &str) -> Result<()> {
+        self.db.exec(
+            "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4 WHERE id = ?1",
+            &[id.into(), attempts.into(), next_at.into(), error.into()],
+        )?;
+        Ok(())
+    }
+
+    /// A message that was given up on: it moves to the dead letters.
+    pub fn dead(&mut self, id: i64, attempts: i64, error: &str) -> Result<()> {
+        self.db.exec(
+            "UPDATE outbox SET status = 'dead', attempts = ?2, last_error = ?3 WHERE id = ?1",
+            &[id.into(), attempts.into(), error.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Dead letters, newest first.
+    pub fn dead_letters(&mut self, limit: u32) -> Result<Vec<Message>> {
+        self.db
+            .query(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE status = 'dead' ORDER BY id DESC LIMIT ?1"),
+                &[i64::from(limit).into()],
+            )?
+            .iter()
+            .map(message)
+            .collect()
+    }
+
+    /// Sends a dead letter again from `now`, with the same idempotency key, until
+    /// `give_up_at`; false when it is not a dead letter.
+    pub fn requeue(&mut self, id: i64, now: i64, give_up_at: i64) -> Result<bool> {
+        Ok(self.db.exec(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = ?2, give_up_at = ?3 WHERE id = ?1 AND status = 'dead'",
+            &[id.into(), now.into(), give_up_at.into()],
+        )? > 0)
+    }
+
+    // --- on-call overrides ---
+
+    pub fn add_override(&mut self, o: &Override, at: i64) -> Result<i64> {
+        self.db
+            .one(
+                "INSERT INTO oncall_overrides (schedule, user_name, starts_at, ends_at, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                &[(&o.schedule).into(), (&o.user).into(), o.starts_at.into(), o.ends_at.into(), (&o.created_by).into(), at.into()],
+            )?
+            .int(0)
+    }
+
+    pub fn delete_override(&mut self, id: i64) -> Result<bool> {
+        Ok(self
+            .db
+            .exec("DELETE FROM oncall_overrides WHERE id = ?1", &[id.into()])?
+            > 0)
+    }
+
+    /// Every override that overlaps [from, to), in the order they were made.
+    pub fn overrides(&mut self, from: i64, to: i64) -> Result<Vec<Override>> {
+        self.db
+            .query(
+                "SELECT id, schedule, user_name, starts_at, ends_at, created_by FROM oncall_overrides WHERE ends_at > ?1 AND starts_at < ?2 ORDER BY id",
+                &[from.into(), to.into()],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(Override {
+                    id: r.int(0)?,
+                    schedule: r.text(1)?,
+                    user: r.text(2)?,
+                    starts_at: r.int(3)?,
+                    ends_at: r.int(4)?,
+                    created_by: r.text(5)?,
+                })
+            })
+            .collect()
+    }
+
+    // --- heartbeats ---
+
+    pub fn beat(&mut self, integration: &str, at: i64) -> Result<()> {
+        self.db.exec(
+            "INSERT INTO heartbeats (integration, last_at) VALUES (?1, ?2)
+             ON CONFLICT (integration) DO UPDATE SET last_at = excluded.last_at",
+            &[integration.into(), at.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Every heartbeat's last ping.
+    pub fn heartbeats(&mut self) -> Result<Vec<(String, i64)>> {
+        self.db
+            .query(
+                "SELECT integration, last_at FROM heartbeats ORDER BY integration",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.int(1)?)))
+            .collect()
+    }
+}
