@@ -625,8 +625,7 @@ impl Tx<'_> {
 
     /// Queues a notification; `None` when its idempotency key was queued before.
     pub fn queue(&mut self, m: &NewMessage) -> Result<Option<i64>> {
-        Ok(self
-            .db
+        self.db
             .opt(
                 "INSERT INTO outbox (alert, service, customer, channel, destination, payload, idempotency_key, status, attempts, created_at, next_attempt_at, give_up_at, created_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?9, ?10)
@@ -634,7 +633,7 @@ impl Tx<'_> {
                 &[m.alert.into(), m.service.as_ref().into(), m.customer.as_ref().into(), (&m.channel).into(), (&m.destination).into(), (&m.payload).into(), (&m.idempotency_key).into(), m.at.into(), m.give_up_at.into(), (&m.created_by).into()],
             )?
             .map(|r| r.int(0))
-            .transpose()?)
+            .transpose()
     }
 
     /// Pending messages due at `now`, the earliest first.
