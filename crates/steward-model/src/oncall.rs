@@ -1,0 +1,491 @@
+//! Who is on call: rotations, layers, restrictions and overrides, resolved to shifts.
+//!
+//! A rotation hands off at a local time in its time zone: shifts of days or weeks are counted
+//! in the calendar, so a daily 09:00 hand-off stays at 09:00 across a DST change (that day's
+//! shift is 23 or 25 hours long); shifts of hours are counted in elapsed time. A hand-off that
+//! falls in a DST gap moves to the first instant after it; one in a repeated hour takes the
+//! first of the two. Later layers take precedence over earlier ones wherever they have
+//! someone on call; an override takes precedence over every layer.
+
+use jiff::civil::{Date, DateTime, Time};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShiftLength {
+    Hours(u32),
+    Days(u32),
+    Weeks(u32),
+}
+
+/// When a layer may have someone on call: these weekdays (Monday first), from `from` to
+/// `to` local time (`to` at or before `from`: until `to` the next day).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Restriction {
+    pub days: [bool; 7],
+    pub from: Time,
+    pub to: Time,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rotation {
+    pub name: String,
+    pub participants: Vec<String>,
+    pub shift: ShiftLength,
+    /// The first hand-off, local time: `participants[0]` starts then.
+    pub start: DateTime,
+    pub time_zone: TimeZone,
+    /// Empty: always.
+    pub restrictions: Vec<Restriction>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    pub name: String,
+    pub time_zone: TimeZone,
+    /// Later layers take precedence.
+    pub layers: Vec<Rotation>,
+}
+
+/// `user` is on call from `start` to `end` (unix seconds, end exclusive).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shift {
+    pub user: String,
+    pub start: i64,
+    pub end: i64,
+}
+
+/// Instants handled: 1970 to 2100, well inside what jiff represents.
+const MIN_T: i64 = 0;
+const MAX_T: i64 = 4_102_444_800;
+
+fn local(dt: DateTime, tz: &TimeZone) -> i64 {
+    // `to_zoned` resolves gaps and folds as RFC 5545 does ("compatible").
+    dt.to_zoned(tz.clone())
+        .map_or(MAX_T, |z| z.timestamp().as_second())
+}
+
+fn civil(t: i64, tz: &TimeZone) -> DateTime {
+    Timestamp::from_second(t.clamp(MIN_T, MAX_T))
+        .map(|ts| tz.to_datetime(ts))
+        .unwrap_or_default()
+}
+
+impl Rotation {
+    /// When shift `k` starts (shift 0 at `start`).
+    pub fn boundary(&self, k: i64) -> i64 {
+        let first = local(self.start, &self.time_zone);
+        let days = match self.shift {
+            ShiftLength::Hours(h) => {
+                return first.saturating_add(k.saturating_mul(i64::from(h) * 3600))
+            }
+            ShiftLength::Days(d) => i64::from(d),
+            ShiftLength::Weeks(w) => i64::from(w) * 7,
+        };
+        match self.start.date().checked_add(k.saturating_mul(days).days()) {
+            Ok(date) => local(date.to_datetime(self.start.time()), &self.time_zone),
+            Err(_) if k < 0 => MIN_T,
+            Err(_) => MAX_T,
+        }
+    }
+
+    fn nominal_secs(&self) -> i64 {
+        match self.shift {
+            ShiftLength::Hours(h) => i64::from(h) * 3600,
+            ShiftLength::Days(d) => i64::from(d) * 86_400,
+            ShiftLength::Weeks(w) => i64::from(w) * 7 * 86_400,
+        }
+        .max(1)
+    }
+
+    /// The shift that holds `t`.
+    fn index_at(&self, t: i64) -> i64 {
+        let first = local(self.start, &self.time_zone);
+        let mut k = (t - first).div_euclid(self.nominal_secs());
+        while self.boundary(k) > t {
+            k -= 1;
+        }
+        while self.boundary(k + 1) <= t {
+            k += 1;
+        }
+        k
+    }
+
+    fn participant(&self, k: i64) -> Option<&String> {
+        let n = self.participants.len() as i64;
+        (n > 0).then(|| &self.participants[k.rem_euclid(n) as usize])
+    }
+
+    /// The shifts that overlap [from, to), clipped to it and to the restrictions.
+    pub fn shifts(&self, from: i64, to: i64) -> Vec<Shift> {
+        let mut out = Vec::new();
+        let first = local(self.start, &self.time_zone);
+        let from = from.max(first);
+        if from >= to || self.participants.is_empty() {
+            return out;
+        }
+        let mut k = self.index_at(from);
+        loop {
+            let (s, e) = (self.boundary(k), self.boundary(k + 1));
+            if s >= to || e <= s {
+                break;
+            }
+            let user = self.participant(k).expect("participants checked above");
+            let (s, e) = (s.max(from), e.min(to));
+            if self.restrictions.is_empty() {
+                out.push(Shift {
+                    user: user.clone(),
+                    start: s,
+                    end: e,
+                });
+            } else {
+                for (a, b) in self.allowed(s, e) {
+                    out.push(Shift {
+                        user: user.clone(),
+                        start: a,
+                        end: b,
+                    });
+                }
+            }
+            k += 1;
+        }
+        out
+    }
+
+    /// The parts of [s, e) the restrictions allow, in order.
+    fn allowed(&self, s: i64, e: i64) -> Vec<(i64, i64)> {
+        let mut spans = Vec::new();
+        let tz = &self.time_zone;
+        let mut day: Date = civil(s, tz).date().yesterday().unwrap_or(Date::MIN);
+        let last = civil(e, tz).date();
+        while day <= last {
+            let weekday = day.weekday().to_monday_zero_offset() as usize;
+            for r in &self.restrictions {
+                if !r.days[weekday] {
+                    continue;
+                }
+                let a = local(day.to_datetime(r.from), tz);
+                let end_day = if r.to <= r.from {
+                    day.tomorrow().unwrap_or(day)
+                } else {
+                    day
+                };
+                let b = local(end_day.to_datetime(r.to), tz);
+                let (a, b) = (a.max(s), b.min(e));
+                if a < b {
+                    spans.push((a, b));
+                }
+            }
+            match day.tomorrow() {
+                Ok(d) => day = d,
+                Err(_) => break,
+            }
+        }
+        merge(spans)
+    }
+}
+
+/// Sorts spans and joins those that touch or overlap.
+fn merge(mut spans: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    spans.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(spans.len());
+    for (a, b) in spans {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+impl Schedule {
+    /// Who is on call over [from, to): the final shifts, overrides and layers applied, in
+    /// order, adjacent shifts of the same person joined. Time nobody covers is left out.
+    pub fn timeline(&self, overrides: &[Shift], from: i64, to: i64) -> Vec<Shift> {
+        if from >= to {
+            return Vec::new();
+        }
+        // Every layer's shifts (and the overrides, as the top layer), then each elementary
+        // interval between their edges goes to the highest layer that covers it.
+        let mut layers: Vec<Vec<Shift>> = self.layers.iter().map(|l| l.shifts(from, to)).collect();
+        layers.push(
+            overrides
+                .iter()
+                .filter(|o| o.end > from && o.start < to && o.start < o.end)
+                .map(|o| Shift {
+                    user: o.user.clone(),
+                    start: o.start.max(from),
+                    end: o.end.min(to),
+                })
+                .collect(),
+        );
+        let mut edges: Vec<i64> = vec![from, to];
+        for l in &layers {
+            for s in l {
+                edges.push(s.start);
+                edges.push(s.end);
+            }
+        }
+        edges.sort_unstable();
+        edges.dedup();
+        let mut out: Vec<Shift> = Vec::new();
+        for w in edges.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            let who = layers.iter().rev().find_map(|l| {
+                l.iter()
+                    .rev() // a later override wins over an earlier one
+                    .find(|s| s.start <= a && a < s.end)
+                    .map(|s| &s.user)
+            });
+            let Some(user) = who else { continue };
+            match out.last_mut() {
+                Some(last) if last.end == a && &last.user == user => last.end = b,
+                _ => out.push(Shift {
+                    user: user.clone(),
+                    start: a,
+                    end: b,
+                }),
+            }
+        }
+        out
+    }
+
+    /// Who is on call at `at`.
+    pub fn on_call(&self, overrides: &[Shift], at: i64) -> Option<String> {
+        self.timeline(overrides, at, at + 1)
+            .into_iter()
+            .next()
+            .map(|s| s.user)
+    }
+
+    /// Every interval in [from, to) that nobody covers.
+    pub fn gaps(&self, overrides: &[Shift], from: i64, to: i64) -> Vec<(i64, i64)> {
+        let mut gaps = Vec::new();
+        let mut at = from;
+        for s in self.timeline(overrides, from, to) {
+            if s.start > at {
+                gaps.push((at, s.start));
+            }
+            at = at.max(s.end);
+        }
+        if at < to {
+            gaps.push((at, to));
+        }
+        gaps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> i64 {
+        s.parse::<Timestamp>().unwrap().as_second()
+    }
+
+    fn rotation(people: &[&str], shift: ShiftLength, start: &str, tz: &str) -> Rotation {
+        Rotation {
+            name: "r".into(),
+            participants: people.iter().map(|p| p.to_string()).collect(),
+            shift,
+            start: start.parse().unwrap(),
+            time_zone: TimeZone::get(tz).unwrap(),
+            restrictions: Vec::new(),
+        }
+    }
+
+    fn schedule(layers: Vec<Rotation>) -> Schedule {
+        Schedule {
+            name: "s".into(),
+            time_zone: TimeZone::UTC,
+            layers,
+        }
+    }
+
+    #[test]
+    fn a_daily_nine_oclock_hand_off_stays_at_nine_across_both_dst_changes() {
+        let r = rotation(
+            &["ann", "bob"],
+            ShiftLength::Days(1),
+            "2026-03-06T09:00",
+            "America/New_York",
+        );
+        // 2026-03-08 is spring forward in New York; 2026-11-01 fall back.
+        assert_eq!(r.boundary(1), ts("2026-03-07T14:00:00Z")); // EST, UTC-5
+        assert_eq!(r.boundary(2), ts("2026-03-08T13:00:00Z")); // EDT, UTC-4
+        assert_eq!(r.boundary(2) - r.boundary(1), 23 * 3600);
+        let s = schedule(vec![r.clone()]);
+        assert_eq!(
+            s.on_call(&[], ts("2026-03-08T12:59:59Z")).as_deref(),
+            Some("bob")
+        );
+        assert_eq!(
+            s.on_call(&[], ts("2026-03-08T13:00:00Z")).as_deref(),
+            Some("ann")
+        );
+        let k = r.index_at(ts("2026-11-01T12:00:00Z"));
+        assert_eq!(r.boundary(k), ts("2026-10-31T13:00:00Z")); // EDT
+        assert_eq!(r.boundary(k + 1), ts("2026-11-01T14:00:00Z")); // EST: a 25-hour shift
+    }
+
+    #[test]
+    fn an_hourly_rotation_counts_elapsed_hours_across_dst() {
+        let r = rotation(
+            &["a", "b"],
+            ShiftLength::Hours(12),
+            "2026-03-07T21:00",
+            "America/New_York",
+        );
+        assert_eq!(r.boundary(1) - r.boundary(0), 12 * 3600);
+        assert_eq!(r.boundary(2) - r.boundary(1), 12 * 3600);
+    }
+
+    #[test]
+    fn a_hand_off_in_the_spring_gap_moves_after_it() {
+        let r = rotation(
+            &["a"],
+            ShiftLength::Days(1),
+            "2026-03-07T02:30",
+            "America/New_York",
+        );
+        // 02:30 does not exist on 2026-03-08: the hand-off is 03:30 EDT.
+        assert_eq!(r.boundary(1), ts("2026-03-08T07:30:00Z"));
+    }
+
+    #[test]
+    fn weekly_shifts_rotate_through_participants() {
+        let r = rotation(
+            &["a", "b", "c"],
+            ShiftLength::Weeks(1),
+            "2026-01-05T10:00",
+            "UTC",
+        );
+        let shifts = r.shifts(ts("2026-01-05T10:00:00Z"), ts("2026-02-02T10:00:00Z"));
+        let users: Vec<&str> = shifts.iter().map(|s| s.user.as_str()).collect();
+        assert_eq!(users, vec!["a", "b", "c", "a"]);
+        assert_eq!(shifts[1].start, ts("2026-01-12T10:00:00Z"));
+    }
+
+    #[test]
+    fn nobody_is_on_call_before_a_rotation_starts() {
+        let s = schedule(vec![rotation(
+            &["a"],
+            ShiftLength::Days(1),
+            "2026-01-05T10:00",
+            "UTC",
+        )]);
+        assert_eq!(s.on_call(&[], ts("2026-01-05T09:59:59Z")), None);
+        assert_eq!(
+            s.gaps(&[], ts("2026-01-05T00:00:00Z"), ts("2026-01-06T00:00:00Z")),
+            vec![(ts("2026-01-05T00:00:00Z"), ts("2026-01-05T10:00:00Z"))]
+        );
+    }
+
+    #[test]
+    fn business_hours_restrictions_leave_gaps_that_a_second_layer_fills() {
+        let mut day = rotation(
+            &["ann"],
+            ShiftLength::Weeks(1),
+            "2026-01-05T00:00",
+            "Europe/Berlin",
+        );
+        day.restrictions = vec![Restriction {
+            days: [true, true, true, true, true, false, false],
+            from: Time::constant(9, 0, 0, 0),
+            to: Time::constant(17, 0, 0, 0),
+        }];
+        let s = schedule(vec![day.clone()]);
+        let (from, to) = (ts("2026-01-09T00:00:00Z"), ts("2026-01-10T00:00:00Z")); // a Friday
+        assert_eq!(
+            s.timeline(&[], from, to),
+            vec![Shift {
+                user: "ann".into(),
+                start: ts("2026-01-09T08:00:00Z"),
+                end: ts("2026-01-09T16:00:00Z")
+            }]
+        );
+        assert_eq!(
+            s.gaps(&[], from, to),
+            vec![
+                (from, ts("2026-01-09T08:00:00Z")),
+                (ts("2026-01-09T16:00:00Z"), to)
+            ]
+        );
+        // The business-hours layer on top of a 24/7 one: no gap, ann by day, bob by night.
+        let night = rotation(
+            &["bob"],
+            ShiftLength::Weeks(1),
+            "2026-01-05T00:00",
+            "Europe/Berlin",
+        );
+        let s = schedule(vec![night, day]);
+        assert!(s.gaps(&[], from, to).is_empty());
+        let timeline = s.timeline(&[], from, to);
+        let users: Vec<&str> = timeline.iter().map(|s| s.user.as_str()).collect();
+        assert_eq!(users, vec!["bob", "ann", "bob"]);
+    }
+
+    #[test]
+    fn an_overnight_restriction_runs_into_the_next_day() {
+        let mut r = rotation(&["owl"], ShiftLength::Weeks(1), "2026-01-05T00:00", "UTC");
+        r.restrictions = vec![Restriction {
+            days: [true; 7],
+            from: Time::constant(22, 0, 0, 0),
+            to: Time::constant(6, 0, 0, 0),
+        }];
+        let s = schedule(vec![r]);
+        assert_eq!(
+            s.on_call(&[], ts("2026-01-07T03:00:00Z")).as_deref(),
+            Some("owl")
+        );
+        assert_eq!(s.on_call(&[], ts("2026-01-07T12:00:00Z")), None);
+    }
+
+    #[test]
+    fn an_override_takes_precedence_and_the_latest_override_wins() {
+        let s = schedule(vec![rotation(
+            &["ann"],
+            ShiftLength::Days(1),
+            "2026-01-05T00:00",
+            "UTC",
+        )]);
+        let o = vec![
+            Shift {
+                user: "bob".into(),
+                start: ts("2026-01-06T10:00:00Z"),
+                end: ts("2026-01-06T14:00:00Z"),
+            },
+            Shift {
+                user: "cid".into(),
+                start: ts("2026-01-06T12:00:00Z"),
+                end: ts("2026-01-06T13:00:00Z"),
+            },
+        ];
+        let t = s.timeline(&o, ts("2026-01-06T00:00:00Z"), ts("2026-01-07T00:00:00Z"));
+        let got: Vec<(&str, i64)> = t.iter().map(|s| (s.user.as_str(), s.start)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("ann", ts("2026-01-06T00:00:00Z")),
+                ("bob", ts("2026-01-06T10:00:00Z")),
+                ("cid", ts("2026-01-06T12:00:00Z")),
+                ("bob", ts("2026-01-06T13:00:00Z")),
+                ("ann", ts("2026-01-06T14:00:00Z")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_year_of_daily_shifts_has_one_shift_a_day_and_no_gap() {
+        let r = rotation(
+            &["a", "b", "c"],
+            ShiftLength::Days(1),
+            "2026-01-01T09:00",
+            "Europe/Berlin",
+        );
+        let s = schedule(vec![r]);
+        let (from, to) = (ts("2026-01-01T08:00:00Z"), ts("2027-01-01T08:00:00Z"));
+        assert_eq!(s.timeline(&[], from, to).len(), 365);
+        assert!(s.gaps(&[], from, to).is_empty());
+    }
+}
