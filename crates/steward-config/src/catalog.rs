@@ -4,7 +4,12 @@
 use crate::diag::{Diagnostics, Loc};
 use crate::docs::*;
 use std::collections::HashMap;
-use steward_model::catalog::{FailureMode, Link, Service, Team};
+use crate::oncall::OnCallDoc;
+use steward_model::catalog::{
+    FailureMode, InhibitRule, Integration, Link, MaintenanceWindow, Route, Service, Team, User,
+};
+use steward_model::escalation::EscalationPolicy;
+use steward_model::oncall::Schedule;
 use steward_model::{
     BudgetingMethod, CalendarUnit, CalendarWindow, Duration, Indicator, Objective, SloDefinition,
     SloWindow,
@@ -16,11 +21,38 @@ pub struct Catalog {
     pub slos: Vec<SloDefinition>,
     pub services: Vec<Service>,
     pub teams: Vec<Team>,
+    pub users: Vec<User>,
+    pub schedules: Vec<Schedule>,
+    pub policies: Vec<EscalationPolicy>,
+    pub integrations: Vec<Integration>,
+    pub inhibit_rules: Vec<InhibitRule>,
+    pub routes: Vec<Route>,
+    pub maintenance: Vec<MaintenanceWindow>,
 }
 
 impl Catalog {
     pub fn slo(&self, name: &str) -> Option<&SloDefinition> {
         self.slos.iter().find(|s| s.name == name)
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.name == name)
+    }
+
+    pub fn schedule(&self, name: &str) -> Option<&Schedule> {
+        self.schedules.iter().find(|s| s.name == name)
+    }
+
+    pub fn policy(&self, name: &str) -> Option<&EscalationPolicy> {
+        self.policies.iter().find(|p| p.name == name)
+    }
+
+    pub fn integration(&self, name: &str) -> Option<&Integration> {
+        self.integrations.iter().find(|i| i.name == name)
     }
 }
 
@@ -144,6 +176,9 @@ pub fn build(docs: &[Document], scope: Scope, diags: &mut Diagnostics) -> Catalo
                 if let Some(owner) = &s.owner {
                     ck.reference(&["Team"], "owner team", owner, diags);
                 }
+                if let Some(p) = &s.escalation_policy {
+                    ck.reference(&["EscalationPolicy"], "escalationPolicy", p, diags);
+                }
                 for d in &s.depends_on {
                     ck.reference(SERVICE_KINDS, "dependency", d, diags);
                     if d.name == s.meta.name.name {
@@ -159,6 +194,7 @@ pub fn build(docs: &[Document], scope: Scope, diags: &mut Diagnostics) -> Catalo
                 display_name: t.meta.display_name.clone(),
                 members: t.members.clone(),
             }),
+            Document::OnCall(d) => add_on_call(&ck, d, &mut catalog, diags),
             Document::Service(_)
             | Document::DataSource(_)
             | Document::AlertCondition(_)
@@ -167,6 +203,72 @@ pub fn build(docs: &[Document], scope: Scope, diags: &mut Diagnostics) -> Catalo
     }
     catalog.services = merge_services(docs);
     catalog
+}
+
+fn add_on_call(ck: &Checker<'_>, doc: &OnCallDoc, catalog: &mut Catalog, diags: &mut Diagnostics) {
+    match doc {
+        OnCallDoc::User(_, u) => catalog.users.push(u.clone()),
+        OnCallDoc::Schedule {
+            schedule,
+            participants,
+            ..
+        } => {
+            for p in participants {
+                ck.reference(&["User"], "participant", p, diags);
+            }
+            catalog.schedules.push(schedule.clone());
+        }
+        OnCallDoc::EscalationPolicy {
+            policy,
+            users,
+            schedules,
+            ..
+        } => {
+            for u in users {
+                ck.reference(&["User"], "user", u, diags);
+            }
+            for s in schedules {
+                ck.reference(&["Schedule"], "schedule", s, diags);
+            }
+            catalog.policies.push(policy.clone());
+        }
+        OnCallDoc::Integration {
+            meta,
+            integration,
+            service,
+        } => {
+            if let Some(s) = service {
+                ck.reference(SERVICE_KINDS, "service", s, diags);
+            }
+            if let Some(other) = catalog
+                .integrations
+                .iter()
+                .find(|i| i.key == integration.key)
+            {
+                diags.error(
+                    meta.name.loc.clone(),
+                    format!(
+                        "integration `{}` has the same key as `{}`; every integration needs its own key",
+                        integration.name, other.name
+                    ),
+                );
+            }
+            catalog.integrations.push(integration.clone());
+        }
+        OnCallDoc::InhibitRule(_, rule) => catalog.inhibit_rules.push(rule.clone()),
+        OnCallDoc::Route { route, policy, .. } => {
+            ck.reference(&["EscalationPolicy"], "escalationPolicy", policy, diags);
+            catalog.routes.push(route.clone());
+        }
+        OnCallDoc::MaintenanceWindow {
+            window, services, ..
+        } => {
+            for s in services {
+                ck.reference(SERVICE_KINDS, "service", s, diags);
+            }
+            catalog.maintenance.push(window.clone());
+        }
+    }
 }
 
 fn check_sli(ck: &Checker<'_>, sli: &SliDoc, diags: &mut Diagnostics) {
@@ -212,6 +314,7 @@ fn merge_services(docs: &[Document]) -> Vec<Service> {
                     lifecycle: None,
                     customer: None,
                     depends_on: Vec::new(),
+                    escalation_policy: None,
                     links: Vec::new(),
                     failure_modes: Vec::new(),
                 },
@@ -227,6 +330,7 @@ fn merge_services(docs: &[Document]) -> Vec<Service> {
                     lifecycle: s.lifecycle.clone(),
                     customer: s.customer.clone(),
                     depends_on: s.depends_on.iter().map(|d| d.name.clone()).collect(),
+                    escalation_policy: s.escalation_policy.as_ref().map(|p| p.name.clone()),
                     links: s
                         .links
                         .iter()
@@ -258,6 +362,10 @@ fn merge_services(docs: &[Document]) -> Vec<Service> {
                 existing.lifecycle = existing.lifecycle.take().or(entry.lifecycle);
                 existing.customer = existing.customer.take().or(entry.customer);
                 existing.depends_on.extend(entry.depends_on);
+                existing.escalation_policy = existing
+                    .escalation_policy
+                    .take()
+                    .or(entry.escalation_policy);
                 existing.links.extend(entry.links);
                 existing.failure_modes.extend(entry.failure_modes);
             }

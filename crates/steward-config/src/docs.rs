@@ -30,6 +30,7 @@ pub enum Document {
     AlertNotificationTarget(AlertTargetDoc),
     Team(TeamDoc),
     CatalogService(CatalogServiceDoc),
+    OnCall(crate::oncall::OnCallDoc),
 }
 
 impl Document {
@@ -44,6 +45,7 @@ impl Document {
             Document::AlertNotificationTarget(d) => &d.meta,
             Document::Team(d) => &d.meta,
             Document::CatalogService(d) => &d.meta,
+            Document::OnCall(d) => d.meta(),
         }
     }
 
@@ -59,6 +61,7 @@ impl Document {
             Document::AlertNotificationTarget(_) => "AlertNotificationTarget",
             Document::Team(_) => "Team",
             Document::CatalogService(_) => "steward/v1 Service",
+            Document::OnCall(d) => d.kind(),
         }
     }
 }
@@ -241,6 +244,7 @@ pub struct CatalogServiceDoc {
     pub lifecycle: Option<String>,
     pub customer: Option<String>,
     pub depends_on: Vec<Name>,
+    pub escalation_policy: Option<Name>,
     pub links: Vec<Link>,
     pub failure_modes: Vec<FailureModeDoc>,
 }
@@ -270,7 +274,17 @@ pub fn read_document(r: &mut Reader<'_>, node: &Node) -> Option<Document> {
             "AlertCondition",
             "AlertNotificationTarget",
         ][..],
-        "steward/v1" => &["Service", "Team"][..],
+        "steward/v1" => &[
+            "Service",
+            "Team",
+            "User",
+            "Schedule",
+            "EscalationPolicy",
+            "Integration",
+            "InhibitRule",
+            "Route",
+            "MaintenanceWindow",
+        ][..],
         _ => {
             r.error(
                 api_mark,
@@ -305,6 +319,7 @@ pub fn read_document(r: &mut Reader<'_>, node: &Node) -> Option<Document> {
         }
         ("steward/v1", "Team") => Document::Team(read_team(r, meta, spec)?),
         ("steward/v1", "Service") => Document::CatalogService(read_catalog_service(r, meta, spec)?),
+        ("steward/v1", kind) => Document::OnCall(crate::oncall::read(r, kind, meta, spec)?),
         _ => return None,
     };
     Some(doc)
@@ -422,7 +437,7 @@ fn read_labels(r: &mut Reader<'_>, node: &Node) {
     }
 }
 
-fn read_description(r: &mut Reader<'_>, f: &mut Fields<'_>) -> Option<String> {
+pub(crate) fn read_description(r: &mut Reader<'_>, f: &mut Fields<'_>) -> Option<String> {
     let node = f.get("description")?;
     let d = r.string(node, "description")?;
     let chars = d.chars().count();
@@ -1083,6 +1098,9 @@ fn read_catalog_service(
             .collect(),
         None => Vec::new(),
     };
+    let escalation_policy = f
+        .get("escalationPolicy")
+        .and_then(|n| read_name(r, n, "escalationPolicy"));
     let links = match f.get("links") {
         Some(n) => r
             .list(n, "links")
@@ -1134,6 +1152,7 @@ fn read_catalog_service(
         lifecycle,
         customer: customer.map(|c| c.name),
         depends_on,
+        escalation_policy,
         links,
         failure_modes,
     })

@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod diag;
 pub mod docs;
+pub mod oncall;
 pub mod read;
 pub mod yaml;
 

@@ -225,3 +225,100 @@ fn hostile_durations_windows_and_targets_are_errors_not_panics() {
             rolling.yaml:22:17: a window of 99999w is longer than the 366d Steward can hold; use a window of at most a year"#]],
     );
 }
+
+#[test]
+fn the_shop_example_declares_its_on_call() {
+    let loaded = steward_config::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/shop"
+    )))
+    .unwrap();
+    let c = &loaded.catalog;
+    assert_eq!(c.users.len(), 5);
+    assert_eq!(c.schedules.len(), 2);
+    assert_eq!(c.policies.len(), 2);
+    assert_eq!(c.integrations.len(), 2);
+    assert_eq!(
+        c.service("checkout").unwrap().escalation_policy.as_deref(),
+        Some("storefront")
+    );
+    let p = c.policy("storefront").unwrap();
+    assert_eq!((p.steps.len(), p.steps[0].delay, p.repeat), (2, 300, 1));
+}
+
+const ONCALL_HEAD: &str = "apiVersion: steward/v1\n";
+
+#[test]
+fn on_call_documents_report_every_mistake_at_its_place() {
+    let text = format!(
+        "{ONCALL_HEAD}kind: User
+metadata: {{name: ann}}
+spec:
+  timeZone: Mars/Olympus
+  contacts:
+    - {{type: pager, url: x}}
+    - {{type: slack, url: ftp://x}}
+---
+{ONCALL_HEAD}kind: Schedule
+metadata: {{name: primary}}
+spec:
+  layers:
+    - participants: [ann, nobody]
+      shift: 3m
+      start: 2026-13-01
+      handoff: \"25:00\"
+      restrictions:
+        - {{days: [funday], from: \"09:00\", to: \"17:00\"}}
+---
+{ONCALL_HEAD}kind: EscalationPolicy
+metadata: {{name: p}}
+spec:
+  repeat: 99
+  steps:
+    - delay: 2d
+      targets: [{{user: ghost}}, {{phone: 123}}]
+---
+{ONCALL_HEAD}kind: Integration
+metadata: {{name: am}}
+spec:
+  kind: nagios
+  service: nowhere
+  key: {{value: short}}
+---
+{ONCALL_HEAD}kind: Integration
+metadata: {{name: env}}
+spec:
+  kind: webhook
+  key: {{env: STEWARD_TEST_SURELY_UNSET_VARIABLE}}
+---
+{ONCALL_HEAD}kind: InhibitRule
+metadata: {{name: i}}
+spec:
+  sourceMatchers: [\"severity=~(\"]
+  targetMatchers: [\"severity\"]
+"
+    );
+    check(
+        &[("oncall.yaml", &text)],
+        expect![[r#"
+            oncall.yaml:5:13: `Mars/Olympus` is not a time zone; use an IANA name such as Europe/Berlin or America/New_York
+            oncall.yaml:7:14: contact type `pager` is not one of webhook, slack, teams, email
+            oncall.yaml:8:26: contact url `ftp://x` is not an http:// or https:// URL
+            oncall.yaml:16:14: a shift is a number of hours, days or weeks, e.g. 12h, 1d or 1w
+            oncall.yaml:17:14: start `2026-13-01` is not a date between 1970 and 2100; write YYYY-MM-DD
+            oncall.yaml:18:16: handoff `25:00` is not a time of day; write HH:MM, e.g. 09:00
+            oncall.yaml:20:19: `funday` is not a weekday; write monday … sunday or mon … sun
+            oncall.yaml:26:11: repeat 99 is out of range; use 0 to 20
+            oncall.yaml:28:14: a step's delay is minutes or hours, at most 1d
+            oncall.yaml:29:32: a target is one of {user: NAME}, {schedule: NAME} or {webhook: URL}
+            oncall.yaml:29:33: unknown field `phone` in target; expected one of: schedule, user, webhook
+            oncall.yaml:35:9: integration kind `nagios` is not one of alertmanager, pagerduty, webhook, heartbeat
+            oncall.yaml:37:8: the key must be at least 16 characters, without spaces
+            oncall.yaml:44:14: the environment variable `STEWARD_TEST_SURELY_UNSET_VARIABLE` that holds this key is not set
+            oncall.yaml:50:20: the regex of `severity` is invalid: regex parse error:
+                ^(?:()$
+                 ^
+            error: unclosed group
+            oncall.yaml:51:20: `severity` is not a matcher; write name=value, name!=value, name=~regex or name!~regex"#]],
+    );
+}

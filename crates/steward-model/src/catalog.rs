@@ -13,6 +13,8 @@ pub struct Service {
     /// The provider's customer (tenant) this service runs for.
     pub customer: Option<String>,
     pub depends_on: Vec<String>,
+    /// The escalation policy its alerts are routed to.
+    pub escalation_policy: Option<String>,
     pub links: Vec<Link>,
     pub failure_modes: Vec<FailureMode>,
 }
@@ -34,4 +36,167 @@ pub struct Team {
     pub name: String,
     pub display_name: Option<String>,
     pub members: Vec<String>,
+}
+
+/// How to reach a person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Contact {
+    Webhook(String),
+    Slack(String),
+    Teams(String),
+    Email(String),
+}
+
+impl Contact {
+    /// The outbox channel and destination.
+    pub fn channel(&self) -> (&'static str, &str) {
+        match self {
+            Contact::Webhook(u) => ("webhook", u),
+            Contact::Slack(u) => ("slack", u),
+            Contact::Teams(u) => ("teams", u),
+            Contact::Email(a) => ("email", a),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    pub name: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub time_zone: jiff::tz::TimeZone,
+    pub contacts: Vec<Contact>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IntegrationKind {
+    Alertmanager,
+    Pagerduty,
+    Webhook,
+    Heartbeat,
+}
+
+impl IntegrationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntegrationKind::Alertmanager => "alertmanager",
+            IntegrationKind::Pagerduty => "pagerduty",
+            IntegrationKind::Webhook => "webhook",
+            IntegrationKind::Heartbeat => "heartbeat",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<IntegrationKind> {
+        match s {
+            "alertmanager" => Some(IntegrationKind::Alertmanager),
+            "pagerduty" => Some(IntegrationKind::Pagerduty),
+            "webhook" => Some(IntegrationKind::Webhook),
+            "heartbeat" => Some(IntegrationKind::Heartbeat),
+            _ => None,
+        }
+    }
+}
+
+/// A source of outside alerts, with its own key.
+#[derive(Clone, PartialEq)]
+pub struct Integration {
+    pub name: String,
+    pub kind: IntegrationKind,
+    pub service: Option<String>,
+    pub key: String,
+    /// Events a minute it may send; past this they are refused (429).
+    pub rate_limit: u32,
+    /// Heartbeats: the longest wait between pings before the alert opens (seconds).
+    pub interval: i64,
+}
+
+impl std::fmt::Debug for Integration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Integration")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("service", &self.service)
+            .field("key", &"<redacted>")
+            .field("rate_limit", &self.rate_limit)
+            .field("interval", &self.interval)
+            .finish()
+    }
+}
+
+/// While an alert matching `source` fires, alerts matching `target` with the same values of
+/// `equal` notify no one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InhibitRule {
+    pub name: String,
+    pub source: Vec<crate::matcher::Matcher>,
+    pub target: Vec<crate::matcher::Matcher>,
+    pub equal: Vec<String>,
+}
+
+/// Alerts matching `matchers` go to `policy` instead of their service's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Route {
+    pub name: String,
+    pub matchers: Vec<crate::matcher::Matcher>,
+    pub policy: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recurrence {
+    Once,
+    Daily,
+    /// On these weekdays (Monday first).
+    Weekly([bool; 7]),
+}
+
+/// Time when a service's alerts notify no one: from `start` (local) for `duration` seconds,
+/// once or recurring.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaintenanceWindow {
+    pub name: String,
+    pub services: Vec<String>,
+    pub time_zone: jiff::tz::TimeZone,
+    pub start: jiff::civil::DateTime,
+    pub duration: i64,
+    pub recurrence: Recurrence,
+}
+
+impl MaintenanceWindow {
+    /// Whether the window is open at `at` (unix seconds).
+    pub fn is_active(&self, at: i64) -> bool {
+        let Ok(ts) = jiff::Timestamp::from_second(at) else {
+            return false;
+        };
+        let begin = |date: jiff::civil::Date| {
+            date.to_datetime(self.start.time())
+                .to_zoned(self.time_zone.clone())
+                .map_or(i64::MAX, |z| z.timestamp().as_second())
+        };
+        let first = begin(self.start.date());
+        if at < first {
+            return false;
+        }
+        if self.recurrence == Recurrence::Once {
+            return at < first.saturating_add(self.duration);
+        }
+        // The occurrences that may still be open: those that began in the last
+        // `duration` seconds, one local day at a time.
+        let today = self.time_zone.to_datetime(ts).date();
+        let days_back = self.duration / 86_400 + 1;
+        (0..=days_back).any(|back| {
+            let Ok(day) = today.checked_sub(jiff::Span::new().days(back)) else {
+                return false;
+            };
+            if day < self.start.date() {
+                return false;
+            }
+            let on = match self.recurrence {
+                Recurrence::Daily => true,
+                Recurrence::Weekly(days) => days[day.weekday().to_monday_zero_offset() as usize],
+                Recurrence::Once => false,
+            };
+            let b = begin(day);
+            on && b <= at && at < b.saturating_add(self.duration)
+        })
+    }
 }
