@@ -3,8 +3,8 @@
 
 use crate::diag::{Diagnostics, Loc};
 use crate::docs::*;
-use std::collections::HashMap;
 use crate::oncall::OnCallDoc;
+use std::collections::HashMap;
 use steward_model::catalog::{
     FailureMode, InhibitRule, Integration, Link, MaintenanceWindow, Route, Service, Team, User,
 };

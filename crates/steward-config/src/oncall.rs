@@ -159,7 +159,9 @@ fn read_contact(r: &mut Reader<'_>, node: &Node) -> Option<Contact> {
     let kind = r.string(kind_node, "contact type")?;
     let contact = match kind.as_str() {
         "webhook" | "slack" | "teams" => {
-            let u = g.required(r, "url").and_then(|n| url(r, n, "contact url"))?;
+            let u = g
+                .required(r, "url")
+                .and_then(|n| url(r, n, "contact url"))?;
             match kind.as_str() {
                 "webhook" => Contact::Webhook(u),
                 "slack" => Contact::Slack(u),
@@ -321,7 +323,9 @@ fn read_layer(
         .filter_map(|p| read_name(r, p, "participant"))
         .collect();
     let shift = g.required(r, "shift").and_then(|n| read_shift(r, n));
-    let start = g.required(r, "start").and_then(|n| read_date(r, n, "start"));
+    let start = g
+        .required(r, "start")
+        .and_then(|n| read_date(r, n, "start"));
     let handoff = match g.get("handoff") {
         Some(n) => read_time(r, n, "handoff"),
         None => Some(Time::midnight()),
@@ -428,7 +432,10 @@ fn read_policy(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<OnCall
             } else if let Some(n) = h.get("webhook") {
                 url(r, n, "webhook").map(Target::Webhook)
             } else {
-                r.error(t.mark, "a target is one of {user: NAME}, {schedule: NAME} or {webhook: URL}");
+                r.error(
+                    t.mark,
+                    "a target is one of {user: NAME}, {schedule: NAME} or {webhook: URL}",
+                );
                 None
             };
             h.finish(r);
@@ -479,7 +486,10 @@ fn read_key(r: &mut Reader<'_>, node: &Node) -> Option<String> {
             match std::env::var(&var) {
                 Ok(v) => v,
                 Err(_) => {
-                    r.error(n.mark, format!("the environment variable `{var}` that holds this key is not set"));
+                    r.error(
+                        n.mark,
+                        format!("the environment variable `{var}` that holds this key is not set"),
+                    );
                     return None;
                 }
             }
@@ -534,7 +544,10 @@ fn read_integration(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<O
             if (1..=1_000_000).contains(&v) {
                 Some(v as u32)
             } else {
-                r.error(n.mark, format!("rateLimit {v} is out of range; events a minute, 1 to 1000000"));
+                r.error(
+                    n.mark,
+                    format!("rateLimit {v} is out of range; events a minute, 1 to 1000000"),
+                );
                 None
             }
         }),
@@ -640,7 +653,10 @@ fn read_maintenance(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<O
         match t.parse::<DateTime>() {
             Ok(dt) if (1970..=2100).contains(&dt.year()) => Some(dt),
             _ => {
-                r.error(n.mark, format!("start `{t}` is not a local date and time; write YYYY-MM-DDTHH:MM"));
+                r.error(
+                    n.mark,
+                    format!("start `{t}` is not a local date and time; write YYYY-MM-DDTHH:MM"),
+                );
                 None
             }
         }
@@ -649,7 +665,10 @@ fn read_maintenance(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<O
         read_duration(r, n, "duration").and_then(|d| match d.fixed_secs() {
             Some(s) if s <= 7 * 86_400 => Some(s),
             _ => {
-                r.error(n.mark, "a maintenance window lasts minutes, hours or days, at most 7d");
+                r.error(
+                    n.mark,
+                    "a maintenance window lasts minutes, hours or days, at most 7d",
+                );
                 None
             }
         })
@@ -661,7 +680,10 @@ fn read_maintenance(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<O
             Some("weekly") => Some(Recurrence::Weekly([false; 7])),
             Some("once") => Some(Recurrence::Once),
             Some(other) => {
-                r.error(n.mark, format!("repeat `{other}` is not one of once, daily, weekly"));
+                r.error(
+                    n.mark,
+                    format!("repeat `{other}` is not one of once, daily, weekly"),
+                );
                 None
             }
             None => None,

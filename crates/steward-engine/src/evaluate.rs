@@ -1,6 +1,7 @@
 //! One evaluation: every objective moved to `now`, its figures computed, the conditions that
 //! changed recorded, and a new snapshot published.
 
+use crate::alerting::ConditionChange;
 use crate::{lock, Engine, SloReport, Snapshot, UnitState, SHARD};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -129,8 +130,8 @@ impl Engine {
         (reports, curves, transitions)
     }
 
-    /// Logs condition changes and hands them to the store; what it cannot take now is kept
-    /// and retried at the next evaluation.
+    /// Logs condition changes and hands them to the alert pipeline, which records them and
+    /// opens or resolves their alerts; the evaluator never waits for the store.
     fn record(&self, transitions: Vec<AlertTransition>) {
         for t in &transitions {
             tracing::info!(
@@ -146,16 +147,23 @@ impl Engine {
             );
         }
         self.metrics.alert_transitions.add(transitions.len() as u64);
-        let mut pending = lock(&self.unrecorded);
-        pending.extend(transitions);
-        if !pending.is_empty() {
-            match self.store.record_transitions(pending.clone()) {
-                Ok(()) => pending.clear(),
-                Err(e) => {
-                    tracing::error!(error = %e, pending = pending.len(), "cannot record alert transitions; retrying next evaluation")
-                }
-            }
+        if transitions.is_empty() {
+            return;
         }
+        let snapshot = self.snapshot();
+        let changes = transitions
+            .into_iter()
+            .map(|t| {
+                let report = snapshot.get(&t.slo);
+                ConditionChange {
+                    service: report.map(|r| r.def.service.clone()).unwrap_or_default(),
+                    budget_remaining: report.map_or(f64::NAN, |r| r.status.budget.remaining_ratio),
+                    target: report.map_or(f64::NAN, |r| r.def.objective.target()),
+                    transition: t,
+                }
+            })
+            .collect();
+        self.alerting.conditions(changes);
     }
 }
 

@@ -6,6 +6,7 @@
 //! the shards it counts in, the evaluator one shard at a time, and readers none: they get the
 //! immutable [`Snapshot`] swapped in after each evaluation, budget curves included.
 
+pub mod alerting;
 mod evaluate;
 mod ingest;
 mod metrics;
@@ -24,7 +25,7 @@ use steward_config::Catalog;
 use steward_model::{
     BudgetCurve, BudgetingMethod, Indicator, SloDefinition, SloState, SloStatus, SRE_WORKBOOK_RULES,
 };
-use steward_store::{AlertTransition, SeriesId, Store, StoreError};
+use steward_store::{SeriesId, Store, StoreError};
 
 /// Samples are stored in buckets of this many seconds: the finest tier's resolution.
 pub const STORE_BUCKET: i64 = 5;
@@ -174,8 +175,8 @@ pub struct Engine {
     series_by_id: HashMap<SeriesId, usize>,
     shards: Vec<Mutex<Shard>>,
     snapshot: RwLock<Arc<Snapshot>>,
-    /// Transitions the store has not taken yet (it was down); retried each evaluation.
-    unrecorded: Mutex<Vec<AlertTransition>>,
+    /// The alert pipeline: condition changes go there, and never wait for the store here.
+    pub alerting: Arc<alerting::Alerting>,
     /// One evaluation at a time; it keeps the report vectors of a snapshot no reader holds
     /// any more, to fill again instead of faulting in fresh pages every second.
     evaluation: Mutex<Vec<Vec<SloReport>>>,
@@ -200,7 +201,7 @@ pub struct Engine {
     pub metrics: Arc<Metrics>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -216,6 +217,16 @@ impl Engine {
     /// Builds the engine for a catalog, empty: it answers [`Readiness::Rebuilding`] and takes
     /// no samples until [`Engine::rebuild`] has read the store.
     pub fn new(catalog: Catalog, store: Store, now: i64) -> Result<Engine, EngineError> {
+        Engine::with_options(catalog, store, now, alerting::AlertOptions::default())
+    }
+
+    /// [`Engine::new`] with the alert pipeline's options.
+    pub fn with_options(
+        catalog: Catalog,
+        store: Store,
+        now: i64,
+        options: alerting::AlertOptions,
+    ) -> Result<Engine, EngineError> {
         let defs: Vec<Arc<SloDefinition>> = catalog.slos.iter().cloned().map(Arc::new).collect();
         // Every objective has a series of its own; the objectives of an SLO whose events are
         // the same for all of them (a ratio SLI, counted by occurrences) also share one.
@@ -302,8 +313,16 @@ impl Engine {
             }));
         }
         let last_rollup = store.meta(rollup::LAST_ROLLUP)?.unwrap_or(i64::MIN);
+        let catalog = Arc::new(catalog);
+        let metrics: Arc<Metrics> = Arc::default();
+        let alerting = Arc::new(alerting::Alerting::new(
+            catalog.clone(),
+            store.clone(),
+            options,
+            metrics.clone(),
+        ));
         Ok(Engine {
-            catalog: Arc::new(catalog),
+            catalog,
             store,
             defs,
             targets,
@@ -315,7 +334,7 @@ impl Engine {
                 parts: Vec::new(),
                 curves: Vec::new(),
             })),
-            unrecorded: Mutex::new(Vec::new()),
+            alerting,
             evaluation: Mutex::new(Vec::new()),
             last_evaluated: AtomicI64::new(now),
             panic_next_evaluation: AtomicBool::new(false),
@@ -326,7 +345,7 @@ impl Engine {
             reload_series: AtomicBool::new(false),
             series_rebuilt: AtomicU64::new(0),
             last_rollup: AtomicI64::new(last_rollup),
-            metrics: Arc::default(),
+            metrics,
         })
     }
 

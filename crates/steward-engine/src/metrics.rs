@@ -37,4 +37,9 @@ pub struct Metrics {
     pub rollup_rows_after: Counter,
     pub rollup_rows_deleted: Counter,
     pub last_rollup_micros: Counter,
+    /// Alert events taken (triggers, acknowledgements, resolutions, from every source).
+    pub alert_events: Counter,
+    pub notifications_delivered: Counter,
+    pub notification_retries: Counter,
+    pub notifications_dead: Counter,
 }

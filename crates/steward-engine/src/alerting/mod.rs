@@ -1,0 +1,884 @@
+//! The alert pipeline: events from every source (Steward's own burn-rate conditions,
+//! Alertmanager, PagerDuty-style events, webhooks, heartbeats) become alerts, deduplicated by
+//! an open-only key; an alert that pages is checked against silences, maintenance windows and
+//! inhibition (rules, and the catalog's dependency graph), routed to an escalation policy, and
+//! escalated step by step through the outbox until someone acknowledges it.
+//!
+//! Every change is one store transaction: a condition's start, the alert it opens and the
+//! escalation it starts commit together; a step's notifications and the move to the next step
+//! commit together. So a `kill -9` at any point loses nothing and repeats nothing but a
+//! delivery, which carries the same idempotency key every time.
+
+mod notify;
+mod suppress;
+
+pub use notify::{DeliveryOptions, Outbox};
+
+use crate::metrics::Metrics;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use steward_config::Catalog;
+use steward_model::catalog::{Integration, IntegrationKind};
+use steward_model::escalation::Target;
+use steward_model::matcher::{all_match, Labels};
+use steward_model::oncall::Shift;
+use steward_store::{
+    Alert, AlertStatus, AlertTransition, Escalation, NewAlert, NewMessage, Store, StoreError,
+    Triggered, Tx,
+};
+
+/// What an event asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Trigger,
+    Acknowledge,
+    Resolve,
+}
+
+/// One event about an alert, from any source.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub action: Action,
+    /// slo | alertmanager | pagerduty | webhook | heartbeat
+    pub source: &'static str,
+    /// The integration's name; `steward` for Steward's own conditions.
+    pub integration: String,
+    pub service: Option<String>,
+    pub dedup_key: String,
+    pub severity: String,
+    pub summary: String,
+    pub labels: Labels,
+    pub details: Value,
+    pub at: i64,
+    /// `integration:NAME`, `user:NAME` or `steward`.
+    pub actor: String,
+}
+
+/// What an event did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Opened(Alert),
+    Updated(Alert),
+    Acknowledged(Alert),
+    Resolved(Alert),
+    /// An acknowledge or resolve for a key with no open alert: nothing to do.
+    NoOpenAlert,
+}
+
+impl Outcome {
+    pub fn alert(&self) -> Option<&Alert> {
+        match self {
+            Outcome::Opened(a)
+            | Outcome::Updated(a)
+            | Outcome::Acknowledged(a)
+            | Outcome::Resolved(a) => Some(a),
+            Outcome::NoOpenAlert => None,
+        }
+    }
+}
+
+/// A burn-rate condition that started or stopped, with what its notification needs.
+#[derive(Clone, Debug)]
+pub struct ConditionChange {
+    pub transition: AlertTransition,
+    pub service: String,
+    /// Share of the error budget left, 0..=1 (negative when overspent).
+    pub budget_remaining: f64,
+    pub target: f64,
+}
+
+/// Severities that notify no one: recorded for the ticket queue and the console.
+pub fn pages(severity: &str) -> bool {
+    !matches!(severity, "ticket" | "info" | "none")
+}
+
+/// Timing of the pipeline, from the command line.
+#[derive(Clone, Debug)]
+pub struct AlertOptions {
+    /// The address people reach Steward at, for the links in notifications.
+    pub public_url: String,
+    /// How long an escalation waits before its first step, so a storm of alerts of one
+    /// service is one notification (seconds; Alertmanager's group_wait).
+    pub group_wait: i64,
+    pub delivery: DeliveryOptions,
+}
+
+impl Default for AlertOptions {
+    fn default() -> AlertOptions {
+        AlertOptions {
+            public_url: "http://127.0.0.1:8580".into(),
+            group_wait: 0,
+            delivery: DeliveryOptions::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error("no integration has this key")]
+    UnknownKey,
+    #[error("integration `{0}` sent more than its {1} events a minute; retry in a minute")]
+    RateLimited(String, u32),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+enum Work {
+    Conditions(Vec<ConditionChange>),
+    Wake,
+}
+
+/// The alert pipeline. Shared by the HTTP handlers (events, acks) and its worker thread
+/// (conditions, escalation steps, heartbeats, suppressions that end).
+pub struct Alerting {
+    catalog: Arc<Catalog>,
+    store: Store,
+    pub options: AlertOptions,
+    /// Every service's dependencies, transitively.
+    dependencies: HashMap<String, Vec<String>>,
+    /// Integration key → its index in the catalog.
+    keys: HashMap<String, usize>,
+    /// Events each integration sent in the current minute.
+    rates: Mutex<HashMap<usize, (i64, u32)>>,
+    work: mpsc::Sender<Work>,
+    inbox: Mutex<Option<mpsc::Receiver<Work>>>,
+    /// Condition changes the store has not taken yet, retried each second.
+    unrecorded: Mutex<Vec<ConditionChange>>,
+    pub outbox: Arc<Outbox>,
+    metrics: Arc<Metrics>,
+    /// When each heartbeat was last seen (unix seconds), by integration index.
+    beats: Mutex<HashMap<usize, i64>>,
+    started_at: AtomicI64,
+    loaded: AtomicBool,
+}
+
+/// How often open suppressed alerts are checked for a silence, window or inhibition that
+/// ended.
+const RECHECK_EVERY: i64 = 5;
+
+impl Alerting {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        store: Store,
+        options: AlertOptions,
+        metrics: Arc<Metrics>,
+    ) -> Alerting {
+        let (work, inbox) = mpsc::channel();
+        let keys = catalog
+            .integrations
+            .iter()
+            .enumerate()
+            .map(|(i, integ)| (integ.key.clone(), i))
+            .collect();
+        let outbox = Arc::new(Outbox::new(
+            store.clone(),
+            options.delivery.clone(),
+            metrics.clone(),
+        ));
+        Alerting {
+            dependencies: suppress::dependencies(&catalog),
+            catalog,
+            store,
+            options,
+            keys,
+            rates: Mutex::default(),
+            work,
+            inbox: Mutex::new(Some(inbox)),
+            unrecorded: Mutex::default(),
+            outbox,
+            metrics,
+            beats: Mutex::default(),
+            started_at: AtomicI64::new(0),
+            loaded: AtomicBool::new(false),
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The integration a key belongs to, if it is of one of `kinds`, within its rate limit.
+    pub fn authenticate(
+        &self,
+        key: &str,
+        kinds: &[IntegrationKind],
+        now: i64,
+    ) -> Result<&Integration, AlertError> {
+        let (i, integ) = self
+            .keys
+            .get(key)
+            .map(|&i| (i, &self.catalog.integrations[i]))
+            .filter(|(_, integ)| kinds.contains(&integ.kind))
+            .ok_or(AlertError::UnknownKey)?;
+        let minute = now.div_euclid(60);
+        let mut rates = crate::lock(&self.rates);
+        let entry = rates.entry(i).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        if entry.1 >= integ.rate_limit {
+            return Err(AlertError::RateLimited(
+                integ.name.clone(),
+                integ.rate_limit,
+            ));
+        }
+        entry.1 += 1;
+        Ok(integ)
+    }
+
+    /// Applies events in one transaction, in order, and wakes the escalation worker.
+    pub fn handle(self: &Arc<Self>, events: Vec<Event>) -> Result<Vec<Outcome>, AlertError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let me = self.clone();
+        let outcomes = self.store.transact(move |tx| {
+            let mut ctx = suppress::Context::load(tx, &me.catalog, &me.dependencies)?;
+            events
+                .iter()
+                .map(|e| me.apply(tx, &mut ctx, e))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })?;
+        self.metrics.alert_events.add(outcomes.len() as u64);
+        self.wake();
+        Ok(outcomes)
+    }
+
+    fn apply(
+        &self,
+        tx: &mut Tx<'_>,
+        ctx: &mut suppress::Context,
+        e: &Event,
+    ) -> Result<Outcome, StoreError> {
+        match e.action {
+            Action::Trigger => {
+                let customer = e
+                    .service
+                    .as_deref()
+                    .and_then(|s| self.catalog.service(s))
+                    .and_then(|s| s.customer.clone());
+                let mut labels = e.labels.clone();
+                if let Some(s) = &e.service {
+                    labels.entry("service".into()).or_insert_with(|| s.clone());
+                }
+                labels
+                    .entry("severity".into())
+                    .or_insert_with(|| e.severity.clone());
+                let new = NewAlert {
+                    source: e.source.to_string(),
+                    integration: e.integration.clone(),
+                    dedup_key: e.dedup_key.clone(),
+                    service: e.service.clone(),
+                    customer,
+                    severity: e.severity.clone(),
+                    summary: e.summary.clone(),
+                    labels: serde_json::to_string(&labels).unwrap_or_default(),
+                    details: e.details.to_string(),
+                    at: e.at,
+                    actor: e.actor.clone(),
+                };
+                match tx.trigger(&new)? {
+                    Triggered::Repeated(a) => Ok(Outcome::Updated(a)),
+                    Triggered::Opened(a) => {
+                        self.route(tx, ctx, &a, &labels, e.at)?;
+                        ctx.opened(&a, labels);
+                        let a = tx.alert(a.id)?.unwrap_or(a);
+                        Ok(Outcome::Opened(a))
+                    }
+                }
+            }
+            Action::Acknowledge | Action::Resolve => {
+                let Some(open) = tx.open_alert(&e.integration, &e.dedup_key)? else {
+                    return Ok(Outcome::NoOpenAlert);
+                };
+                if e.action == Action::Acknowledge {
+                    let a = tx.acknowledge(open.id, &e.actor, e.at)?.unwrap_or(open);
+                    Ok(Outcome::Acknowledged(a))
+                } else {
+                    let a = tx.resolve(open.id, &e.actor, e.at)?.unwrap_or(open);
+                    ctx.resolved(a.id);
+                    Ok(Outcome::Resolved(a))
+                }
+            }
+        }
+    }
+
+    /// For a new alert: who it goes to, unless something suppresses it.
+    fn route(
+        &self,
+        tx: &mut Tx<'_>,
+        ctx: &suppress::Context,
+        a: &Alert,
+        labels: &Labels,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if !pages(&a.severity) {
+            return Ok(());
+        }
+        let policy = self.policy_for(a.service.as_deref(), labels);
+        tx.set_policy(a.id, policy.as_deref())?;
+        if let Some(why) = ctx.suppressed(&self.catalog, a, labels, now) {
+            tx.set_suppressed(a.id, Some(&why))?;
+            tx.log(a.id, now, "suppressed", "steward", &why)?;
+            return Ok(());
+        }
+        match policy {
+            Some(p) => {
+                tx.start_escalation(a.id, &p, now + self.options.group_wait)?;
+                tx.log(
+                    a.id,
+                    now,
+                    "routed",
+                    "steward",
+                    &format!("escalation policy {p}"),
+                )
+            }
+            None => tx.log(
+                a.id,
+                now,
+                "unrouted",
+                "steward",
+                &format!(
+                    "nobody is paged: service {} has no escalation policy and no route matches",
+                    a.service.as_deref().unwrap_or("(none)")
+                ),
+            ),
+        }
+    }
+
+    /// The first route whose matchers match, else the service's own policy.
+    fn policy_for(&self, service: Option<&str>, labels: &Labels) -> Option<String> {
+        self.catalog
+            .routes
+            .iter()
+            .find(|r| all_match(&r.matchers, labels))
+            .map(|r| r.policy.clone())
+            .or_else(|| {
+                service
+                    .and_then(|s| self.catalog.service(s))
+                    .and_then(|s| s.escalation_policy.clone())
+            })
+    }
+
+    /// Acknowledges or resolves an alert by id, for a person.
+    pub fn set_status(
+        self: &Arc<Self>,
+        id: i64,
+        status: AlertStatus,
+        actor: String,
+        now: i64,
+    ) -> Result<Alert, AlertError> {
+        let alert = self.store.transact(move |tx| match status {
+            AlertStatus::Acknowledged => tx.acknowledge(id, &actor, now),
+            AlertStatus::Resolved => tx.resolve(id, &actor, now),
+            AlertStatus::Triggered => tx.alert(id),
+        })?;
+        self.wake();
+        alert.ok_or_else(|| AlertError::NotFound(format!("there is no alert {id}")))
+    }
+
+    /// Hands burn-rate condition changes to the pipeline; never waits on the store.
+    pub fn conditions(&self, changes: Vec<ConditionChange>) {
+        if !changes.is_empty() {
+            let _ = self.work.send(Work::Conditions(changes));
+        }
+    }
+
+    /// Makes the worker look for due work now.
+    pub fn wake(&self) {
+        let _ = self.work.send(Work::Wake);
+    }
+
+    /// Records condition changes and opens or resolves their alerts, in one transaction.
+    fn record_conditions(
+        self: &Arc<Self>,
+        changes: Vec<ConditionChange>,
+    ) -> Result<(), StoreError> {
+        let me = self.clone();
+        let events: Vec<(AlertTransition, Event)> = changes
+            .into_iter()
+            .map(|c| (c.transition.clone(), condition_event(&c)))
+            .collect();
+        self.store.transact(move |tx| {
+            let mut ctx = suppress::Context::load(tx, &me.catalog, &me.dependencies)?;
+            for (t, e) in &events {
+                tx.record_transition(t)?;
+                me.apply(tx, &mut ctx, e)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Spawns the worker: condition changes, escalation steps, heartbeats and suppressions
+    /// that end, woken at once by new work and at least every second.
+    pub fn spawn(self: &Arc<Self>, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<()>> {
+        let inbox = crate::lock(&self.inbox)
+            .take()
+            .expect("the alert worker is spawned once");
+        let me = self.clone();
+        let mut last_recheck = i64::MIN;
+        let worker = crate::supervise("alerting", self.metrics.clone(), stop.clone(), move || {
+            let now = jiff::Timestamp::now().as_second();
+            let mut changes = Vec::new();
+            // Wait up to a second for work; take everything that is queued.
+            let first = inbox.recv_timeout(std::time::Duration::from_secs(1));
+            for w in first.into_iter().chain(inbox.try_iter()) {
+                if let Work::Conditions(c) = w {
+                    changes.extend(c);
+                }
+            }
+            me.tick(changes, now, &mut last_recheck);
+            std::time::Duration::ZERO
+        });
+        let outbox = self.outbox.spawn(stop);
+        vec![worker, outbox]
+    }
+
+    /// One round of the worker (public for tests, which drive time themselves).
+    pub fn tick(self: &Arc<Self>, changes: Vec<ConditionChange>, now: i64, last_recheck: &mut i64) {
+        let mut pending = crate::lock(&self.unrecorded);
+        pending.extend(changes);
+        if !pending.is_empty() {
+            match self.record_conditions(pending.clone()) {
+                Ok(()) => pending.clear(),
+                Err(e) => {
+                    tracing::error!(error = %e, pending = pending.len(), "cannot record burn-rate conditions; retrying in a second")
+                }
+            }
+        }
+        drop(pending);
+        if let Err(e) = self.heartbeats(now) {
+            tracing::error!(error = %e, "cannot check heartbeats");
+        }
+        if now.saturating_sub(*last_recheck) >= RECHECK_EVERY {
+            match self.recheck_suppressed(now) {
+                Ok(()) => *last_recheck = now,
+                Err(e) => tracing::error!(error = %e, "cannot check suppressed alerts"),
+            }
+        }
+        if let Err(e) = self.escalate(now) {
+            tracing::error!(error = %e, "cannot run escalation steps; retrying in a second");
+        }
+    }
+
+    /// Runs every escalation step that is due, each in its own transaction.
+    pub fn escalate(self: &Arc<Self>, now: i64) -> Result<(), StoreError> {
+        loop {
+            let due = self.store.transact(move |tx| tx.due_escalations(now, 64))?;
+            let n = due.len();
+            for e in due {
+                let me = self.clone();
+                let queued = self.store.transact(move |tx| me.step(tx, e, now))?;
+                if queued > 0 {
+                    self.outbox.wake();
+                }
+            }
+            if n < 64 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One escalation step: its notifications and the move to the next step; how many
+    /// notifications it queued.
+    fn step(&self, tx: &mut Tx<'_>, e: Escalation, now: i64) -> Result<usize, StoreError> {
+        let Some(alert) = tx.alert(e.alert)? else {
+            tx.stop_escalation(e.alert)?;
+            return Ok(0);
+        };
+        if alert.status != AlertStatus::Triggered {
+            tx.stop_escalation(e.alert)?;
+            return Ok(0);
+        }
+        let labels: Labels = serde_json::from_str(&alert.labels).unwrap_or_default();
+        let ctx = suppress::Context::load(tx, &self.catalog, &self.dependencies)?;
+        if let Some(why) = ctx.suppressed(&self.catalog, &alert, &labels, now) {
+            tx.set_suppressed(alert.id, Some(&why))?;
+            tx.stop_escalation(alert.id)?;
+            tx.log(alert.id, now, "suppressed", "steward", &why)?;
+            return Ok(0);
+        }
+        let Some(policy) = self.catalog.policy(&e.policy) else {
+            tx.stop_escalation(alert.id)?;
+            tx.log(
+                alert.id,
+                now,
+                "unrouted",
+                "steward",
+                &format!("escalation policy {} is no longer configured", e.policy),
+            )?;
+            return Ok(0);
+        };
+        // Past the last step: its delay went by and nobody acknowledged.
+        let step_index = usize::try_from(e.step).unwrap_or(0);
+        let Some(step) = policy.steps.get(step_index) else {
+            tx.stop_escalation(alert.id)?;
+            tx.log(
+                alert.id,
+                now,
+                "exhausted",
+                "steward",
+                "every step notified; nobody acknowledged",
+            )?;
+            return Ok(0);
+        };
+        // Who this step reaches.
+        let mut people: Vec<String> = Vec::new();
+        let mut webhooks: Vec<String> = Vec::new();
+        let mut nobody: Vec<String> = Vec::new();
+        for t in &step.targets {
+            match t {
+                Target::User(u) => people.push(u.clone()),
+                Target::Schedule(s) => match self.on_call(tx, s, now)? {
+                    Some(u) => people.push(u),
+                    None => nobody.push(s.clone()),
+                },
+                Target::Webhook(url) => webhooks.push(url.clone()),
+            }
+        }
+        people.dedup();
+        let mut destinations: Vec<(String, String, Option<String>)> = Vec::new();
+        for p in &people {
+            let contacts = self
+                .catalog
+                .user(p)
+                .map(|u| u.contacts.clone())
+                .unwrap_or_default();
+            if contacts.is_empty() {
+                tx.log(
+                    alert.id,
+                    now,
+                    "unreachable",
+                    "steward",
+                    &format!("user {p} has no contacts"),
+                )?;
+            }
+            for c in contacts {
+                let (channel, dest) = c.channel();
+                destinations.push((channel.to_string(), dest.to_string(), Some(p.clone())));
+            }
+        }
+        for w in webhooks {
+            destinations.push(("webhook".into(), w, None));
+        }
+        for s in &nobody {
+            tx.log(
+                alert.id,
+                now,
+                "uncovered",
+                "steward",
+                &format!("nobody is on call for schedule {s}"),
+            )?;
+        }
+        let service = alert
+            .service
+            .as_deref()
+            .and_then(|s| self.catalog.service(s));
+        let info = notify::Notice {
+            alert: &alert,
+            labels: &labels,
+            owner: service.and_then(|s| s.owner.clone()),
+            paged: &people,
+            step: step_index,
+            round: e.round,
+            policy: &policy.name,
+            public_url: &self.options.public_url,
+        };
+        let mut queued = 0;
+        for (channel, dest, _) in &destinations {
+            let key = format!(
+                "steward-alert-{}-r{}-s{}-{:016x}",
+                alert.id,
+                e.round,
+                step_index,
+                crate::body_hash(format!("{channel} {dest}").as_bytes())
+            );
+            let m = NewMessage {
+                alert: Some(alert.id),
+                service: alert.service.clone(),
+                customer: alert.customer.clone(),
+                channel: channel.clone(),
+                destination: dest.clone(),
+                payload: notify::render(channel, &info),
+                idempotency_key: key,
+                at: now,
+                give_up_at: now + self.options.delivery.give_up_after,
+                created_by: "steward".into(),
+            };
+            if tx.queue(&m)?.is_some() {
+                queued += 1;
+            }
+        }
+        tx.log(
+            alert.id,
+            now,
+            "notified",
+            "steward",
+            &format!(
+                "step {} of {} (round {}): {}",
+                step_index + 1,
+                policy.steps.len(),
+                e.round + 1,
+                if people.is_empty() && destinations.is_empty() {
+                    "no one to notify".to_string()
+                } else {
+                    let mut who: Vec<String> = people.clone();
+                    who.extend(
+                        destinations
+                            .iter()
+                            .filter(|d| d.2.is_none())
+                            .map(|d| d.1.clone()),
+                    );
+                    who.join(", ")
+                }
+            ),
+        )?;
+        // After the last step, the escalation waits out its delay before it is exhausted.
+        let (next_step, round, at) = policy.next(step_index, e.round as u32, now).unwrap_or((
+            policy.steps.len(),
+            e.round as u32,
+            now.saturating_add(step.delay),
+        ));
+        tx.set_escalation(&Escalation {
+            alert: alert.id,
+            policy: e.policy.clone(),
+            step: next_step as i64,
+            round: i64::from(round),
+            next_at: at,
+        })?;
+        Ok(queued)
+    }
+
+    /// Who is on call for a schedule at `at`, overrides included.
+    pub fn on_call(
+        &self,
+        tx: &mut Tx<'_>,
+        schedule: &str,
+        at: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(s) = self.catalog.schedule(schedule) else {
+            return Ok(None);
+        };
+        let overrides = overrides_of(tx, schedule, at, at + 1)?;
+        Ok(s.on_call(&overrides, at))
+    }
+
+    /// Open alerts that were suppressed, checked again: the silence, window or inhibiting
+    /// alert may be gone, and they notify then.
+    fn recheck_suppressed(self: &Arc<Self>, now: i64) -> Result<(), StoreError> {
+        let me = self.clone();
+        let woke = self.store.transact(move |tx| {
+            let ctx = suppress::Context::load(tx, &me.catalog, &me.dependencies)?;
+            let mut woke = 0;
+            for a in ctx.open_suppressed() {
+                let labels: Labels = serde_json::from_str(&a.labels).unwrap_or_default();
+                if ctx.suppressed(&me.catalog, &a, &labels, now).is_some() {
+                    continue;
+                }
+                tx.set_suppressed(a.id, None)?;
+                let was = a.suppressed.clone().unwrap_or_default();
+                match &a.policy {
+                    Some(p) if a.status == AlertStatus::Triggered => {
+                        tx.start_escalation(a.id, p, now)?;
+                        tx.log(
+                            a.id,
+                            now,
+                            "unsuppressed",
+                            "steward",
+                            &format!("no longer suppressed ({was}); escalating"),
+                        )?;
+                        woke += 1;
+                    }
+                    _ => tx.log(
+                        a.id,
+                        now,
+                        "unsuppressed",
+                        "steward",
+                        &format!("no longer suppressed ({was})"),
+                    )?,
+                }
+            }
+            Ok(woke)
+        })?;
+        if woke > 0 {
+            tracing::info!(alerts = woke, "suppressed alerts notify again");
+        }
+        Ok(())
+    }
+
+    /// A heartbeat ping: recorded, and its late alert resolved.
+    pub fn beat(
+        self: &Arc<Self>,
+        integration: &Integration,
+        now: i64,
+    ) -> Result<Outcome, AlertError> {
+        let name = integration.name.clone();
+        self.store.transact(move |tx| tx.beat(&name, now))?;
+        if let Some(i) = self
+            .catalog
+            .integrations
+            .iter()
+            .position(|x| x.name == integration.name)
+        {
+            crate::lock(&self.beats).insert(i, now);
+        }
+        let outcome = self.handle(vec![Event {
+            action: Action::Resolve,
+            source: "heartbeat",
+            integration: integration.name.clone(),
+            service: integration.service.clone(),
+            dedup_key: "heartbeat".into(),
+            severity: "page".into(),
+            summary: String::new(),
+            labels: Labels::new(),
+            details: Value::Null,
+            at: now,
+            actor: format!("integration:{}", integration.name),
+        }])?;
+        Ok(outcome.into_iter().next().unwrap_or(Outcome::NoOpenAlert))
+    }
+
+    /// Opens an alert for every heartbeat later than its interval (a heartbeat never seen
+    /// counts from when Steward started).
+    fn heartbeats(self: &Arc<Self>, now: i64) -> Result<(), AlertError> {
+        if !self.loaded.swap(true, Ordering::AcqRel) {
+            self.started_at.store(now, Ordering::Relaxed);
+            let stored = self.store.transact(|tx| tx.heartbeats())?;
+            let mut beats = crate::lock(&self.beats);
+            for (name, at) in stored {
+                if let Some(i) = self
+                    .catalog
+                    .integrations
+                    .iter()
+                    .position(|x| x.name == name)
+                {
+                    beats.entry(i).or_insert(at);
+                }
+            }
+        }
+        let started = self.started_at.load(Ordering::Relaxed);
+        let late: Vec<Event> = {
+            let beats = crate::lock(&self.beats);
+            self.catalog
+                .integrations
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| i.kind == IntegrationKind::Heartbeat)
+                .filter_map(|(idx, i)| {
+                    let last = beats.get(&idx).copied().unwrap_or(started);
+                    (now - last > i.interval).then(|| Event {
+                        action: Action::Trigger,
+                        source: "heartbeat",
+                        integration: i.name.clone(),
+                        service: i.service.clone(),
+                        dedup_key: "heartbeat".into(),
+                        severity: "page".into(),
+                        summary: format!(
+                            "heartbeat {} is late: no ping for {}s (expected every {}s)",
+                            i.name,
+                            now - last,
+                            i.interval
+                        ),
+                        labels: BTreeMap::from([
+                            ("alertname".to_string(), "HeartbeatLate".to_string()),
+                            ("integration".to_string(), i.name.clone()),
+                        ]),
+                        details: json!({ "last_ping": last, "interval_seconds": i.interval }),
+                        at: now,
+                        actor: "steward".into(),
+                    })
+                })
+                .collect()
+        };
+        // A late heartbeat's alert is opened once; while it stays late, repeats only update it.
+        let mut fresh = Vec::new();
+        for e in late {
+            let (integ, key) = (e.integration.clone(), e.dedup_key.clone());
+            if self
+                .store
+                .transact(move |tx| tx.open_alert(&integ, &key))?
+                .is_none()
+            {
+                fresh.push(e);
+            }
+        }
+        self.handle(fresh)?;
+        Ok(())
+    }
+}
+
+/// A schedule's overrides over [from, to), as shifts.
+pub(crate) fn overrides_of(
+    tx: &mut Tx<'_>,
+    schedule: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Shift>, StoreError> {
+    Ok(tx
+        .overrides(from, to)?
+        .into_iter()
+        .filter(|o| o.schedule == schedule)
+        .map(|o| Shift {
+            user: o.user,
+            start: o.starts_at,
+            end: o.ends_at,
+        })
+        .collect())
+}
+
+/// The alert event of a burn-rate condition's change.
+fn condition_event(c: &ConditionChange) -> Event {
+    let t = &c.transition;
+    let labels: Labels = BTreeMap::from([
+        ("alertname".to_string(), "SLOBurnRate".to_string()),
+        ("slo".to_string(), t.slo.clone()),
+        ("service".to_string(), c.service.clone()),
+        ("severity".to_string(), t.severity.clone()),
+        ("long_window".to_string(), t.long_window.clone()),
+        ("short_window".to_string(), t.short_window.clone()),
+    ]);
+    Event {
+        action: if t.firing { Action::Trigger } else { Action::Resolve },
+        source: "slo",
+        integration: "steward".into(),
+        service: Some(c.service.clone()),
+        dedup_key: format!("slo/{}/{}/{}", t.slo, t.long_window, t.short_window),
+        severity: t.severity.clone(),
+        summary: format!(
+            "{} burns its error budget {:.1}x too fast ({} and {} windows; the threshold is {:.1}x)",
+            t.slo, t.long_burn, t.long_window, t.short_window, t.factor
+        ),
+        labels,
+        details: json!({
+            "slo": t.slo,
+            "since": t.at,
+            "long_window": t.long_window,
+            "short_window": t.short_window,
+            "long_burn_rate": finite(t.long_burn),
+            "short_burn_rate": finite(t.short_burn),
+            "threshold": finite(t.factor),
+            "budget_remaining": finite(c.budget_remaining),
+            "target": finite(c.target),
+        }),
+        at: t.at,
+        actor: "steward".into(),
+    }
+}
+
+fn finite(v: f64) -> Value {
+    if v.is_finite() {
+        json!(v)
+    } else {
+        Value::Null
+    }
+}

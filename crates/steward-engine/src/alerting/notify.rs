@@ -1,0 +1,478 @@
+//! Notifications: rendered when queued (so every attempt sends the same bytes), delivered
+//! from the outbox at least once, with the same idempotency key on every attempt.
+//!
+//! Each destination has at most one delivery in flight, and deliveries run on threads of
+//! their own, so a receiver that hangs holds up only its own messages. A 5xx, a 429 or a
+//! timeout is retried with exponential back-off and jitter until the message's give-up time;
+//! then, or at once for a refusal (another 4xx), it becomes a dead letter, which the API lists
+//! and can send again.
+
+use crate::metrics::Metrics;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+use steward_model::matcher::Labels;
+use steward_store::{Alert, Message, Store, StoreError};
+
+/// How deliveries are made.
+#[derive(Clone)]
+pub struct DeliveryOptions {
+    /// One attempt may take this long (connect, send, answer).
+    pub timeout: Duration,
+    /// The first retry waits about this long; each next one twice as long, up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// A message not delivered this many seconds after it was queued becomes a dead letter.
+    pub give_up_after: i64,
+    /// Messages a minute to one destination at most; the rest wait.
+    pub per_destination_per_minute: u32,
+    /// Webhook bodies are signed with HMAC-SHA256 under this key.
+    pub signing_key: Option<Vec<u8>>,
+    /// Deliveries in flight at most.
+    pub max_in_flight: usize,
+}
+
+impl std::fmt::Debug for DeliveryOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryOptions")
+            .field("timeout", &self.timeout)
+            .field("retry_base", &self.retry_base)
+            .field("retry_max", &self.retry_max)
+            .field("give_up_after", &self.give_up_after)
+            .field(
+                "per_destination_per_minute",
+                &self.per_destination_per_minute,
+            )
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> DeliveryOptions {
+        DeliveryOptions {
+            timeout: Duration::from_secs(10),
+            retry_base: Duration::from_secs(5),
+            retry_max: Duration::from_secs(600),
+            give_up_after: 3600,
+            per_destination_per_minute: 60,
+            signing_key: None,
+            max_in_flight: 64,
+        }
+    }
+}
+
+/// What a notification says, for a tired person: what burns, since when, how fast, budget
+/// left, whose service it is, who else is paged, and where to acknowledge.
+pub struct Notice<'a> {
+    pub alert: &'a Alert,
+    pub labels: &'a Labels,
+    pub owner: Option<String>,
+    pub paged: &'a [String],
+    pub step: usize,
+    pub round: i64,
+    pub policy: &'a str,
+    pub public_url: &'a str,
+}
+
+fn rfc3339(t: i64) -> String {
+    jiff::Timestamp::from_second(t).map_or_else(|_| t.to_string(), |ts| ts.to_string())
+}
+
+impl Notice<'_> {
+    fn alert_url(&self) -> String {
+        format!(
+            "{}/alerts/{}",
+            self.public_url.trim_end_matches('/'),
+            self.alert.id
+        )
+    }
+
+    fn ack_url(&self) -> String {
+        format!(
+            "{}/api/v1/alerts/{}/ack",
+            self.public_url.trim_end_matches('/'),
+            self.alert.id
+        )
+    }
+
+    fn details(&self) -> Value {
+        serde_json::from_str(&self.alert.details).unwrap_or(Value::Null)
+    }
+
+    /// The lines of a chat message.
+    fn lines(&self) -> Vec<String> {
+        let a = self.alert;
+        let d = self.details();
+        let mut lines = vec![format!("[{}] {}", a.severity.to_uppercase(), a.summary)];
+        lines.push(format!(
+            "Service: {}{}",
+            a.service.as_deref().unwrap_or("(none)"),
+            self.owner
+                .as_deref()
+                .map(|o| format!(" (owner: {o})"))
+                .unwrap_or_default()
+        ));
+        lines.push(format!("Since: {}", rfc3339(a.opened_at)));
+        if let (Some(l), Some(s)) = (d["long_burn_rate"].as_f64(), d["short_burn_rate"].as_f64()) {
+            lines.push(format!(
+                "Burn rate: {l:.1}x over {}, {s:.1}x over {} (threshold {:.1}x)",
+                d["long_window"].as_str().unwrap_or("?"),
+                d["short_window"].as_str().unwrap_or("?"),
+                d["threshold"].as_f64().unwrap_or(0.0)
+            ));
+        }
+        if let Some(b) = d["budget_remaining"].as_f64() {
+            lines.push(format!("Error budget left: {:.1}%", b * 100.0));
+        }
+        lines.push(format!(
+            "Paged now: {}",
+            if self.paged.is_empty() {
+                "nobody else".to_string()
+            } else {
+                self.paged.join(", ")
+            }
+        ));
+        lines
+    }
+}
+
+/// The body a channel sends.
+pub fn render(channel: &str, n: &Notice<'_>) -> String {
+    let a = n.alert;
+    match channel {
+        "slack" => {
+            let text = format!(
+                "{}\n<{}|Open alert {}> · <{}|Acknowledge>",
+                n.lines().join("\n"),
+                n.alert_url(),
+                a.id,
+                n.ack_url()
+            );
+            json!({ "text": text }).to_string()
+        }
+        "teams" => {
+            let body: Vec<Value> = n
+                .lines()
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let mut block = json!({ "type": "TextBlock", "text": l, "wrap": true });
+                    if i == 0 {
+                        block["weight"] = json!("Bolder");
+                        block["size"] = json!("Medium");
+                    }
+                    block
+                })
+                .collect();
+            json!({
+                "type": "message",
+                "attachments": [{
+                    "contentType": "application/vnd.microsoft.card.adaptive",
+                    "contentUrl": null,
+                    "content": {
+                        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                        "type": "AdaptiveCard",
+                        "version": "1.4",
+                        "body": body,
+                        "actions": [
+                            { "type": "Action.OpenUrl", "title": "Open alert", "url": n.alert_url() },
+                            { "type": "Action.OpenUrl", "title": "Acknowledge", "url": n.ack_url() }
+                        ]
+                    }
+                }]
+            })
+            .to_string()
+        }
+        "email" => format!(
+            "Subject: [{}] {}\n\n{}\n\nOpen the alert: {}\nAcknowledge: {}\n",
+            a.severity.to_uppercase(),
+            a.summary,
+            n.lines().join("\n"),
+            n.alert_url(),
+            n.ack_url()
+        ),
+        _ => json!({
+            "event": "alert.notify",
+            "alert": {
+                "id": a.id,
+                "status": a.status.as_str(),
+                "source": a.source,
+                "dedup_key": a.dedup_key,
+                "service": a.service,
+                "customer": a.customer,
+                "severity": a.severity,
+                "summary": a.summary,
+                "labels": n.labels,
+                "details": n.details(),
+                "opened_at": rfc3339(a.opened_at),
+            },
+            "service_owner": n.owner,
+            "escalation": { "policy": n.policy, "step": n.step + 1, "round": n.round + 1 },
+            "paged": n.paged,
+            "links": { "alert": n.alert_url(), "acknowledge": n.ack_url() },
+            "text": n.lines().join("\n"),
+        })
+        .to_string(),
+    }
+}
+
+/// HMAC-SHA256 of `timestamp.body`, hex: what `X-Steward-Signature: v1=...` carries, so a
+/// receiver can check both the body and that it is fresh.
+pub fn sign(key: &[u8], timestamp: i64, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// How one attempt went.
+#[derive(Debug)]
+enum Attempt {
+    Delivered,
+    /// Worth trying again (5xx, 429, timeout, connection refused), after at least this long.
+    Transient(String, Option<Duration>),
+    /// The receiver refused it (another 4xx), or it cannot be sent: no retry helps.
+    Refused(String),
+}
+
+/// The outbox worker and its deliveries.
+pub struct Outbox {
+    store: Store,
+    options: DeliveryOptions,
+    metrics: Arc<Metrics>,
+    agent: ureq::Agent,
+    woken: Mutex<bool>,
+    bell: Condvar,
+    /// Destinations with a delivery in flight.
+    in_flight: Mutex<HashSet<String>>,
+    /// Messages sent to each destination in the current minute.
+    sent: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+impl Outbox {
+    pub fn new(store: Store, options: DeliveryOptions, metrics: Arc<Metrics>) -> Outbox {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(options.timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent("steward")
+            .build()
+            .into();
+        Outbox {
+            store,
+            options,
+            metrics,
+            agent,
+            woken: Mutex::new(false),
+            bell: Condvar::new(),
+            in_flight: Mutex::default(),
+            sent: Mutex::default(),
+        }
+    }
+
+    pub fn wake(&self) {
+        *crate::lock(&self.woken) = true;
+        self.bell.notify_all();
+    }
+
+    /// Waits up to `d` for a wake-up.
+    fn sleep(&self, d: Duration) {
+        let mut woken = crate::lock(&self.woken);
+        if !*woken {
+            woken = self
+                .bell
+                .wait_timeout(woken, d)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        *woken = false;
+    }
+
+    pub fn spawn(self: &Arc<Self>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+        let me = self.clone();
+        crate::supervise("outbox", self.metrics.clone(), stop, move || {
+            let now = jiff::Timestamp::now().as_second();
+            if let Err(e) = me.dispatch(now) {
+                tracing::error!(error = %e, "cannot read the outbox; retrying in a second");
+            }
+            me.sleep(Duration::from_secs(1));
+            Duration::ZERO
+        })
+    }
+
+    /// Starts a delivery for every due message whose destination is free and not
+    /// throttled.
+    pub fn dispatch(self: &Arc<Self>, now: i64) -> Result<(), StoreError> {
+        let due = self.store.transact(move |tx| tx.due_messages(now, 512))?;
+        for m in due {
+            {
+                let mut in_flight = crate::lock(&self.in_flight);
+                if in_flight.len() >= self.options.max_in_flight {
+                    break;
+                }
+                if in_flight.contains(&m.destination) {
+                    continue;
+                }
+                let minute = now.div_euclid(60);
+                let mut sent = crate::lock(&self.sent);
+                let count = sent.entry(m.destination.clone()).or_insert((minute, 0));
+                if count.0 != minute {
+                    *count = (minute, 0);
+                }
+                if count.1 >= self.options.per_destination_per_minute {
+                    continue;
+                }
+                count.1 += 1;
+                in_flight.insert(m.destination.clone());
+            }
+            let me = self.clone();
+            let spawned = std::thread::Builder::new()
+                .name("deliver".into())
+                .spawn(move || {
+                    let dest = m.destination.clone();
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        me.deliver_and_record(m)
+                    }));
+                    crate::lock(&me.in_flight).remove(&dest);
+                    match result {
+                        Ok(Err(e)) => tracing::error!(error = %e, destination = %dest, "cannot record a delivery; it will be tried again"),
+                        Err(_) => tracing::error!(destination = %dest, "a delivery panicked; it will be tried again"),
+                        Ok(Ok(())) => {}
+                    }
+                    me.wake();
+                });
+            if spawned.is_err() {
+                tracing::error!("cannot start a delivery thread; retrying in a second");
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn deliver_and_record(&self, m: Message) -> Result<(), StoreError> {
+        let attempt = self.attempt(&m);
+        let now = jiff::Timestamp::now().as_second();
+        let attempts = m.attempts + 1;
+        let id = m.id;
+        match attempt {
+            Attempt::Delivered => {
+                self.metrics.notifications_delivered.add(1);
+                tracing::info!(message = id, alert = ?m.alert, channel = %m.channel, destination = %m.destination, attempts, "notification delivered");
+                self.store
+                    .transact(move |tx| tx.delivered(id, attempts, now))
+            }
+            Attempt::Refused(error) => {
+                self.metrics.notifications_dead.add(1);
+                tracing::warn!(message = id, destination = %m.destination, %error, "notification refused; moved to the dead letters");
+                self.store.transact(move |tx| tx.dead(id, attempts, &error))
+            }
+            Attempt::Transient(error, at_least) => {
+                self.metrics.notification_retries.add(1);
+                let backoff = self.backoff(attempts, id).max(at_least.unwrap_or_default());
+                let next = now + backoff.as_secs().max(1) as i64;
+                if next > m.give_up_at {
+                    self.metrics.notifications_dead.add(1);
+                    let error = format!(
+                        "gave up after {attempts} attempts over {}s: {error}",
+                        now - m.created_at
+                    );
+                    tracing::warn!(message = id, destination = %m.destination, %error, "notification moved to the dead letters");
+                    self.store.transact(move |tx| tx.dead(id, attempts, &error))
+                } else {
+                    tracing::info!(message = id, destination = %m.destination, %error, retry_in = backoff.as_secs(), "notification failed; retrying");
+                    self.store
+                        .transact(move |tx| tx.retry_later(id, attempts, next, &error))
+                }
+            }
+        }
+    }
+
+    /// Exponential back-off with jitter: half to all of `base × 2^(attempts−1)`, capped.
+    fn backoff(&self, attempts: i64, salt: i64) -> Duration {
+        let exp = self
+            .options
+            .retry_base
+            .saturating_mul(1u32 << (attempts - 1).clamp(0, 20) as u32)
+            .min(self.options.retry_max);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        // A cheap mix of the clock and the message id: jitter, not cryptography.
+        let r = (u64::from(nanos) ^ (salt as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) % 1000;
+        exp.mul_f64(0.5 + r as f64 / 2000.0)
+    }
+
+    fn attempt(&self, m: &Message) -> Attempt {
+        if m.channel == "email" {
+            return Attempt::Refused(format!(
+                "email to {} cannot be sent: this Steward has no SMTP server configured",
+                m.destination
+            ));
+        }
+        let now = jiff::Timestamp::now().as_second();
+        let mut req = self
+            .agent
+            .post(&m.destination)
+            .header("Content-Type", "application/json")
+            .header("Idempotency-Key", &m.idempotency_key)
+            .header("X-Steward-Timestamp", &now.to_string());
+        if let Some(key) = &self.options.signing_key {
+            req = req.header(
+                "X-Steward-Signature",
+                &format!("v1={}", sign(key, now, m.payload.as_bytes())),
+            );
+        }
+        match req.send(m.payload.as_bytes()) {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(|s| Duration::from_secs(s.min(3600)));
+                match status {
+                    200..=299 => Attempt::Delivered,
+                    408 | 429 | 500..=599 => {
+                        Attempt::Transient(format!("HTTP {status}"), retry_after)
+                    }
+                    _ => Attempt::Refused(format!(
+                        "HTTP {status}: the receiver refused the notification"
+                    )),
+                }
+            }
+            Err(ureq::Error::Timeout(_)) => Attempt::Transient(
+                format!("no answer within {}s", self.options.timeout.as_secs()),
+                None,
+            ),
+            Err(e @ (ureq::Error::BadUri(_) | ureq::Error::InvalidProxyUrl)) => {
+                Attempt::Refused(format!("the destination cannot be used: {e}"))
+            }
+            Err(e) => Attempt::Transient(e.to_string(), None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn signatures_are_hmac_sha256_of_timestamp_dot_body() {
+        // The same as: printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac key
+        assert_eq!(
+            super::sign(b"key", 1_700_000_000, br#"{"a":1}"#),
+            "a438e398bfafc57e4396bb7fc2304422f0f768e965d073ca313cb52e22e6ad03"
+        );
+    }
+}

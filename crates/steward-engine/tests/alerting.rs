@@ -1,0 +1,498 @@
+//! The alert pipeline on a real (SQLite) store, with time driven by the test: routing,
+//! escalation, acknowledgement, silences, maintenance windows, inhibition, heartbeats and
+//! burn-rate conditions.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use steward_config::{catalog, parse_text, Diagnostics, Scope};
+use steward_engine::alerting::{Action, AlertOptions, Alerting, ConditionChange, Event, Outcome};
+use steward_engine::Metrics;
+use steward_model::catalog::IntegrationKind;
+use steward_store::{AlertFilter, AlertStatus, AlertTransition, Message, Silence, Store};
+
+const CONFIG: &str = r#"
+apiVersion: steward/v1
+kind: Team
+metadata: {name: web}
+spec: {members: [ann, bob]}
+---
+apiVersion: steward/v1
+kind: Service
+metadata: {name: db}
+spec: {owner: web, tier: 1, escalationPolicy: web}
+---
+apiVersion: steward/v1
+kind: Service
+metadata: {name: checkout}
+spec: {owner: web, tier: 1, escalationPolicy: web, dependsOn: [api]}
+---
+apiVersion: steward/v1
+kind: Service
+metadata: {name: api}
+spec: {owner: web, tier: 2, escalationPolicy: web, dependsOn: [db]}
+---
+apiVersion: steward/v1
+kind: Service
+metadata: {name: batch}
+spec: {owner: web, tier: 3, escalationPolicy: web}
+---
+apiVersion: steward/v1
+kind: User
+metadata: {name: ann}
+spec: {contacts: [{type: webhook, url: "http://127.0.0.1:9/ann"}]}
+---
+apiVersion: steward/v1
+kind: User
+metadata: {name: bob}
+spec: {contacts: [{type: slack, url: "http://127.0.0.1:9/bob"}]}
+---
+apiVersion: steward/v1
+kind: Schedule
+metadata: {name: primary}
+spec:
+  layers:
+    - {participants: [ann], shift: 1w, start: "2020-01-06"}
+---
+apiVersion: steward/v1
+kind: EscalationPolicy
+metadata: {name: web}
+spec:
+  steps:
+    - {delay: 5m, targets: [{schedule: primary}]}
+    - {delay: 5m, targets: [{user: bob}]}
+---
+apiVersion: steward/v1
+kind: Integration
+metadata: {name: prom}
+spec: {kind: alertmanager, service: batch, key: {value: prom-key-0123456789}}
+---
+apiVersion: steward/v1
+kind: Integration
+metadata: {name: cron}
+spec: {kind: heartbeat, service: batch, interval: 10m, key: {value: cron-key-0123456789}}
+---
+apiVersion: steward/v1
+kind: InhibitRule
+metadata: {name: cluster-down}
+spec:
+  sourceMatchers: ["alertname=ClusterDown"]
+  targetMatchers: ["severity=~page|critical"]
+  equal: [cluster]
+---
+apiVersion: steward/v1
+kind: MaintenanceWindow
+metadata: {name: nightly}
+spec: {services: [batch], start: "2020-01-01T02:00", duration: 1h, repeat: daily}
+"#;
+
+/// 2026-01-07 12:00 UTC, a Wednesday: outside the nightly window.
+const T0: i64 = 1_767_787_200;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    alerting: Arc<Alerting>,
+    store: Store,
+    recheck: i64,
+}
+
+fn fixture() -> Fixture {
+    let mut diags = Diagnostics::default();
+    let docs = parse_text("test.yaml", CONFIG, &mut diags);
+    let catalog = catalog::build(&docs, Scope::Complete, &mut diags);
+    assert!(!diags.has_errors(), "{:?}", diags.items);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("s.db").display())).unwrap();
+    let alerting = Arc::new(Alerting::new(
+        Arc::new(catalog),
+        store.clone(),
+        AlertOptions::default(),
+        Arc::new(Metrics::default()),
+    ));
+    Fixture {
+        _dir: dir,
+        alerting,
+        store,
+        recheck: i64::MIN,
+    }
+}
+
+impl Fixture {
+    fn tick(&mut self, now: i64) {
+        self.alerting.tick(Vec::new(), now, &mut self.recheck);
+    }
+
+    fn messages(&self) -> Vec<Message> {
+        let ids: Vec<i64> = self
+            .store
+            .transact(|tx| {
+                Ok(tx
+                    .alerts(&AlertFilter::default())?
+                    .iter()
+                    // The heartbeat of the fixture goes late in long tests: not these.
+                    .filter(|a| a.integration != "cron")
+                    .map(|a| a.id)
+                    .collect())
+            })
+            .unwrap();
+        let mut out: Vec<Message> = ids
+            .into_iter()
+            .flat_map(|id| self.store.transact(move |tx| tx.messages_of(id)).unwrap())
+            .collect();
+        out.sort_by_key(|m| m.id);
+        out
+    }
+
+    fn destinations(&self) -> Vec<String> {
+        self.messages().into_iter().map(|m| m.destination).collect()
+    }
+
+    fn trigger(&self, service: &str, key: &str, labels: &[(&str, &str)], at: i64) -> Outcome {
+        self.event(Action::Trigger, service, key, labels, at)
+    }
+
+    fn event(
+        &self,
+        action: Action,
+        service: &str,
+        key: &str,
+        labels: &[(&str, &str)],
+        at: i64,
+    ) -> Outcome {
+        let labels: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.alerting
+            .handle(vec![Event {
+                action,
+                source: "alertmanager",
+                integration: "prom".into(),
+                service: Some(service.into()),
+                dedup_key: key.into(),
+                severity: "page".into(),
+                summary: format!("{service} {key}"),
+                labels,
+                details: Value::Null,
+                at,
+                actor: "integration:prom".into(),
+            }])
+            .unwrap()
+            .remove(0)
+    }
+
+    fn alert(&self, id: i64) -> steward_store::Alert {
+        self.store
+            .transact(move |tx| tx.alert(id))
+            .unwrap()
+            .unwrap()
+    }
+}
+
+fn opened(o: Outcome) -> i64 {
+    match o {
+        Outcome::Opened(a) => a.id,
+        other => panic!("expected a new alert, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_page_notifies_the_on_call_then_escalates_and_stops_when_acknowledged() {
+    let mut f = fixture();
+    let id = opened(f.trigger("db", "disk-full", &[], T0));
+    f.tick(T0);
+    assert_eq!(f.destinations(), vec!["http://127.0.0.1:9/ann"]);
+    let first = &f.messages()[0];
+    assert_eq!(
+        first.idempotency_key,
+        format!(
+            "steward-alert-{id}-r0-s0-{}",
+            &first.idempotency_key[first.idempotency_key.len() - 16..]
+        )
+    );
+    let payload: Value = serde_json::from_str(&first.payload).unwrap();
+    assert_eq!(payload["alert"]["service"], "db");
+    assert_eq!(payload["service_owner"], "web");
+    assert_eq!(payload["paged"], serde_json::json!(["ann"]));
+    assert_eq!(
+        payload["links"]["acknowledge"],
+        format!("http://127.0.0.1:8580/api/v1/alerts/{id}/ack")
+    );
+    // Nothing more until the step's delay has passed; then the next step.
+    f.tick(T0 + 299);
+    assert_eq!(f.messages().len(), 1);
+    f.tick(T0 + 300);
+    assert_eq!(
+        f.destinations(),
+        vec!["http://127.0.0.1:9/ann", "http://127.0.0.1:9/bob"]
+    );
+    assert_eq!(f.messages()[1].channel, "slack");
+    // Acknowledged: the escalation stops.
+    let a = f
+        .alerting
+        .set_status(id, AlertStatus::Acknowledged, "user:ann".into(), T0 + 400)
+        .unwrap();
+    assert_eq!(
+        (a.status, a.acknowledged_by.as_deref()),
+        (AlertStatus::Acknowledged, Some("user:ann"))
+    );
+    f.tick(T0 + 10_000);
+    assert_eq!(f.messages().len(), 2);
+    let history: Vec<String> = f
+        .store
+        .transact(move |tx| tx.history(id))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "triggered",
+            "routed",
+            "notified",
+            "notified",
+            "acknowledged"
+        ]
+    );
+}
+
+#[test]
+fn an_unacknowledged_policy_runs_out_and_says_so() {
+    let mut f = fixture();
+    let id = opened(f.trigger("db", "k", &[], T0));
+    for t in [T0, T0 + 300, T0 + 600, T0 + 900] {
+        f.tick(t);
+    }
+    assert_eq!(f.messages().len(), 2, "two steps, no repeat");
+    let last = f
+        .store
+        .transact(move |tx| tx.history(id))
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.detail.as_str()),
+        ("exhausted", "every step notified; nobody acknowledged")
+    );
+}
+
+#[test]
+fn repeats_update_the_open_alert_and_a_resolved_key_opens_a_new_one() {
+    let f = fixture();
+    let id = opened(f.trigger("db", "k", &[], T0));
+    let Outcome::Updated(a) = f.trigger("db", "k", &[], T0 + 5) else {
+        panic!()
+    };
+    assert_eq!((a.id, a.events), (id, 2));
+    let Outcome::Resolved(r) = f.event(Action::Resolve, "db", "k", &[], T0 + 10) else {
+        panic!()
+    };
+    assert_eq!(
+        (r.id, r.status, r.resolved_by.as_deref()),
+        (id, AlertStatus::Resolved, Some("integration:prom"))
+    );
+    assert_eq!(
+        f.event(Action::Resolve, "db", "k", &[], T0 + 11),
+        Outcome::NoOpenAlert
+    );
+    assert_ne!(opened(f.trigger("db", "k", &[], T0 + 20)), id);
+}
+
+#[test]
+fn a_silenced_alert_is_recorded_notifies_no_one_and_notifies_when_the_silence_ends() {
+    let mut f = fixture();
+    let silence = Silence {
+        id: 0,
+        matchers: r#"[{"name":"service","value":"d.","isRegex":true,"isEqual":true}]"#.into(),
+        starts_at: T0 - 10,
+        ends_at: T0 + 60,
+        created_by: "ann".into(),
+        comment: "migrating".into(),
+        updated_at: T0 - 10,
+    };
+    let sid = f
+        .store
+        .transact(move |tx| tx.add_silence(&silence))
+        .unwrap();
+    let id = opened(f.trigger("db", "k", &[], T0));
+    f.tick(T0);
+    assert!(f.messages().is_empty());
+    assert_eq!(
+        f.alert(id).suppressed,
+        Some(format!("silenced by silence {sid}"))
+    );
+    // Another service is not silenced.
+    opened(f.trigger("checkout", "other", &[], T0));
+    f.tick(T0 + 1);
+    assert_eq!(f.messages().len(), 1);
+    // The silence ends while the alert still fires: it notifies then.
+    f.tick(T0 + 60);
+    assert_eq!(f.alert(id).suppressed, None);
+    assert_eq!(
+        f.messages().iter().filter(|m| m.alert == Some(id)).count(),
+        1
+    );
+}
+
+#[test]
+fn a_maintenance_window_suppresses_its_services_alerts_only_while_open() {
+    let mut f = fixture();
+    let night = T0 + 14 * 3600 + 30 * 60; // 02:30 UTC the next day
+    let id = opened(f.trigger("batch", "k", &[], night));
+    f.tick(night);
+    assert_eq!(
+        f.alert(id).suppressed.as_deref(),
+        Some("in maintenance window nightly")
+    );
+    assert!(f.messages().is_empty());
+    f.tick(night + 30 * 60); // 03:00: the window has closed
+    assert_eq!(f.alert(id).suppressed, None);
+    assert_eq!(f.messages().len(), 1);
+}
+
+#[test]
+fn a_paging_dependency_inhibits_its_dependents_pages_transitively_until_it_resolves() {
+    let mut f = fixture();
+    let db = opened(f.trigger("db", "db-down", &[], T0));
+    let checkout = opened(f.trigger("checkout", "errors", &[], T0 + 1));
+    let batch = opened(f.trigger("batch", "late", &[], T0 + 1));
+    f.tick(T0 + 1);
+    assert_eq!(
+        f.alert(checkout).suppressed,
+        Some(format!(
+            "inhibited by alert {db} of db, which checkout depends on"
+        ))
+    );
+    assert_eq!(
+        f.alert(batch).suppressed,
+        None,
+        "batch does not depend on db"
+    );
+    assert_eq!(
+        f.messages()
+            .iter()
+            .filter(|m| m.alert == Some(checkout))
+            .count(),
+        0
+    );
+    f.event(Action::Resolve, "db", "db-down", &[], T0 + 100);
+    f.tick(T0 + 100);
+    assert_eq!(f.alert(checkout).suppressed, None);
+    assert_eq!(
+        f.messages()
+            .iter()
+            .filter(|m| m.alert == Some(checkout))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn an_inhibit_rule_needs_its_equal_labels_to_match() {
+    let mut f = fixture();
+    opened(f.trigger(
+        "batch",
+        "cluster",
+        &[("alertname", "ClusterDown"), ("cluster", "eu")],
+        T0,
+    ));
+    let same = opened(f.trigger("checkout", "x", &[("cluster", "eu")], T0));
+    let other = opened(f.trigger("checkout", "y", &[("cluster", "us")], T0));
+    f.tick(T0);
+    assert!(f
+        .alert(same)
+        .suppressed
+        .unwrap()
+        .contains("(rule cluster-down)"));
+    assert_eq!(f.alert(other).suppressed, None);
+}
+
+#[test]
+fn a_late_heartbeat_opens_an_alert_and_a_ping_resolves_it() {
+    let mut f = fixture();
+    f.tick(T0);
+    let cron = f.alerting.catalog().integration("cron").unwrap().clone();
+    assert_eq!(cron.kind, IntegrationKind::Heartbeat);
+    f.tick(T0 + 600);
+    assert!(f
+        .store
+        .transact(|tx| tx.open_alert("cron", "heartbeat"))
+        .unwrap()
+        .is_none());
+    f.tick(T0 + 601);
+    let open = f
+        .store
+        .transact(|tx| tx.open_alert("cron", "heartbeat"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        open.summary,
+        "heartbeat cron is late: no ping for 601s (expected every 600s)"
+    );
+    f.tick(T0 + 700);
+    assert_eq!(
+        f.store
+            .transact(move |tx| tx.alert(open.id))
+            .unwrap()
+            .unwrap()
+            .events,
+        1,
+        "opened once"
+    );
+    let Outcome::Resolved(r) = f.alerting.beat(&cron, T0 + 800).unwrap() else {
+        panic!()
+    };
+    assert_eq!(r.id, open.id);
+}
+
+#[test]
+fn a_burn_rate_condition_opens_a_page_and_resolves_it_when_it_stops() {
+    let mut f = fixture();
+    let change = |firing: bool, at: i64| ConditionChange {
+        transition: AlertTransition {
+            slo: "db-availability".into(),
+            long_window: "1h".into(),
+            short_window: "5m".into(),
+            severity: "page".into(),
+            firing,
+            at,
+            long_burn: 20.0,
+            short_burn: 31.5,
+            factor: 14.4,
+        },
+        service: "db".into(),
+        budget_remaining: 0.42,
+        target: 0.999,
+    };
+    f.alerting.tick(vec![change(true, T0)], T0, &mut f.recheck);
+    let a = f
+        .store
+        .transact(|tx| tx.open_alert("steward", "slo/db-availability/1h/5m"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.summary, "db-availability burns its error budget 20.0x too fast (1h and 5m windows; the threshold is 14.4x)");
+    let labels: BTreeMap<String, String> = serde_json::from_str(&a.labels).unwrap();
+    assert_eq!(labels["slo"], "db-availability");
+    assert_eq!(labels["long_window"], "1h");
+    let text = serde_json::from_str::<Value>(&f.messages()[0].payload).unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("Burn rate: 20.0x over 1h, 31.5x over 5m (threshold 14.4x)"),
+        "{text}"
+    );
+    assert!(text.contains("Error budget left: 42.0%"), "{text}");
+    f.alerting
+        .tick(vec![change(false, T0 + 60)], T0 + 60, &mut f.recheck);
+    let a = f.alert(a.id);
+    assert_eq!(
+        (a.status, a.resolved_by.as_deref()),
+        (AlertStatus::Resolved, Some("steward"))
+    );
+    assert_eq!(
+        f.store.alert_events("db-availability", 10).unwrap().len(),
+        2
+    );
+}
