@@ -133,3 +133,22 @@ pub fn rebuilding() -> ApiError {
         "Steward is reading its store after a start; GET /readyz shows how far it is. Retry shortly",
     )
 }
+
+impl From<steward_engine::alerting::AlertError> for ApiError {
+    fn from(e: steward_engine::alerting::AlertError) -> ApiError {
+        use steward_engine::alerting::AlertError;
+        match e {
+            AlertError::UnknownKey => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the key (Authorization: Bearer KEY, or routing_key) is not the key of an integration of this kind",
+            ),
+            AlertError::RateLimited(..) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
+            }
+            AlertError::NotFound(m) => ApiError::not_found(m),
+            AlertError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m),
+            AlertError::Store(e) => e.into(),
+        }
+    }
+}

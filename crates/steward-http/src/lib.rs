@@ -2,7 +2,9 @@
 //! web console. Only this crate knows HTTP and JSON; it maps every error to a status in one
 //! place ([`error::ApiError`]).
 
+pub mod alerts;
 pub mod error;
+pub mod inbound;
 pub mod ingest;
 mod metrics;
 mod page;
@@ -11,7 +13,7 @@ pub mod slos;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use error::ApiError;
 use serde_json::json;
@@ -25,6 +27,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Permits for ingest requests in progress ([`ingest::MAX_CONCURRENT_INGEST`]).
     pub ingest_permits: Arc<tokio::sync::Semaphore>,
+    /// When this process started serving (unix seconds).
+    pub started_at: i64,
 }
 
 pub fn router(engine: Arc<Engine>) -> Router {
@@ -36,11 +40,50 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/samples", post(ingest::post_samples))
         .route("/api/v1/slos", get(slos::list))
         .route("/api/v1/slos/{name}", get(slos::get))
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/{id}", get(alerts::get))
+        .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
+        .route("/api/v1/alerts/{id}/resolve", post(alerts::resolve))
+        .route(
+            "/api/v1/silences",
+            get(alerts::list_silences).post(alerts::add_silence),
+        )
+        .route("/api/v1/silences/{id}/expire", post(alerts::expire_silence))
+        .route("/api/v1/notifications/dead", get(alerts::dead_letters))
+        .route(
+            "/api/v1/notifications/{id}/retry",
+            post(alerts::retry_dead_letter),
+        )
+        .route("/api/v1/oncall", get(alerts::oncall))
+        .route("/api/v1/schedules/{name}/gaps", get(alerts::gaps))
+        .route(
+            "/api/v1/schedules/{name}/overrides",
+            post(alerts::add_override),
+        )
+        .route("/api/v1/overrides/{id}", delete(alerts::delete_override))
+        .route("/api/v1/integrations/{kind}", post(inbound::integration))
+        .route("/api/v1/heartbeats/{name}", post(inbound::heartbeat))
+        .route("/v2/enqueue", post(inbound::enqueue))
+        .route(
+            "/api/v2/alerts",
+            get(inbound::get_alerts).post(inbound::post_alerts),
+        )
+        .route(
+            "/api/v2/silences",
+            get(inbound::get_silences).post(inbound::post_silences),
+        )
+        .route(
+            "/api/v2/silence/{id}",
+            get(inbound::get_silence).delete(inbound::delete_silence),
+        )
+        .route("/api/v2/status", get(inbound::status))
+        .route("/api/v2/receivers", get(inbound::receivers))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(AppState {
             engine,
             ingest_permits: Arc::new(tokio::sync::Semaphore::new(ingest::MAX_CONCURRENT_INGEST)),
+            started_at: jiff::Timestamp::now().as_second(),
         })
 }
 

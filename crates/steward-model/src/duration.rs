@@ -26,6 +26,36 @@ impl Duration {
     pub fn hours_f64(self) -> f64 {
         self.secs as f64 / 3600.0
     }
+
+    /// `90s`, `5m`, `2h`, `1d`, `1w`: a positive whole number and a unit, at most a year.
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        let bad = || {
+            format!("`{text}` is not a duration; write a whole number and s, m, h, d or w, e.g. 2h")
+        };
+        let unit_at = text
+            .len()
+            .checked_sub(1)
+            .filter(|_| text.is_char_boundary(text.len() - 1))
+            .ok_or_else(bad)?;
+        let (num, unit) = text.split_at(unit_at);
+        let n: i64 = num
+            .parse()
+            .ok()
+            .filter(|n| *n > 0 && !num.starts_with(['+', '0']))
+            .ok_or_else(bad)?;
+        let len = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 7 * 86_400,
+            _ => return Err(bad()),
+        };
+        n.checked_mul(len)
+            .filter(|s| *s <= 366 * 86_400)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("`{text}` is longer than a year"))
+    }
 }
 
 impl fmt::Display for Duration {
@@ -53,5 +83,19 @@ mod tests {
         assert_eq!(Duration::minutes(90).to_string(), "90m");
         assert_eq!(Duration::from_secs(5).to_string(), "5s");
         assert_eq!(Duration::from_secs(0).to_string(), "0s");
+    }
+
+    #[test]
+    fn parses_short_durations_and_refuses_the_rest() {
+        assert_eq!(Duration::parse("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(Duration::parse("2h"), Ok(Duration::hours(2)));
+        assert_eq!(Duration::parse("1w"), Ok(Duration::days(7)));
+        for bad in ["", "h", "0h", "-1h", "+1h", "1.5h", "2y", "日", "1日"] {
+            assert!(Duration::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            Duration::parse("9999d").unwrap_err(),
+            "`9999d` is longer than a year"
+        );
     }
 }

@@ -22,6 +22,10 @@ const EXAMPLE: &[(&str, &str)] = &[
         "slos.yaml",
         include_str!("../../../examples/shop/slos.yaml"),
     ),
+    (
+        "oncall.yaml",
+        include_str!("../../../examples/shop/oncall.yaml"),
+    ),
 ];
 
 /// When the outage starts and how long it lasts, from the demo's start.
@@ -54,6 +58,10 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
         loaded.catalog,
         store,
         listen,
+        steward_engine::alerting::AlertOptions {
+            public_url: String::new(),
+            ..Default::default()
+        },
         |engine| backfill(engine, now),
         |engine| {
             std::thread::Builder::new()

@@ -18,6 +18,75 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8580")]
     pub listen: String,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+}
+
+/// How alerts are escalated and notifications delivered.
+#[derive(clap::Args, Clone, Debug)]
+pub struct AlertArgs {
+    /// The address people reach Steward at, for links in notifications (default: the
+    /// address it listens on).
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// How long a new alert waits before its first escalation step.
+    #[arg(long, default_value = "0s", value_parser = secs)]
+    pub group_wait: i64,
+    /// One delivery attempt may take this long.
+    #[arg(long, default_value = "10s", value_parser = secs)]
+    pub notify_timeout: i64,
+    /// The first retry of a failed delivery waits about this long; each next one twice as long.
+    #[arg(long, default_value = "5s", value_parser = secs)]
+    pub notify_retry_base: i64,
+    /// A notification not delivered after this long becomes a dead letter.
+    #[arg(long, default_value = "1h", value_parser = secs)]
+    pub notify_give_up: i64,
+    /// Notifications a minute to one destination at most.
+    #[arg(long, default_value_t = 60)]
+    pub notify_per_minute: u32,
+    /// A file holding the key that signs webhook bodies (X-Steward-Signature, HMAC-SHA256);
+    /// or set STEWARD_SIGNING_KEY.
+    #[arg(long)]
+    pub signing_key_file: Option<PathBuf>,
+}
+
+fn secs(text: &str) -> Result<i64, String> {
+    if text == "0" || text == "0s" {
+        return Ok(0);
+    }
+    steward_model::Duration::parse(text).map(|d| d.secs())
+}
+
+impl AlertArgs {
+    pub fn options(&self) -> anyhow::Result<steward_engine::alerting::AlertOptions> {
+        use steward_engine::alerting::{AlertOptions, DeliveryOptions};
+        let signing_key = match (&self.signing_key_file, std::env::var("STEWARD_SIGNING_KEY")) {
+            (Some(path), _) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the signing key {}", path.display()))?
+                    .trim()
+                    .as_bytes()
+                    .to_vec(),
+            ),
+            (None, Ok(key)) if !key.is_empty() => Some(key.into_bytes()),
+            _ => None,
+        };
+        if signing_key.is_none() {
+            tracing::warn!("webhook notifications are not signed: set STEWARD_SIGNING_KEY or --signing-key-file");
+        }
+        Ok(AlertOptions {
+            public_url: self.public_url.clone().unwrap_or_default(),
+            group_wait: self.group_wait,
+            delivery: DeliveryOptions {
+                timeout: std::time::Duration::from_secs(self.notify_timeout.max(1) as u64),
+                retry_base: std::time::Duration::from_secs(self.notify_retry_base.max(1) as u64),
+                give_up_after: self.notify_give_up,
+                per_destination_per_minute: self.notify_per_minute.max(1),
+                signing_key,
+                ..DeliveryOptions::default()
+            },
+        })
+    }
 }
 
 pub fn init_logging() {
@@ -43,7 +112,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("{w}");
     }
     let store = Store::open(&args.db).context("opening the store")?;
-    start(loaded.catalog, store, &args.listen, |_| Ok(()), |_| {})
+    let options = args.alerts.options()?;
+    start(
+        loaded.catalog,
+        store,
+        &args.listen,
+        options,
+        |_| Ok(()),
+        |_| {},
+    )
 }
 
 /// Serves until SIGINT or SIGTERM. The listener binds at once; the engine rebuilds from the
@@ -54,12 +131,14 @@ pub fn start(
     catalog: steward_config::Catalog,
     store: Store,
     listen: &str,
+    options: steward_engine::alerting::AlertOptions,
     before: impl FnOnce(&Engine) -> anyhow::Result<()>,
     ready: impl FnOnce(Arc<Engine>) + Send + 'static,
 ) -> anyhow::Result<()> {
     let now = jiff::Timestamp::now().as_second();
     let engine = Arc::new(
-        Engine::new(catalog, store, now).context("preparing the SLO engine on the store")?,
+        Engine::with_options(catalog, store, now, options)
+            .context("preparing the SLO engine on the store")?,
     );
     before(&engine)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -74,6 +153,9 @@ pub fn start(
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening");
         println!("steward is serving on http://{addr}/");
+        if engine.alerting.options.public_url.is_empty() {
+            engine.alerting.set_public_url(format!("http://{addr}"));
+        }
         let workers = {
             let (engine, stop) = (engine.clone(), stop.clone());
             std::thread::Builder::new()
@@ -112,9 +194,13 @@ fn rebuild_then_work(engine: Arc<Engine>, stop: Arc<AtomicBool>, ready: impl FnO
     );
     let evaluator = engine.spawn_evaluator(stop.clone());
     let rollup = engine.spawn_rollup(stop.clone());
+    let alerting = engine.alerting.spawn(stop.clone());
     ready(engine);
     let _ = evaluator.join();
     let _ = rollup.join();
+    for w in alerting {
+        let _ = w.join();
+    }
 }
 
 async fn shutdown_signal() {

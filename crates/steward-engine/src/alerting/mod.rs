@@ -12,7 +12,8 @@
 mod notify;
 mod suppress;
 
-pub use notify::{DeliveryOptions, Outbox};
+pub use notify::{sign, DeliveryOptions, Outbox};
+pub use suppress::{matchers_json, silence_matchers};
 
 use crate::metrics::Metrics;
 use serde_json::{json, Value};
@@ -156,6 +157,8 @@ pub struct Alerting {
     beats: Mutex<HashMap<usize, i64>>,
     started_at: AtomicI64,
     loaded: AtomicBool,
+    /// The address in notification links; set once the listener is bound.
+    public_url: Mutex<String>,
 }
 
 /// How often open suppressed alerts are checked for a silence, window or inhibition that
@@ -170,6 +173,7 @@ impl Alerting {
         metrics: Arc<Metrics>,
     ) -> Alerting {
         let (work, inbox) = mpsc::channel();
+        let options_url = options.public_url.clone();
         let keys = catalog
             .integrations
             .iter()
@@ -196,11 +200,17 @@ impl Alerting {
             beats: Mutex::default(),
             started_at: AtomicI64::new(0),
             loaded: AtomicBool::new(false),
+            public_url: Mutex::new(options_url),
         }
     }
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// Where people reach Steward, for links in notifications.
+    pub fn set_public_url(&self, url: String) {
+        *crate::lock(&self.public_url) = url;
     }
 
     pub fn store(&self) -> &Store {
@@ -584,6 +594,7 @@ impl Alerting {
             .service
             .as_deref()
             .and_then(|s| self.catalog.service(s));
+        let public_url = crate::lock(&self.public_url).clone();
         let info = notify::Notice {
             alert: &alert,
             labels: &labels,
@@ -592,7 +603,7 @@ impl Alerting {
             step: step_index,
             round: e.round,
             policy: &policy.name,
-            public_url: &self.options.public_url,
+            public_url: &public_url,
         };
         let mut queued = 0;
         for (channel, dest, _) in &destinations {
@@ -818,7 +829,7 @@ impl Alerting {
 }
 
 /// A schedule's overrides over [from, to), as shifts.
-pub(crate) fn overrides_of(
+pub fn overrides_of(
     tx: &mut Tx<'_>,
     schedule: &str,
     from: i64,

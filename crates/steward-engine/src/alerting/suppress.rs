@@ -57,6 +57,24 @@ pub fn silence_matchers(json: &str) -> Result<Vec<Matcher>, String> {
         .collect()
 }
 
+/// Matchers in Alertmanager's JSON shape, as silences are stored.
+pub fn matchers_json(matchers: &[Matcher]) -> String {
+    Value::Array(
+        matchers
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "name": m.name,
+                    "value": m.value,
+                    "isRegex": m.op.is_regex(),
+                    "isEqual": m.op.is_equal(),
+                })
+            })
+            .collect(),
+    )
+    .to_string()
+}
+
 struct ActiveSilence {
     id: i64,
     matchers: Vec<Matcher>,

@@ -1,0 +1,627 @@
+//! Alerts, silences, dead letters and on-call, under `/api/v1`.
+
+use crate::error::ApiError;
+use crate::slos::rfc3339;
+use crate::AppState;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use steward_engine::alerting::matchers_json;
+use steward_model::matcher::Matcher;
+use steward_store::{Alert, AlertFilter, AlertStatus, Message, Override, Silence};
+
+/// Every value of `key` in a query string, decoded.
+pub fn query_values(raw: &Option<String>, key: &str) -> Vec<String> {
+    raw.as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k) == key).then(|| decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                bytes.get(i + 1).and_then(|b| hex(*b)),
+                bytes.get(i + 2).and_then(|b| hex(*b)),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The last value of each key of a query string.
+pub fn query(raw: &Option<String>) -> HashMap<String, String> {
+    raw.as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// Runs store work off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("a blocking task failed: {e}")))?
+}
+
+pub fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+fn opt_time(t: Option<i64>) -> Value {
+    t.map_or(Value::Null, |t| json!(rfc3339(t)))
+}
+
+/// `open` is a triggered alert nobody has acknowledged yet.
+pub fn status_name(s: AlertStatus) -> &'static str {
+    match s {
+        AlertStatus::Triggered => "open",
+        AlertStatus::Acknowledged => "acknowledged",
+        AlertStatus::Resolved => "resolved",
+    }
+}
+
+pub fn alert_json(a: &Alert) -> Value {
+    json!({
+        "id": a.id,
+        "status": status_name(a.status),
+        "dedup_key": a.dedup_key,
+        "service": a.service,
+        "customer": a.customer,
+        "severity": a.severity,
+        "summary": a.summary,
+        "labels": serde_json::from_str::<Value>(&a.labels).unwrap_or(Value::Null),
+        "details": serde_json::from_str::<Value>(&a.details).unwrap_or(Value::Null),
+        "opened_at": rfc3339(a.opened_at),
+        "acknowledged_at": opt_time(a.acknowledged_at),
+        "acknowledged_by": a.acknowledged_by,
+        "resolved_at": opt_time(a.resolved_at),
+        "resolved_by": a.resolved_by,
+        "updated_at": rfc3339(a.updated_at),
+        "events": a.events,
+        "source": a.source,
+        "integration": a.integration,
+        "suppressed": a.suppressed,
+        "escalation_policy": a.policy,
+    })
+}
+
+fn message_json(m: &Message) -> Value {
+    json!({
+        "id": m.id,
+        "alert": m.alert,
+        "service": m.service,
+        "channel": m.channel,
+        "destination": m.destination,
+        "status": m.status.as_str(),
+        "attempts": m.attempts,
+        "idempotency_key": m.idempotency_key,
+        "created_at": rfc3339(m.created_at),
+        "next_attempt_at": rfc3339(m.next_attempt_at),
+        "give_up_at": rfc3339(m.give_up_at),
+        "last_error": m.last_error,
+        "delivered_at": opt_time(m.delivered_at),
+    })
+}
+
+/// Who makes a change through the API: the `X-Steward-User` header until tokens arrive.
+pub fn actor(headers: &HeaderMap) -> String {
+    match headers
+        .get("x-steward-user")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|u| !u.is_empty() && u.len() <= 255)
+    {
+        Some(u) => format!("user:{u}"),
+        None => "user:api".into(),
+    }
+}
+
+fn status_filter(s: &str) -> Result<AlertFilter, ApiError> {
+    let status =
+        match s {
+            "open" | "triggered" => Some(AlertStatus::Triggered),
+            "acknowledged" => Some(AlertStatus::Acknowledged),
+            "resolved" => Some(AlertStatus::Resolved),
+            "unresolved" | "all" => None,
+            other => return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!(
+                    "status `{other}` is not one of open, acknowledged, resolved, unresolved, all"
+                ),
+            )),
+        };
+    Ok(AlertFilter {
+        status,
+        unresolved: s == "unresolved",
+        ..AlertFilter::default()
+    })
+}
+
+/// `GET /api/v1/alerts?status=open|acknowledged|resolved|unresolved|all&service=NAME&limit=N`
+pub async fn list(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(&raw);
+    let mut filter = status_filter(q.get("status").map_or("all", String::as_str))?;
+    filter.service = q.get("service").cloned();
+    filter.limit = match q.get("limit") {
+        None => Some(500),
+        Some(l) => Some(
+            l.parse::<u32>()
+                .ok()
+                .filter(|l| (1..=10_000).contains(l))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_query",
+                        format!("limit `{l}` is not a number from 1 to 10000"),
+                    )
+                })?,
+        ),
+    };
+    let store = app.engine.store().clone();
+    let alerts = blocking(move || Ok(store.transact(move |tx| tx.alerts(&filter))?)).await?;
+    Ok(Json(
+        json!({ "alerts": alerts.iter().map(alert_json).collect::<Vec<_>>() }),
+    ))
+}
+
+fn parse_id(id: &str, what: &str) -> Result<i64, ApiError> {
+    id.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "there is no {what} `{id}`; ids are positive numbers"
+        ))
+    })
+}
+
+/// `GET /api/v1/alerts/{id}`: the alert, its history and its notifications.
+pub async fn get(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "alert")?;
+    let store = app.engine.store().clone();
+    let (alert, history, messages) = blocking(move || {
+        Ok(store.transact(move |tx| Ok((tx.alert(id)?, tx.history(id)?, tx.messages_of(id)?)))?)
+    })
+    .await?;
+    let alert = alert.ok_or_else(|| ApiError::not_found(format!("there is no alert {id}")))?;
+    let mut body = alert_json(&alert);
+    body["history"] = history
+        .iter()
+        .map(|e| json!({ "at": rfc3339(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail }))
+        .collect();
+    body["notifications"] = messages.iter().map(message_json).collect();
+    Ok(Json(body))
+}
+
+async fn set_status(
+    app: AppState,
+    id: String,
+    headers: HeaderMap,
+    status: AlertStatus,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "alert")?;
+    let alerting = app.engine.alerting.clone();
+    let who = actor(&headers);
+    let alert = blocking(move || Ok(alerting.set_status(id, status, who, now())?)).await?;
+    Ok(Json(alert_json(&alert)))
+}
+
+/// `POST /api/v1/alerts/{id}/ack`
+pub async fn ack(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    set_status(app, id, headers, AlertStatus::Acknowledged).await
+}
+
+/// `POST /api/v1/alerts/{id}/resolve`
+pub async fn resolve(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    set_status(app, id, headers, AlertStatus::Resolved).await
+}
+
+// --- silences ---
+
+pub fn silence_state(s: &Silence, now: i64) -> &'static str {
+    if now < s.starts_at {
+        "pending"
+    } else if now < s.ends_at {
+        "active"
+    } else {
+        "expired"
+    }
+}
+
+fn silence_json(s: &Silence, now: i64) -> Value {
+    json!({
+        "id": s.id,
+        "matchers": serde_json::from_str::<Value>(&s.matchers).unwrap_or(Value::Null),
+        "starts_at": rfc3339(s.starts_at),
+        "ends_at": rfc3339(s.ends_at),
+        "created_by": s.created_by,
+        "comment": s.comment,
+        "state": silence_state(s, now),
+        "updated_at": rfc3339(s.updated_at),
+    })
+}
+
+/// `GET /api/v1/silences`
+pub async fn list_silences(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let store = app.engine.store().clone();
+    let silences = blocking(move || Ok(store.transact(|tx| tx.silences())?)).await?;
+    let t = now();
+    Ok(Json(
+        json!({ "silences": silences.iter().map(|s| silence_json(s, t)).collect::<Vec<_>>() }),
+    ))
+}
+
+pub fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+}
+
+pub fn parse_time(v: &Value, what: &str) -> Result<i64, ApiError> {
+    let s = v.as_str().ok_or_else(|| {
+        bad(format!(
+            "{what} must be an RFC 3339 time such as 2026-01-02T15:04:05Z"
+        ))
+    })?;
+    s.parse::<jiff::Timestamp>()
+        .map(|t| t.as_second())
+        .map_err(|e| bad(format!("{what} `{s}` is not an RFC 3339 time: {e}")))
+}
+
+/// Checks a silence's matchers (Alertmanager's shape, or `"name=~value"` strings) and
+/// returns them in Alertmanager's shape.
+pub fn silence_matchers(v: &Value) -> Result<String, ApiError> {
+    let items = v
+        .as_array()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| bad("matchers must be a non-empty list"))?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, m) in items.iter().enumerate() {
+        let matcher = match m {
+            Value::String(text) => Matcher::parse(text),
+            Value::Object(_) => {
+                let name = m["name"].as_str().unwrap_or_default();
+                let value = m["value"]
+                    .as_str()
+                    .ok_or_else(|| bad(format!("matchers[{i}] needs a string value")))?;
+                let op = steward_model::matcher::MatchOp::from_flags(
+                    m["isRegex"].as_bool().unwrap_or(false),
+                    m["isEqual"].as_bool().unwrap_or(true),
+                );
+                Matcher::new(name, op, value)
+            }
+            _ => Err("a matcher is an object or a string such as service=checkout".into()),
+        }
+        .map_err(|e| bad(format!("matchers[{i}]: {e}")))?;
+        out.push(matcher);
+    }
+    Ok(matchers_json(&out))
+}
+
+/// Reads a silence from a JSON body: matchers, startsAt (default now), endsAt, createdBy,
+/// comment (camelCase as Alertmanager writes it, or snake_case).
+pub fn read_silence(body: &Value, who: &str, now: i64) -> Result<Silence, ApiError> {
+    let field = |camel: &str, snake: &str| body.get(camel).or_else(|| body.get(snake)).cloned();
+    let matchers = silence_matchers(&field("matchers", "matchers").unwrap_or(Value::Null))?;
+    let starts_at = match field("startsAt", "starts_at") {
+        Some(v) => parse_time(&v, "startsAt")?,
+        None => now,
+    };
+    let ends_at = match (field("endsAt", "ends_at"), field("duration", "duration")) {
+        (Some(v), _) => parse_time(&v, "endsAt")?,
+        (None, Some(Value::String(d))) => {
+            let secs =
+                steward_model::Duration::parse(&d).map_err(|e| bad(format!("duration: {e}")))?;
+            starts_at + secs.secs()
+        }
+        _ => return Err(bad("a silence needs endsAt (or a duration such as 2h)")),
+    };
+    if ends_at <= starts_at {
+        return Err(bad("endsAt must be after startsAt"));
+    }
+    let created_by = field("createdBy", "created_by")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| who.trim_start_matches("user:").to_string());
+    let comment = field("comment", "comment")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    if comment.len() > 4096 || created_by.len() > 255 {
+        return Err(bad(
+            "comment is at most 4096 bytes and createdBy at most 255",
+        ));
+    }
+    Ok(Silence {
+        id: 0,
+        matchers,
+        starts_at,
+        ends_at,
+        created_by,
+        comment,
+        updated_at: now,
+    })
+}
+
+/// `POST /api/v1/silences`
+pub async fn add_silence(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let body: Value =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+    let t = now();
+    let silence = read_silence(&body, &actor(&headers), t)?;
+    let store = app.engine.store().clone();
+    let alerting = app.engine.alerting.clone();
+    let saved = blocking(move || {
+        let id = store.transact(move |tx| tx.add_silence(&silence))?;
+        alerting.wake();
+        Ok(store.transact(move |tx| tx.silence(id))?)
+    })
+    .await?
+    .ok_or_else(|| ApiError::internal("the new silence vanished"))?;
+    Ok((StatusCode::CREATED, Json(silence_json(&saved, t))).into_response())
+}
+
+/// `POST /api/v1/silences/{id}/expire`
+pub async fn expire_silence(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "silence")?;
+    let store = app.engine.store().clone();
+    let t = now();
+    let s = blocking(move || {
+        Ok(store.transact(move |tx| {
+            if tx.expire_silence(id, t)? {
+                tx.silence(id)
+            } else {
+                Ok(None)
+            }
+        })?)
+    })
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("there is no silence {id}")))?;
+    Ok(Json(silence_json(&s, t)))
+}
+
+// --- dead letters ---
+
+/// `GET /api/v1/notifications/dead`
+pub async fn dead_letters(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let store = app.engine.store().clone();
+    let dead = blocking(move || Ok(store.transact(|tx| tx.dead_letters(1000))?)).await?;
+    Ok(Json(
+        json!({ "notifications": dead.iter().map(message_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `POST /api/v1/notifications/{id}/retry`: a dead letter is sent again, with its key.
+pub async fn retry_dead_letter(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "notification")?;
+    let store = app.engine.store().clone();
+    let outbox = app.engine.alerting.outbox.clone();
+    let give_up = app.engine.alerting.options.delivery.give_up_after;
+    let t = now();
+    let m = blocking(move || {
+        let m = store.transact(move |tx| {
+            if tx.requeue(id, t, t + give_up)? {
+                tx.message(id)
+            } else {
+                Ok(None)
+            }
+        })?;
+        outbox.wake();
+        Ok(m)
+    })
+    .await?
+    .ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "not_dead",
+            format!("notification {id} is not a dead letter (or does not exist)"),
+        )
+    })?;
+    Ok(Json(message_json(&m)))
+}
+
+// --- on-call ---
+
+fn schedule_or_404<'a>(
+    app: &'a AppState,
+    name: &str,
+) -> Result<&'a steward_model::oncall::Schedule, ApiError> {
+    app.engine
+        .catalog()
+        .schedule(name)
+        .ok_or_else(|| ApiError::not_found(format!("there is no schedule `{name}`")))
+}
+
+fn time_param(q: &HashMap<String, String>, key: &str, default: i64) -> Result<i64, ApiError> {
+    match q.get(key) {
+        None => Ok(default),
+        Some(v) => parse_time(&json!(v), key),
+    }
+}
+
+/// `GET /api/v1/oncall?schedule=S&at=T`: who is on call now (or at T), and next.
+pub async fn oncall(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(&raw);
+    let at = time_param(&q, "at", now())?;
+    let names: Vec<String> = match q.get("schedule") {
+        Some(s) => {
+            schedule_or_404(&app, s)?;
+            vec![s.to_string()]
+        }
+        None => app
+            .engine
+            .catalog()
+            .schedules
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
+    };
+    let engine = app.engine.clone();
+    let out = blocking(move || {
+        let overrides = engine.store().transact(move |tx| tx.overrides(at - 86_400 * 400, at + 86_400 * 400))?;
+        let mut out = Vec::new();
+        for name in names {
+            let s = engine.catalog().schedule(&name).expect("checked above");
+            let shifts: Vec<_> = overrides
+                .iter()
+                .filter(|o| o.schedule == name)
+                .map(|o| steward_model::oncall::Shift { user: o.user.clone(), start: o.starts_at, end: o.ends_at })
+                .collect();
+            let timeline = s.timeline(&shifts, at, at + 86_400 * 31);
+            let now_shift = timeline.first().filter(|sh| sh.start <= at);
+            let next = timeline.iter().find(|sh| sh.start > at || now_shift.is_none_or(|n| sh.user != n.user && sh.start >= n.end));
+            out.push(json!({
+                "schedule": name,
+                "at": rfc3339(at),
+                "on_call": now_shift.map(|sh| json!({ "user": sh.user, "from": rfc3339(sh.start), "until": rfc3339(sh.end) })),
+                "next": next.map(|sh| json!({ "user": sh.user, "from": rfc3339(sh.start), "until": rfc3339(sh.end) })),
+            }));
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(json!({ "oncall": out })))
+}
+
+/// `GET /api/v1/schedules/{name}/gaps?from=&to=`: every interval nobody covers (default:
+/// the next 14 days).
+pub async fn gaps(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(&raw);
+    schedule_or_404(&app, &name)?;
+    let t = now();
+    let from = time_param(&q, "from", t)?;
+    let to = time_param(&q, "to", t + 14 * 86_400)?;
+    if to <= from || to - from > 400 * 86_400 {
+        return Err(bad("to must be after from, at most 400 days later"));
+    }
+    let engine = app.engine.clone();
+    let gaps = blocking(move || {
+        let n = name.clone();
+        let overrides = engine
+            .store()
+            .transact(move |tx| steward_engine::alerting::overrides_of(tx, &n, from, to))?;
+        Ok(engine
+            .catalog()
+            .schedule(&name)
+            .expect("checked above")
+            .gaps(&overrides, from, to))
+    })
+    .await?;
+    Ok(Json(json!({
+        "from": rfc3339(from),
+        "to": rfc3339(to),
+        "gaps": gaps.iter().map(|(a, b)| json!({ "from": rfc3339(*a), "to": rfc3339(*b), "seconds": b - a })).collect::<Vec<_>>(),
+    })))
+}
+
+/// `POST /api/v1/schedules/{name}/overrides` `{"user","from","to"}`: someone covers a
+/// schedule for a while (a swap, or a temporary schedule).
+pub async fn add_override(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    schedule_or_404(&app, &name)?;
+    let body: Value =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+    let user = body["user"]
+        .as_str()
+        .ok_or_else(|| bad("an override needs a user"))?
+        .to_string();
+    if app.engine.catalog().user(&user).is_none() {
+        return Err(bad(format!("there is no user `{user}`")));
+    }
+    let from = parse_time(&body["from"], "from")?;
+    let to = parse_time(&body["to"], "to")?;
+    if to <= from || to - from > 366 * 86_400 {
+        return Err(bad("to must be after from, at most a year later"));
+    }
+    let o = Override {
+        id: 0,
+        schedule: name,
+        user,
+        starts_at: from,
+        ends_at: to,
+        created_by: actor(&headers),
+    };
+    let store = app.engine.store().clone();
+    let saved = o.clone();
+    let id = blocking(move || Ok(store.transact(move |tx| tx.add_override(&o, now()))?)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": id, "schedule": saved.schedule, "user": saved.user, "from": rfc3339(saved.starts_at), "to": rfc3339(saved.ends_at), "created_by": saved.created_by })),
+    )
+        .into_response())
+}
+
+/// `DELETE /api/v1/overrides/{id}`
+pub async fn delete_override(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id, "override")?;
+    let store = app.engine.store().clone();
+    if blocking(move || Ok(store.transact(move |tx| tx.delete_override(id))?)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("there is no override {id}")))
+    }
+}

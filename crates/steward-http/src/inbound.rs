@@ -1,0 +1,887 @@
+//! Alerts from outside, each source in its own protocol: the Alertmanager webhook (payload
+//! version 4), a generic JSON webhook, PagerDuty Events API v2 (`POST /v2/enqueue`),
+//! heartbeats, and the Alertmanager v2 API that Prometheus and `amtool` talk to, so Steward
+//! can stand in for an Alertmanager.
+
+use crate::alerts::{bad, blocking, now, parse_time, query_values, read_silence, silence_state};
+use crate::error::ApiError;
+use crate::slos::rfc3339;
+use crate::AppState;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use steward_engine::alerting::{silence_matchers, Action, AlertError, Event, Outcome};
+use steward_model::catalog::{Integration, IntegrationKind};
+use steward_model::matcher::{all_match, Labels, Matcher};
+use steward_store::AlertFilter;
+
+/// Alerts in one request at most.
+const MAX_ALERTS: usize = 1000;
+const MAX_LABELS: usize = 128;
+const MAX_TEXT: usize = 16 * 1024;
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, key) = v.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
+}
+
+fn authenticate(
+    app: &AppState,
+    headers: &HeaderMap,
+    kinds: &[IntegrationKind],
+) -> Result<Integration, ApiError> {
+    let key = bearer(headers).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the integration's key as Authorization: Bearer KEY",
+        )
+    })?;
+    Ok(app.engine.alerting.authenticate(key, kinds, now())?.clone())
+}
+
+fn json_body(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))
+}
+
+/// A label set: an object of strings.
+fn labels(v: &Value, what: &str) -> Result<Labels, ApiError> {
+    let Some(map) = v.as_object() else {
+        return if v.is_null() {
+            Ok(Labels::new())
+        } else {
+            Err(bad(format!("{what} must be an object of strings")))
+        };
+    };
+    if map.len() > MAX_LABELS {
+        return Err(bad(format!(
+            "{what} has {} entries; at most {MAX_LABELS}",
+            map.len()
+        )));
+    }
+    map.iter()
+        .map(|(k, v)| match v.as_str() {
+            Some(s) if s.len() <= MAX_TEXT && k.len() <= 1024 => Ok((k.clone(), s.to_string())),
+            Some(_) => Err(bad(format!("{what}.{k} is longer than {MAX_TEXT} bytes"))),
+            None => Err(bad(format!("{what}.{k} must be a string"))),
+        })
+        .collect()
+}
+
+/// Alertmanager's fingerprint stand-in: a stable hash of the sorted label set.
+fn fingerprint(labels: &Labels) -> String {
+    let mut text = String::new();
+    for (k, v) in labels {
+        text.push_str(k);
+        text.push('\u{1}');
+        text.push_str(v);
+        text.push('\u{2}');
+    }
+    format!("{:016x}", steward_engine::body_hash(text.as_bytes()))
+}
+
+fn text(v: &Value, max: usize) -> Option<String> {
+    v.as_str()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.chars().take(max).collect())
+}
+
+/// The catalog service an alert names in its `service` label, else the integration's.
+fn service_of(app: &AppState, labels: &Labels, integ: &Integration) -> Option<String> {
+    labels
+        .get("service")
+        .filter(|s| app.engine.catalog().service(s).is_some())
+        .cloned()
+        .or_else(|| integ.service.clone())
+}
+
+fn summary_of(labels: &Labels, annotations: &Labels, fallback: &str) -> String {
+    annotations
+        .get("summary")
+        .or_else(|| annotations.get("description"))
+        .or_else(|| labels.get("alertname"))
+        .cloned()
+        .unwrap_or_else(|| fallback.to_string())
+}
+
+async fn handle(app: &AppState, events: Vec<Event>) -> Result<Vec<Outcome>, ApiError> {
+    let alerting = app.engine.alerting.clone();
+    blocking(move || Ok(alerting.handle(events)?)).await
+}
+
+/// `POST /api/v1/integrations/{kind}` for `alertmanager` (webhook payload version 4) and
+/// `webhook` (generic JSON).
+pub async fn integration(
+    State(app): State<AppState>,
+    Path(kind): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    match kind.as_str() {
+        "alertmanager" => alertmanager_webhook(app, headers, body).await,
+        "webhook" => generic_webhook(app, headers, body).await,
+        "pagerduty" => Err(ApiError::not_found(
+            "PagerDuty events are posted to /v2/enqueue, with the key as routing_key",
+        )),
+        "heartbeat" => Err(ApiError::not_found(
+            "heartbeats ping POST /api/v1/heartbeats/{integration-name}",
+        )),
+        other => Err(ApiError::not_found(format!(
+            "there is no integration kind `{other}`; use alertmanager or webhook"
+        ))),
+    }
+}
+
+async fn alertmanager_webhook(
+    app: AppState,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let integ = authenticate(&app, &headers, &[IntegrationKind::Alertmanager])?;
+    let body = json_body(&body)?;
+    match body.get("version").and_then(Value::as_str) {
+        Some("4") => {}
+        Some(v) => {
+            return Err(bad(format!(
+                "webhook payload version `{v}` is not supported; Alertmanager sends version 4"
+            )))
+        }
+        None => {
+            return Err(bad(
+                "the body is not an Alertmanager webhook payload: `version` is missing",
+            ))
+        }
+    }
+    let alerts = body["alerts"]
+        .as_array()
+        .ok_or_else(|| bad("`alerts` must be a list"))?;
+    if alerts.len() > MAX_ALERTS {
+        return Err(bad(format!(
+            "{} alerts in one payload; at most {MAX_ALERTS}",
+            alerts.len()
+        )));
+    }
+    let t = now();
+    let mut events = Vec::with_capacity(alerts.len());
+    for (i, a) in alerts.iter().enumerate() {
+        let l = labels(&a["labels"], &format!("alerts[{i}].labels"))?;
+        let ann = labels(&a["annotations"], &format!("alerts[{i}].annotations"))?;
+        let action = match a["status"].as_str() {
+            Some("firing") => Action::Trigger,
+            Some("resolved") => Action::Resolve,
+            other => {
+                return Err(bad(format!(
+                    "alerts[{i}].status is {other:?}; expected firing or resolved"
+                )))
+            }
+        };
+        let dedup_key = text(&a["fingerprint"], 255).unwrap_or_else(|| fingerprint(&l));
+        events.push(Event {
+            action,
+            source: "alertmanager",
+            integration: integ.name.clone(),
+            service: service_of(&app, &l, &integ),
+            dedup_key,
+            severity: l.get("severity").cloned().unwrap_or_else(|| "page".into()),
+            summary: summary_of(&l, &ann, "alert from Alertmanager"),
+            details: json!({
+                "annotations": ann,
+                "startsAt": a["startsAt"],
+                "endsAt": a["endsAt"],
+                "generatorURL": a["generatorURL"],
+                "groupKey": body["groupKey"],
+                "externalURL": body["externalURL"],
+                "receiver": body["receiver"],
+            }),
+            labels: l,
+            at: t,
+            actor: format!("integration:{}", integ.name),
+        });
+    }
+    let outcomes = handle(&app, events).await?;
+    Ok(Json(json!({ "status": "success", "alerts": outcomes.len() })).into_response())
+}
+
+/// The generic webhook: `{"action": "trigger"|"acknowledge"|"resolve", "dedup_key",
+/// "summary", "severity", "service", "labels", "details"}`, or a list of them.
+async fn generic_webhook(
+    app: AppState,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let integ = authenticate(&app, &headers, &[IntegrationKind::Webhook])?;
+    let body = json_body(&body)?;
+    let items: Vec<Value> = match body {
+        Value::Array(items) => items,
+        one @ Value::Object(_) => vec![one],
+        _ => return Err(bad("the body must be an event object or a list of them")),
+    };
+    if items.len() > MAX_ALERTS {
+        return Err(bad(format!(
+            "{} events in one request; at most {MAX_ALERTS}",
+            items.len()
+        )));
+    }
+    let t = now();
+    let mut events = Vec::with_capacity(items.len());
+    for (i, e) in items.iter().enumerate() {
+        let action = match e["action"].as_str().unwrap_or("trigger") {
+            "trigger" => Action::Trigger,
+            "acknowledge" => Action::Acknowledge,
+            "resolve" => Action::Resolve,
+            other => {
+                return Err(bad(format!(
+                    "events[{i}].action `{other}` is not one of trigger, acknowledge, resolve"
+                )))
+            }
+        };
+        let l = labels(&e["labels"], &format!("events[{i}].labels"))?;
+        let summary = text(&e["summary"], 1024);
+        let dedup_key = match (text(&e["dedup_key"], 255), &summary) {
+            (Some(k), _) => k,
+            (None, _) if action != Action::Trigger => {
+                return Err(bad(format!(
+                    "events[{i}] needs a dedup_key to {}",
+                    e["action"].as_str().unwrap_or_default()
+                )))
+            }
+            (None, Some(s)) => format!("{:016x}", steward_engine::body_hash(s.as_bytes())),
+            (None, None) => return Err(bad(format!("events[{i}] needs a summary"))),
+        };
+        let service = match e["service"].as_str() {
+            Some(s) if app.engine.catalog().service(s).is_some() => Some(s.to_string()),
+            Some(s) => {
+                return Err(bad(format!(
+                    "events[{i}].service `{s}` is not in the catalog"
+                )))
+            }
+            None => service_of(&app, &l, &integ),
+        };
+        events.push(Event {
+            action,
+            source: "webhook",
+            integration: integ.name.clone(),
+            service,
+            dedup_key,
+            severity: text(&e["severity"], 32).unwrap_or_else(|| "page".into()),
+            summary: summary.unwrap_or_default(),
+            labels: l,
+            details: e.get("details").cloned().unwrap_or(Value::Null),
+            at: t,
+            actor: format!("integration:{}", integ.name),
+        });
+    }
+    let outcomes = handle(&app, events).await?;
+    let alerts: Vec<Value> = outcomes
+        .iter()
+        .map(|o| {
+            json!({
+                "result": match o {
+                    Outcome::Opened(_) => "opened",
+                    Outcome::Updated(_) => "updated",
+                    Outcome::Acknowledged(_) => "acknowledged",
+                    Outcome::Resolved(_) => "resolved",
+                    Outcome::NoOpenAlert => "no_open_alert",
+                },
+                "alert": o.alert().map(|a| a.id),
+                "dedup_key": o.alert().map(|a| a.dedup_key.clone()),
+            })
+        })
+        .collect();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "status": "success", "events": alerts })),
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/heartbeats/{name}`: the heartbeat is alive.
+pub async fn heartbeat(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let integ = authenticate(&app, &headers, &[IntegrationKind::Heartbeat])?;
+    if integ.name != name {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            format!("the key is not the key of heartbeat `{name}`"),
+        ));
+    }
+    let alerting = app.engine.alerting.clone();
+    let t = now();
+    let outcome = blocking(move || Ok(alerting.beat(&integ, t)?)).await?;
+    Ok(Json(json!({
+        "status": "ok",
+        "integration": name,
+        "at": rfc3339(t),
+        "resolved": outcome.alert().map(|a| a.id),
+    })))
+}
+
+// --- PagerDuty Events API v2 ---
+
+fn pd_error(status: StatusCode, kind: &str, message: &str, errors: Vec<String>) -> Response {
+    (
+        status,
+        Json(json!({ "status": kind, "message": message, "errors": errors })),
+    )
+        .into_response()
+}
+
+/// `POST /v2/enqueue`, as PagerDuty's Events API v2 answers it.
+pub async fn enqueue(State(app): State<AppState>, body: axum::body::Bytes) -> Response {
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => {
+            return pd_error(
+                StatusCode::BAD_REQUEST,
+                "invalid event",
+                "Event object is invalid",
+                vec!["the event must be a JSON object".into()],
+            )
+        }
+        Err(e) => {
+            return pd_error(
+                StatusCode::BAD_REQUEST,
+                "invalid request",
+                "Invalid JSON",
+                vec![e.to_string()],
+            )
+        }
+    };
+    let mut errors = Vec::new();
+    let key = body["routing_key"].as_str().unwrap_or_default().to_string();
+    if key.is_empty() {
+        errors.push("'routing_key' is missing or blank".to_string());
+    }
+    let action = match body["event_action"].as_str() {
+        Some("trigger") => Some(Action::Trigger),
+        Some("acknowledge") => Some(Action::Acknowledge),
+        Some("resolve") => Some(Action::Resolve),
+        Some(other) => {
+            errors.push(format!("'event_action' is invalid (`{other}`); must be one of trigger, acknowledge, resolve"));
+            None
+        }
+        None => {
+            errors.push("'event_action' is missing".to_string());
+            None
+        }
+    };
+    let dedup_key = match &body["dedup_key"] {
+        Value::String(k) if k.len() > 255 => {
+            errors.push("'dedup_key' is longer than 255 characters".into());
+            None
+        }
+        Value::String(k) if !k.is_empty() => Some(k.clone()),
+        Value::Null | Value::String(_) => None,
+        _ => {
+            errors.push("'dedup_key' must be a string".into());
+            None
+        }
+    };
+    let payload = &body["payload"];
+    let mut summary = String::new();
+    let mut severity = String::from("error");
+    if action == Some(Action::Trigger) {
+        if !payload.is_object() {
+            errors.push("'payload' is missing or not an object".into());
+        } else {
+            match payload["summary"].as_str() {
+                Some(s) if !s.trim().is_empty() => summary = s.chars().take(1024).collect(),
+                _ => errors.push("'payload.summary' is missing or blank".into()),
+            }
+            if payload["source"]
+                .as_str()
+                .is_none_or(|s| s.trim().is_empty())
+            {
+                errors.push("'payload.source' is missing or blank".into());
+            }
+            match payload["severity"].as_str() {
+                Some(s @ ("critical" | "error" | "warning" | "info")) => severity = s.to_string(),
+                Some(s) => errors.push(format!("'payload.severity' is invalid (`{s}`); must be one of critical, error, warning, info")),
+                None => errors.push("'payload.severity' is missing".into()),
+            }
+            if let Some(ts) = payload.get("timestamp").filter(|v| !v.is_null()) {
+                if parse_time(ts, "payload.timestamp").is_err() {
+                    errors.push("'payload.timestamp' is not an ISO 8601 time".into());
+                }
+            }
+        }
+    } else if action.is_some() && dedup_key.is_none() {
+        errors.push("'dedup_key' is required to acknowledge or resolve".into());
+    }
+    if !errors.is_empty() {
+        return pd_error(
+            StatusCode::BAD_REQUEST,
+            "invalid event",
+            "Event object is invalid",
+            errors,
+        );
+    }
+    let integ = match app
+        .engine
+        .alerting
+        .authenticate(&key, &[IntegrationKind::Pagerduty], now())
+    {
+        Ok(i) => i.clone(),
+        Err(AlertError::RateLimited(..)) => {
+            return pd_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttle event",
+                "Requests for this service are arriving too quickly. Please retry later.",
+                Vec::new(),
+            )
+        }
+        Err(_) => {
+            return pd_error(
+                StatusCode::BAD_REQUEST,
+                "invalid event",
+                "Event object is invalid",
+                vec!["'routing_key' is not the key of a pagerduty integration".into()],
+            )
+        }
+    };
+    let t = now();
+    let dedup_key = dedup_key.unwrap_or_else(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!(
+            "{:016x}{:016x}",
+            steward_engine::body_hash(format!("{key}/{nanos}").as_bytes()),
+            steward_engine::body_hash(summary.as_bytes())
+        )
+    });
+    let mut labels: Labels = BTreeMap::new();
+    for (k, field) in [
+        ("source", "source"),
+        ("component", "component"),
+        ("group", "group"),
+        ("class", "class"),
+    ] {
+        if let Some(v) = text(&payload[field], 255) {
+            labels.insert(k.into(), v);
+        }
+    }
+    let event = Event {
+        action: action.expect("checked above"),
+        source: "pagerduty",
+        integration: integ.name.clone(),
+        service: integ.service.clone(),
+        dedup_key: dedup_key.clone(),
+        severity,
+        summary,
+        labels,
+        details: json!({
+            "custom_details": payload.get("custom_details"),
+            "timestamp": payload.get("timestamp"),
+            "links": body.get("links"),
+            "images": body.get("images"),
+            "client": body.get("client"),
+            "client_url": body.get("client_url"),
+        }),
+        at: t,
+        actor: format!("integration:{}", integ.name),
+    };
+    match handle(&app, vec![event]).await {
+        Ok(_) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "status": "success", "message": "Event processed", "dedup_key": dedup_key })),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+// --- the Alertmanager v2 API ---
+
+/// Silence ids as Alertmanager's clients expect them (UUIDs), over integer keys.
+fn silence_uuid(id: i64) -> String {
+    format!("00000000-0000-4000-8000-{:012x}", id)
+}
+
+fn silence_id(text: &str) -> Option<i64> {
+    match text.strip_prefix("00000000-0000-4000-8000-") {
+        Some(hex) if hex.len() == 12 => i64::from_str_radix(hex, 16).ok(),
+        _ => text.parse().ok(),
+    }
+    .filter(|i| *i > 0)
+}
+
+fn am_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(Value::String(message.into()))).into_response()
+}
+
+fn am_auth(app: &AppState, headers: &HeaderMap) -> Result<Integration, Response> {
+    authenticate(app, headers, &[IntegrationKind::Alertmanager])
+        .map_err(IntoResponse::into_response)
+}
+
+/// `POST /api/v2/alerts`: Prometheus's alerts. An alert whose `endsAt` has passed is resolved.
+pub async fn post_alerts(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let integ = match am_auth(&app, &headers) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(&body) else {
+        return am_error(
+            StatusCode::BAD_REQUEST,
+            "the body must be a JSON list of alerts",
+        );
+    };
+    if items.len() > MAX_ALERTS {
+        return am_error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{} alerts in one request; at most {MAX_ALERTS}",
+                items.len()
+            ),
+        );
+    }
+    let t = now();
+    let mut events = Vec::with_capacity(items.len());
+    for (i, a) in items.iter().enumerate() {
+        let l = match labels(&a["labels"], &format!("[{i}].labels")) {
+            Ok(l) if !l.is_empty() => l,
+            Ok(_) => {
+                return am_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("[{i}]: an alert needs labels"),
+                )
+            }
+            Err(e) => return am_error(StatusCode::BAD_REQUEST, e.message),
+        };
+        let ann = match labels(&a["annotations"], &format!("[{i}].annotations")) {
+            Ok(a) => a,
+            Err(e) => return am_error(StatusCode::BAD_REQUEST, e.message),
+        };
+        let ends = match a.get("endsAt").filter(|v| !v.is_null()) {
+            Some(v) => match parse_time(v, "endsAt") {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    return am_error(StatusCode::BAD_REQUEST, format!("[{i}]: {}", e.message))
+                }
+            },
+            None => None,
+        };
+        let resolved = ends.is_some_and(|e| e <= t);
+        events.push(Event {
+            action: if resolved {
+                Action::Resolve
+            } else {
+                Action::Trigger
+            },
+            source: "alertmanager",
+            integration: integ.name.clone(),
+            service: service_of(&app, &l, &integ),
+            dedup_key: fingerprint(&l),
+            severity: l.get("severity").cloned().unwrap_or_else(|| "page".into()),
+            summary: summary_of(&l, &ann, "alert from Prometheus"),
+            details: json!({
+                "annotations": ann,
+                "startsAt": a["startsAt"],
+                "endsAt": a["endsAt"],
+                "generatorURL": a["generatorURL"],
+            }),
+            labels: l,
+            at: t,
+            actor: format!("integration:{}", integ.name),
+        });
+    }
+    match handle(&app, events).await {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn flag(raw: &Option<String>, key: &str, default: bool) -> bool {
+    query_values(raw, key)
+        .last()
+        .map_or(default, |v| v != "false")
+}
+
+/// `GET /api/v2/alerts`: open alerts, in Alertmanager's shape; `filter` matchers, and
+/// `active`, `silenced`, `inhibited` as Alertmanager reads them.
+pub async fn get_alerts(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if let Err(r) = am_auth(&app, &headers) {
+        return r;
+    }
+    let mut filters = Vec::new();
+    for f in query_values(&raw, "filter") {
+        let text = f.trim().trim_start_matches('{').trim_end_matches('}');
+        for part in text.split(',').filter(|p| !p.trim().is_empty()) {
+            match Matcher::parse(part) {
+                Ok(m) => filters.push(m),
+                Err(e) => return am_error(StatusCode::BAD_REQUEST, format!("bad filter: {e}")),
+            }
+        }
+    }
+    let (active, silenced, inhibited) = (
+        flag(&raw, "active", true),
+        flag(&raw, "silenced", true),
+        flag(&raw, "inhibited", true),
+    );
+    let store = app.engine.store().clone();
+    let alerts = match blocking(move || {
+        Ok(store.transact(|tx| {
+            tx.alerts(&AlertFilter {
+                unresolved: true,
+                limit: Some(10_000),
+                ..AlertFilter::default()
+            })
+        })?)
+    })
+    .await
+    {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let out: Vec<Value> = alerts
+        .iter()
+        .filter_map(|a| {
+            let l: Labels = serde_json::from_str(&a.labels).unwrap_or_default();
+            if !all_match(&filters, &l) {
+                return None;
+            }
+            let why = a.suppressed.clone().unwrap_or_default();
+            let is_silenced = why.starts_with("silenced") || why.starts_with("in maintenance");
+            let is_inhibited = why.starts_with("inhibited");
+            let keep = match (is_silenced, is_inhibited) {
+                (true, _) => silenced,
+                (_, true) => inhibited,
+                _ => active,
+            };
+            if !keep {
+                return None;
+            }
+            let details: Value = serde_json::from_str(&a.details).unwrap_or(Value::Null);
+            let silenced_by: Vec<String> = why
+                .strip_prefix("silenced by silence ")
+                .and_then(|id| id.parse().ok())
+                .map(silence_uuid)
+                .into_iter()
+                .collect();
+            let inhibited_by: Vec<String> = if is_inhibited { vec![why.clone()] } else { Vec::new() };
+            Some(json!({
+                "labels": l,
+                "annotations": details.get("annotations").filter(|v| v.is_object()).cloned().unwrap_or_else(|| json!({})),
+                "startsAt": rfc3339(a.opened_at),
+                "updatedAt": rfc3339(a.updated_at),
+                "endsAt": rfc3339(a.updated_at + 4 * 3600),
+                "fingerprint": a.dedup_key,
+                "generatorURL": details.get("generatorURL").and_then(Value::as_str).unwrap_or_default(),
+                "receivers": [{ "name": a.policy.clone().unwrap_or_else(|| "steward".into()) }],
+                "status": {
+                    "state": if a.suppressed.is_some() { "suppressed" } else { "active" },
+                    "silencedBy": silenced_by,
+                    "inhibitedBy": inhibited_by,
+                },
+            }))
+        })
+        .collect();
+    Json(out).into_response()
+}
+
+fn am_silence(s: &steward_store::Silence, t: i64) -> Value {
+    json!({
+        "id": silence_uuid(s.id),
+        "status": { "state": silence_state(s, t) },
+        "updatedAt": rfc3339(s.updated_at),
+        "matchers": serde_json::from_str::<Value>(&s.matchers).unwrap_or_else(|_| json!([])),
+        "startsAt": rfc3339(s.starts_at),
+        "endsAt": rfc3339(s.ends_at),
+        "createdBy": s.created_by,
+        "comment": s.comment,
+    })
+}
+
+/// `GET /api/v2/silences` (with `filter` matchers: a silence is listed when every filter
+/// matches one of its equality matchers).
+pub async fn get_silences(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if let Err(r) = am_auth(&app, &headers) {
+        return r;
+    }
+    let filters: Vec<Matcher> = query_values(&raw, "filter")
+        .iter()
+        .flat_map(|f| {
+            f.trim()
+                .trim_start_matches('{')
+                .trim_end_matches('}')
+                .split(',')
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|p| Matcher::parse(&p).ok())
+        .collect();
+    let store = app.engine.store().clone();
+    match blocking(move || Ok(store.transact(|tx| tx.silences())?)).await {
+        Ok(silences) => {
+            let t = now();
+            let out: Vec<Value> = silences
+                .iter()
+                .filter(|s| {
+                    let ms = silence_matchers(&s.matchers).unwrap_or_default();
+                    let as_labels: Labels = ms
+                        .iter()
+                        .filter(|m| !m.op.is_regex() && m.op.is_equal())
+                        .map(|m| (m.name.clone(), m.value.clone()))
+                        .collect();
+                    all_match(&filters, &as_labels)
+                })
+                .map(|s| am_silence(s, t))
+                .collect();
+            Json(out).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /api/v2/silences`: creates a silence, or replaces the one its `id` names.
+pub async fn post_silences(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let integ = match am_auth(&app, &headers) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return am_error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not JSON: {e}"),
+            )
+        }
+    };
+    let t = now();
+    let mut silence = match read_silence(&body, &format!("user:{}", integ.name), t) {
+        Ok(s) => s,
+        Err(e) => return am_error(StatusCode::BAD_REQUEST, e.message),
+    };
+    let replace = body["id"].as_str().filter(|s| !s.is_empty());
+    if let Some(text) = replace {
+        match silence_id(text) {
+            Some(id) => silence.id = id,
+            None => return am_error(StatusCode::NOT_FOUND, format!("there is no silence {text}")),
+        }
+    }
+    let store = app.engine.store().clone();
+    let alerting = app.engine.alerting.clone();
+    let result = blocking(move || {
+        let id = store.transact(move |tx| {
+            if silence.id > 0 {
+                Ok(tx.update_silence(&silence)?.then_some(silence.id))
+            } else {
+                tx.add_silence(&silence).map(Some)
+            }
+        })?;
+        alerting.wake();
+        Ok(id)
+    })
+    .await;
+    match result {
+        Ok(Some(id)) => Json(json!({ "silenceID": silence_uuid(id) })).into_response(),
+        Ok(None) => am_error(StatusCode::NOT_FOUND, "there is no such silence to update"),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /api/v2/silence/{id}`
+pub async fn get_silence(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = am_auth(&app, &headers) {
+        return r;
+    }
+    let Some(n) = silence_id(&id) else {
+        return am_error(StatusCode::NOT_FOUND, format!("there is no silence {id}"));
+    };
+    let store = app.engine.store().clone();
+    match blocking(move || Ok(store.transact(move |tx| tx.silence(n))?)).await {
+        Ok(Some(s)) => Json(am_silence(&s, now())).into_response(),
+        Ok(None) => am_error(StatusCode::NOT_FOUND, format!("there is no silence {id}")),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `DELETE /api/v2/silence/{id}`: expires it now.
+pub async fn delete_silence(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = am_auth(&app, &headers) {
+        return r;
+    }
+    let Some(n) = silence_id(&id) else {
+        return am_error(StatusCode::NOT_FOUND, format!("there is no silence {id}"));
+    };
+    let store = app.engine.store().clone();
+    let t = now();
+    match blocking(move || Ok(store.transact(move |tx| tx.expire_silence(n, t))?)).await {
+        Ok(true) => StatusCode::OK.into_response(),
+        Ok(false) => am_error(StatusCode::NOT_FOUND, format!("there is no silence {id}")),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /api/v2/status`
+pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = am_auth(&app, &headers) {
+        return r;
+    }
+    Json(json!({
+        "cluster": { "name": "steward", "status": "ready", "peers": [] },
+        "versionInfo": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "revision": "steward",
+            "branch": "main",
+            "buildUser": "steward",
+            "buildDate": "",
+            "goVersion": "none (Steward is written in Rust)",
+        },
+        "config": { "original": "# Steward: alert routing is configured in steward/v1 documents\n" },
+        "uptime": rfc3339(app.started_at),
+    }))
+    .into_response()
+}
+
+/// `GET /api/v2/receivers`: the escalation policies.
+pub async fn receivers(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = am_auth(&app, &headers) {
+        return r;
+    }
+    let names: Vec<Value> = app
+        .engine
+        .catalog()
+        .policies
+        .iter()
+        .map(|p| json!({ "name": p.name }))
+        .collect();
+    Json(names).into_response()
+}
