@@ -521,9 +521,8 @@ fn am_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(Value::String(message.into()))).into_response()
 }
 
-fn am_auth(app: &AppState, headers: &HeaderMap) -> Result<Integration, Response> {
+fn am_auth(app: &AppState, headers: &HeaderMap) -> Result<Integration, ApiError> {
     authenticate(app, headers, &[IntegrationKind::Alertmanager])
-        .map_err(IntoResponse::into_response)
 }
 
 /// `POST /api/v2/alerts`: Prometheus's alerts. An alert whose `endsAt` has passed is resolved.
@@ -534,7 +533,7 @@ pub async fn post_alerts(
 ) -> Response {
     let integ = match am_auth(&app, &headers) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(&body) else {
         return am_error(
@@ -620,8 +619,8 @@ pub async fn get_alerts(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    if let Err(r) = am_auth(&app, &headers) {
-        return r;
+    if let Err(e) = am_auth(&app, &headers) {
+        return e.into_response();
     }
     let mut filters = Vec::new();
     for f in query_values(&raw, "filter") {
@@ -719,8 +718,8 @@ pub async fn get_silences(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    if let Err(r) = am_auth(&app, &headers) {
-        return r;
+    if let Err(e) = am_auth(&app, &headers) {
+        return e.into_response();
     }
     let filters: Vec<Matcher> = query_values(&raw, "filter")
         .iter()
@@ -765,7 +764,7 @@ pub async fn post_silences(
 ) -> Response {
     let integ = match am_auth(&app, &headers) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let body: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -815,8 +814,8 @@ pub async fn get_silence(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = am_auth(&app, &headers) {
-        return r;
+    if let Err(e) = am_auth(&app, &headers) {
+        return e.into_response();
     }
     let Some(n) = silence_id(&id) else {
         return am_error(StatusCode::NOT_FOUND, format!("there is no silence {id}"));
@@ -835,8 +834,8 @@ pub async fn delete_silence(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = am_auth(&app, &headers) {
-        return r;
+    if let Err(e) = am_auth(&app, &headers) {
+        return e.into_response();
     }
     let Some(n) = silence_id(&id) else {
         return am_error(StatusCode::NOT_FOUND, format!("there is no silence {id}"));
@@ -852,8 +851,8 @@ pub async fn delete_silence(
 
 /// `GET /api/v2/status`
 pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = am_auth(&app, &headers) {
-        return r;
+    if let Err(e) = am_auth(&app, &headers) {
+        return e.into_response();
     }
     Json(json!({
         "cluster": { "name": "steward", "status": "ready", "peers": [] },
@@ -873,8 +872,8 @@ pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Response
 
 /// `GET /api/v2/receivers`: the escalation policies.
 pub async fn receivers(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = am_auth(&app, &headers) {
-        return r;
+    if let Err(e) = am_auth(&app, &headers) {
+        return e.into_response();
     }
     let names: Vec<Value> = app
         .engine
