@@ -31,6 +31,22 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
 fi
 
+# The alerting tests run a real Prometheus, Alertmanager and amtool (Debian packages), and a
+# real PagerDuty client (pdpyras, from PyPI) under python3.
+apt_missing=()
+command -v prometheus >/dev/null || apt_missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null || apt_missing+=(prometheus-alertmanager)
+command -v python3 >/dev/null || apt_missing+=(python3 python3-pip)
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  say "installing ${apt_missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+fi
+if ! python3 -c 'import pdpyras' 2>/dev/null; then
+  say "installing pdpyras"
+  python3 -m pip install -q pdpyras 2>/dev/null || python3 -m pip install -q --break-system-packages pdpyras
+fi
+
 for c in rustfmt clippy; do
   if ! cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1; then
     say "installing $c"

@@ -398,11 +398,11 @@ fn read_policy(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<OnCall
             continue;
         };
         let delay = match g.get("delay") {
-            Some(n) => read_duration(r, n, "delay").and_then(|d| {
-                match d.fixed_secs().filter(|s| *s <= MAX_DELAY) {
-                    Some(secs) => Some(secs),
-                    None => {
-                        r.error(n.mark, "a step's delay is minutes or hours, at most 1d");
+            Some(n) => r.string(n, "delay").and_then(|text| {
+                match steward_model::Duration::parse(&text).map(|d| d.secs()) {
+                    Ok(secs) if secs <= MAX_DELAY => Some(secs),
+                    _ => {
+                        r.error(n.mark, format!("delay `{text}` is not a step delay; write seconds, minutes or hours up to 1d, e.g. 30s, 5m or 1h"));
                         None
                     }
                 }

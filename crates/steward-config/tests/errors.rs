@@ -309,7 +309,7 @@ spec:
             oncall.yaml:18:16: handoff `25:00` is not a time of day; write HH:MM, e.g. 09:00
             oncall.yaml:20:19: `funday` is not a weekday; write monday … sunday or mon … sun
             oncall.yaml:26:11: repeat 99 is out of range; use 0 to 20
-            oncall.yaml:28:14: a step's delay is minutes or hours, at most 1d
+            oncall.yaml:28:14: delay `2d` is not a step delay; write seconds, minutes or hours up to 1d, e.g. 30s, 5m or 1h
             oncall.yaml:29:32: a target is one of {user: NAME}, {schedule: NAME} or {webhook: URL}
             oncall.yaml:29:33: unknown field `phone` in target; expected one of: schedule, user, webhook
             oncall.yaml:35:9: integration kind `nagios` is not one of alertmanager, pagerduty, webhook, heartbeat

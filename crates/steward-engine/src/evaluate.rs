@@ -5,7 +5,7 @@ use crate::alerting::ConditionChange;
 use crate::{lock, Engine, SloReport, Snapshot, UnitState, SHARD};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use steward_model::{BudgetCurve, SloDefinition};
+use steward_model::{BudgetCurve, SloDefinition, SRE_WORKBOOK_RULES};
 use steward_store::AlertTransition;
 
 /// How often an objective's budget curve is redrawn, in seconds. Curves are drawn a shard at
@@ -155,7 +155,16 @@ impl Engine {
             .into_iter()
             .map(|t| {
                 let report = snapshot.get(&t.slo);
+                let others_firing = report.is_some_and(|r| {
+                    SRE_WORKBOOK_RULES.iter().zip(r.since).any(|(rule, since)| {
+                        since.is_some()
+                            && rule.severity.as_str() == t.severity
+                            && (rule.long.to_string(), rule.short.to_string())
+                                != (t.long_window.clone(), t.short_window.clone())
+                    })
+                });
                 ConditionChange {
+                    others_firing,
                     service: report.map(|r| r.def.service.clone()).unwrap_or_default(),
                     budget_remaining: report.map_or(f64::NAN, |r| r.status.budget.remaining_ratio),
                     target: report.map_or(f64::NAN, |r| r.def.objective.target()),

@@ -464,11 +464,12 @@ fn a_burn_rate_condition_opens_a_page_and_resolves_it_when_it_stops() {
         service: "db".into(),
         budget_remaining: 0.42,
         target: 0.999,
+        others_firing: false,
     };
     f.alerting.tick(vec![change(true, T0)], T0, &mut f.recheck);
     let a = f
         .store
-        .transact(|tx| tx.open_alert("steward", "slo/db-availability/1h/5m"))
+        .transact(|tx| tx.open_alert("steward", "slo/db-availability/page"))
         .unwrap()
         .unwrap();
     assert_eq!(a.summary, "db-availability burns its error budget 20.0x too fast (1h and 5m windows; the threshold is 14.4x)");
@@ -494,5 +495,62 @@ fn a_burn_rate_condition_opens_a_page_and_resolves_it_when_it_stops() {
     assert_eq!(
         f.store.alert_events("db-availability", 10).unwrap().len(),
         2
+    );
+}
+
+#[test]
+fn two_page_conditions_of_one_slo_are_one_alert_resolved_when_the_last_stops() {
+    let mut f = fixture();
+    let change =
+        |long: &str, short: &str, firing: bool, others_firing: bool, at: i64| ConditionChange {
+            transition: AlertTransition {
+                slo: "db-availability".into(),
+                long_window: long.into(),
+                short_window: short.into(),
+                severity: "page".into(),
+                firing,
+                at,
+                long_burn: 20.0,
+                short_burn: 31.5,
+                factor: 14.4,
+            },
+            service: "db".into(),
+            budget_remaining: 0.42,
+            target: 0.999,
+            others_firing,
+        };
+    f.alerting.tick(
+        vec![
+            change("1h", "5m", true, false, T0),
+            change("6h", "30m", true, true, T0),
+        ],
+        T0,
+        &mut f.recheck,
+    );
+    let all = f
+        .store
+        .transact(|tx| tx.alerts(&AlertFilter::default()))
+        .unwrap();
+    let pages: Vec<_> = all.iter().filter(|a| a.integration == "steward").collect();
+    assert_eq!(pages.len(), 1);
+    assert_eq!(pages[0].events, 2);
+    let id = pages[0].id;
+    // The fast condition stops; the slow one still fires: the page stays open.
+    f.alerting.tick(
+        vec![change("1h", "5m", false, true, T0 + 60)],
+        T0 + 60,
+        &mut f.recheck,
+    );
+    assert_eq!(f.alert(id).status, AlertStatus::Triggered);
+    f.alerting.tick(
+        vec![change("6h", "30m", false, false, T0 + 120)],
+        T0 + 120,
+        &mut f.recheck,
+    );
+    assert_eq!(f.alert(id).status, AlertStatus::Resolved);
+    assert_eq!(
+        f.store.alert_events("db-availability", 10).unwrap().len(),
+        4,
+        "every condition change is recorded"
     );
 }

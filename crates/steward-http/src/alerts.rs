@@ -148,20 +148,21 @@ pub fn actor(headers: &HeaderMap) -> String {
 }
 
 fn status_filter(s: &str) -> Result<AlertFilter, ApiError> {
-    let status =
-        match s {
-            "open" | "triggered" => Some(AlertStatus::Triggered),
-            "acknowledged" => Some(AlertStatus::Acknowledged),
-            "resolved" => Some(AlertStatus::Resolved),
-            "unresolved" | "all" => None,
-            other => return Err(ApiError::new(
+    let status = match s {
+        "open" | "triggered" => Some(AlertStatus::Triggered),
+        "acknowledged" => Some(AlertStatus::Acknowledged),
+        "resolved" => Some(AlertStatus::Resolved),
+        "unresolved" | "all" => None,
+        other => {
+            return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_query",
                 format!(
                     "status `{other}` is not one of open, acknowledged, resolved, unresolved, all"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     Ok(AlertFilter {
         status,
         unresolved: s == "unresolved",

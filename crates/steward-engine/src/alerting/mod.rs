@@ -88,6 +88,9 @@ pub struct ConditionChange {
     /// Share of the error budget left, 0..=1 (negative when overspent).
     pub budget_remaining: f64,
     pub target: f64,
+    /// Another condition of the same SLO and severity fires after this change: the SLO's
+    /// alert of that severity stays open.
+    pub others_firing: bool,
 }
 
 /// Severities that notify no one: recorded for the ticket queue and the console.
@@ -415,15 +418,22 @@ impl Alerting {
         changes: Vec<ConditionChange>,
     ) -> Result<(), StoreError> {
         let me = self.clone();
-        let events: Vec<(AlertTransition, Event)> = changes
+        // One alert per SLO and severity: it opens with the first condition that fires and
+        // resolves when the last one stops.
+        let events: Vec<(AlertTransition, Option<Event>)> = changes
             .into_iter()
-            .map(|c| (c.transition.clone(), condition_event(&c)))
+            .map(|c| {
+                let event = (c.transition.firing || !c.others_firing).then(|| condition_event(&c));
+                (c.transition.clone(), event)
+            })
             .collect();
         self.store.transact(move |tx| {
             let mut ctx = suppress::Context::load(tx, &me.catalog, &me.dependencies)?;
             for (t, e) in &events {
                 tx.record_transition(t)?;
-                me.apply(tx, &mut ctx, e)?;
+                if let Some(e) = e {
+                    me.apply(tx, &mut ctx, e)?;
+                }
             }
             Ok(())
         })
@@ -863,7 +873,7 @@ fn condition_event(c: &ConditionChange) -> Event {
         source: "slo",
         integration: "steward".into(),
         service: Some(c.service.clone()),
-        dedup_key: format!("slo/{}/{}/{}", t.slo, t.long_window, t.short_window),
+        dedup_key: format!("slo/{}/{}", t.slo, t.severity),
         severity: t.severity.clone(),
         summary: format!(
             "{} burns its error budget {:.1}x too fast ({} and {} windows; the threshold is {:.1}x)",

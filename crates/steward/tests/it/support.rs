@@ -28,9 +28,15 @@ pub struct Server {
 impl Server {
     /// Starts `steward serve` on a free port and waits until it listens.
     pub fn start(config: &Path, db: &str) -> Server {
+        Server::start_with(config, db, &[])
+    }
+
+    /// [`Server::start`] with more `serve` arguments.
+    pub fn start_with(config: &Path, db: &str, args: &[&str]) -> Server {
         let mut child = steward()
             .args(["serve", "--listen", "127.0.0.1:0", "--db", db, "--config"])
             .arg(config)
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -84,6 +90,27 @@ impl Server {
 
     pub fn post(&self, path: &str, body: &str) -> (u16, Value) {
         request("POST", &format!("{}{path}", self.base), Some(body))
+    }
+
+    /// A POST with `Authorization: Bearer KEY`; the body as text.
+    pub fn post_key(&self, path: &str, key: &str, body: &str) -> (u16, String) {
+        let mut resp = agent()
+            .post(&format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .header("authorization", &format!("Bearer {key}"))
+            .send(body)
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap(),
+        )
+    }
+
+    /// The alerts `GET /api/v1/alerts?QUERY` lists.
+    pub fn alerts(&self, query: &str) -> Vec<Value> {
+        let (status, body) = self.get(&format!("/api/v1/alerts?{query}"));
+        assert_eq!(status, 200, "{body}");
+        body["alerts"].as_array().unwrap().clone()
     }
 
     /// Kills the process without warning (SIGKILL).
@@ -146,6 +173,19 @@ pub fn request(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
     (status, value)
 }
 
+/// A POST whose answer need not be JSON.
+pub fn post_text(url: &str, body: &str) -> (u16, String) {
+    let mut resp = agent()
+        .post(url)
+        .header("content-type", "application/json")
+        .send(body)
+        .unwrap();
+    (
+        resp.status().as_u16(),
+        resp.body_mut().read_to_string().unwrap(),
+    )
+}
+
 pub fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("steward.db").display())
 }
@@ -186,5 +226,168 @@ impl Drop for PgSchema {
         if let Ok(mut c) = postgres::Client::connect(&self.base, postgres::NoTls) {
             let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
         }
+    }
+}
+
+/// A webhook receiver on loopback: records every request and answers as told.
+pub struct Receiver {
+    pub url: String,
+    state: std::sync::Arc<std::sync::Mutex<ReceiverState>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Status(u16),
+    /// Reads the request and never answers.
+    Hang,
+}
+
+struct ReceiverState {
+    answer: Answer,
+    requests: Vec<Received>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub at: Instant,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Receiver {
+    pub fn start(answer: Answer) -> Receiver {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let state = std::sync::Arc::new(std::sync::Mutex::new(ReceiverState {
+            answer,
+            requests: Vec::new(),
+        }));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let shared = shared.clone();
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut headers = Vec::new();
+                    let mut length = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let h = h.trim_end();
+                        if h.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = h.split_once(':') {
+                            if k.eq_ignore_ascii_case("content-length") {
+                                length = v.trim().parse().unwrap_or(0);
+                            }
+                            headers.push((k.trim().to_string(), v.trim().to_string()));
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let answer = {
+                        let mut st = shared.lock().unwrap();
+                        st.requests.push(Received {
+                            at: Instant::now(),
+                            headers,
+                            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                        });
+                        st.answer
+                    };
+                    match answer {
+                        Answer::Hang => std::thread::sleep(Duration::from_secs(60)),
+                        Answer::Status(code) => {
+                            let _ = write!(
+                                stream,
+                                "HTTP/1.1 {code} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                            );
+                        }
+                    }
+                });
+            }
+        });
+        Receiver { url, state }
+    }
+
+    pub fn set_answer(&self, answer: Answer) {
+        self.state.lock().unwrap().answer = answer;
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// Waits until at least `n` requests arrived; all of them.
+    pub fn wait_for(&self, n: usize, limit: Duration) -> Vec<Received> {
+        let start = Instant::now();
+        loop {
+            let got = self.requests();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "the receiver got {} of {n} requests within {limit:?}",
+                got.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A free loopback port (for outside programs the tests start).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until `url` answers 200.
+pub fn wait_http_ok(url: &str, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        if let Ok(resp) = agent().get(url).call() {
+            if resp.status().as_u16() == 200 {
+                return;
+            }
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{url} did not answer within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A child process killed when the test ends.
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
