@@ -42,4 +42,6 @@ pub struct Metrics {
     pub notifications_delivered: Counter,
     pub notification_retries: Counter,
     pub notifications_dead: Counter,
+    /// Notifications sent inside another's delivery (grouped).
+    pub notifications_grouped: Counter,
 }

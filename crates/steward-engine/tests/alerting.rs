@@ -258,23 +258,32 @@ fn a_page_notifies_the_on_call_then_escalates_and_stops_when_acknowledged() {
 }
 
 #[test]
-fn an_unacknowledged_policy_runs_out_and_says_so() {
+fn an_unacknowledged_policy_runs_out_then_repeats_its_last_step_every_repeat_interval() {
     let mut f = fixture();
     let id = opened(f.trigger("db", "k", &[], T0));
-    for t in [T0, T0 + 300, T0 + 600, T0 + 900] {
+    for t in [T0, T0 + 300, T0 + 599] {
         f.tick(t);
     }
-    assert_eq!(f.messages().len(), 2, "two steps, no repeat");
-    let last = f
-        .store
-        .transact(move |tx| tx.history(id))
-        .unwrap()
-        .pop()
-        .unwrap();
+    assert_eq!(f.messages().len(), 2, "two steps");
+    f.tick(T0 + 600);
+    let last = f.store.transact(move |tx| tx.history(id)).unwrap();
+    let exhausted = last.iter().find(|e| e.kind == "exhausted").unwrap();
     assert_eq!(
-        (last.kind.as_str(), last.detail.as_str()),
-        ("exhausted", "every step notified; nobody acknowledged")
+        exhausted.detail,
+        "every step notified; nobody acknowledged; notifying the last step again every 4h"
     );
+    assert_eq!(f.destinations().last().unwrap(), "http://127.0.0.1:9/bob");
+    assert_eq!(f.messages().len(), 3);
+    f.tick(T0 + 600 + 4 * 3600 - 1);
+    assert_eq!(f.messages().len(), 3);
+    f.tick(T0 + 600 + 4 * 3600);
+    assert_eq!(f.messages().len(), 4);
+    let keys: std::collections::HashSet<String> = f
+        .messages()
+        .into_iter()
+        .map(|m| m.idempotency_key)
+        .collect();
+    assert_eq!(keys.len(), 4, "each repeat is a notification of its own");
 }
 
 #[test]

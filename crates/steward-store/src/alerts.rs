@@ -143,6 +143,8 @@ pub enum MessageStatus {
     Pending,
     Delivered,
     Dead,
+    /// Not sent: its alert was acknowledged or resolved before its turn came.
+    Skipped,
 }
 
 impl MessageStatus {
@@ -151,6 +153,7 @@ impl MessageStatus {
             MessageStatus::Pending => "pending",
             MessageStatus::Delivered => "delivered",
             MessageStatus::Dead => "dead",
+            MessageStatus::Skipped => "skipped",
         }
     }
 }
@@ -169,8 +172,12 @@ pub struct NewMessage {
     /// The same on every attempt; queuing a key twice queues it once.
     pub idempotency_key: String,
     pub at: i64,
+    /// When it is first sent (later than `at` while its group waits).
+    pub due_at: i64,
     pub give_up_at: i64,
     pub created_by: String,
+    /// Messages to one destination with the same group key are sent together.
+    pub group_key: Option<String>,
 }
 
 /// A queued notification.
@@ -191,6 +198,9 @@ pub struct Message {
     pub give_up_at: i64,
     pub last_error: Option<String>,
     pub delivered_at: Option<i64>,
+    pub group_key: Option<String>,
+    /// The message whose delivery carries this one.
+    pub batch: Option<i64>,
 }
 
 /// An on-call override: `user` covers `schedule` from `starts_at` to `ends_at`.
@@ -238,13 +248,14 @@ fn alert(r: &Row) -> Result<Alert> {
     })
 }
 
-const MESSAGE_COLUMNS: &str = "id, alert, service, customer, channel, destination, payload, idempotency_key, status, attempts, created_at, next_attempt_at, give_up_at, last_error, delivered_at";
+const MESSAGE_COLUMNS: &str = "id, alert, service, customer, channel, destination, payload, idempotency_key, status, attempts, created_at, next_attempt_at, give_up_at, last_error, delivered_at, group_key, batch";
 
 fn message(r: &Row) -> Result<Message> {
     let status = match r.text(8)?.as_str() {
         "pending" => MessageStatus::Pending,
         "delivered" => MessageStatus::Delivered,
         "dead" => MessageStatus::Dead,
+        "skipped" => MessageStatus::Skipped,
         other => {
             return Err(StoreError::Backend(format!(
                 "unknown message status `{other}`"
@@ -267,6 +278,8 @@ fn message(r: &Row) -> Result<Message> {
         give_up_at: r.int(12)?,
         last_error: r.opt_text(13)?,
         delivered_at: r.opt_int(14)?,
+        group_key: r.opt_text(15)?,
+        batch: r.opt_int(16)?,
     })
 }
 
@@ -627,21 +640,73 @@ impl Tx<'_> {
     pub fn queue(&mut self, m: &NewMessage) -> Result<Option<i64>> {
         self.db
             .opt(
-                "INSERT INTO outbox (alert, service, customer, channel, destination, payload, idempotency_key, status, attempts, created_at, next_attempt_at, give_up_at, created_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?9, ?10)
+                "INSERT INTO outbox (alert, service, customer, channel, destination, payload, idempotency_key, status, attempts, created_at, next_attempt_at, give_up_at, created_by, group_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-                &[m.alert.into(), m.service.as_ref().into(), m.customer.as_ref().into(), (&m.channel).into(), (&m.destination).into(), (&m.payload).into(), (&m.idempotency_key).into(), m.at.into(), m.give_up_at.into(), (&m.created_by).into()],
+                &[m.alert.into(), m.service.as_ref().into(), m.customer.as_ref().into(), (&m.channel).into(), (&m.destination).into(), (&m.payload).into(), (&m.idempotency_key).into(), m.at.into(), m.due_at.into(), m.give_up_at.into(), (&m.created_by).into(), m.group_key.as_ref().into()],
             )?
             .map(|r| r.int(0))
             .transpose()
     }
 
-    /// Pending messages due at `now`, the earliest first.
+    /// When a message of this group was last delivered to this destination.
+    pub fn last_group_delivery(
+        &mut self,
+        destination: &str,
+        group_key: &str,
+    ) -> Result<Option<i64>> {
+        self.db
+            .one(
+                "SELECT max(delivered_at) FROM outbox WHERE destination = ?1 AND group_key = ?2 AND status = 'delivered'",
+                &[destination.into(), group_key.into()],
+            )?
+            .opt_int(0)
+    }
+
+    /// Makes `leader` carry every pending message of its group that no batch carries yet;
+    /// the batch, the leader first.
+    pub fn claim_batch(&mut self, leader: &Message) -> Result<Vec<Message>> {
+        self.db.exec(
+            "UPDATE outbox SET batch = ?1 WHERE id = ?1 OR (status = 'pending' AND batch IS NULL AND destination = ?2 AND group_key = ?3)",
+            &[leader.id.into(), (&leader.destination).into(), leader.group_key.as_ref().into()],
+        )?;
+        self.db
+            .query(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE batch = ?1 AND status = 'pending' ORDER BY id = ?1 DESC, id"),
+                &[leader.id.into()],
+            )?
+            .iter()
+            .map(message)
+            .collect()
+    }
+
+    /// A message that will not be sent (its alert no longer needs anyone).
+    pub fn skip(&mut self, id: i64) -> Result<()> {
+        self.db.exec(
+            "UPDATE outbox SET status = 'skipped', batch = NULL WHERE id = ?1",
+            &[id.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Pending messages due at `now` that lead their delivery, the earliest first.
     pub fn due_messages(&mut self, now: i64, limit: u32) -> Result<Vec<Message>> {
         self.db
             .query(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2"),
+                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1 AND (batch IS NULL OR batch = id) ORDER BY next_attempt_at, id LIMIT ?2"),
                 &[now.into(), i64::from(limit).into()],
+            )?
+            .iter()
+            .map(message)
+            .collect()
+    }
+
+    /// The messages a delivery carries, the leader first.
+    pub fn batch(&mut self, leader: i64) -> Result<Vec<Message>> {
+        self.db
+            .query(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE id = ?1 OR batch = ?1 ORDER BY id = ?1 DESC, id"),
+                &[leader.into()],
             )?
             .iter()
             .map(message)
@@ -682,7 +747,7 @@ impl Tx<'_> {
 
     pub fn delivered(&mut self, id: i64, attempts: i64, at: i64) -> Result<()> {
         self.db.exec(
-            "UPDATE outbox SET status = 'delivered', attempts = ?2, delivered_at = ?3, last_error = NULL WHERE id = ?1",
+            "UPDATE outbox SET status = 'delivered', attempts = ?2, delivered_at = ?3, last_error = NULL WHERE (id = ?1 OR batch = ?1) AND status = 'pending'",
             &[id.into(), attempts.into(), at.into()],
         )?;
         Ok(())
@@ -691,7 +756,7 @@ impl Tx<'_> {
     /// A failed attempt: try again at `next_at`.
     pub fn retry_later(&mut self, id: i64, attempts: i64, next_at: i64, error: &str) -> Result<()> {
         self.db.exec(
-            "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4 WHERE id = ?1",
+            "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4 WHERE (id = ?1 OR batch = ?1) AND status = 'pending'",
             &[id.into(), attempts.into(), next_at.into(), error.into()],
         )?;
         Ok(())
@@ -700,17 +765,17 @@ impl Tx<'_> {
     /// A message that was given up on: it moves to the dead letters.
     pub fn dead(&mut self, id: i64, attempts: i64, error: &str) -> Result<()> {
         self.db.exec(
-            "UPDATE outbox SET status = 'dead', attempts = ?2, last_error = ?3 WHERE id = ?1",
+            "UPDATE outbox SET status = 'dead', attempts = ?2, last_error = ?3 WHERE (id = ?1 OR batch = ?1) AND status = 'pending'",
             &[id.into(), attempts.into(), error.into()],
         )?;
         Ok(())
     }
 
-    /// Dead letters, newest first.
+    /// Dead letters (each delivery once: the message that led it), newest first.
     pub fn dead_letters(&mut self, limit: u32) -> Result<Vec<Message>> {
         self.db
             .query(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE status = 'dead' ORDER BY id DESC LIMIT ?1"),
+                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE status = 'dead' AND (batch IS NULL OR batch = id) ORDER BY id DESC LIMIT ?1"),
                 &[i64::from(limit).into()],
             )?
             .iter()
@@ -722,7 +787,7 @@ impl Tx<'_> {
     /// `give_up_at`; false when it is not a dead letter.
     pub fn requeue(&mut self, id: i64, now: i64, give_up_at: i64) -> Result<bool> {
         Ok(self.db.exec(
-            "UPDATE outbox SET status = 'pending', next_attempt_at = ?2, give_up_at = ?3 WHERE id = ?1 AND status = 'dead'",
+            "UPDATE outbox SET status = 'pending', next_attempt_at = ?2, give_up_at = ?3 WHERE (id = ?1 OR batch = ?1) AND status = 'dead'",
             &[id.into(), now.into(), give_up_at.into()],
         )? > 0)
     }

@@ -21,6 +21,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0003_ingest_keys.sql"),
     ),
     (4, include_str!("../migrations/postgres/0004_alerts.sql")),
+    (
+        5,
+        include_str!("../migrations/postgres/0005_outbox_groups.sql"),
+    ),
 ];
 
 /// Serialises migrations of replicas that start at the same time.

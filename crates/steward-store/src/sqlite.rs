@@ -12,6 +12,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_series.sql")),
     (3, include_str!("../migrations/sqlite/0003_ingest_keys.sql")),
     (4, include_str!("../migrations/sqlite/0004_alerts.sql")),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_outbox_groups.sql"),
+    ),
 ];
 
 const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total) VALUES (?1, ?2, ?3, ?4)

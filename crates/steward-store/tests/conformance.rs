@@ -616,8 +616,10 @@ fn message(key: &str, at: i64) -> NewMessage {
         payload: "{}".into(),
         idempotency_key: key.into(),
         at,
+        due_at: at,
         give_up_at: at + 3600,
         created_by: "steward".into(),
+        group_key: None,
     }
 }
 
@@ -675,6 +677,61 @@ fn the_outbox_queues_a_key_once_retries_and_keeps_dead_letters(f: Fixture) {
     );
     store.transact(move |tx| tx.delivered(id, 6, 501)).unwrap();
     assert_eq!(store.transact(|tx| tx.next_message_at()).unwrap(), None);
+}
+
+fn a_group_is_delivered_as_one_batch_that_succeeds_or_fails_together(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let grouped = |key: &str, group: &str, at: i64| NewMessage {
+        group_key: Some(group.into()),
+        ..message(key, at)
+    };
+    let leader = store
+        .transact(move |tx| {
+            let id = tx.queue(&grouped("g-1", "checkout", 100))?.unwrap();
+            tx.queue(&grouped("g-2", "checkout", 105))?;
+            tx.queue(&grouped("g-3", "checkout", 110))?;
+            tx.queue(&grouped("o-1", "payments", 100))?;
+            Ok(tx.message(id)?.unwrap())
+        })
+        .unwrap();
+    let batch = store.transact(move |tx| tx.claim_batch(&leader)).unwrap();
+    let keys: Vec<&str> = batch.iter().map(|m| m.idempotency_key.as_str()).collect();
+    assert_eq!(keys, ["g-1", "g-2", "g-3"]);
+    // Only the leader is due as a delivery; the other group on its own.
+    let due: Vec<String> = store
+        .transact(|tx| tx.due_messages(1000, 10))
+        .unwrap()
+        .into_iter()
+        .map(|m| m.idempotency_key)
+        .collect();
+    assert_eq!(due, ["g-1", "o-1"]);
+    let id = batch[0].id;
+    store
+        .transact(move |tx| tx.retry_later(id, 1, 200, "HTTP 503"))
+        .unwrap();
+    assert!(store
+        .transact(move |tx| tx.batch(id))
+        .unwrap()
+        .iter()
+        .all(|m| m.next_attempt_at == 200 && m.attempts == 1));
+    store.transact(move |tx| tx.delivered(id, 2, 201)).unwrap();
+    let all = store.transact(move |tx| tx.batch(id)).unwrap();
+    assert!(
+        all.iter().all(|m| m.status == MessageStatus::Delivered),
+        "{all:?}"
+    );
+    assert_eq!(
+        store
+            .transact(|tx| tx.last_group_delivery("http://127.0.0.1:9/hook", "checkout"))
+            .unwrap(),
+        Some(201)
+    );
+    assert_eq!(
+        store
+            .transact(|tx| tx.last_group_delivery("http://127.0.0.1:9/hook", "payments"))
+            .unwrap(),
+        None
+    );
 }
 
 fn silences_overrides_and_heartbeats_are_kept(f: Fixture) {
@@ -781,6 +838,7 @@ conformance_suite!(sqlite:
     acknowledging_stops_the_escalation_and_only_a_triggered_alert_is_acknowledged,
     the_outbox_queues_a_key_once_retries_and_keeps_dead_letters,
     silences_overrides_and_heartbeats_are_kept,
+    a_group_is_delivered_as_one_batch_that_succeeds_or_fails_together,
     a_failed_transaction_leaves_nothing_behind,
     ping_answers,
 );
@@ -802,6 +860,7 @@ conformance_suite!(postgres:
     acknowledging_stops_the_escalation_and_only_a_triggered_alert_is_acknowledged,
     the_outbox_queues_a_key_once_retries_and_keeps_dead_letters,
     silences_overrides_and_heartbeats_are_kept,
+    a_group_is_delivered_as_one_batch_that_succeeds_or_fails_together,
     a_failed_transaction_leaves_nothing_behind,
     ping_answers,
 );

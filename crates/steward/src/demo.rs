@@ -60,6 +60,7 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
         listen,
         steward_engine::alerting::AlertOptions {
             public_url: String::new(),
+            group_wait: 0,
             ..Default::default()
         },
         |engine| backfill(engine, now),

@@ -29,9 +29,17 @@ pub struct AlertArgs {
     /// address it listens on).
     #[arg(long)]
     pub public_url: Option<String>,
-    /// How long a new alert waits before its first escalation step.
-    #[arg(long, default_value = "0s", value_parser = secs)]
+    /// How long the first notification of a group (one policy and service, to one
+    /// destination) waits for others to join it.
+    #[arg(long, default_value = "30s", value_parser = secs)]
     pub group_wait: i64,
+    /// How long after a group's notification the next one to the same destination waits.
+    #[arg(long, default_value = "5m", value_parser = secs)]
+    pub group_interval: i64,
+    /// How often an unacknowledged alert whose escalation has run out notifies its last
+    /// step again (0s: never).
+    #[arg(long, default_value = "4h", value_parser = secs)]
+    pub repeat_interval: i64,
     /// One delivery attempt may take this long.
     #[arg(long, default_value = "10s", value_parser = secs)]
     pub notify_timeout: i64,
@@ -77,6 +85,8 @@ impl AlertArgs {
         Ok(AlertOptions {
             public_url: self.public_url.clone().unwrap_or_default(),
             group_wait: self.group_wait,
+            group_interval: self.group_interval,
+            repeat_interval: self.repeat_interval,
             delivery: DeliveryOptions {
                 timeout: std::time::Duration::from_secs(self.notify_timeout.max(1) as u64),
                 retry_base: std::time::Duration::from_secs(self.notify_retry_base.max(1) as u64),

@@ -103,9 +103,14 @@ pub fn pages(severity: &str) -> bool {
 pub struct AlertOptions {
     /// The address people reach Steward at, for the links in notifications.
     pub public_url: String,
-    /// How long an escalation waits before its first step, so a storm of alerts of one
-    /// service is one notification (seconds; Alertmanager's group_wait).
+    /// How long the first notification of a group waits for others to join it (seconds;
+    /// Alertmanager's group_wait).
     pub group_wait: i64,
+    /// How long after a group's notification the next one to the same destination waits.
+    pub group_interval: i64,
+    /// How often the last step of an exhausted, unacknowledged escalation is notified again
+    /// (0: never).
+    pub repeat_interval: i64,
     pub delivery: DeliveryOptions,
 }
 
@@ -113,7 +118,9 @@ impl Default for AlertOptions {
     fn default() -> AlertOptions {
         AlertOptions {
             public_url: "http://127.0.0.1:8580".into(),
-            group_wait: 0,
+            group_wait: 30,
+            group_interval: 300,
+            repeat_interval: 4 * 3600,
             delivery: DeliveryOptions::default(),
         }
     }
@@ -347,7 +354,7 @@ impl Alerting {
         }
         match policy {
             Some(p) => {
-                tx.start_escalation(a.id, &p, now + self.options.group_wait)?;
+                tx.start_escalation(a.id, &p, now)?;
                 tx.log(
                     a.id,
                     now,
@@ -539,9 +546,10 @@ impl Alerting {
             )?;
             return Ok(0);
         };
-        // Past the last step: its delay went by and nobody acknowledged.
-        let step_index = usize::try_from(e.step).unwrap_or(0);
-        let Some(step) = policy.steps.get(step_index) else {
+        // Past the last step: its delay went by and nobody acknowledged. The last step is
+        // notified again every repeat interval, as long as the alert is not acknowledged.
+        let past_end = usize::try_from(e.step).unwrap_or(0) >= policy.steps.len();
+        if past_end && self.options.repeat_interval <= 0 {
             tx.stop_escalation(alert.id)?;
             tx.log(
                 alert.id,
@@ -551,7 +559,23 @@ impl Alerting {
                 "every step notified; nobody acknowledged",
             )?;
             return Ok(0);
+        }
+        let (step_index, round) = if past_end {
+            tx.log(
+                alert.id,
+                now,
+                "exhausted",
+                "steward",
+                &format!(
+                    "every step notified; nobody acknowledged; notifying the last step again every {}",
+                    steward_model::Duration::from_secs(self.options.repeat_interval)
+                ),
+            )?;
+            (policy.steps.len() - 1, e.round + 1)
+        } else {
+            (usize::try_from(e.step).unwrap_or(0), e.round)
         };
+        let step = &policy.steps[step_index];
         // Who this step reaches.
         let mut people: Vec<String> = Vec::new();
         let mut webhooks: Vec<String> = Vec::new();
@@ -611,19 +635,33 @@ impl Alerting {
             owner: service.and_then(|s| s.owner.clone()),
             paged: &people,
             step: step_index,
-            round: e.round,
+            round,
             policy: &policy.name,
             public_url: &public_url,
         };
         let mut queued = 0;
+        // Notifications of one policy and service to one destination form a group: the
+        // first waits `group_wait`, and one sent less than `group_interval` ago holds the
+        // next back until then, so a storm is a few notifications, not hundreds.
+        let group = format!(
+            "{}/{}",
+            policy.name,
+            alert.service.as_deref().unwrap_or("-")
+        );
         for (channel, dest, _) in &destinations {
             let key = format!(
                 "steward-alert-{}-r{}-s{}-{:016x}",
                 alert.id,
-                e.round,
+                round,
                 step_index,
                 crate::body_hash(format!("{channel} {dest}").as_bytes())
             );
+            let due_at = match tx.last_group_delivery(dest, &group)? {
+                Some(last) if now < last + self.options.group_interval => {
+                    last + self.options.group_interval
+                }
+                _ => now + self.options.group_wait,
+            };
             let m = NewMessage {
                 alert: Some(alert.id),
                 service: alert.service.clone(),
@@ -633,8 +671,10 @@ impl Alerting {
                 payload: notify::render(channel, &info),
                 idempotency_key: key,
                 at: now,
-                give_up_at: now + self.options.delivery.give_up_after,
+                due_at,
+                give_up_at: due_at + self.options.delivery.give_up_after,
                 created_by: "steward".into(),
+                group_key: Some(group.clone()),
             };
             if tx.queue(&m)?.is_some() {
                 queued += 1;
@@ -649,7 +689,7 @@ impl Alerting {
                 "step {} of {} (round {}): {}",
                 step_index + 1,
                 policy.steps.len(),
-                e.round + 1,
+                round + 1,
                 if people.is_empty() && destinations.is_empty() {
                     "no one to notify".to_string()
                 } else {
@@ -664,12 +704,17 @@ impl Alerting {
                 }
             ),
         )?;
-        // After the last step, the escalation waits out its delay before it is exhausted.
-        let (next_step, round, at) = policy.next(step_index, e.round as u32, now).unwrap_or((
-            policy.steps.len(),
-            e.round as u32,
-            now.saturating_add(step.delay),
-        ));
+        // After the last step, the escalation waits out its delay (then the repeat interval)
+        // before it notifies the last step again.
+        let wait = if past_end {
+            self.options.repeat_interval
+        } else {
+            step.delay
+        };
+        let (next_step, round, at) = match policy.next(step_index, round as u32, now) {
+            Some(next) if !past_end => next,
+            _ => (policy.steps.len(), round as u32, now.saturating_add(wait)),
+        };
         tx.set_escalation(&Escalation {
             alert: alert.id,
             policy: e.policy.clone(),

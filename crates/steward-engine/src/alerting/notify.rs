@@ -222,6 +222,70 @@ pub fn render(channel: &str, n: &Notice<'_>) -> String {
     }
 }
 
+/// One body for a batch of notifications to one destination: the message itself when alone;
+/// otherwise every message's text in one chat message or card, or a JSON webhook body that
+/// lists every notification.
+pub fn combine(channel: &str, batch: &[Message]) -> String {
+    if let [one] = batch {
+        return one.payload.clone();
+    }
+    let parsed: Vec<Value> = batch
+        .iter()
+        .map(|m| serde_json::from_str(&m.payload).unwrap_or(Value::Null))
+        .collect();
+    let head = format!("{} alerts", batch.len());
+    match channel {
+        "slack" => {
+            let texts: Vec<&str> = parsed.iter().filter_map(|p| p["text"].as_str()).collect();
+            json!({ "text": format!("{head}\n\n{}", texts.join("\n\n")) }).to_string()
+        }
+        "teams" => {
+            let mut body = vec![
+                json!({ "type": "TextBlock", "text": head, "weight": "Bolder", "size": "Large" }),
+            ];
+            let mut actions = Vec::new();
+            for p in &parsed {
+                let card = &p["attachments"][0]["content"];
+                body.extend(card["body"].as_array().cloned().unwrap_or_default());
+                if let Some(a) = card["actions"].as_array().and_then(|a| a.first()) {
+                    actions.push(a.clone());
+                }
+            }
+            actions.truncate(5);
+            json!({
+                "type": "message",
+                "attachments": [{
+                    "contentType": "application/vnd.microsoft.card.adaptive",
+                    "contentUrl": null,
+                    "content": {
+                        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                        "type": "AdaptiveCard",
+                        "version": "1.4",
+                        "body": body,
+                        "actions": actions,
+                    }
+                }]
+            })
+            .to_string()
+        }
+        "email" => batch
+            .iter()
+            .map(|m| m.payload.as_str())
+            .collect::<Vec<_>>()
+            .join("\n---\n"),
+        _ => {
+            let texts: Vec<&str> = parsed.iter().filter_map(|p| p["text"].as_str()).collect();
+            json!({
+                "event": "alert.notify.group",
+                "count": batch.len(),
+                "notifications": parsed,
+                "text": format!("{head}\n\n{}", texts.join("\n\n")),
+            })
+            .to_string()
+        }
+    }
+}
+
 /// HMAC-SHA256 of `timestamp.body`, hex: what `X-Steward-Signature: v1=...` carries, so a
 /// receiver can check both the body and that it is fresh.
 pub fn sign(key: &[u8], timestamp: i64, body: &[u8]) -> String {
@@ -343,7 +407,7 @@ impl Outbox {
                 .spawn(move || {
                     let dest = m.destination.clone();
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        me.deliver_and_record(m)
+                        me.deliver_batch(m)
                     }));
                     crate::lock(&me.in_flight).remove(&dest);
                     match result {
@@ -359,6 +423,42 @@ impl Outbox {
             }
         }
         Ok(())
+    }
+
+    /// Gathers the leader's group into one delivery, leaving out notifications whose alert
+    /// no longer needs anyone, and delivers it.
+    fn deliver_batch(&self, leader: Message) -> Result<(), StoreError> {
+        let l = leader.clone();
+        let batch = self.store.transact(move |tx| {
+            let mut keep = Vec::new();
+            for m in tx.claim_batch(&l)? {
+                let wanted = match m.alert {
+                    // A first attempt for an alert someone took care of meanwhile is not sent;
+                    // a retry or a dead letter sent again is.
+                    Some(a) if m.attempts == 0 => tx
+                        .alert(a)?
+                        .is_some_and(|a| a.status == steward_store::AlertStatus::Triggered),
+                    _ => true,
+                };
+                if wanted {
+                    keep.push(m);
+                } else {
+                    tx.skip(m.id)?;
+                }
+            }
+            Ok(keep)
+        })?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut m = leader;
+        m.payload = combine(&m.channel, &batch);
+        if batch.len() > 1 {
+            self.metrics
+                .notifications_grouped
+                .add(batch.len() as u64 - 1);
+        }
+        self.deliver_and_record(m)
     }
 
     fn deliver_and_record(&self, m: Message) -> Result<(), StoreError> {

@@ -101,6 +101,8 @@ spec:
 
 fn fast_delivery() -> Vec<&'static str> {
     vec![
+        "--group-wait",
+        "0s",
         "--notify-timeout",
         "2s",
         "--notify-retry-base",
@@ -458,7 +460,12 @@ fn a_burning_slo_pages_the_on_call_escalates_and_stops_when_acknowledged() {
     let server = Server::start_with(
         &config,
         &sqlite_url(dir.path()),
-        &["--public-url", "https://steward.example.com"],
+        &[
+            "--public-url",
+            "https://steward.example.com",
+            "--group-wait",
+            "0s",
+        ],
     );
     burn(&server);
     let got = a.wait_for(1, Duration::from_secs(10));
@@ -548,6 +555,7 @@ fn an_escalation_goes_on_at_the_right_step_after_a_kill_and_retries_keep_their_k
     let db = sqlite_url(dir.path());
     let mut args = fast_delivery();
     *args.last_mut().unwrap() = "1h"; // --notify-give-up: this test's receiver recovers
+    assert_eq!(args[args.len() - 2], "--notify-give-up");
     let server = Server::start_with(&config, &db, &args);
     let (status, body) = server.post_key(
         "/api/v1/integrations/webhook",
@@ -672,4 +680,48 @@ fn a_failing_or_hanging_receiver_delays_no_one_and_ends_in_the_dead_letters() {
         after.last().unwrap().header("idempotency-key"),
         attempts[0].header("idempotency-key")
     );
+}
+
+#[test]
+fn an_alert_storm_is_one_notification_per_group_and_the_next_waits_the_group_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let ann = Receiver::start(Answer::Status(200));
+    let config = config(dir.path(), [&ann.url, &ann.url, &ann.url], "1h");
+    let server = Server::start_with(
+        &config,
+        &sqlite_url(dir.path()),
+        &["--group-wait", "2s", "--group-interval", "4s"],
+    );
+    let storm: Vec<Value> = (0..50)
+        .map(|i| json!({ "summary": format!("pod {i} is crash-looping"), "dedup_key": format!("pod-{i}") }))
+        .collect();
+    let (status, body) = server.post_key(
+        "/api/v1/integrations/webhook",
+        HOOK_KEY,
+        &Value::Array(storm).to_string(),
+    );
+    assert_eq!(status, 202, "{body}");
+    let first = ann.wait_for(1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(ann.requests().len(), 1, "fifty alerts, one notification");
+    assert_eq!(first[0].body["event"], "alert.notify.group");
+    assert_eq!(first[0].body["count"], 50);
+    assert!(first[0].body["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("50 alerts"));
+    // One more alert right after: it waits for the group interval.
+    let (status, body) = server.post_key(
+        "/api/v1/integrations/webhook",
+        HOOK_KEY,
+        r#"{"summary": "pod 50 is crash-looping"}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    let both = ann.wait_for(2, Duration::from_secs(10));
+    let gap = both[1].at.duration_since(both[0].at);
+    assert!(
+        gap >= Duration::from_millis(3500),
+        "the next notification came {gap:?} after the group's"
+    );
+    assert_eq!(both[1].body["alert"]["summary"], "pod 50 is crash-looping");
 }

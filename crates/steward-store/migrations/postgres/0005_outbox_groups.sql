@@ -1,0 +1,5 @@
+-- Notifications of one group (destination and group key) are sent together: the first due
+-- message leads the batch, and every pending message of its group joins it.
+ALTER TABLE outbox ADD COLUMN group_key TEXT;
+ALTER TABLE outbox ADD COLUMN batch BIGINT;
+CREATE INDEX outbox_groups ON outbox (destination, group_key, status);
