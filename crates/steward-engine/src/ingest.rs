@@ -285,6 +285,7 @@ impl Engine {
                 self.apply(checked, &reserved);
                 self.metrics.samples_accepted.add(checked.samples as u64);
                 self.metrics.batches_accepted.add(1);
+                self.nudge_evaluator();
                 Ok(Committed::Stored {
                     accepted: checked.samples,
                 })

@@ -33,6 +33,9 @@ pub const STORE_BUCKET: i64 = 5;
 /// Objectives per lock.
 pub const SHARD: usize = 256;
 
+/// The evaluator runs at most this often when samples arrive between its seconds.
+pub const NUDGED_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// `/readyz` fails when the last evaluation is older than this many seconds.
 pub const STALE_AFTER: i64 = 5;
 
@@ -177,6 +180,10 @@ pub struct Engine {
     snapshot: RwLock<Arc<Snapshot>>,
     /// The alert pipeline: condition changes go there, and never wait for the store here.
     pub alerting: Arc<alerting::Alerting>,
+    /// Set when samples were counted since the last evaluation: the evaluator may run before
+    /// its next second (at most every [`NUDGED_EVERY`]), so a burn pages sooner.
+    nudged: Mutex<bool>,
+    nudge: std::sync::Condvar,
     /// One evaluation at a time; it keeps the report vectors of a snapshot no reader holds
     /// any more, to fill again instead of faulting in fresh pages every second.
     evaluation: Mutex<Vec<Vec<SloReport>>>,
@@ -335,6 +342,8 @@ impl Engine {
                 curves: Vec::new(),
             })),
             alerting,
+            nudged: Mutex::new(false),
+            nudge: std::sync::Condvar::new(),
             evaluation: Mutex::new(Vec::new()),
             last_evaluated: AtomicI64::new(now),
             panic_next_evaluation: AtomicBool::new(false),
@@ -393,14 +402,45 @@ impl Engine {
         self.evaluate(now);
     }
 
-    /// Evaluates every second, on the second, supervised, until `stop` is set.
+    /// Samples were counted: the evaluator may run early.
+    pub(crate) fn nudge_evaluator(&self) {
+        *lock(&self.nudged) = true;
+        self.nudge.notify_one();
+    }
+
+    /// Waits until the next second, or until samples arrive and [`NUDGED_EVERY`] has passed
+    /// since the last evaluation.
+    fn wait_for_evaluation(&self, until_next_second: std::time::Duration) {
+        let started = std::time::Instant::now();
+        if until_next_second <= NUDGED_EVERY {
+            std::thread::sleep(until_next_second);
+            return;
+        }
+        std::thread::sleep(NUDGED_EVERY);
+        let mut nudged = lock(&self.nudged);
+        let left = until_next_second.saturating_sub(started.elapsed());
+        if !*nudged {
+            nudged = self
+                .nudge
+                .wait_timeout_while(nudged, left, |n| !*n)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        *nudged = false;
+    }
+
+    /// Evaluates every second, on the second, and sooner when samples arrive (at most every
+    /// [`NUDGED_EVERY`]), supervised, until `stop` is set.
     pub fn spawn_evaluator(self: &Arc<Self>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
         let engine = self.clone();
         supervise("evaluator", self.metrics.clone(), stop, move || {
+            *lock(&engine.nudged) = false;
             let now = jiff::Timestamp::now();
             engine.tick(now.as_second());
-            let into_second = now.subsec_nanosecond().max(0) as u64;
-            std::time::Duration::from_nanos(1_000_000_000 - into_second)
+            let into_second = jiff::Timestamp::now().subsec_nanosecond().max(0) as u64;
+            engine
+                .wait_for_evaluation(std::time::Duration::from_nanos(1_000_000_000 - into_second));
+            std::time::Duration::ZERO
         })
     }
 

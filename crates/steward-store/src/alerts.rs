@@ -214,6 +214,9 @@ pub struct Override {
     pub created_by: String,
 }
 
+/// Notifications one delivery carries at most.
+pub const MAX_BATCH: i64 = 100;
+
 /// A transaction, with Steward's operations on it.
 pub struct Tx<'a> {
     pub(crate) db: &'a mut dyn Db,
@@ -514,6 +517,36 @@ impl Tx<'_> {
         self.db.query(&sql, &params)?.iter().map(alert).collect()
     }
 
+    /// Open alerts of these services that notify (not suppressed), oldest first.
+    pub fn open_alerts_of(&mut self, services: &[String], limit: u32) -> Result<Vec<Alert>> {
+        if services.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (2..services.len() + 2).map(|i| format!("?{i}")).collect();
+        let mut params: Vec<Val> = vec![i64::from(limit).into()];
+        params.extend(services.iter().map(Val::from));
+        self.db
+            .query(
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE status <> 'resolved' AND suppressed IS NULL AND service IN ({}) ORDER BY id LIMIT ?1", marks.join(", ")),
+                &params,
+            )?
+            .iter()
+            .map(alert)
+            .collect()
+    }
+
+    /// Open alerts that are suppressed, oldest first.
+    pub fn open_suppressed(&mut self, limit: u32) -> Result<Vec<Alert>> {
+        self.db
+            .query(
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE status <> 'resolved' AND suppressed IS NOT NULL ORDER BY id LIMIT ?1"),
+                &[i64::from(limit).into()],
+            )?
+            .iter()
+            .map(alert)
+            .collect()
+    }
+
     // --- silences ---
 
     /// Stores a new silence; its id.
@@ -667,8 +700,8 @@ impl Tx<'_> {
     /// the batch, the leader first.
     pub fn claim_batch(&mut self, leader: &Message) -> Result<Vec<Message>> {
         self.db.exec(
-            "UPDATE outbox SET batch = ?1 WHERE id = ?1 OR (status = 'pending' AND batch IS NULL AND destination = ?2 AND group_key = ?3)",
-            &[leader.id.into(), (&leader.destination).into(), leader.group_key.as_ref().into()],
+            "UPDATE outbox SET batch = ?1 WHERE id = ?1 OR id IN (SELECT id FROM outbox WHERE status = 'pending' AND batch IS NULL AND destination = ?2 AND group_key = ?3 ORDER BY id LIMIT ?4)",
+            &[leader.id.into(), (&leader.destination).into(), leader.group_key.as_ref().into(), (MAX_BATCH - 1).into()],
         )?;
         self.db
             .query(
@@ -689,11 +722,13 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Pending messages due at `now` that lead their delivery, the earliest first.
+    /// Pending messages due at `now` that lead their delivery: the oldest of each
+    /// destination (a destination takes one delivery at a time, so a backlog for one never
+    /// hides another's), the earliest due first.
     pub fn due_messages(&mut self, now: i64, limit: u32) -> Result<Vec<Message>> {
         self.db
             .query(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1 AND (batch IS NULL OR batch = id) ORDER BY next_attempt_at, id LIMIT ?2"),
+                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE id IN (SELECT min(id) FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1 AND (batch IS NULL OR batch = id) GROUP BY destination) ORDER BY next_attempt_at, id LIMIT ?2"),
                 &[now.into(), i64::from(limit).into()],
             )?
             .iter()

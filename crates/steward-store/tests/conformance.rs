@@ -690,14 +690,17 @@ fn a_group_is_delivered_as_one_batch_that_succeeds_or_fails_together(f: Fixture)
             let id = tx.queue(&grouped("g-1", "checkout", 100))?.unwrap();
             tx.queue(&grouped("g-2", "checkout", 105))?;
             tx.queue(&grouped("g-3", "checkout", 110))?;
-            tx.queue(&grouped("o-1", "payments", 100))?;
+            tx.queue(&NewMessage {
+                destination: "http://127.0.0.1:9/other".into(),
+                ..grouped("o-1", "payments", 100)
+            })?;
             Ok(tx.message(id)?.unwrap())
         })
         .unwrap();
     let batch = store.transact(move |tx| tx.claim_batch(&leader)).unwrap();
     let keys: Vec<&str> = batch.iter().map(|m| m.idempotency_key.as_str()).collect();
     assert_eq!(keys, ["g-1", "g-2", "g-3"]);
-    // Only the leader is due as a delivery; the other group on its own.
+    // Only the leader is due as a delivery; the other destination's on its own.
     let due: Vec<String> = store
         .transact(|tx| tx.due_messages(1000, 10))
         .unwrap()

@@ -175,6 +175,9 @@ pub struct Alerting {
 /// ended.
 const RECHECK_EVERY: i64 = 5;
 
+/// Escalation steps taken in one transaction at most.
+const STEPS_PER_TRANSACTION: u32 = 64;
+
 impl Alerting {
     pub fn new(
         catalog: Arc<Catalog>,
@@ -263,7 +266,7 @@ impl Alerting {
         }
         let me = self.clone();
         let outcomes = self.store.transact(move |tx| {
-            let mut ctx = suppress::Context::load(tx, &me.catalog, &me.dependencies)?;
+            let mut ctx = suppress::Context::new(&me.catalog, &me.dependencies);
             events
                 .iter()
                 .map(|e| me.apply(tx, &mut ctx, e))
@@ -271,13 +274,14 @@ impl Alerting {
         })?;
         self.metrics.alert_events.add(outcomes.len() as u64);
         self.wake();
+        self.outbox.wake();
         Ok(outcomes)
     }
 
     fn apply(
         &self,
         tx: &mut Tx<'_>,
-        ctx: &mut suppress::Context,
+        ctx: &mut suppress::Context<'_>,
         e: &Event,
     ) -> Result<Outcome, StoreError> {
         match e.action {
@@ -337,7 +341,7 @@ impl Alerting {
     fn route(
         &self,
         tx: &mut Tx<'_>,
-        ctx: &suppress::Context,
+        ctx: &mut suppress::Context<'_>,
         a: &Alert,
         labels: &Labels,
         now: i64,
@@ -347,7 +351,7 @@ impl Alerting {
         }
         let policy = self.policy_for(a.service.as_deref(), labels);
         tx.set_policy(a.id, policy.as_deref())?;
-        if let Some(why) = ctx.suppressed(&self.catalog, a, labels, now) {
+        if let Some(why) = ctx.suppressed(tx, a, labels, now)? {
             tx.set_suppressed(a.id, Some(&why))?;
             tx.log(a.id, now, "suppressed", "steward", &why)?;
             return Ok(());
@@ -361,7 +365,17 @@ impl Alerting {
                     "routed",
                     "steward",
                     &format!("escalation policy {p}"),
-                )
+                )?;
+                // The first step's notifications are queued in this same transaction: the
+                // alert and who it pages commit together, and nothing waits for the worker.
+                let first = Escalation {
+                    alert: a.id,
+                    policy: p,
+                    step: 0,
+                    round: 0,
+                    next_at: now,
+                };
+                self.step(tx, first, now).map(|_| ())
             }
             None => tx.log(
                 a.id,
@@ -435,7 +449,7 @@ impl Alerting {
             })
             .collect();
         self.store.transact(move |tx| {
-            let mut ctx = suppress::Context::load(tx, &me.catalog, &me.dependencies)?;
+            let mut ctx = suppress::Context::new(&me.catalog, &me.dependencies);
             for (t, e) in &events {
                 tx.record_transition(t)?;
                 if let Some(e) = e {
@@ -443,7 +457,9 @@ impl Alerting {
                 }
             }
             Ok(())
-        })
+        })?;
+        self.outbox.wake();
+        Ok(())
     }
 
     /// Spawns the worker: condition changes, escalation steps, heartbeats and suppressions
@@ -455,7 +471,6 @@ impl Alerting {
         let me = self.clone();
         let mut last_recheck = i64::MIN;
         let worker = crate::supervise("alerting", self.metrics.clone(), stop.clone(), move || {
-            let now = jiff::Timestamp::now().as_second();
             let mut changes = Vec::new();
             // Wait up to a second for work; take everything that is queued.
             let first = inbox.recv_timeout(std::time::Duration::from_secs(1));
@@ -464,6 +479,8 @@ impl Alerting {
                     changes.extend(c);
                 }
             }
+            // The time after the wait: work that arrived is due now, not a second ago.
+            let now = jiff::Timestamp::now().as_second();
             me.tick(changes, now, &mut last_recheck);
             std::time::Duration::ZERO
         });
@@ -499,18 +516,23 @@ impl Alerting {
     }
 
     /// Runs every escalation step that is due, each in its own transaction.
+    /// Steps are taken up to [`STEPS_PER_TRANSACTION`] at a time: each step's notifications
+    /// and its move to the next step still commit together.
     pub fn escalate(self: &Arc<Self>, now: i64) -> Result<(), StoreError> {
         loop {
-            let due = self.store.transact(move |tx| tx.due_escalations(now, 64))?;
-            let n = due.len();
-            for e in due {
-                let me = self.clone();
-                let queued = self.store.transact(move |tx| me.step(tx, e, now))?;
-                if queued > 0 {
-                    self.outbox.wake();
+            let me = self.clone();
+            let (taken, queued) = self.store.transact(move |tx| {
+                let due = tx.due_escalations(now, STEPS_PER_TRANSACTION)?;
+                let mut queued = 0;
+                for e in &due {
+                    queued += me.step(tx, e.clone(), now)?;
                 }
+                Ok((due.len(), queued))
+            })?;
+            if queued > 0 {
+                self.outbox.wake();
             }
-            if n < 64 {
+            if taken < STEPS_PER_TRANSACTION as usize {
                 return Ok(());
             }
         }
@@ -528,8 +550,8 @@ impl Alerting {
             return Ok(0);
         }
         let labels: Labels = serde_json::from_str(&alert.labels).unwrap_or_default();
-        let ctx = suppress::Context::load(tx, &self.catalog, &self.dependencies)?;
-        if let Some(why) = ctx.suppressed(&self.catalog, &alert, &labels, now) {
+        let mut ctx = suppress::Context::new(&self.catalog, &self.dependencies);
+        if let Some(why) = ctx.suppressed(tx, &alert, &labels, now)? {
             tx.set_suppressed(alert.id, Some(&why))?;
             tx.stop_escalation(alert.id)?;
             tx.log(alert.id, now, "suppressed", "steward", &why)?;
@@ -744,11 +766,11 @@ impl Alerting {
     fn recheck_suppressed(self: &Arc<Self>, now: i64) -> Result<(), StoreError> {
         let me = self.clone();
         let woke = self.store.transact(move |tx| {
-            let ctx = suppress::Context::load(tx, &me.catalog, &me.dependencies)?;
+            let mut ctx = suppress::Context::new(&me.catalog, &me.dependencies);
             let mut woke = 0;
-            for a in ctx.open_suppressed() {
+            for a in tx.open_suppressed(10_000)? {
                 let labels: Labels = serde_json::from_str(&a.labels).unwrap_or_default();
-                if ctx.suppressed(&me.catalog, &a, &labels, now).is_some() {
+                if ctx.suppressed(tx, &a, &labels, now)?.is_some() {
                     continue;
                 }
                 tx.set_suppressed(a.id, None)?;

@@ -82,128 +82,151 @@ struct ActiveSilence {
     ends_at: i64,
 }
 
-/// What suppression is judged against, read once per transaction: silences and the open
-/// alerts.
-pub struct Context {
-    silences: Vec<ActiveSilence>,
-    open: Vec<(Alert, Labels)>,
-    dependencies: HashMap<String, Vec<String>>,
+/// What suppression is judged against, read from the transaction when first needed: the
+/// silences, and (only when inhibition rules exist) the open alerts. Dependencies are asked
+/// of the store per alert, so they see this transaction's own changes.
+pub struct Context<'c> {
+    catalog: &'c Catalog,
+    dependencies: &'c HashMap<String, Vec<String>>,
+    silences: Option<Vec<ActiveSilence>>,
+    open: Option<Vec<(Alert, Labels)>>,
 }
 
-/// Open alerts read for inhibition at most: a storm larger than this is judged against its
-/// newest alerts.
+/// Open alerts read for inhibition rules at most: a storm larger than this is judged against
+/// its newest alerts.
 const MAX_OPEN: u32 = 10_000;
 
-impl Context {
-    pub fn load(
-        tx: &mut Tx<'_>,
-        _catalog: &Catalog,
-        dependencies: &HashMap<String, Vec<String>>,
-    ) -> Result<Context, StoreError> {
-        let silences = tx
-            .silences()?
-            .into_iter()
-            .filter_map(|s| {
-                let matchers = silence_matchers(&s.matchers).ok()?;
-                Some(ActiveSilence {
-                    id: s.id,
-                    matchers,
-                    starts_at: s.starts_at,
-                    ends_at: s.ends_at,
-                })
-            })
-            .collect();
-        let open = tx
-            .alerts(&AlertFilter {
-                unresolved: true,
-                limit: Some(MAX_OPEN),
-                ..AlertFilter::default()
-            })?
-            .into_iter()
-            .map(|a| {
-                let labels = serde_json::from_str(&a.labels).unwrap_or_default();
-                (a, labels)
-            })
-            .collect();
-        Ok(Context {
-            silences,
-            open,
-            dependencies: dependencies.clone(),
-        })
+impl<'c> Context<'c> {
+    pub fn new(
+        catalog: &'c Catalog,
+        dependencies: &'c HashMap<String, Vec<String>>,
+    ) -> Context<'c> {
+        Context {
+            catalog,
+            dependencies,
+            silences: None,
+            open: None,
+        }
     }
 
     /// A new alert joins the open ones (later events of the same transaction see it).
     pub fn opened(&mut self, a: &Alert, labels: Labels) {
-        self.open.push((a.clone(), labels));
+        if let Some(open) = &mut self.open {
+            open.push((a.clone(), labels));
+        }
     }
 
     pub fn resolved(&mut self, id: i64) {
-        self.open.retain(|(a, _)| a.id != id);
+        if let Some(open) = &mut self.open {
+            open.retain(|(a, _)| a.id != id);
+        }
     }
 
-    /// Open alerts marked as suppressed.
-    pub fn open_suppressed(&self) -> Vec<Alert> {
-        self.open
-            .iter()
-            .filter(|(a, _)| a.suppressed.is_some())
-            .map(|(a, _)| a.clone())
-            .collect()
+    fn silences(&mut self, tx: &mut Tx<'_>) -> Result<&[ActiveSilence], StoreError> {
+        if self.silences.is_none() {
+            let loaded = tx
+                .silences()?
+                .into_iter()
+                .filter_map(|s| {
+                    Some(ActiveSilence {
+                        id: s.id,
+                        matchers: silence_matchers(&s.matchers).ok()?,
+                        starts_at: s.starts_at,
+                        ends_at: s.ends_at,
+                    })
+                })
+                .collect();
+            self.silences = Some(loaded);
+        }
+        Ok(self.silences.as_deref().unwrap_or_default())
+    }
+
+    fn open(&mut self, tx: &mut Tx<'_>) -> Result<&[(Alert, Labels)], StoreError> {
+        if self.open.is_none() {
+            let loaded = tx
+                .alerts(&AlertFilter {
+                    unresolved: true,
+                    limit: Some(MAX_OPEN),
+                    ..AlertFilter::default()
+                })?
+                .into_iter()
+                .map(|a| {
+                    let labels = serde_json::from_str(&a.labels).unwrap_or_default();
+                    (a, labels)
+                })
+                .collect();
+            self.open = Some(loaded);
+        }
+        Ok(self.open.as_deref().unwrap_or_default())
     }
 
     /// Why `a` notifies no one at `now`, if anything says so.
     pub fn suppressed(
-        &self,
-        catalog: &Catalog,
+        &mut self,
+        tx: &mut Tx<'_>,
         a: &Alert,
         labels: &Labels,
         now: i64,
-    ) -> Option<String> {
+    ) -> Result<Option<String>, StoreError> {
         if let Some(s) = self
-            .silences
+            .silences(tx)?
             .iter()
             .find(|s| s.starts_at <= now && now < s.ends_at && all_match(&s.matchers, labels))
         {
-            return Some(format!("silenced by silence {}", s.id));
+            return Ok(Some(format!("silenced by silence {}", s.id)));
         }
+        let catalog = self.catalog;
         if let Some(service) = &a.service {
             if let Some(w) = catalog
                 .maintenance
                 .iter()
                 .find(|w| w.services.contains(service) && w.is_active(now))
             {
-                return Some(format!("in maintenance window {}", w.name));
+                return Ok(Some(format!("in maintenance window {}", w.name)));
             }
         }
-        // Only an open page that itself notifies inhibits: a silenced source does not hide
+        // Only an open alert that itself notifies inhibits: a silenced source does not hide
         // its dependents.
-        let sources = self.open.iter().filter(|(o, _)| {
-            o.id != a.id && o.suppressed.is_none() && o.status != AlertStatus::Resolved
-        });
-        for (o, ol) in sources.clone() {
-            for rule in &catalog.inhibit_rules {
-                if all_match(&rule.target, labels)
-                    && all_match(&rule.source, ol)
-                    && rule.equal.iter().all(|l| labels.get(l) == ol.get(l))
-                {
-                    return Some(format!("inhibited by alert {} (rule {})", o.id, rule.name));
+        let rules: Vec<_> = catalog
+            .inhibit_rules
+            .iter()
+            .filter(|r| all_match(&r.target, labels))
+            .collect();
+        if !rules.is_empty() {
+            for (o, ol) in self.open(tx)? {
+                if o.id == a.id || o.suppressed.is_some() || o.status == AlertStatus::Resolved {
+                    continue;
+                }
+                if let Some(rule) = rules.iter().find(|rule| {
+                    all_match(&rule.source, ol)
+                        && rule.equal.iter().all(|l| labels.get(l) == ol.get(l))
+                }) {
+                    return Ok(Some(format!(
+                        "inhibited by alert {} (rule {})",
+                        o.id, rule.name
+                    )));
                 }
             }
         }
-        let service = a.service.as_ref()?;
-        let deps = self.dependencies.get(service)?;
-        if !super::pages(&a.severity) {
-            return None;
-        }
-        sources
-            .filter(|(o, _)| super::pages(&o.severity))
-            .find(|(o, _)| o.service.as_ref().is_some_and(|s| deps.contains(s)))
-            .map(|(o, _)| {
+        let Some(service) = &a.service else {
+            return Ok(None);
+        };
+        let deps = match self.dependencies.get(service) {
+            Some(d) if !d.is_empty() && super::pages(&a.severity) => d,
+            _ => return Ok(None),
+        };
+        Ok(tx
+            .open_alerts_of(deps, 100)?
+            .into_iter()
+            .filter(|o| o.id != a.id && o.suppressed.is_none() && super::pages(&o.severity))
+            .min_by_key(|o| o.id)
+            .map(|o| {
                 format!(
                     "inhibited by alert {} of {}, which {} depends on",
                     o.id,
                     o.service.as_deref().unwrap_or_default(),
                     service
                 )
-            })
+            }))
     }
 }

@@ -3,3 +3,5 @@
 ALTER TABLE outbox ADD COLUMN group_key TEXT;
 ALTER TABLE outbox ADD COLUMN batch BIGINT;
 CREATE INDEX outbox_groups ON outbox (destination, group_key, status);
+-- Open alerts by service: what dependency inhibition asks for.
+CREATE INDEX alerts_open_by_service ON alerts (service, status);

@@ -11,7 +11,9 @@
 //! - `http`: durable HTTP ingest, batches of 1,000 samples over loopback into SQLite,
 //!   acknowledged only once stored; five runs and their median;
 //! - `storage`: rows and bytes on disk per 30-day SLO once rolled up (steady state);
-//! - `restart`: time from start to ready for 10,000 SLOs with 30 days of history.
+//! - `restart`: time from start to ready for 10,000 SLOs with 30 days of history;
+//! - `alerts`: alerts taken and routed per second through the Alertmanager webhook, and the
+//!   time from a sample that crosses a page threshold to the webhook receiver's request.
 
 // The counting allocator below is the only unsafe code in Steward: it measures memory.
 #![allow(unsafe_code)]
@@ -361,7 +363,9 @@ fn restart(dir: &std::path::Path) {
 
 fn main() {
     let dir = tempfile_dir();
-    let all = ["ingest", "memory", "eval", "http", "storage", "restart"];
+    let all = [
+        "ingest", "memory", "eval", "http", "storage", "restart", "alerts",
+    ];
     let chosen: Vec<String> = std::env::args().skip(1).collect();
     let run = |name: &str| chosen.is_empty() || chosen.iter().any(|c| c == name);
     if let Some(unknown) = chosen.iter().find(|c| !all.contains(&c.as_str())) {
@@ -390,7 +394,230 @@ fn main() {
     if run("restart") {
         restart(&dir);
     }
+    if run("alerts") {
+        alerts(&dir);
+    }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Bodies a receiver got, with when each arrived.
+type Arrivals = Arc<std::sync::Mutex<Vec<(Instant, String)>>>;
+
+/// A webhook receiver on loopback that answers 200 and records when each body arrived.
+fn receiver() -> (String, Arrivals) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let shared = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_ok() {
+                    let at = Instant::now();
+                    shared
+                        .lock()
+                        .unwrap()
+                        .push((at, String::from_utf8_lossy(&body).into_owned()));
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                }
+            });
+        }
+    });
+    (url, got)
+}
+
+/// Sends a burst of bad samples for one SLO at a time, at varied points of the evaluator's
+/// second, and times each until its page reaches the receiver; milliseconds.
+fn page_latencies(
+    addr: std::net::SocketAddr,
+    got: &std::sync::Mutex<Vec<(Instant, String)>>,
+    slos: std::ops::Range<usize>,
+) -> Vec<f64> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    let mut latencies = Vec::new();
+    for i in slos {
+        std::thread::sleep(Duration::from_millis(1000 + 97 * i as u64));
+        let slo = format!("latency-{i}");
+        let body = format!("{{\"samples\":[{{\"slo\":\"{slo}\",\"good\":0,\"total\":1000}}]}}");
+        let sent = Instant::now();
+        let resp = agent
+            .post(&format!("http://{addr}/api/v1/samples"))
+            .header("content-type", "application/json")
+            .send(&body)
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 202);
+        let needle = format!("\"slo\":\"{slo}\"");
+        let arrived = loop {
+            if let Some((at, _)) = got
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(at, b)| *at >= sent && b.contains(&needle))
+            {
+                break *at;
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(20),
+                "no page for {slo}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        latencies.push(arrived.duration_since(sent).as_secs_f64() * 1e3);
+    }
+    latencies
+}
+
+fn describe_latencies(mut latencies: Vec<f64>) -> String {
+    let each: Vec<String> = latencies.iter().map(|l| format!("{l:.0}")).collect();
+    latencies.sort_by(f64::total_cmp);
+    format!(
+        "median {:.0} ms, max {:.0} ms over {} trials (ms: {})",
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1],
+        latencies.len(),
+        each.join(", ")
+    )
+}
+
+/// Alerts through the Alertmanager webhook (taken, deduplicated, routed and escalated in one
+/// transaction each request), and the latency from a burning sample to the page.
+fn alerts(dir: &std::path::Path) {
+    let (url, got) = receiver();
+    let services = 20;
+    let mut yaml = format!(
+        "apiVersion: steward/v1\nkind: User\nmetadata: {{name: ann}}\nspec: {{contacts: [{{type: webhook, url: \"{url}\"}}]}}\n---\napiVersion: steward/v1\nkind: EscalationPolicy\nmetadata: {{name: p}}\nspec: {{steps: [{{delay: 1h, targets: [{{user: ann}}]}}]}}\n---\napiVersion: steward/v1\nkind: User\nmetadata: {{name: bob}}\nspec: {{contacts: [{{type: webhook, url: \"{url}?pages\"}}]}}\n---\napiVersion: steward/v1\nkind: EscalationPolicy\nmetadata: {{name: q}}\nspec: {{steps: [{{delay: 1h, targets: [{{user: bob}}]}}]}}\n---\napiVersion: steward/v1\nkind: Integration\nmetadata: {{name: am}}\nspec: {{kind: alertmanager, service: svc-0, key: {{value: bench-alertmanager-key}}}}\n"
+    );
+    for i in 0..services {
+        yaml.push_str(&format!(
+            "---\napiVersion: steward/v1\nkind: Service\nmetadata: {{name: svc-{i}}}\nspec: {{owner: t, tier: 1, escalationPolicy: p}}\n---\napiVersion: steward/v1\nkind: Service\nmetadata: {{name: lat-{i}}}\nspec: {{owner: t, tier: 1, escalationPolicy: q}}\n---\napiVersion: openslo/v1\nkind: SLO\nmetadata: {{name: latency-{i}}}\nspec:\n  service: lat-{i}\n  indicator:\n    metadata: {{name: i-{i}}}\n    spec: {{ratioMetric: {{counter: true, good: {{metricSource: {{type: steward, spec: {{}}}}}}, total: {{metricSource: {{type: steward, spec: {{}}}}}}}}}}\n  timeWindow: [{{duration: 28d, isRolling: true}}]\n  budgetingMethod: Occurrences\n  objectives: [{{target: 0.999}}]\n"
+        ));
+    }
+    yaml.push_str(
+        "---\napiVersion: steward/v1\nkind: Team\nmetadata: {name: t}\nspec: {members: [ann, bob]}\n",
+    );
+    let mut diags = steward_config::Diagnostics::default();
+    let docs = steward_config::parse_text("bench.yaml", &yaml, &mut diags);
+    let catalog =
+        steward_config::catalog::build(&docs, steward_config::Scope::Complete, &mut diags);
+    assert!(!diags.has_errors(), "{:?}", diags.items);
+    let store = Store::open(&format!("sqlite://{}", dir.join("alerts.db").display())).unwrap();
+    let options = steward_engine::alerting::AlertOptions {
+        public_url: "http://127.0.0.1".into(),
+        group_wait: 0,
+        ..Default::default()
+    };
+    let engine = Arc::new(Engine::with_options(catalog, store, now(), options).unwrap());
+    engine.rebuild(now()).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let evaluator = engine.spawn_evaluator(stop.clone());
+    let workers = engine.alerting.spawn(stop.clone());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(steward_http::serve(
+        engine.clone(),
+        listener,
+        std::future::pending(),
+    ));
+
+    println!(
+        "sample crossing a page threshold to the webhook receiver (group_wait 0, a quiet Steward): {}",
+        describe_latencies(page_latencies(addr, &got, 0..10))
+    );
+
+    // Throughput: 4 clients, payloads of 100 firing alerts, each alert new.
+    let clients = 4;
+    let run_for = Duration::from_secs(5);
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            let url = format!("http://{addr}/api/v1/integrations/alertmanager");
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+                let mut sent = 0u64;
+                let mut n = 0u64;
+                while t0.elapsed() < run_for {
+                    let alerts: Vec<String> = (0..100)
+                        .map(|_| {
+                            n += 1;
+                            format!(
+                                "{{\"status\":\"firing\",\"labels\":{{\"alertname\":\"PodCrashLooping\",\"pod\":\"c{c}-{n}\",\"service\":\"svc-{}\",\"severity\":\"page\"}},\"annotations\":{{\"summary\":\"pod c{c}-{n} crash-loops\"}},\"startsAt\":\"2026-01-01T00:00:00Z\",\"endsAt\":\"0001-01-01T00:00:00Z\",\"fingerprint\":\"c{c}-{n}\"}}",
+                                n % 10
+                            )
+                        })
+                        .collect();
+                    let body = format!(
+                        "{{\"version\":\"4\",\"groupKey\":\"{{}}:{{}}\",\"status\":\"firing\",\"receiver\":\"steward\",\"alerts\":[{}]}}",
+                        alerts.join(",")
+                    );
+                    let resp = agent
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .header("authorization", "Bearer bench-alertmanager-key")
+                        .send(&body)
+                        .unwrap();
+                    assert_eq!(resp.status().as_u16(), 200);
+                    sent += 100;
+                }
+                sent
+            })
+        })
+        .collect();
+    let sent: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    let secs = t0.elapsed().as_secs_f64();
+    let opened = engine
+        .store()
+        .transact(|tx| {
+            Ok(tx
+                .alerts(&steward_store::AlertFilter {
+                    limit: Some(10_000_000),
+                    ..Default::default()
+                })?
+                .iter()
+                .filter(|a| a.integration == "am")
+                .count())
+        })
+        .unwrap();
+    assert_eq!(opened as u64, sent, "every alert opened once");
+    println!(
+        "alerts through the Alertmanager webhook (SQLite, 4 clients, payloads of 100 new pages, each taken, routed and its first notification queued in the request's transaction): {:.0} alerts/s ({sent} in {secs:.1}s)",
+        sent as f64 / secs
+    );
+    println!(
+        "the same, right after the storm (its escalations and grouped notifications still going out): {}",
+        describe_latencies(page_latencies(addr, &got, 10..20))
+    );
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = evaluator.join();
+    for w in workers {
+        let _ = w.join();
+    }
+    drop(rt);
 }
 
 fn tempfile_dir() -> std::path::PathBuf {
