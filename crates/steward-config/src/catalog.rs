@@ -584,3 +584,55 @@ fn build_slo(slo: &SloDoc, sli: Option<&SliDoc>, diags: &mut Diagnostics) -> Vec
     }
     out
 }
+
+/// How far ahead `steward validate` looks for on-call gaps.
+pub const COVERAGE_HORIZON: i64 = 14 * 86_400;
+
+/// What a tier-1 service's on-call misses over the next 14 days from `now`: no escalation
+/// policy, or a schedule of its policy that leaves time uncovered (overrides made through the
+/// API are not counted).
+pub fn coverage_warnings(catalog: &Catalog, now: i64) -> Vec<String> {
+    let time = |t: i64| {
+        jiff::Timestamp::from_second(t).map_or_else(|_| t.to_string(), |ts| ts.to_string())
+    };
+    let mut out = Vec::new();
+    for s in catalog.services.iter().filter(|s| s.tier == Some(1)) {
+        let Some(name) = &s.escalation_policy else {
+            out.push(format!(
+                "tier-1 service `{}` has no escalationPolicy: its pages reach nobody",
+                s.name
+            ));
+            continue;
+        };
+        let Some(policy) = catalog.policy(name) else {
+            continue;
+        };
+        let mut seen: Vec<&str> = Vec::new();
+        for step in &policy.steps {
+            for t in &step.targets {
+                let steward_model::escalation::Target::Schedule(sched) = t else {
+                    continue;
+                };
+                if seen.contains(&sched.as_str()) {
+                    continue;
+                }
+                seen.push(sched);
+                let Some(schedule) = catalog.schedule(sched) else {
+                    continue;
+                };
+                let gaps = schedule.gaps(&[], now, now + COVERAGE_HORIZON);
+                if let Some((from, to)) = gaps.first() {
+                    let hours: i64 = gaps.iter().map(|(a, b)| b - a).sum::<i64>() / 3600;
+                    out.push(format!(
+                        "tier-1 service `{}`: schedule `{sched}` leaves {} gap(s), {hours} h in all, uncovered in the next 14 days; the first from {} to {}",
+                        s.name,
+                        gaps.len(),
+                        time(*from),
+                        time(*to)
+                    ));
+                }
+            }
+        }
+    }
+    out
+}

@@ -554,13 +554,16 @@ fn read_integration(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<O
         None => Some(6000),
     };
     let interval = match f.get("interval") {
-        Some(n) => read_duration(r, n, "interval").and_then(|d| match d.fixed_secs() {
-            Some(s) => Some(s),
-            None => {
-                r.error(n.mark, "interval is minutes, hours, days or weeks");
-                None
-            }
-        }),
+        Some(n) => {
+            r.string(n, "interval")
+                .and_then(|text| match steward_model::Duration::parse(&text) {
+                    Ok(d) => Some(d.secs()),
+                    Err(e) => {
+                        r.error(n.mark, format!("interval: {e}"));
+                        None
+                    }
+                })
+        }
         None => Some(300),
     };
     f.finish(r);

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod error;
+pub mod ical;
 pub mod inbound;
 pub mod ingest;
 mod metrics;
@@ -34,6 +35,8 @@ pub struct AppState {
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .route("/", get(page::index))
+        .route("/alerts/{id}", get(page::alert))
+        .route("/alerts/{id}/{action}", post(page::alert_action))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))
@@ -61,6 +64,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
             post(alerts::add_override),
         )
         .route("/api/v1/overrides/{id}", delete(alerts::delete_override))
+        .route("/api/v1/schedules/{name}/ical", get(ical::schedule))
+        .route("/api/v1/users/{name}/ical", get(ical::user))
         .route("/api/v1/integrations/{kind}", post(inbound::integration))
         .route("/api/v1/heartbeats/{name}", post(inbound::heartbeat))
         .route("/v2/enqueue", post(inbound::enqueue))

@@ -133,9 +133,99 @@ pub async fn index(State(app): State<AppState>) -> Result<Html<String>, ApiError
         .map_err(|e| ApiError::internal(format!("drawing the console failed: {e}")))
 }
 
+/// Open alerts, newest first, and who is on call now and next for every schedule.
+fn alerts_and_oncall(app: &AppState, out: &mut String) {
+    let now = jiff::Timestamp::now().as_second();
+    let alerts = app.engine.store().transact(|tx| {
+        tx.alerts(&steward_store::AlertFilter {
+            unresolved: true,
+            limit: Some(50),
+            ..Default::default()
+        })
+    });
+    match alerts {
+        Err(e) => {
+            let _ = write!(
+                out,
+                r#"<p class="error">Alerts cannot be read now: {}</p>"#,
+                esc(&e.to_string())
+            );
+        }
+        Ok(alerts) if alerts.is_empty() => {
+            out.push_str(r#"<section class="panel"><h2>Open alerts</h2><p>None.</p></section>"#)
+        }
+        Ok(alerts) => {
+            out.push_str(r#"<section class="panel"><h2>Open alerts</h2><table class="list"><tr><th>id</th><th>severity</th><th>service</th><th>summary</th><th>since</th><th>status</th></tr>"#);
+            for a in &alerts {
+                let status = match (a.status, &a.suppressed) {
+                    (_, Some(why)) => format!("quiet: {}", esc(why)),
+                    (steward_store::AlertStatus::Acknowledged, _) => format!(
+                        "acknowledged by {}",
+                        esc(a.acknowledged_by.as_deref().unwrap_or("?"))
+                    ),
+                    _ => "<b>open</b>".into(),
+                };
+                let _ = write!(
+                    out,
+                    r#"<tr class="{sev}"><td><a href="/alerts/{id}">{id}</a></td><td>{sev}</td><td>{svc}</td><td>{sum}</td><td>{since}</td><td>{status}</td></tr>"#,
+                    id = a.id,
+                    sev = esc(&a.severity),
+                    svc = esc(a.service.as_deref().unwrap_or("-")),
+                    sum = esc(&a.summary),
+                    since = rfc3339(a.opened_at),
+                );
+            }
+            out.push_str("</table></section>");
+        }
+    }
+    let catalog = app.engine.catalog();
+    if catalog.schedules.is_empty() {
+        return;
+    }
+    let overrides = app
+        .engine
+        .store()
+        .transact(move |tx| tx.overrides(now, now + 31 * 86_400))
+        .unwrap_or_default();
+    out.push_str(r#"<section class="panel"><h2>On call</h2><table class="list"><tr><th>schedule</th><th>now</th><th>until</th><th>next</th></tr>"#);
+    for s in &catalog.schedules {
+        let mine: Vec<steward_model::oncall::Shift> = overrides
+            .iter()
+            .filter(|o| o.schedule == s.name)
+            .map(|o| steward_model::oncall::Shift {
+                user: o.user.clone(),
+                start: o.starts_at,
+                end: o.ends_at,
+            })
+            .collect();
+        let timeline = s.timeline(&mine, now, now + 31 * 86_400);
+        let current = timeline.first().filter(|sh| sh.start <= now);
+        let next = timeline
+            .iter()
+            .find(|sh| current.is_none_or(|c| sh.start >= c.end));
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&s.name),
+            current.map_or("<b class=\"gap\">nobody</b>".to_string(), |c| format!(
+                "<b>{}</b>",
+                esc(&c.user)
+            )),
+            current.map_or("-".to_string(), |c| rfc3339(c.end)),
+            next.map_or("-".to_string(), |n| format!(
+                "{} from {}",
+                esc(&n.user),
+                rfc3339(n.start)
+            )),
+        );
+    }
+    out.push_str("</table></section>");
+}
+
 fn render(app: &AppState) -> String {
     let snap = app.engine.snapshot();
     let mut body = String::new();
+    alerts_and_oncall(app, &mut body);
     let mut sorted: Vec<(&SloReport, &BudgetCurve)> = snap.slos_with_curves().collect();
     // What burns comes first: pages, then tickets, then the least budget left.
     sorted.sort_by(|(a, _), (b, _)| {
@@ -191,4 +281,87 @@ h2{margin:0;font-size:1.15em}.meta{margin:.2rem 0 .6rem;color:#555}
 table.burn{border-collapse:collapse;margin:.6rem 0}.burn th,.burn td{padding:.15rem .6rem;text-align:right;border-bottom:1px solid #eee}
 .burn th{color:#666;font-weight:normal}.burn td.hot{color:#c0392b;font-weight:600}
 .badge{display:inline-block;padding:.1rem .5rem;border-radius:1rem;color:#fff;margin-right:.3rem}.badge.page{background:#c0392b}.badge.ticket{background:#d68910}
-.alerts{margin:.2rem 0 0;color:#555}";
+.alerts{margin:.2rem 0 0;color:#555}
+.panel{background:#fff;border-radius:6px;padding:.8rem 1rem;margin:0 0 1rem;box-shadow:0 1px 2px #0002}
+table.list{border-collapse:collapse;width:100%}.list th,.list td{padding:.2rem .5rem;text-align:left;border-bottom:1px solid #eee}
+.list th{color:#666;font-weight:normal}.list tr.page td:nth-child(2){color:#c0392b;font-weight:600}.gap{color:#c0392b}
+form.inline{display:inline}button{font:inherit;padding:.3rem .9rem;margin-right:.5rem}";
+
+/// `GET /alerts/{id}`: one alert, its history, and buttons to acknowledge and resolve it: the
+/// page a notification links to.
+pub async fn alert(
+    State(app): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Html<String>, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("there is no alert `{id}`")))?;
+    let store = app.engine.store().clone();
+    let (alert, history) = crate::alerts::blocking(move || {
+        Ok(store.transact(move |tx| Ok((tx.alert(id)?, tx.history(id)?)))?)
+    })
+    .await?;
+    let a = alert.ok_or_else(|| ApiError::not_found(format!("there is no alert {id}")))?;
+    let mut rows = String::new();
+    for e in &history {
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            rfc3339(e.at),
+            esc(&e.kind),
+            esc(&e.actor),
+            esc(&e.detail)
+        );
+    }
+    let buttons = match a.status {
+        steward_store::AlertStatus::Triggered => format!(
+            r#"<form class="inline" method="post" action="/alerts/{id}/ack"><button>Acknowledge</button></form><form class="inline" method="post" action="/alerts/{id}/resolve"><button>Resolve</button></form>"#
+        ),
+        steward_store::AlertStatus::Acknowledged => format!(
+            r#"<form class="inline" method="post" action="/alerts/{id}/resolve"><button>Resolve</button></form>"#
+        ),
+        steward_store::AlertStatus::Resolved => String::new(),
+    };
+    Ok(Html(format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Alert {id} · Steward</title><style>{CSS}</style></head>
+<body><p><a href="/">← Steward</a></p><section class="panel"><h1>[{sev}] {sum}</h1><p class="meta">alert {id} · service <b>{svc}</b> · {status} · opened {opened} · from {source}</p><p>{buttons}</p><pre>{details}</pre></section>
+<section class="panel"><h2>History</h2><table class="list"><tr><th>at</th><th>what</th><th>who</th><th>detail</th></tr>{rows}</table></section></body></html>"#,
+        sev = esc(&a.severity.to_uppercase()),
+        sum = esc(&a.summary),
+        svc = esc(a.service.as_deref().unwrap_or("-")),
+        status = crate::alerts::status_name(a.status),
+        opened = rfc3339(a.opened_at),
+        source = esc(&a.source),
+        details = esc(&serde_json::from_str::<serde_json::Value>(&a.details)
+            .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
+            .unwrap_or_default()),
+    )))
+}
+
+/// `POST /alerts/{id}/ack` and `/resolve` from the console's buttons: done, then back to the
+/// alert's page.
+pub async fn alert_action(
+    State(app): State<AppState>,
+    axum::extract::Path((id, action)): axum::extract::Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Redirect, ApiError> {
+    let n: i64 = id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("there is no alert `{id}`")))?;
+    let status = match action.as_str() {
+        "ack" => steward_store::AlertStatus::Acknowledged,
+        "resolve" => steward_store::AlertStatus::Resolved,
+        other => {
+            return Err(ApiError::not_found(format!(
+                "there is no action `{other}`; use ack or resolve"
+            )))
+        }
+    };
+    let alerting = app.engine.alerting.clone();
+    let who = crate::alerts::actor(&headers);
+    crate::alerts::blocking(move || {
+        Ok(alerting.set_status(n, status, who, crate::alerts::now())?)
+    })
+    .await?;
+    Ok(axum::response::Redirect::to(&format!("/alerts/{n}")))
+}

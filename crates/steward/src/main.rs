@@ -1,5 +1,7 @@
 //! `steward`: the command line. Glue only; the libraries do the work.
 
+mod alerts;
+mod client;
 mod demo;
 mod serve;
 mod status;
@@ -12,7 +14,7 @@ use std::process::ExitCode;
 #[command(
     name = "steward",
     version,
-    about = "Service management control plane: SLOs, error budgets, burn-rate alerts"
+    about = "Service management control plane: SLOs, error budgets, alerts, on-call and escalation"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,6 +39,100 @@ enum Command {
     Slo {
         #[command(subcommand)]
         command: SloCommand,
+    },
+    /// List, acknowledge and resolve a running server's alerts.
+    Alerts {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
+    /// Add, list and expire silences.
+    Silence {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        command: SilenceCommand,
+    },
+    /// Who is on call, and when nobody is.
+    Oncall {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        command: OncallCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// The running Steward.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8580")]
+    server: String,
+    /// Who you are, recorded with every change you make (default: $STEWARD_USER, else $USER).
+    #[arg(long, global = true)]
+    user: Option<String>,
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+#[derive(Subcommand)]
+enum AlertsCommand {
+    /// Alerts, newest first.
+    List {
+        /// open (triggered, not acknowledged), acknowledged, resolved, unresolved or all.
+        #[arg(long, default_value = "unresolved")]
+        status: String,
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Acknowledge alerts: their escalation stops.
+    Ack {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+    /// Resolve alerts.
+    Resolve {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SilenceCommand {
+    /// Silence alerts matching every matcher (name=value, name!=value, name=~regex, name!~regex).
+    Add {
+        #[arg(required = true)]
+        matchers: Vec<String>,
+        /// How long, e.g. 2h.
+        #[arg(long, default_value = "1h")]
+        duration: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    List,
+    /// End a silence now.
+    Expire {
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum OncallCommand {
+    /// Who is on call now (or at --at), and who is next.
+    Who {
+        #[arg(long)]
+        schedule: Option<String>,
+        /// An RFC 3339 time.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Every interval nobody covers (default: the next 14 days).
+    Gaps {
+        schedule: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
     },
 }
 
@@ -72,6 +168,43 @@ fn main() -> ExitCode {
                     output,
                 },
         } => status::run(&server, name.as_deref(), output),
+        Command::Alerts { server, command } => {
+            let c = client::Client::new(&server.server, who(server.user));
+            match command {
+                AlertsCommand::List { status, service } => {
+                    alerts::list(&c, &status, service.as_deref(), server.output)
+                }
+                AlertsCommand::Ack { ids } => alerts::set(&c, &ids, "ack", server.output),
+                AlertsCommand::Resolve { ids } => alerts::set(&c, &ids, "resolve", server.output),
+            }
+        }
+        Command::Silence { server, command } => {
+            let c = client::Client::new(&server.server, who(server.user));
+            match command {
+                SilenceCommand::Add {
+                    matchers,
+                    duration,
+                    comment,
+                } => alerts::silence_add(&c, &matchers, &duration, &comment, server.output),
+                SilenceCommand::List => alerts::silence_list(&c, server.output),
+                SilenceCommand::Expire { id } => alerts::silence_expire(&c, id, server.output),
+            }
+        }
+        Command::Oncall { server, command } => {
+            let c = client::Client::new(&server.server, None);
+            match command {
+                OncallCommand::Who { schedule, at } => {
+                    alerts::oncall_who(&c, schedule.as_deref(), at.as_deref(), server.output)
+                }
+                OncallCommand::Gaps { schedule, from, to } => alerts::oncall_gaps(
+                    &c,
+                    &schedule,
+                    from.as_deref(),
+                    to.as_deref(),
+                    server.output,
+                ),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -80,6 +213,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Who makes a change from the command line.
+fn who(user: Option<String>) -> Option<String> {
+    user.or_else(|| std::env::var("STEWARD_USER").ok())
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|u| !u.is_empty())
 }
 
 fn validate(paths: &[PathBuf]) -> ExitCode {
@@ -94,6 +234,12 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
             Ok(loaded) => {
                 for w in &loaded.warnings {
                     println!("{w}");
+                }
+                if path.is_dir() {
+                    let now = jiff::Timestamp::now().as_second();
+                    for w in steward_config::catalog::coverage_warnings(&loaded.catalog, now) {
+                        println!("{}: warning: {w}", path.display());
+                    }
                 }
                 let note = if path.is_dir() {
                     ""

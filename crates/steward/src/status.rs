@@ -1,34 +1,14 @@
 //! `steward slo status`: a running server's SLOs as a table or JSON.
 
 use crate::Output;
-use anyhow::Context;
 use serde_json::Value;
 
 pub fn run(server: &str, name: Option<&str>, output: Output) -> anyhow::Result<()> {
-    let base = server.trim_end_matches('/');
-    let url = match name {
-        Some(n) => format!("{base}/api/v1/slos/{n}"),
-        None => format!("{base}/api/v1/slos"),
+    let client = crate::client::Client::new(server, None);
+    let body = match name {
+        Some(n) => client.get(&format!("/api/v1/slos/{n}"))?,
+        None => client.get("/api/v1/slos")?,
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(10)))
-        .build()
-        .into();
-    let mut resp = agent.get(&url).call().with_context(|| {
-        format!("cannot reach Steward at {base}; is `steward serve` running there?")
-    })?;
-    let status = resp.status();
-    let text = resp
-        .body_mut()
-        .read_to_string()
-        .with_context(|| format!("reading the answer of {url}"))?;
-    let body: Value =
-        serde_json::from_str(&text).with_context(|| format!("{url} did not answer with JSON"))?;
-    if !status.is_success() {
-        let msg = body["error"]["message"].as_str().unwrap_or("no message");
-        anyhow::bail!("{url}: {status}: {msg}");
-    }
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&body)?),
         Output::Table => {
@@ -43,7 +23,7 @@ pub fn run(server: &str, name: Option<&str>, output: Output) -> anyhow::Result<(
 }
 
 fn table(slos: &[Value]) -> String {
-    let mut rows = vec![[
+    let mut rows = vec![vec![
         "SLO".to_string(),
         "OBJECTIVE".into(),
         "WINDOW".into(),
@@ -76,7 +56,7 @@ fn table(slos: &[Value]) -> String {
                 )
             })
             .collect();
-        rows.push([
+        rows.push(vec![
             s["name"].as_str().unwrap_or("").to_string(),
             pct(&s["objective"]),
             s["window"].as_str().unwrap_or("").to_string(),
@@ -96,18 +76,5 @@ fn table(slos: &[Value]) -> String {
             },
         ]);
     }
-    let widths: Vec<usize> = (0..7)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let line: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(v, w)| format!("{v:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    crate::client::table(&rows)
 }

@@ -5,5 +5,6 @@ mod alerting;
 mod api;
 mod cli;
 mod faults;
+mod oncall;
 mod restart;
 mod support;

@@ -1,0 +1,94 @@
+//! A small client of a running server's API, for the commands that read and change it.
+
+use anyhow::Context;
+use serde_json::Value;
+
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+    /// Sent as `X-Steward-User`: who makes a change.
+    user: Option<String>,
+}
+
+impl Client {
+    pub fn new(server: &str, user: Option<String>) -> Client {
+        Client {
+            base: server.trim_end_matches('/').to_string(),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(std::time::Duration::from_secs(10)))
+                .build()
+                .into(),
+            user,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let resp = self.agent.get(&url).call();
+        self.answer(&url, resp)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self
+            .agent
+            .post(&url)
+            .header("content-type", "application/json");
+        if let Some(u) = &self.user {
+            req = req.header("x-steward-user", u);
+        }
+        let resp = req.send(body.to_string());
+        self.answer(&url, resp)
+    }
+
+    fn answer(
+        &self,
+        url: &str,
+        resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> anyhow::Result<Value> {
+        let mut resp = resp.with_context(|| {
+            format!(
+                "cannot reach Steward at {}; is `steward serve` running there?",
+                self.base
+            )
+        })?;
+        let status = resp.status();
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .with_context(|| format!("reading the answer of {url}"))?;
+        let body: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{url} did not answer with JSON"))?;
+        if !status.is_success() {
+            let msg = body["error"]["message"].as_str().unwrap_or("no message");
+            anyhow::bail!("{url}: {status}: {msg}");
+        }
+        Ok(body)
+    }
+}
+
+/// Lines of columns, each as wide as its widest cell.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = Vec::new();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            let w = c.chars().count();
+            match widths.get_mut(i) {
+                Some(x) => *x = (*x).max(w),
+                None => widths.push(w),
+            }
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
