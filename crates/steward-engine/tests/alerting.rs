@@ -175,6 +175,7 @@ impl Fixture {
                 labels,
                 details: Value::Null,
                 at,
+                expires_at: None,
                 actor: "integration:prom".into(),
             }])
             .unwrap()
@@ -562,4 +563,41 @@ fn two_page_conditions_of_one_slo_are_one_alert_resolved_when_the_last_stops() {
         4,
         "every condition change is recorded"
     );
+}
+
+#[test]
+fn an_alert_its_source_stops_sending_resolves_when_its_ends_at_passes() {
+    let mut f = fixture();
+    let event = |at: i64| Event {
+        action: Action::Trigger,
+        source: "alertmanager",
+        integration: "prom".into(),
+        service: Some("batch".into()),
+        dedup_key: "fp-1".into(),
+        severity: "ticket".into(),
+        summary: "queue is long".into(),
+        labels: BTreeMap::new(),
+        details: Value::Null,
+        at,
+        expires_at: Some(at + 240),
+        actor: "integration:prom".into(),
+    };
+    let id = opened(f.alerting.handle(vec![event(T0)]).unwrap().remove(0));
+    // Sent again before it expires: it lives on from the new endsAt.
+    f.alerting.handle(vec![event(T0 + 200)]).unwrap();
+    f.tick(T0 + 300);
+    assert_eq!(f.alert(id).status, AlertStatus::Triggered);
+    f.tick(T0 + 440);
+    let a = f.alert(id);
+    assert_eq!(
+        (a.status, a.resolved_by.as_deref()),
+        (AlertStatus::Resolved, Some("steward"))
+    );
+    let last = f
+        .store
+        .transact(move |tx| tx.history(id))
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(last.kind, "expired");
 }

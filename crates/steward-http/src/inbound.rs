@@ -202,6 +202,7 @@ async fn alertmanager_webhook(
             }),
             labels: l,
             at: t,
+            expires_at: None,
             actor: format!("integration:{}", integ.name),
         });
     }
@@ -275,6 +276,7 @@ async fn generic_webhook(
             labels: l,
             details: e.get("details").cloned().unwrap_or(Value::Null),
             at: t,
+            expires_at: None,
             actor: format!("integration:{}", integ.name),
         });
     }
@@ -490,6 +492,7 @@ pub async fn enqueue(State(app): State<AppState>, body: axum::body::Bytes) -> Re
             "client_url": body.get("client_url"),
         }),
         at: t,
+        expires_at: None,
         actor: format!("integration:{}", integ.name),
     };
     match handle(&app, vec![event]).await {
@@ -597,6 +600,7 @@ pub async fn post_alerts(
             }),
             labels: l,
             at: t,
+            expires_at: ends.filter(|_| !resolved),
             actor: format!("integration:{}", integ.name),
         });
     }

@@ -151,6 +151,31 @@ pub fn render(app: &AppState) -> String {
             m.alert_transitions.get(),
         ),
         (
+            "steward_alert_events_total",
+            "Alert events taken: triggers, acknowledgements and resolutions, from every source.",
+            m.alert_events.get(),
+        ),
+        (
+            "steward_notifications_delivered_total",
+            "Notification deliveries a receiver accepted.",
+            m.notifications_delivered.get(),
+        ),
+        (
+            "steward_notification_retries_total",
+            "Notification deliveries that failed and will be tried again.",
+            m.notification_retries.get(),
+        ),
+        (
+            "steward_notifications_dead_total",
+            "Notification deliveries given up on: dead letters.",
+            m.notifications_dead.get(),
+        ),
+        (
+            "steward_notifications_grouped_total",
+            "Notifications carried inside another's delivery (grouped).",
+            m.notifications_grouped.get(),
+        ),
+        (
             "steward_worker_restarts_total",
             "Worker ticks that panicked; the worker was restarted.",
             m.worker_restarts.get(),

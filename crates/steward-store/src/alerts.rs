@@ -76,6 +76,8 @@ pub struct NewAlert {
     pub labels: String,
     pub details: String,
     pub at: i64,
+    /// Resolved at this time unless triggered again before.
+    pub expires_at: Option<i64>,
     /// Who sent it: `integration:NAME` or `steward`.
     pub actor: String,
 }
@@ -370,17 +372,17 @@ impl Tx<'_> {
     pub fn trigger(&mut self, a: &NewAlert) -> Result<Triggered> {
         if let Some(open) = self.open_alert(&a.integration, &a.dedup_key)? {
             self.db.exec(
-                "UPDATE alerts SET severity = ?2, summary = ?3, labels = ?4, details = ?5, updated_at = ?6, events = events + 1 WHERE id = ?1",
-                &[open.id.into(), (&a.severity).into(), (&a.summary).into(), (&a.labels).into(), (&a.details).into(), a.at.into()],
+                "UPDATE alerts SET severity = ?2, summary = ?3, labels = ?4, details = ?5, updated_at = ?6, events = events + 1, expires_at = ?7 WHERE id = ?1",
+                &[open.id.into(), (&a.severity).into(), (&a.summary).into(), (&a.labels).into(), (&a.details).into(), a.at.into(), a.expires_at.into()],
             )?;
             return Ok(Triggered::Repeated(self.alert_by_id(open.id)?));
         }
         let id = self
             .db
             .one(
-                "INSERT INTO alerts (source, integration, dedup_key, service, customer, severity, summary, labels, details, status, opened_at, updated_at, events)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'triggered', ?10, ?10, 1) RETURNING id",
-                &[(&a.source).into(), (&a.integration).into(), (&a.dedup_key).into(), a.service.as_ref().into(), a.customer.as_ref().into(), (&a.severity).into(), (&a.summary).into(), (&a.labels).into(), (&a.details).into(), a.at.into()],
+                "INSERT INTO alerts (source, integration, dedup_key, service, customer, severity, summary, labels, details, status, opened_at, updated_at, events, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'triggered', ?10, ?10, 1, ?11) RETURNING id",
+                &[(&a.source).into(), (&a.integration).into(), (&a.dedup_key).into(), a.service.as_ref().into(), a.customer.as_ref().into(), (&a.severity).into(), (&a.summary).into(), (&a.labels).into(), (&a.details).into(), a.at.into(), a.expires_at.into()],
             )?
             .int(0)?;
         self.log(id, a.at, "triggered", &a.actor, &a.summary)?;
@@ -532,6 +534,18 @@ impl Tx<'_> {
             )?
             .iter()
             .map(alert)
+            .collect()
+    }
+
+    /// Open alerts whose expiry time has passed.
+    pub fn expired_alerts(&mut self, now: i64, limit: u32) -> Result<Vec<i64>> {
+        self.db
+            .query(
+                "SELECT id FROM alerts WHERE expires_at <= ?1 AND status <> 'resolved' ORDER BY id LIMIT ?2",
+                &[now.into(), i64::from(limit).into()],
+            )?
+            .iter()
+            .map(|r| r.int(0))
             .collect()
     }
 

@@ -469,6 +469,7 @@ fn new_alert(key: &str, at: i64) -> NewAlert {
         labels: r#"{"alertname":"Down"}"#.into(),
         details: "{}".into(),
         at,
+        expires_at: None,
         actor: "integration:prom".into(),
     }
 }

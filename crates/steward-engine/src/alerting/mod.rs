@@ -53,6 +53,9 @@ pub struct Event {
     pub labels: Labels,
     pub details: Value,
     pub at: i64,
+    /// Resolved by Steward at this time unless the source sends it again first (the
+    /// Alertmanager API's `endsAt`).
+    pub expires_at: Option<i64>,
     /// `integration:NAME`, `user:NAME` or `steward`.
     pub actor: String,
 }
@@ -309,6 +312,7 @@ impl Alerting {
                     labels: serde_json::to_string(&labels).unwrap_or_default(),
                     details: e.details.to_string(),
                     at: e.at,
+                    expires_at: e.expires_at,
                     actor: e.actor.clone(),
                 };
                 match tx.trigger(&new)? {
@@ -501,6 +505,9 @@ impl Alerting {
             }
         }
         drop(pending);
+        if let Err(e) = self.expire(now) {
+            tracing::error!(error = %e, "cannot resolve expired alerts");
+        }
         if let Err(e) = self.heartbeats(now) {
             tracing::error!(error = %e, "cannot check heartbeats");
         }
@@ -804,6 +811,29 @@ impl Alerting {
         Ok(())
     }
 
+    /// Resolves alerts whose source stopped sending them (their `endsAt` passed), as
+    /// Alertmanager does.
+    fn expire(self: &Arc<Self>, now: i64) -> Result<(), StoreError> {
+        let n = self.store.transact(move |tx| {
+            let ids = tx.expired_alerts(now, 1000)?;
+            for id in &ids {
+                tx.resolve(*id, "steward", now)?;
+                tx.log(
+                    *id,
+                    now,
+                    "expired",
+                    "steward",
+                    "its source stopped sending it (endsAt passed)",
+                )?;
+            }
+            Ok(ids.len())
+        })?;
+        if n > 0 {
+            tracing::info!(alerts = n, "resolved alerts their source stopped sending");
+        }
+        Ok(())
+    }
+
     /// A heartbeat ping: recorded, and its late alert resolved.
     pub fn beat(
         self: &Arc<Self>,
@@ -831,6 +861,7 @@ impl Alerting {
             labels: Labels::new(),
             details: Value::Null,
             at: now,
+            expires_at: None,
             actor: format!("integration:{}", integration.name),
         }])?;
         Ok(outcome.into_iter().next().unwrap_or(Outcome::NoOpenAlert))
@@ -883,6 +914,7 @@ impl Alerting {
                         ]),
                         details: json!({ "last_ping": last, "interval_seconds": i.interval }),
                         at: now,
+                        expires_at: None,
                         actor: "steward".into(),
                     })
                 })
@@ -959,6 +991,7 @@ fn condition_event(c: &ConditionChange) -> Event {
             "target": finite(c.target),
         }),
         at: t.at,
+        expires_at: None,
         actor: "steward".into(),
     }
 }
