@@ -5,7 +5,7 @@ use crate::alerting::ConditionChange;
 use crate::{lock, Engine, SloReport, Snapshot, UnitState, SHARD};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use steward_model::{BudgetCurve, SloDefinition, SRE_WORKBOOK_RULES};
+use steward_model::{BudgetCurve, RuleId, SloDefinition, SRE_WORKBOOK_RULES};
 use steward_store::AlertTransition;
 
 /// How often an objective's budget curve is redrawn, in seconds. Curves are drawn a shard at
@@ -37,7 +37,7 @@ impl Engine {
         type Part = (
             Vec<SloReport>,
             Vec<Arc<Vec<BudgetCurve>>>,
-            Vec<AlertTransition>,
+            Vec<ConditionChange>,
         );
         let results: Vec<Part> = std::thread::scope(|scope| {
             let handles: Vec<_> = indices
@@ -91,7 +91,7 @@ impl Engine {
     ) -> (
         Vec<SloReport>,
         Vec<Arc<Vec<BudgetCurve>>>,
-        Vec<AlertTransition>,
+        Vec<ConditionChange>,
     ) {
         reports.reserve(shards.len() * SHARD);
         let mut curves = Vec::with_capacity(shards.len());
@@ -132,8 +132,9 @@ impl Engine {
 
     /// Logs condition changes and hands them to the alert pipeline, which records them and
     /// opens or resolves their alerts; the evaluator never waits for the store.
-    fn record(&self, transitions: Vec<AlertTransition>) {
-        for t in &transitions {
+    fn record(&self, changes: Vec<ConditionChange>) {
+        for c in &changes {
+            let t = &c.transition;
             tracing::info!(
                 slo = %t.slo,
                 severity = %t.severity,
@@ -146,32 +147,7 @@ impl Engine {
                 if t.firing { "burn-rate condition started firing" } else { "burn-rate condition stopped firing" }
             );
         }
-        self.metrics.alert_transitions.add(transitions.len() as u64);
-        if transitions.is_empty() {
-            return;
-        }
-        let snapshot = self.snapshot();
-        let changes = transitions
-            .into_iter()
-            .map(|t| {
-                let report = snapshot.get(&t.slo);
-                let others_firing = report.is_some_and(|r| {
-                    SRE_WORKBOOK_RULES.iter().zip(r.since).any(|(rule, since)| {
-                        since.is_some()
-                            && rule.severity.as_str() == t.severity
-                            && (rule.long.to_string(), rule.short.to_string())
-                                != (t.long_window.clone(), t.short_window.clone())
-                    })
-                });
-                ConditionChange {
-                    others_firing,
-                    service: report.map(|r| r.def.service.clone()).unwrap_or_default(),
-                    budget_remaining: report.map_or(f64::NAN, |r| r.status.budget.remaining_ratio),
-                    target: report.map_or(f64::NAN, |r| r.def.objective.target()),
-                    transition: t,
-                }
-            })
-            .collect();
+        self.metrics.alert_transitions.add(changes.len() as u64);
         self.alerting.conditions(changes);
     }
 }
@@ -181,16 +157,25 @@ fn evaluate_unit(
     def: &Arc<SloDefinition>,
     st: &mut UnitState,
     now: i64,
-    transitions: &mut Vec<AlertTransition>,
+    changes: &mut Vec<ConditionChange>,
 ) -> SloReport {
     st.slo.advance(def, now);
     let status = st.slo.status(def, now);
-    for (i, cond) in status.alerts.iter().enumerate() {
-        if cond.firing == st.since[i].is_some() {
-            continue;
-        }
-        st.since[i] = cond.firing.then_some(now);
-        transitions.push(AlertTransition {
+    let changed: Vec<usize> = (0..status.alerts.len())
+        .filter(|&i| status.alerts[i].firing != st.since[i].is_some())
+        .collect();
+    for &i in &changed {
+        st.since[i] = status.alerts[i].firing.then_some(now);
+    }
+    for i in changed {
+        let cond = &status.alerts[i];
+        let rule = RuleId(i as u8);
+        // Another condition of the same severity still fires: the SLO's alert stays open.
+        let others_firing = SRE_WORKBOOK_RULES
+            .iter()
+            .enumerate()
+            .any(|(j, r)| j != i && r.severity == cond.rule.severity && st.since[j].is_some());
+        let transition = AlertTransition {
             slo: def.name.clone(),
             long_window: cond.rule.long.to_string(),
             short_window: cond.rule.short.to_string(),
@@ -200,6 +185,14 @@ fn evaluate_unit(
             long_burn: status.burn_rate(cond.rule.long),
             short_burn: status.burn_rate(cond.rule.short),
             factor: cond.factor,
+        };
+        changes.push(ConditionChange {
+            rule,
+            transition,
+            service: def.service.clone(),
+            budget_remaining: status.budget.remaining_ratio,
+            target: def.objective.target(),
+            others_firing,
         });
     }
     SloReport {

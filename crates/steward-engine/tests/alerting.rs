@@ -460,6 +460,7 @@ fn a_late_heartbeat_opens_an_alert_and_a_ping_resolves_it() {
 fn a_burn_rate_condition_opens_a_page_and_resolves_it_when_it_stops() {
     let mut f = fixture();
     let change = |firing: bool, at: i64| ConditionChange {
+        rule: steward_model::RuleId(0),
         transition: AlertTransition {
             slo: "db-availability".into(),
             long_window: "1h".into(),
@@ -513,6 +514,7 @@ fn two_page_conditions_of_one_slo_are_one_alert_resolved_when_the_last_stops() {
     let mut f = fixture();
     let change =
         |long: &str, short: &str, firing: bool, others_firing: bool, at: i64| ConditionChange {
+            rule: steward_model::RuleId(if long == "1h" { 0 } else { 1 }),
             transition: AlertTransition {
                 slo: "db-availability".into(),
                 long_window: long.into(),

@@ -60,6 +60,17 @@ const fn rule(severity: Severity, long: Duration, short: Duration, pct: f64) -> 
     }
 }
 
+/// A rule of [`SRE_WORKBOOK_RULES`], by its place in the table: what identifies a condition
+/// of an objective in the engine, rather than its windows written out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RuleId(pub u8);
+
+impl RuleId {
+    pub fn rule(self) -> &'static BurnRateRule {
+        &SRE_WORKBOOK_RULES[usize::from(self.0)]
+    }
+}
+
 /// The four rules of the SRE Workbook's table.
 pub const SRE_WORKBOOK_RULES: [BurnRateRule; 4] = [
     rule(

@@ -86,6 +86,8 @@ impl Outcome {
 /// A burn-rate condition that started or stopped, with what its notification needs.
 #[derive(Clone, Debug)]
 pub struct ConditionChange {
+    /// Which of the objective's conditions.
+    pub rule: steward_model::RuleId,
     pub transition: AlertTransition,
     pub service: String,
     /// Share of the error budget left, 0..=1 (negative when overspent).
