@@ -52,6 +52,13 @@ pub struct AlertArgs {
     /// Notifications a minute to one destination at most.
     #[arg(long, default_value_t = 60)]
     pub notify_per_minute: u32,
+    /// The SMTP relay email notifications go through: smtp://HOST:PORT (plain),
+    /// smtp://HOST?tls=required (STARTTLS) or smtps://USER:PASSWORD@HOST (TLS).
+    #[arg(long, requires = "smtp_from")]
+    pub smtp_url: Option<String>,
+    /// The sender of email notifications, e.g. "Steward <steward@example.com>".
+    #[arg(long, requires = "smtp_url")]
+    pub smtp_from: Option<String>,
     /// A file holding the key that signs webhook bodies (X-Steward-Signature, HMAC-SHA256);
     /// or set STEWARD_SIGNING_KEY.
     #[arg(long)]
@@ -82,6 +89,17 @@ impl AlertArgs {
         if signing_key.is_none() {
             tracing::warn!("webhook notifications are not signed: set STEWARD_SIGNING_KEY or --signing-key-file");
         }
+        let smtp = match (&self.smtp_url, &self.smtp_from) {
+            (Some(url), Some(from)) => {
+                let o = steward_engine::alerting::SmtpOptions {
+                    url: url.clone(),
+                    from: from.clone(),
+                };
+                steward_engine::alerting::check_smtp(&o).map_err(anyhow::Error::msg)?;
+                Some(o)
+            }
+            _ => None,
+        };
         Ok(AlertOptions {
             public_url: self.public_url.clone().unwrap_or_default(),
             group_wait: self.group_wait,
@@ -93,6 +111,7 @@ impl AlertArgs {
                 give_up_after: self.notify_give_up,
                 per_destination_per_minute: self.notify_per_minute.max(1),
                 signing_key,
+                smtp,
                 ..DeliveryOptions::default()
             },
         })

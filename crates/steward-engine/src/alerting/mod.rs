@@ -12,7 +12,7 @@
 mod notify;
 mod suppress;
 
-pub use notify::{sign, DeliveryOptions, Outbox};
+pub use notify::{check_smtp, sign, DeliveryOptions, Outbox, SmtpOptions};
 pub use suppress::{matchers_json, silence_matchers};
 
 use crate::metrics::Metrics;

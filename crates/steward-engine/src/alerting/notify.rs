@@ -32,6 +32,29 @@ pub struct DeliveryOptions {
     pub signing_key: Option<Vec<u8>>,
     /// Deliveries in flight at most.
     pub max_in_flight: usize,
+    /// Where email goes: an `smtp://` or `smtps://` URL (user and password in it, if the
+    /// relay wants them) and the sender's address. Without it, email notifications become
+    /// dead letters that say so.
+    pub smtp: Option<SmtpOptions>,
+}
+
+#[derive(Clone)]
+pub struct SmtpOptions {
+    pub url: String,
+    pub from: String,
+}
+
+/// Checks an SMTP relay URL and sender address, for the command line to refuse bad ones.
+pub fn check_smtp(o: &SmtpOptions) -> Result<(), String> {
+    lettre::SmtpTransport::from_url(&o.url)
+        .map_err(|e| format!("the SMTP URL is not usable ({e}); write smtp://HOST:PORT or smtps://USER:PASSWORD@HOST"))?;
+    o.from.parse::<lettre::message::Mailbox>().map_err(|e| {
+        format!(
+            "the sender address `{}` is not an email address: {e}",
+            o.from
+        )
+    })?;
+    Ok(())
 }
 
 impl std::fmt::Debug for DeliveryOptions {
@@ -49,6 +72,7 @@ impl std::fmt::Debug for DeliveryOptions {
                 "signing_key",
                 &self.signing_key.as_ref().map(|_| "<redacted>"),
             )
+            .field("smtp", &self.smtp.as_ref().map(|s| &s.from))
             .finish()
     }
 }
@@ -63,6 +87,7 @@ impl Default for DeliveryOptions {
             per_destination_per_minute: 60,
             signing_key: None,
             max_in_flight: 64,
+            smtp: None,
         }
     }
 }
@@ -192,7 +217,7 @@ pub fn render(channel: &str, n: &Notice<'_>) -> String {
         "email" => format!(
             "Subject: [{}] {}\n\n{}\n\nOpen the alert: {}\nAcknowledge: {}\n",
             a.severity.to_uppercase(),
-            a.summary,
+            a.summary.replace(['\r', '\n'], " "),
             n.lines().join("\n"),
             n.alert_url(),
             n.ack_url()
@@ -268,11 +293,17 @@ pub fn combine(channel: &str, batch: &[Message]) -> String {
             })
             .to_string()
         }
-        "email" => batch
-            .iter()
-            .map(|m| m.payload.as_str())
-            .collect::<Vec<_>>()
-            .join("\n---\n"),
+        "email" => {
+            let bodies: Vec<&str> = batch
+                .iter()
+                .map(|m| {
+                    m.payload
+                        .split_once("\n\n")
+                        .map_or(m.payload.as_str(), |(_, b)| b)
+                })
+                .collect();
+            format!("Subject: [Steward] {head}\n\n{}", bodies.join("\n----\n\n"))
+        }
         _ => {
             let texts: Vec<&str> = parsed.iter().filter_map(|p| p["text"].as_str()).collect();
             json!({
@@ -317,6 +348,8 @@ pub struct Outbox {
     options: DeliveryOptions,
     metrics: Arc<Metrics>,
     agent: ureq::Agent,
+    /// The SMTP relay and the sender, when email is configured.
+    mailer: Option<(lettre::SmtpTransport, lettre::message::Mailbox)>,
     woken: Mutex<bool>,
     bell: Condvar,
     /// Destinations with a delivery in flight.
@@ -334,7 +367,21 @@ impl Outbox {
             .user_agent("steward")
             .build()
             .into();
+        let mailer = options.smtp.as_ref().and_then(|o| {
+            let transport = lettre::SmtpTransport::from_url(&o.url)
+                .map(|b| b.timeout(Some(options.timeout)).build());
+            match (transport, o.from.parse()) {
+                (Ok(t), Ok(from)) => Some((t, from)),
+                _ => {
+                    tracing::error!(
+                        "the SMTP settings are not usable; email notifications will fail"
+                    );
+                    None
+                }
+            }
+        });
         Outbox {
+            mailer,
             store,
             options,
             metrics,
@@ -514,12 +561,55 @@ impl Outbox {
         exp.mul_f64(0.5 + r as f64 / 2000.0)
     }
 
-    fn attempt(&self, m: &Message) -> Attempt {
-        if m.channel == "email" {
+    /// Sends an email notification through the SMTP relay; its Message-ID carries the
+    /// idempotency key, the same on every attempt.
+    fn mail(&self, m: &Message) -> Attempt {
+        use lettre::Transport;
+        let Some((mailer, from)) = &self.mailer else {
             return Attempt::Refused(format!(
-                "email to {} cannot be sent: this Steward has no SMTP server configured",
+                "email to {} cannot be sent: this Steward has no SMTP relay (serve --smtp-url and --smtp-from)",
                 m.destination
             ));
+        };
+        let to = match m.destination.parse::<lettre::message::Mailbox>() {
+            Ok(to) => to,
+            Err(e) => {
+                return Attempt::Refused(format!(
+                    "`{}` is not an email address: {e}",
+                    m.destination
+                ))
+            }
+        };
+        let (head, body) = m
+            .payload
+            .split_once("\n\n")
+            .unwrap_or(("", m.payload.as_str()));
+        let subject = head
+            .strip_prefix("Subject: ")
+            .unwrap_or("Steward notification");
+        let message = lettre::Message::builder()
+            .from(from.clone())
+            .to(to)
+            .subject(subject)
+            .message_id(Some(format!("<{}@steward>", m.idempotency_key)))
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(body.to_string());
+        let message = match message {
+            Ok(msg) => msg,
+            Err(e) => return Attempt::Refused(format!("the email cannot be built: {e}")),
+        };
+        match mailer.send(&message) {
+            Ok(_) => Attempt::Delivered,
+            Err(e) if e.is_permanent() => {
+                Attempt::Refused(format!("the SMTP relay refused it: {e}"))
+            }
+            Err(e) => Attempt::Transient(format!("SMTP: {e}"), None),
+        }
+    }
+
+    fn attempt(&self, m: &Message) -> Attempt {
+        if m.channel == "email" {
+            return self.mail(m);
         }
         let now = jiff::Timestamp::now().as_second();
         let mut req = self

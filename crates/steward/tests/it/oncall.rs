@@ -481,3 +481,74 @@ fn bad_alert_input_gets_a_clear_error_with_its_reason() {
     let (status, _) = server.post("/api/v1/alerts/-3/ack", "");
     assert_eq!(status, 404);
 }
+
+#[test]
+fn email_notifications_go_through_the_smtp_relay_with_their_key_as_message_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Receiver::start(Answer::Status(200));
+    let config = config(dir.path(), &sink.url);
+    let text = std::fs::read_to_string(config.join("steward.yaml"))
+        .unwrap()
+        .replace(
+            "metadata: {name: bob}\nspec: {contacts: [{type: webhook,",
+            "metadata: {name: bob}\nspec: {contacts: [{type: email, address: bob@example.com}, {type: webhook,",
+        );
+    assert!(text.contains("bob@example.com"));
+    std::fs::write(config.join("steward.yaml"), text).unwrap();
+    let smtp = SmtpSink::start();
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let server = Server::start_with(
+        &config,
+        &sqlite_url(dir.path()),
+        &[
+            "--group-wait",
+            "0s",
+            "--smtp-url",
+            &url,
+            "--smtp-from",
+            "Steward <steward@example.com>",
+        ],
+    );
+    let (status, body) = server.post_key(
+        "/api/v1/integrations/webhook",
+        HOOK_KEY,
+        r#"{"summary": "checkout is down\nreally", "dedup_key": "mail"}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    let mails = smtp.wait_for(1, Duration::from_secs(10));
+    let mail = &mails[0];
+    assert!(mail.contains("To: bob@example.com"), "{mail}");
+    assert!(
+        mail.contains("From: Steward <steward@example.com>"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("Subject: [PAGE] checkout is down really"),
+        "{mail}"
+    );
+    assert!(mail.contains("Message-ID: <steward-alert-"), "{mail}");
+    assert!(
+        mail.contains("/api/v1/alerts/"),
+        "the mail links to the acknowledgement: {mail}"
+    );
+    // A relay URL that cannot work is refused at start.
+    let out = steward()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args([
+            "--db",
+            &sqlite_url(&dir.path().join("other")),
+            "--smtp-url",
+            "ftp://x",
+            "--smtp-from",
+            "a@b.c",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the SMTP URL is not usable"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -391,3 +391,73 @@ impl Drop for Daemon {
         let _ = self.0.wait();
     }
 }
+
+/// An SMTP server on loopback that takes every message and keeps its DATA.
+pub struct SmtpSink {
+    pub port: u16,
+    mails: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl SmtpSink {
+    pub fn start() -> SmtpSink {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mails = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shared = mails.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let shared = shared.clone();
+                std::thread::spawn(move || {
+                    let mut out = stream.try_clone().unwrap();
+                    let mut reader = BufReader::new(stream);
+                    let _ = out.write_all(b"220 sink ESMTP\r\n");
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                        let cmd = line.trim_end().to_ascii_uppercase();
+                        let reply: &[u8] = if cmd.starts_with("EHLO") {
+                            b"250-sink\r\n250 8BITMIME\r\n"
+                        } else if cmd.starts_with("DATA") {
+                            let _ = out.write_all(b"354 go on\r\n");
+                            let mut data = String::new();
+                            let mut l = String::new();
+                            while reader.read_line(&mut l).unwrap_or(0) > 0 {
+                                if l == ".\r\n" {
+                                    break;
+                                }
+                                data.push_str(&l);
+                                l.clear();
+                            }
+                            shared.lock().unwrap().push(data);
+                            b"250 queued\r\n"
+                        } else if cmd.starts_with("QUIT") {
+                            let _ = out.write_all(b"221 bye\r\n");
+                            return;
+                        } else {
+                            b"250 ok\r\n"
+                        };
+                        let _ = out.write_all(reply);
+                        line.clear();
+                    }
+                });
+            }
+        });
+        SmtpSink { port, mails }
+    }
+
+    pub fn wait_for(&self, n: usize, limit: Duration) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let got = self.mails.lock().unwrap().clone();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{} of {n} mails within {limit:?}",
+                got.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
