@@ -207,7 +207,7 @@ fn a_page_notifies_the_on_call_then_escalates_and_stops_when_acknowledged() {
     assert_eq!(
         first.idempotency_key,
         format!(
-            "steward-alert-{id}-r0-s0-{}",
+            "steward-alert-{id}-{T0}-r0-s0-{}",
             &first.idempotency_key[first.idempotency_key.len() - 16..]
         )
     );
@@ -217,7 +217,7 @@ fn a_page_notifies_the_on_call_then_escalates_and_stops_when_acknowledged() {
     assert_eq!(payload["paged"], serde_json::json!(["ann"]));
     assert_eq!(
         payload["links"]["acknowledge"],
-        format!("http://127.0.0.1:8580/api/v1/alerts/{id}/ack")
+        format!("http://127.0.0.1:8580/alerts/{id}")
     );
     // Nothing more until the step's delay has passed; then the next step.
     f.tick(T0 + 299);
@@ -602,4 +602,39 @@ fn an_alert_its_source_stops_sending_resolves_when_its_ends_at_passes() {
         .pop()
         .unwrap();
     assert_eq!(last.kind, "expired");
+}
+
+/// Found in review: an alert silenced in the middle of its escalation escalated again from
+/// step 1 when the silence ended, but its notifications had the first escalation's keys and
+/// were dropped as duplicates: nobody was paged.
+#[test]
+fn an_alert_silenced_mid_escalation_pages_again_when_the_silence_ends() {
+    let mut f = fixture();
+    let id = opened(f.trigger("db", "k", &[], T0));
+    f.tick(T0);
+    assert_eq!(f.messages().len(), 1);
+    let silence = Silence {
+        id: 0,
+        matchers: r#"[{"name":"service","value":"db","isRegex":false,"isEqual":true}]"#.into(),
+        starts_at: T0 + 10,
+        ends_at: T0 + 400,
+        created_by: "ann".into(),
+        comment: "looking into it".into(),
+        updated_at: T0 + 10,
+    };
+    f.store
+        .transact(move |tx| tx.add_silence(&silence))
+        .unwrap();
+    f.tick(T0 + 300);
+    assert_eq!(f.messages().len(), 1, "silenced: step 2 notifies no one");
+    assert!(f.alert(id).suppressed.is_some());
+    f.tick(T0 + 400);
+    let messages = f.messages();
+    assert_eq!(
+        messages.len(),
+        2,
+        "the silence ended: the escalation starts again"
+    );
+    assert_eq!(messages[1].destination, "http://127.0.0.1:9/ann");
+    assert_ne!(messages[1].idempotency_key, messages[0].idempotency_key);
 }

@@ -465,7 +465,7 @@ pub async fn retry_dead_letter(
         ApiError::new(
             StatusCode::CONFLICT,
             "not_dead",
-            format!("notification {id} is not a dead letter (or does not exist)"),
+            format!("notification {id} is not a dead letter that led its delivery; GET /api/v1/notifications/dead lists those to retry"),
         )
     })?;
     Ok(Json(message_json(&m)))

@@ -138,6 +138,8 @@ pub struct Escalation {
     pub step: i64,
     pub round: i64,
     pub next_at: i64,
+    /// When this escalation (re)started.
+    pub started_at: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -601,6 +603,24 @@ impl Tx<'_> {
             .collect()
     }
 
+    /// Silences that have not ended by `now` (active or pending).
+    pub fn live_silences(&mut self, now: i64) -> Result<Vec<Silence>> {
+        self.db
+            .query(
+                "SELECT id, matchers, starts_at, ends_at, created_by, comment, updated_at FROM silences WHERE ends_at > ?1 ORDER BY id",
+                &[now.into()],
+            )?
+            .iter()
+            .map(silence)
+            .collect()
+    }
+
+    /// Forgets silences that ended before `before`; how many.
+    pub fn forget_silences(&mut self, before: i64) -> Result<u64> {
+        self.db
+            .exec("DELETE FROM silences WHERE ends_at < ?1", &[before.into()])
+    }
+
     pub fn silence(&mut self, id: i64) -> Result<Option<Silence>> {
         self.db
             .opt(
@@ -616,8 +636,8 @@ impl Tx<'_> {
     /// Starts (or restarts) an alert's escalation at step 0 of round 0.
     pub fn start_escalation(&mut self, alert: i64, policy: &str, at: i64) -> Result<()> {
         self.db.exec(
-            "INSERT INTO escalations (alert, policy, step, round, next_at) VALUES (?1, ?2, 0, 0, ?3)
-             ON CONFLICT (alert) DO UPDATE SET policy = excluded.policy, step = 0, round = 0, next_at = excluded.next_at",
+            "INSERT INTO escalations (alert, policy, step, round, next_at, started_at) VALUES (?1, ?2, 0, 0, ?3, ?3)
+             ON CONFLICT (alert) DO UPDATE SET policy = excluded.policy, step = 0, round = 0, next_at = excluded.next_at, started_at = excluded.started_at",
             &[alert.into(), policy.into(), at.into()],
         )?;
         Ok(())
@@ -627,7 +647,7 @@ impl Tx<'_> {
     pub fn due_escalations(&mut self, now: i64, limit: u32) -> Result<Vec<Escalation>> {
         self.db
             .query(
-                "SELECT alert, policy, step, round, next_at FROM escalations WHERE next_at <= ?1 ORDER BY next_at, alert LIMIT ?2",
+                "SELECT alert, policy, step, round, next_at, started_at FROM escalations WHERE next_at <= ?1 ORDER BY next_at, alert LIMIT ?2",
                 &[now.into(), i64::from(limit).into()],
             )?
             .iter()
@@ -638,6 +658,7 @@ impl Tx<'_> {
                     step: r.int(2)?,
                     round: r.int(3)?,
                     next_at: r.int(4)?,
+                    started_at: r.int(5)?,
                 })
             })
             .collect()
@@ -646,7 +667,7 @@ impl Tx<'_> {
     pub fn escalation(&mut self, alert: i64) -> Result<Option<Escalation>> {
         self.db
             .opt(
-                "SELECT alert, policy, step, round, next_at FROM escalations WHERE alert = ?1",
+                "SELECT alert, policy, step, round, next_at, started_at FROM escalations WHERE alert = ?1",
                 &[alert.into()],
             )?
             .map(|r| {
@@ -656,6 +677,7 @@ impl Tx<'_> {
                     step: r.int(2)?,
                     round: r.int(3)?,
                     next_at: r.int(4)?,
+                    started_at: r.int(5)?,
                 })
             })
             .transpose()
@@ -725,6 +747,15 @@ impl Tx<'_> {
             .iter()
             .map(message)
             .collect()
+    }
+
+    /// Moves a batch from one leader to another (the first leader was left out).
+    pub fn relead(&mut self, from: i64, to: i64) -> Result<()> {
+        self.db.exec(
+            "UPDATE outbox SET batch = ?2 WHERE batch = ?1 AND status = 'pending'",
+            &[from.into(), to.into()],
+        )?;
+        Ok(())
     }
 
     /// A message that will not be sent (its alert no longer needs anyone).
@@ -832,11 +863,12 @@ impl Tx<'_> {
             .collect()
     }
 
-    /// Sends a dead letter again from `now`, with the same idempotency key, until
-    /// `give_up_at`; false when it is not a dead letter.
+    /// Sends a dead letter again from `now` (with the notifications its delivery carried),
+    /// with the same idempotency key, until `give_up_at`; false when it is not a dead letter
+    /// that led its delivery.
     pub fn requeue(&mut self, id: i64, now: i64, give_up_at: i64) -> Result<bool> {
         Ok(self.db.exec(
-            "UPDATE outbox SET status = 'pending', next_attempt_at = ?2, give_up_at = ?3 WHERE (id = ?1 OR batch = ?1) AND status = 'dead'",
+            "UPDATE outbox SET status = 'pending', next_attempt_at = ?2, give_up_at = ?3 WHERE (id = ?1 OR batch = ?1) AND status = 'dead' AND EXISTS (SELECT 1 FROM outbox l WHERE l.id = ?1 AND (l.batch IS NULL OR l.batch = l.id))",
             &[id.into(), now.into(), give_up_at.into()],
         )? > 0)
     }

@@ -25,6 +25,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../migrations/postgres/0005_outbox_groups.sql"),
     ),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_escalation_starts.sql"),
+    ),
 ];
 
 /// Serialises migrations of replicas that start at the same time.

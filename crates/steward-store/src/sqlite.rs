@@ -16,6 +16,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../migrations/sqlite/0005_outbox_groups.sql"),
     ),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_escalation_starts.sql"),
+    ),
 ];
 
 const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total) VALUES (?1, ?2, ?3, ?4)

@@ -180,6 +180,9 @@ pub struct Alerting {
 /// ended.
 const RECHECK_EVERY: i64 = 5;
 
+/// How long an ended silence is kept (seconds).
+const SILENCE_RETENTION: i64 = 5 * 86_400;
+
 /// Escalation steps taken in one transaction at most.
 const STEPS_PER_TRANSACTION: u32 = 64;
 
@@ -380,8 +383,9 @@ impl Alerting {
                     step: 0,
                     round: 0,
                     next_at: now,
+                    started_at: now,
                 };
-                self.step(tx, first, now).map(|_| ())
+                self.step(tx, ctx, first, now).map(|_| ())
             }
             None => tx.log(
                 a.id,
@@ -532,9 +536,10 @@ impl Alerting {
             let me = self.clone();
             let (taken, queued) = self.store.transact(move |tx| {
                 let due = tx.due_escalations(now, STEPS_PER_TRANSACTION)?;
+                let mut ctx = suppress::Context::new(&me.catalog, &me.dependencies);
                 let mut queued = 0;
                 for e in &due {
-                    queued += me.step(tx, e.clone(), now)?;
+                    queued += me.step(tx, &mut ctx, e.clone(), now)?;
                 }
                 Ok((due.len(), queued))
             })?;
@@ -549,7 +554,13 @@ impl Alerting {
 
     /// One escalation step: its notifications and the move to the next step; how many
     /// notifications it queued.
-    fn step(&self, tx: &mut Tx<'_>, e: Escalation, now: i64) -> Result<usize, StoreError> {
+    fn step(
+        &self,
+        tx: &mut Tx<'_>,
+        ctx: &mut suppress::Context<'_>,
+        e: Escalation,
+        now: i64,
+    ) -> Result<usize, StoreError> {
         let Some(alert) = tx.alert(e.alert)? else {
             tx.stop_escalation(e.alert)?;
             return Ok(0);
@@ -559,7 +570,6 @@ impl Alerting {
             return Ok(0);
         }
         let labels: Labels = serde_json::from_str(&alert.labels).unwrap_or_default();
-        let mut ctx = suppress::Context::new(&self.catalog, &self.dependencies);
         if let Some(why) = ctx.suppressed(tx, &alert, &labels, now)? {
             tx.set_suppressed(alert.id, Some(&why))?;
             tx.stop_escalation(alert.id)?;
@@ -681,8 +691,9 @@ impl Alerting {
         );
         for (channel, dest, _) in &destinations {
             let key = format!(
-                "steward-alert-{}-r{}-s{}-{:016x}",
+                "steward-alert-{}-{}-r{}-s{}-{:016x}",
                 alert.id,
+                e.started_at,
                 round,
                 step_index,
                 crate::body_hash(format!("{channel} {dest}").as_bytes())
@@ -721,8 +732,10 @@ impl Alerting {
                 step_index + 1,
                 policy.steps.len(),
                 round + 1,
-                if people.is_empty() && destinations.is_empty() {
+                if destinations.is_empty() {
                     "no one to notify".to_string()
+                } else if queued == 0 {
+                    "already notified".to_string()
                 } else {
                     let mut who: Vec<String> = people.clone();
                     who.extend(
@@ -752,6 +765,7 @@ impl Alerting {
             step: next_step as i64,
             round: i64::from(round),
             next_at: at,
+            started_at: e.started_at,
         })?;
         Ok(queued)
     }
@@ -775,6 +789,8 @@ impl Alerting {
     fn recheck_suppressed(self: &Arc<Self>, now: i64) -> Result<(), StoreError> {
         let me = self.clone();
         let woke = self.store.transact(move |tx| {
+            // Ended silences are kept five days for the record, as Alertmanager does.
+            tx.forget_silences(now - SILENCE_RETENTION)?;
             let mut ctx = suppress::Context::new(&me.catalog, &me.dependencies);
             let mut woke = 0;
             for a in tx.open_suppressed(10_000)? {

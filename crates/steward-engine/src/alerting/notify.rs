@@ -118,7 +118,13 @@ impl Notice<'_> {
         )
     }
 
+    /// People acknowledge on the alert's page (a button: a link that acknowledged on GET
+    /// would be clicked by every chat link-preview bot); programs POST to the API.
     fn ack_url(&self) -> String {
+        self.alert_url()
+    }
+
+    fn ack_api(&self) -> String {
         format!(
             "{}/api/v1/alerts/{}/ack",
             self.public_url.trim_end_matches('/'),
@@ -240,7 +246,7 @@ pub fn render(channel: &str, n: &Notice<'_>) -> String {
             "service_owner": n.owner,
             "escalation": { "policy": n.policy, "step": n.step + 1, "round": n.round + 1 },
             "paged": n.paged,
-            "links": { "alert": n.alert_url(), "acknowledge": n.ack_url() },
+            "links": { "alert": n.alert_url(), "acknowledge": n.ack_url(), "acknowledge_api": n.ack_api() },
             "text": n.lines().join("\n"),
         })
         .to_string(),
@@ -477,15 +483,24 @@ impl Outbox {
     fn deliver_batch(&self, leader: Message) -> Result<(), StoreError> {
         let l = leader.clone();
         let batch = self.store.transact(move |tx| {
+            // Membership is settled once, before the first attempt: every retry sends the
+            // same notifications under the same key.
+            if l.attempts > 0 || l.batch.is_some() {
+                let members = tx.batch(l.id)?;
+                return Ok(members
+                    .into_iter()
+                    .filter(|m| m.status == steward_store::MessageStatus::Pending)
+                    .collect::<Vec<_>>());
+            }
             let mut keep = Vec::new();
             for m in tx.claim_batch(&l)? {
+                // A notification of an alert someone took care of before it was first sent
+                // is not sent.
                 let wanted = match m.alert {
-                    // A first attempt for an alert someone took care of meanwhile is not sent;
-                    // a retry or a dead letter sent again is.
-                    Some(a) if m.attempts == 0 => tx
+                    Some(a) => tx
                         .alert(a)?
                         .is_some_and(|a| a.status == steward_store::AlertStatus::Triggered),
-                    _ => true,
+                    None => true,
                 };
                 if wanted {
                     keep.push(m);
@@ -493,12 +508,18 @@ impl Outbox {
                     tx.skip(m.id)?;
                 }
             }
+            // The leader was left out: the first kept message leads, under its own key.
+            if let Some(first) = keep.first() {
+                if first.id != l.id {
+                    tx.relead(l.id, first.id)?;
+                }
+            }
             Ok(keep)
         })?;
-        if batch.is_empty() {
+        let Some(first) = batch.first() else {
             return Ok(());
-        }
-        let mut m = leader;
+        };
+        let mut m = first.clone();
         m.payload = combine(&m.channel, &batch);
         if batch.len() > 1 {
             self.metrics

@@ -122,10 +122,10 @@ impl<'c> Context<'c> {
         }
     }
 
-    fn silences(&mut self, tx: &mut Tx<'_>) -> Result<&[ActiveSilence], StoreError> {
+    fn silences(&mut self, tx: &mut Tx<'_>, now: i64) -> Result<&[ActiveSilence], StoreError> {
         if self.silences.is_none() {
             let loaded = tx
-                .silences()?
+                .live_silences(now)?
                 .into_iter()
                 .filter_map(|s| {
                     Some(ActiveSilence {
@@ -169,7 +169,7 @@ impl<'c> Context<'c> {
         now: i64,
     ) -> Result<Option<String>, StoreError> {
         if let Some(s) = self
-            .silences(tx)?
+            .silences(tx, now)?
             .iter()
             .find(|s| s.starts_at <= now && now < s.ends_at && all_match(&s.matchers, labels))
         {

@@ -528,7 +528,7 @@ fn email_notifications_go_through_the_smtp_relay_with_their_key_as_message_id() 
     );
     assert!(mail.contains("Message-ID: <steward-alert-"), "{mail}");
     assert!(
-        mail.contains("/api/v1/alerts/"),
+        mail.contains("Acknowledge: http://127.0.0.1:"),
         "the mail links to the acknowledgement: {mail}"
     );
     // A relay URL that cannot work is refused at start.
