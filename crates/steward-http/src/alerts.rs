@@ -337,6 +337,16 @@ pub fn silence_matchers(v: &Value) -> Result<String, ApiError> {
         .map_err(|e| bad(format!("matchers[{i}]: {e}")))?;
         out.push(matcher);
     }
+    // As Alertmanager: a silence whose every matcher matches an alert without labels would
+    // silence everything.
+    if out
+        .iter()
+        .all(|m| m.matches(&steward_model::matcher::Labels::new()))
+    {
+        return Err(bad(
+            "every matcher also matches an empty label; a silence needs at least one that names what it silences",
+        ));
+    }
     Ok(matchers_json(&out))
 }
 
@@ -360,6 +370,11 @@ pub fn read_silence(body: &Value, who: &str, now: i64) -> Result<Silence, ApiErr
     };
     if ends_at <= starts_at {
         return Err(bad("endsAt must be after startsAt"));
+    }
+    if ends_at <= now {
+        return Err(bad(
+            "endsAt is in the past: the silence would never be active",
+        ));
     }
     let created_by = field("createdBy", "created_by")
         .and_then(|v| v.as_str().map(str::to_string))
@@ -483,11 +498,16 @@ fn schedule_or_404<'a>(
         .ok_or_else(|| ApiError::not_found(format!("there is no schedule `{name}`")))
 }
 
+/// A time in the query, between 1970 and 2100 (what schedules are resolved over).
 fn time_param(q: &HashMap<String, String>, key: &str, default: i64) -> Result<i64, ApiError> {
-    match q.get(key) {
-        None => Ok(default),
-        Some(v) => parse_time(&json!(v), key),
+    let t = match q.get(key) {
+        None => default,
+        Some(v) => parse_time(&json!(v), key)?,
+    };
+    if !(steward_model::oncall::MIN_T..steward_model::oncall::MAX_T).contains(&t) {
+        return Err(bad(format!("{key} must be between 1970 and 2100")));
     }
+    Ok(t)
 }
 
 /// `GET /api/v1/oncall?schedule=S&at=T`: who is on call now (or at T), and next.

@@ -47,7 +47,17 @@ fn authenticate(
     Ok(app.engine.alerting.authenticate(key, kinds, now())?.clone())
 }
 
+/// Whether a JSON body writes a NUL character: no store keeps one in text.
+fn has_nul(body: &[u8]) -> bool {
+    body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) || body.contains(&0)
+}
+
 fn json_body(body: &[u8]) -> Result<Value, ApiError> {
+    if has_nul(body) {
+        return Err(bad(
+            "the body holds a NUL character (\\u0000), which no label or text may hold",
+        ));
+    }
     serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))
 }
 
@@ -146,14 +156,15 @@ async fn alertmanager_webhook(
 ) -> Result<Response, ApiError> {
     let integ = authenticate(&app, &headers, &[IntegrationKind::Alertmanager])?;
     let body = json_body(&body)?;
-    match body.get("version").and_then(Value::as_str) {
-        Some("4") => {}
-        Some(v) => {
+    match body.get("version") {
+        Some(Value::String(v)) if v == "4" => {}
+        Some(Value::Number(n)) if n.as_u64() == Some(4) => {}
+        Some(v) if !v.is_null() => {
             return Err(bad(format!(
-                "webhook payload version `{v}` is not supported; Alertmanager sends version 4"
+                "webhook payload version {v} is not supported; Alertmanager sends version 4"
             )))
         }
-        None => {
+        _ => {
             return Err(bad(
                 "the body is not an Alertmanager webhook payload: `version` is missing",
             ))
@@ -245,6 +256,11 @@ async fn generic_webhook(
         };
         let l = labels(&e["labels"], &format!("events[{i}].labels"))?;
         let summary = text(&e["summary"], 1024);
+        if e["dedup_key"].as_str().is_some_and(|k| k.len() > 255) {
+            return Err(bad(format!(
+                "events[{i}].dedup_key is longer than 255 bytes"
+            )));
+        }
         let dedup_key = match (text(&e["dedup_key"], 255), &summary) {
             (Some(k), _) => k,
             (None, _) if action != Action::Trigger => {
@@ -341,6 +357,14 @@ fn pd_error(status: StatusCode, kind: &str, message: &str, errors: Vec<String>) 
 
 /// `POST /v2/enqueue`, as PagerDuty's Events API v2 answers it.
 pub async fn enqueue(State(app): State<AppState>, body: axum::body::Bytes) -> Response {
+    if has_nul(&body) {
+        return pd_error(
+            StatusCode::BAD_REQUEST,
+            "invalid event",
+            "Event object is invalid",
+            vec!["the event holds a NUL character (\\u0000)".into()],
+        );
+    }
     let body: Value = match serde_json::from_slice(&body) {
         Ok(v @ Value::Object(_)) => v,
         Ok(_) => {
@@ -524,8 +548,66 @@ fn am_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(Value::String(message.into()))).into_response()
 }
 
-fn am_auth(app: &AppState, headers: &HeaderMap) -> Result<Integration, ApiError> {
-    authenticate(app, headers, &[IntegrationKind::Alertmanager])
+/// An Alertmanager integration's key: writes count against its rate limit, reads do not.
+fn am_auth(app: &AppState, headers: &HeaderMap, write: bool) -> Result<Integration, ApiError> {
+    if write {
+        return authenticate(app, headers, &[IntegrationKind::Alertmanager]);
+    }
+    let key = bearer(headers).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the integration's key as Authorization: Bearer KEY",
+        )
+    })?;
+    Ok(app
+        .engine
+        .alerting
+        .identify(key, &[IntegrationKind::Alertmanager])?
+        .1
+        .clone())
+}
+
+/// Alertmanager's resolve_timeout: an alert posted without `endsAt` resolves this long after
+/// it was last sent.
+const RESOLVE_TIMEOUT: i64 = 300;
+
+/// Splits `a="x,y",b=~c` at the commas outside quotes.
+fn split_matchers(text: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut escaped) = (false, false);
+    for c in text.chars() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' && quoted {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+        } else if c == ',' && !quoted {
+            parts.push(std::mem::take(&mut cur));
+            continue;
+        }
+        cur.push(c);
+    }
+    parts.push(cur);
+    parts
+        .into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// The `filter` matchers of a query, as Alertmanager's clients send them.
+fn filters(raw: &Option<String>) -> Result<Vec<Matcher>, ApiError> {
+    let mut out = Vec::new();
+    for f in query_values(raw, "filter") {
+        let text = f.trim().trim_start_matches('{').trim_end_matches('}');
+        for part in split_matchers(text) {
+            out.push(Matcher::parse(&part).map_err(|e| bad(format!("bad filter: {e}")))?);
+        }
+    }
+    Ok(out)
 }
 
 /// `POST /api/v2/alerts`: Prometheus's alerts. An alert whose `endsAt` has passed is resolved.
@@ -534,10 +616,16 @@ pub async fn post_alerts(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let integ = match am_auth(&app, &headers) {
+    let integ = match am_auth(&app, &headers, true) {
         Ok(i) => i,
         Err(e) => return e.into_response(),
     };
+    if has_nul(&body) {
+        return am_error(
+            StatusCode::BAD_REQUEST,
+            "the body holds a NUL character (\\u0000)",
+        );
+    }
     let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(&body) else {
         return am_error(
             StatusCode::BAD_REQUEST,
@@ -570,8 +658,10 @@ pub async fn post_alerts(
             Ok(a) => a,
             Err(e) => return am_error(StatusCode::BAD_REQUEST, e.message),
         };
+        // Go's zero time (0001-01-01) is how an unset endsAt is written.
         let ends = match a.get("endsAt").filter(|v| !v.is_null()) {
             Some(v) => match parse_time(v, "endsAt") {
+                Ok(t) if t <= -62_135_596_800 => None,
                 Ok(t) => Some(t),
                 Err(e) => {
                     return am_error(StatusCode::BAD_REQUEST, format!("[{i}]: {}", e.message))
@@ -600,7 +690,11 @@ pub async fn post_alerts(
             }),
             labels: l,
             at: t,
-            expires_at: ends.filter(|_| !resolved),
+            expires_at: if resolved {
+                None
+            } else {
+                Some(ends.unwrap_or(t + RESOLVE_TIMEOUT))
+            },
             actor: format!("integration:{}", integ.name),
         });
     }
@@ -623,19 +717,13 @@ pub async fn get_alerts(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    if let Err(e) = am_auth(&app, &headers) {
+    if let Err(e) = am_auth(&app, &headers, false) {
         return e.into_response();
     }
-    let mut filters = Vec::new();
-    for f in query_values(&raw, "filter") {
-        let text = f.trim().trim_start_matches('{').trim_end_matches('}');
-        for part in text.split(',').filter(|p| !p.trim().is_empty()) {
-            match Matcher::parse(part) {
-                Ok(m) => filters.push(m),
-                Err(e) => return am_error(StatusCode::BAD_REQUEST, format!("bad filter: {e}")),
-            }
-        }
-    }
+    let filters = match filters(&raw) {
+        Ok(f) => f,
+        Err(e) => return am_error(StatusCode::BAD_REQUEST, e.message),
+    };
     let (active, silenced, inhibited) = (
         flag(&raw, "active", true),
         flag(&raw, "silenced", true),
@@ -722,21 +810,13 @@ pub async fn get_silences(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    if let Err(e) = am_auth(&app, &headers) {
+    if let Err(e) = am_auth(&app, &headers, false) {
         return e.into_response();
     }
-    let filters: Vec<Matcher> = query_values(&raw, "filter")
-        .iter()
-        .flat_map(|f| {
-            f.trim()
-                .trim_start_matches('{')
-                .trim_end_matches('}')
-                .split(',')
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .filter_map(|p| Matcher::parse(&p).ok())
-        .collect();
+    let filters = match filters(&raw) {
+        Ok(f) => f,
+        Err(e) => return am_error(StatusCode::BAD_REQUEST, e.message),
+    };
     let store = app.engine.store().clone();
     match blocking(move || Ok(store.transact(|tx| tx.silences())?)).await {
         Ok(silences) => {
@@ -766,7 +846,7 @@ pub async fn post_silences(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let integ = match am_auth(&app, &headers) {
+    let integ = match am_auth(&app, &headers, true) {
         Ok(i) => i,
         Err(e) => return e.into_response(),
     };
@@ -818,7 +898,7 @@ pub async fn get_silence(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(e) = am_auth(&app, &headers) {
+    if let Err(e) = am_auth(&app, &headers, false) {
         return e.into_response();
     }
     let Some(n) = silence_id(&id) else {
@@ -838,7 +918,7 @@ pub async fn delete_silence(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(e) = am_auth(&app, &headers) {
+    if let Err(e) = am_auth(&app, &headers, false) {
         return e.into_response();
     }
     let Some(n) = silence_id(&id) else {
@@ -855,7 +935,7 @@ pub async fn delete_silence(
 
 /// `GET /api/v2/status`
 pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(e) = am_auth(&app, &headers) {
+    if let Err(e) = am_auth(&app, &headers, false) {
         return e.into_response();
     }
     Json(json!({
@@ -876,7 +956,7 @@ pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Response
 
 /// `GET /api/v2/receivers`: the escalation policies.
 pub async fn receivers(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(e) = am_auth(&app, &headers) {
+    if let Err(e) = am_auth(&app, &headers, false) {
         return e.into_response();
     }
     let names: Vec<Value> = app
@@ -887,4 +967,29 @@ pub async fn receivers(State(app): State<AppState>, headers: HeaderMap) -> Respo
         .map(|p| json!({ "name": p.name }))
         .collect();
     Json(names).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found in review: `job=~"a,b"` was cut at its comma.
+    #[test]
+    fn filters_split_at_commas_outside_quotes_only() {
+        assert_eq!(
+            split_matchers(r#"job=~"a,b", env="p\"x,y", team!=web"#),
+            vec![r#"job=~"a,b""#, r#"env="p\"x,y""#, "team!=web"]
+        );
+        let raw = Some("filter=job%3D~%22a%2Cb%22&filter=team%21%3Dweb".to_string());
+        let f = filters(&raw).unwrap();
+        assert_eq!((f[0].value.as_str(), f[1].name.as_str()), ("a,b", "team"));
+        assert!(filters(&Some("filter=job%3D~%22(%22".into())).is_err());
+    }
+
+    #[test]
+    fn a_nul_anywhere_in_a_body_is_found() {
+        assert!(has_nul(br#"{"a":"x\u0000"}"#));
+        assert!(has_nul(br#"{"a":"x\U0000"}"#));
+        assert!(!has_nul(br#"{"a":"x\u0001"}"#));
+    }
 }

@@ -9,7 +9,7 @@
 
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
-use jiff::{Timestamp, ToSpan};
+use jiff::Timestamp;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShiftLength {
@@ -56,8 +56,8 @@ pub struct Shift {
 }
 
 /// Instants handled: 1970 to 2100, well inside what jiff represents.
-const MIN_T: i64 = 0;
-const MAX_T: i64 = 4_102_444_800;
+pub const MIN_T: i64 = 0;
+pub const MAX_T: i64 = 4_102_444_800;
 
 fn local(dt: DateTime, tz: &TimeZone) -> i64 {
     // `to_zoned` resolves gaps and folds as RFC 5545 does ("compatible").
@@ -77,13 +77,20 @@ impl Rotation {
         let first = local(self.start, &self.time_zone);
         let days = match self.shift {
             ShiftLength::Hours(h) => {
-                return first.saturating_add(k.saturating_mul(i64::from(h) * 3600))
+                return first
+                    .saturating_add(k.saturating_mul(i64::from(h) * 3600))
+                    .clamp(MIN_T, MAX_T)
             }
             ShiftLength::Days(d) => i64::from(d),
             ShiftLength::Weeks(w) => i64::from(w) * 7,
         };
-        match self.start.date().checked_add(k.saturating_mul(days).days()) {
-            Ok(date) => local(date.to_datetime(self.start.time()), &self.time_zone),
+        let date = jiff::Span::new()
+            .try_days(k.saturating_mul(days))
+            .and_then(|span| self.start.date().checked_add(span));
+        match date {
+            Ok(date) => {
+                local(date.to_datetime(self.start.time()), &self.time_zone).clamp(MIN_T, MAX_T)
+            }
             Err(_) if k < 0 => MIN_T,
             Err(_) => MAX_T,
         }
@@ -98,15 +105,20 @@ impl Rotation {
         .max(1)
     }
 
-    /// The shift that holds `t`.
+    /// The shift that holds `t` (the estimate from the nominal length is off by a few
+    /// shifts at most, for DST; the steps are bounded all the same).
     fn index_at(&self, t: i64) -> i64 {
+        let t = t.clamp(MIN_T, MAX_T);
         let first = local(self.start, &self.time_zone);
         let mut k = (t - first).div_euclid(self.nominal_secs());
-        while self.boundary(k) > t {
-            k -= 1;
-        }
-        while self.boundary(k + 1) <= t {
-            k += 1;
+        for _ in 0..1000 {
+            if self.boundary(k) > t {
+                k -= 1;
+            } else if self.boundary(k + 1) <= t && self.boundary(k + 1) < MAX_T {
+                k += 1;
+            } else {
+                break;
+            }
         }
         k
     }
@@ -202,6 +214,7 @@ impl Schedule {
     /// Who is on call over [from, to): the final shifts, overrides and layers applied, in
     /// order, adjacent shifts of the same person joined. Time nobody covers is left out.
     pub fn timeline(&self, overrides: &[Shift], from: i64, to: i64) -> Vec<Shift> {
+        let (from, to) = (from.clamp(MIN_T, MAX_T), to.clamp(MIN_T, MAX_T));
         if from >= to {
             return Vec::new();
         }
@@ -260,6 +273,7 @@ impl Schedule {
 
     /// Every interval in [from, to) that nobody covers.
     pub fn gaps(&self, overrides: &[Shift], from: i64, to: i64) -> Vec<(i64, i64)> {
+        let (from, to) = (from.clamp(MIN_T, MAX_T), to.clamp(MIN_T, MAX_T));
         let mut gaps = Vec::new();
         let mut at = from;
         for s in self.timeline(overrides, from, to) {
@@ -472,6 +486,26 @@ mod tests {
                 ("bob", ts("2026-01-06T13:00:00Z")),
                 ("ann", ts("2026-01-06T14:00:00Z")),
             ]
+        );
+    }
+
+    /// Found in review: a time in 9999 made the shift search run into jiff's limit and panic.
+    #[test]
+    fn times_far_outside_1970_to_2100_are_clamped_not_a_panic() {
+        let r = rotation(
+            &["a", "b"],
+            ShiftLength::Days(1),
+            "2026-01-01T09:00",
+            "Europe/Berlin",
+        );
+        let s = schedule(vec![r]);
+        let far = ts("9999-12-30T21:00:00Z");
+        assert_eq!(s.on_call(&[], far), None);
+        assert!(s.gaps(&[], far - 86_400, far).is_empty());
+        assert_eq!(s.on_call(&[], i64::MIN), None);
+        assert_eq!(
+            s.timeline(&[], i64::MIN, ts("2026-01-03T00:00:00Z")).len(),
+            2
         );
     }
 

@@ -161,7 +161,12 @@ impl From<::postgres::Error> for StoreError {
         ];
         if e.is_closed() {
             StoreError::Unavailable(e.to_string())
-        } else if e.code().is_some_and(|c| data.contains(c)) {
+        } else if e
+            .code()
+            .is_some_and(|c| data.contains(c) || c.code().starts_with("22"))
+        {
+            // Class 22, data exceptions (a NUL in text, a number out of range): the request's
+            // own data, which no retry fixes.
             StoreError::Rejected(e.to_string())
         } else {
             StoreError::Backend(e.to_string())

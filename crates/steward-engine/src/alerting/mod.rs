@@ -158,8 +158,6 @@ pub struct Alerting {
     pub options: AlertOptions,
     /// Every service's dependencies, transitively.
     dependencies: HashMap<String, Vec<String>>,
-    /// Integration key → its index in the catalog.
-    keys: HashMap<String, usize>,
     /// Events each integration sent in the current minute.
     rates: Mutex<HashMap<usize, (i64, u32)>>,
     work: mpsc::Sender<Work>,
@@ -195,12 +193,7 @@ impl Alerting {
     ) -> Alerting {
         let (work, inbox) = mpsc::channel();
         let options_url = options.public_url.clone();
-        let keys = catalog
-            .integrations
-            .iter()
-            .enumerate()
-            .map(|(i, integ)| (integ.key.clone(), i))
-            .collect();
+
         let outbox = Arc::new(Outbox::new(
             store.clone(),
             options.delivery.clone(),
@@ -211,7 +204,6 @@ impl Alerting {
             catalog,
             store,
             options,
-            keys,
             rates: Mutex::default(),
             work,
             inbox: Mutex::new(Some(inbox)),
@@ -245,12 +237,7 @@ impl Alerting {
         kinds: &[IntegrationKind],
         now: i64,
     ) -> Result<&Integration, AlertError> {
-        let (i, integ) = self
-            .keys
-            .get(key)
-            .map(|&i| (i, &self.catalog.integrations[i]))
-            .filter(|(_, integ)| kinds.contains(&integ.kind))
-            .ok_or(AlertError::UnknownKey)?;
+        let (i, integ) = self.identify(key, kinds)?;
         let minute = now.div_euclid(60);
         let mut rates = crate::lock(&self.rates);
         let entry = rates.entry(i).or_insert((minute, 0));
@@ -265,6 +252,26 @@ impl Alerting {
         }
         entry.1 += 1;
         Ok(integ)
+    }
+
+    /// The integration a key belongs to, if it is of one of `kinds`, without counting a
+    /// request against its rate limit (for reads). Every key is compared, each in constant
+    /// time, so the time taken says nothing about how much of a key was right.
+    pub fn identify(
+        &self,
+        key: &str,
+        kinds: &[IntegrationKind],
+    ) -> Result<(usize, &Integration), AlertError> {
+        let mut found = None;
+        for (i, integ) in self.catalog.integrations.iter().enumerate() {
+            if constant_time_eq(integ.key.as_bytes(), key.as_bytes()) {
+                found = Some(i);
+            }
+        }
+        found
+            .map(|i| (i, &self.catalog.integrations[i]))
+            .filter(|(_, integ)| kinds.contains(&integ.kind))
+            .ok_or(AlertError::UnknownKey)
     }
 
     /// Applies events in one transaction, in order, and wakes the escalation worker.
@@ -315,7 +322,7 @@ impl Alerting {
                     severity: e.severity.clone(),
                     summary: e.summary.clone(),
                     labels: serde_json::to_string(&labels).unwrap_or_default(),
-                    details: e.details.to_string(),
+                    details: capped(&e.details),
                     at: e.at,
                     expires_at: e.expires_at,
                     actor: e.actor.clone(),
@@ -955,6 +962,14 @@ impl Alerting {
     }
 }
 
+/// Whether two byte strings are equal, in time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// A schedule's overrides over [from, to), as shifts.
 pub fn overrides_of(
     tx: &mut Tx<'_>,
@@ -1011,6 +1026,19 @@ fn condition_event(c: &ConditionChange) -> Event {
         at: t.at,
         expires_at: None,
         actor: "steward".into(),
+    }
+}
+
+/// Details an alert keeps, in bytes of JSON at most: every notification of it carries them.
+const MAX_DETAILS: usize = 16 * 1024;
+
+/// An event's details as stored: as sent, or a note of their size when they are too large.
+fn capped(details: &Value) -> String {
+    let text = details.to_string();
+    if text.len() <= MAX_DETAILS {
+        text
+    } else {
+        json!({ "truncated": true, "bytes": text.len(), "note": format!("details over {MAX_DETAILS} bytes are not kept") }).to_string()
     }
 }
 

@@ -471,6 +471,43 @@ fn bad_alert_input_gets_a_clear_error_with_its_reason() {
         (status, body["error"]["message"].as_str()),
         (400, Some("endsAt must be after startsAt"))
     );
+    // Found in review: silences that silence everything, or are over before they start.
+    let (status, body) = server.post(
+        "/api/v1/silences",
+        r#"{"matchers": ["alertname=~.*", "team=\"\""], "duration": "1h"}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("matchers")
+            || body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("every matcher"),
+        "{body}"
+    );
+    let (status, body) = server.post("/api/v1/silences", r#"{"matchers": ["a=b"], "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2020-01-02T00:00:00Z"}"#);
+    assert_eq!(
+        (status, body["error"]["message"].as_str()),
+        (
+            400,
+            Some("endsAt is in the past: the silence would never be active")
+        )
+    );
+    // A NUL character no store keeps: refused, not a 503 to retry for ever.
+    let (status, body) = server.post_key(
+        "/api/v1/integrations/webhook",
+        HOOK_KEY,
+        r#"{"summary": "nul\u0000byte"}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = server.get("/api/v1/oncall?schedule=primary&at=9999-12-30T21:00:00Z");
+    assert_eq!(
+        (status, body["error"]["message"].as_str()),
+        (400, Some("at must be between 1970 and 2100"))
+    );
     let (status, body) = server.get("/api/v1/alerts?status=burning");
     assert_eq!(status, 400, "{body}");
     let (status, body) = server.post("/api/v1/alerts/999999/ack", "");
