@@ -217,7 +217,7 @@ fn a_page_notifies_the_on_call_then_escalates_and_stops_when_acknowledged() {
     assert_eq!(payload["paged"], serde_json::json!(["ann"]));
     assert_eq!(
         payload["links"]["acknowledge"],
-        format!("http://127.0.0.1:8580/alerts/{id}")
+        format!("http://127.0.0.1:8580/api/v1/alerts/{id}/ack")
     );
     // Nothing more until the step's delay has passed; then the next step.
     f.tick(T0 + 299);

@@ -65,6 +65,28 @@ pub fn query(raw: &Option<String>) -> HashMap<String, String> {
         .collect()
 }
 
+/// Whether a JSON value holds a NUL character in a string or key: no store keeps one.
+pub fn holds_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+/// A JSON request body, without NUL characters.
+pub fn json_body(body: &[u8]) -> Result<Value, ApiError> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+    if holds_nul(&v) {
+        return Err(bad(
+            "the body holds a NUL character (\\u0000), which no label or text may hold",
+        ));
+    }
+    Ok(v)
+}
+
 /// Runs store work off the async workers.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -405,8 +427,7 @@ pub async fn add_silence(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let body: Value =
-        serde_json::from_slice(&body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+    let body: Value = json_body(&body)?;
     let t = now();
     let silence = read_silence(&body, &actor(&headers), t)?;
     let store = app.engine.store().clone();
@@ -541,9 +562,10 @@ pub async fn oncall(
                 .filter(|o| o.schedule == name)
                 .map(|o| steward_model::oncall::Shift { user: o.user.clone(), start: o.starts_at, end: o.ends_at })
                 .collect();
-            let timeline = s.timeline(&shifts, at, at + 86_400 * 31);
-            let now_shift = timeline.first().filter(|sh| sh.start <= at);
-            let next = timeline.iter().find(|sh| sh.start > at || now_shift.is_none_or(|n| sh.user != n.user && sh.start >= n.end));
+            // From a while back, so the current shift says when it began.
+            let timeline = s.timeline(&shifts, at - 35 * 86_400, at + 31 * 86_400);
+            let now_shift = timeline.iter().find(|sh| sh.start <= at && at < sh.end);
+            let next = timeline.iter().find(|sh| sh.start > at);
             out.push(json!({
                 "schedule": name,
                 "at": rfc3339(at),
@@ -601,8 +623,7 @@ pub async fn add_override(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     schedule_or_404(&app, &name)?;
-    let body: Value =
-        serde_json::from_slice(&body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+    let body: Value = json_body(&body)?;
     let user = body["user"]
         .as_str()
         .ok_or_else(|| bad("an override needs a user"))?

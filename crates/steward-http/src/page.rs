@@ -358,7 +358,11 @@ pub async fn alert_action(
         }
     };
     let alerting = app.engine.alerting.clone();
-    let who = crate::alerts::actor(&headers);
+    // A click on the console; who clicked, when a proxy in front says so.
+    let who = match headers.get("x-steward-user") {
+        Some(_) => crate::alerts::actor(&headers),
+        None => "user:console".to_string(),
+    };
     crate::alerts::blocking(move || {
         Ok(alerting.set_status(n, status, who, crate::alerts::now())?)
     })

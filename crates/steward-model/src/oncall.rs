@@ -265,7 +265,7 @@ impl Schedule {
 
     /// Who is on call at `at`.
     pub fn on_call(&self, overrides: &[Shift], at: i64) -> Option<String> {
-        self.timeline(overrides, at, at + 1)
+        self.timeline(overrides, at, at.saturating_add(1))
             .into_iter()
             .next()
             .map(|s| s.user)

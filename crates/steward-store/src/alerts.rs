@@ -736,7 +736,7 @@ impl Tx<'_> {
     /// the batch, the leader first.
     pub fn claim_batch(&mut self, leader: &Message) -> Result<Vec<Message>> {
         self.db.exec(
-            "UPDATE outbox SET batch = ?1 WHERE id = ?1 OR id IN (SELECT id FROM outbox WHERE status = 'pending' AND batch IS NULL AND destination = ?2 AND group_key = ?3 ORDER BY id LIMIT ?4)",
+            "UPDATE outbox SET batch = ?1 WHERE (id = ?1 AND status = 'pending') OR id IN (SELECT id FROM outbox WHERE status = 'pending' AND batch IS NULL AND destination = ?2 AND group_key = ?3 ORDER BY id LIMIT ?4)",
             &[leader.id.into(), (&leader.destination).into(), leader.group_key.as_ref().into(), (MAX_BATCH - 1).into()],
         )?;
         self.db

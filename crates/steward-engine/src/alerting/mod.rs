@@ -331,8 +331,9 @@ impl Alerting {
                     Triggered::Repeated(a) => Ok(Outcome::Updated(a)),
                     Triggered::Opened(a) => {
                         self.route(tx, ctx, &a, &labels, e.at)?;
-                        ctx.opened(&a, labels);
+                        // As it is after routing (suppressed or not), for later events.
                         let a = tx.alert(a.id)?.unwrap_or(a);
+                        ctx.opened(&a, labels);
                         Ok(Outcome::Opened(a))
                     }
                 }
@@ -369,6 +370,7 @@ impl Alerting {
         tx.set_policy(a.id, policy.as_deref())?;
         if let Some(why) = ctx.suppressed(tx, a, labels, now)? {
             tx.set_suppressed(a.id, Some(&why))?;
+            ctx.set_suppressed(a.id, Some(&why));
             tx.log(a.id, now, "suppressed", "steward", &why)?;
             return Ok(());
         }
@@ -579,6 +581,7 @@ impl Alerting {
         let labels: Labels = serde_json::from_str(&alert.labels).unwrap_or_default();
         if let Some(why) = ctx.suppressed(tx, &alert, &labels, now)? {
             tx.set_suppressed(alert.id, Some(&why))?;
+            ctx.set_suppressed(alert.id, Some(&why));
             tx.stop_escalation(alert.id)?;
             tx.log(alert.id, now, "suppressed", "steward", &why)?;
             return Ok(0);
@@ -729,10 +732,17 @@ impl Alerting {
                 queued += 1;
             }
         }
+        if destinations.is_empty() {
+            tracing::warn!(alert = alert.id, policy = %policy.name, step = step_index + 1, "an escalation step reaches nobody: its users have no contacts and nobody is on call; see the alert's history");
+        }
         tx.log(
             alert.id,
             now,
-            "notified",
+            if destinations.is_empty() {
+                "unreached"
+            } else {
+                "notified"
+            },
             "steward",
             &format!(
                 "step {} of {} (round {}): {}",
@@ -806,6 +816,7 @@ impl Alerting {
                     continue;
                 }
                 tx.set_suppressed(a.id, None)?;
+                ctx.set_suppressed(a.id, None);
                 let was = a.suppressed.clone().unwrap_or_default();
                 match &a.policy {
                     Some(p) if a.status == AlertStatus::Triggered => {

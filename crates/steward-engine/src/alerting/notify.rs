@@ -246,7 +246,7 @@ pub fn render(channel: &str, n: &Notice<'_>) -> String {
             "service_owner": n.owner,
             "escalation": { "policy": n.policy, "step": n.step + 1, "round": n.round + 1 },
             "paged": n.paged,
-            "links": { "alert": n.alert_url(), "acknowledge": n.ack_url(), "acknowledge_api": n.ack_api() },
+            "links": { "alert": n.alert_url(), "acknowledge": n.ack_api(), "acknowledge_page": n.ack_url() },
             "text": n.lines().join("\n"),
         })
         .to_string(),
@@ -481,8 +481,21 @@ impl Outbox {
     /// Gathers the leader's group into one delivery, leaving out notifications whose alert
     /// no longer needs anyone, and delivers it.
     fn deliver_batch(&self, leader: Message) -> Result<(), StoreError> {
-        let l = leader.clone();
+        let id = leader.id;
+        let now = jiff::Timestamp::now().as_second();
         let batch = self.store.transact(move |tx| {
+            // The leader as it is now: the dispatcher's copy may be older than a delivery
+            // that finished meanwhile.
+            let Some(l) = tx.message(id)? else {
+                return Ok(Vec::new());
+            };
+            let leads = l.batch.is_none_or(|b| b == l.id);
+            if l.status != steward_store::MessageStatus::Pending
+                || !leads
+                || l.next_attempt_at > now
+            {
+                return Ok(Vec::new());
+            }
             // Membership is settled once, before the first attempt: every retry sends the
             // same notifications under the same key.
             if l.attempts > 0 || l.batch.is_some() {
@@ -549,7 +562,10 @@ impl Outbox {
             Attempt::Transient(error, at_least) => {
                 self.metrics.notification_retries.add(1);
                 let backoff = self.backoff(attempts, id).max(at_least.unwrap_or_default());
-                let next = now + backoff.as_secs().max(1) as i64;
+                // At least the back-off from this instant, rounded up to the store's seconds.
+                let next_ms = jiff::Timestamp::now().as_millisecond()
+                    + i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX / 2);
+                let next = (next_ms + 999).div_euclid(1000).max(now + 1);
                 if next > m.give_up_at {
                     self.metrics.notifications_dead.add(1);
                     let error = format!(

@@ -116,6 +116,15 @@ impl<'c> Context<'c> {
         }
     }
 
+    /// An alert's suppression changed in this transaction: later judgements see it.
+    pub fn set_suppressed(&mut self, id: i64, why: Option<&str>) {
+        if let Some(open) = &mut self.open {
+            for (a, _) in open.iter_mut().filter(|(a, _)| a.id == id) {
+                a.suppressed = why.map(str::to_string);
+            }
+        }
+    }
+
     pub fn resolved(&mut self, id: i64) {
         if let Some(open) = &mut self.open {
             open.retain(|(a, _)| a.id != id);

