@@ -882,23 +882,39 @@ pub async fn post_silences(
     }
 }
 
+/// One silence of the v2 API, by its id: found, or the answer to give instead.
+async fn with_silence<T: Send + 'static>(
+    app: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    write: bool,
+    f: impl FnOnce(&mut steward_store::Tx<'_>, i64) -> steward_store::Result<Option<T>> + Send + 'static,
+) -> Result<T, Box<Response>> {
+    am_auth(app, headers, write).map_err(|e| Box::new(e.into_response()))?;
+    let missing = || {
+        Box::new(am_error(
+            StatusCode::NOT_FOUND,
+            format!("there is no silence {id}"),
+        ))
+    };
+    let n = silence_id(id).ok_or_else(missing)?;
+    let store = app.engine.store().clone();
+    match blocking(move || Ok(store.transact(move |tx| f(tx, n))?)).await {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(missing()),
+        Err(e) => Err(Box::new(e.into_response())),
+    }
+}
+
 /// `GET /api/v2/silence/{id}`
 pub async fn get_silence(
     State(app): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(e) = am_auth(&app, &headers, false) {
-        return e.into_response();
-    }
-    let Some(n) = silence_id(&id) else {
-        return am_error(StatusCode::NOT_FOUND, format!("there is no silence {id}"));
-    };
-    let store = app.engine.store().clone();
-    match blocking(move || Ok(store.transact(move |tx| tx.silence(n))?)).await {
-        Ok(Some(s)) => Json(am_silence(&s, now())).into_response(),
-        Ok(None) => am_error(StatusCode::NOT_FOUND, format!("there is no silence {id}")),
-        Err(e) => e.into_response(),
+    match with_silence(&app, &headers, &id, false, |tx, n| tx.silence(n)).await {
+        Ok(s) => Json(am_silence(&s, now())).into_response(),
+        Err(r) => *r,
     }
 }
 
@@ -908,18 +924,14 @@ pub async fn delete_silence(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(e) = am_auth(&app, &headers, true) {
-        return e.into_response();
-    }
-    let Some(n) = silence_id(&id) else {
-        return am_error(StatusCode::NOT_FOUND, format!("there is no silence {id}"));
-    };
-    let store = app.engine.store().clone();
     let t = now();
-    match blocking(move || Ok(store.transact(move |tx| tx.expire_silence(n, t))?)).await {
-        Ok(true) => StatusCode::OK.into_response(),
-        Ok(false) => am_error(StatusCode::NOT_FOUND, format!("there is no silence {id}")),
-        Err(e) => e.into_response(),
+    match with_silence(&app, &headers, &id, true, move |tx, n| {
+        Ok(tx.expire_silence(n, t)?.then_some(()))
+    })
+    .await
+    {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(r) => *r,
     }
 }
 

@@ -158,18 +158,8 @@ fn evaluation(dir: &std::path::Path) {
     );
 }
 
-fn http_ingest_run(dir: &std::path::Path, run: usize) -> f64 {
-    let slos = 1000;
-    let catalog = Catalog {
-        slos: (0..slos).map(def).collect(),
-        ..Catalog::default()
-    };
-    let store = Store::open(&format!(
-        "sqlite://{}",
-        dir.join(format!("http-{run}.db")).display()
-    ))
-    .unwrap();
-    let engine = Arc::new(Engine::start(catalog, store, now()).unwrap());
+/// The HTTP server on loopback, on a runtime of two workers (dropping it stops it).
+fn serve(engine: &Arc<Engine>) -> (tokio::runtime::Runtime, std::net::SocketAddr) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -184,6 +174,22 @@ fn http_ingest_run(dir: &std::path::Path, run: usize) -> f64 {
         listener,
         std::future::pending(),
     ));
+    (rt, addr)
+}
+
+fn http_ingest_run(dir: &std::path::Path, run: usize) -> f64 {
+    let slos = 1000;
+    let catalog = Catalog {
+        slos: (0..slos).map(def).collect(),
+        ..Catalog::default()
+    };
+    let store = Store::open(&format!(
+        "sqlite://{}",
+        dir.join(format!("http-{run}.db")).display()
+    ))
+    .unwrap();
+    let engine = Arc::new(Engine::start(catalog, store, now()).unwrap());
+    let (rt, addr) = serve(&engine);
     // Each batch: 1,000 samples over 1,000 SLOs, stamped now by the server.
     let body = {
         let items: Vec<String> = (0..1000)
@@ -529,20 +535,7 @@ fn alerts(dir: &std::path::Path) {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let evaluator = engine.spawn_evaluator(stop.clone());
     let workers = engine.alerting.spawn(stop.clone());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    rt.spawn(steward_http::serve(
-        engine.clone(),
-        listener,
-        std::future::pending(),
-    ));
+    let (rt, addr) = serve(&engine);
 
     println!(
         "sample crossing a page threshold to the webhook receiver (group_wait 0, a quiet Steward): {}",
