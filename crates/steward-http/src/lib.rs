@@ -3,6 +3,7 @@
 //! place ([`error::ApiError`]).
 
 pub mod alerts;
+pub mod changes;
 pub mod error;
 pub mod ical;
 pub mod inbound;
@@ -66,6 +67,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/overrides/{id}", delete(alerts::delete_override))
         .route("/api/v1/schedules/{name}/ical", get(ical::schedule))
         .route("/api/v1/users/{name}/ical", get(ical::user))
+        .route("/api/v1/changes", get(changes::list).post(changes::add))
+        .route("/api/v1/services/{name}/deploy-gate", get(changes::gate))
         .route("/api/v1/integrations/{kind}", post(inbound::integration))
         .route("/api/v1/heartbeats/{name}", post(inbound::heartbeat))
         .route("/v2/enqueue", post(inbound::enqueue))

@@ -218,6 +218,45 @@ pub struct Override {
     pub created_by: String,
 }
 
+/// A change to a service, as reported (a deploy, a config change, a flag).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub id: i64,
+    pub service: String,
+    pub customer: Option<String>,
+    /// deploy | config | flag
+    pub kind: String,
+    pub version: Option<String>,
+    /// started | succeeded | failed
+    pub status: String,
+    pub link: Option<String>,
+    /// A JSON object of strings.
+    pub labels: String,
+    pub at: i64,
+    pub commit_at: Option<i64>,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+const CHANGE_COLUMNS: &str = "id, service, customer, kind, version, status, link, labels, at, commit_at, created_by, created_at";
+
+fn change(r: &Row) -> Result<Change> {
+    Ok(Change {
+        id: r.int(0)?,
+        service: r.text(1)?,
+        customer: r.opt_text(2)?,
+        kind: r.text(3)?,
+        version: r.opt_text(4)?,
+        status: r.text(5)?,
+        link: r.opt_text(6)?,
+        labels: r.text(7)?,
+        at: r.int(8)?,
+        commit_at: r.opt_int(9)?,
+        created_by: r.text(10)?,
+        created_at: r.int(11)?,
+    })
+}
+
 /// Notifications one delivery carries at most.
 pub const MAX_BATCH: i64 = 100;
 
@@ -910,6 +949,39 @@ impl Tx<'_> {
                 })
             })
             .collect()
+    }
+
+    // --- changes ---
+
+    /// Records a change (its `id` is ignored); the stored change.
+    pub fn add_change(&mut self, c: &Change) -> Result<Change> {
+        let id = self
+            .db
+            .one(
+                "INSERT INTO changes (service, customer, kind, version, status, link, labels, at, commit_at, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+                &[(&c.service).into(), c.customer.as_ref().into(), (&c.kind).into(), c.version.as_ref().into(), (&c.status).into(), c.link.as_ref().into(), (&c.labels).into(), c.at.into(), c.commit_at.into(), (&c.created_by).into(), c.created_at.into()],
+            )?
+            .int(0)?;
+        Ok(Change { id, ..c.clone() })
+    }
+
+    /// A service's changes (every service's when `None`) in [from, to), newest first.
+    pub fn changes(
+        &mut self,
+        service: Option<&str>,
+        from: i64,
+        to: i64,
+        limit: u32,
+    ) -> Result<Vec<Change>> {
+        let mut params: Vec<Val> = vec![from.into(), to.into(), i64::from(limit).into()];
+        let mut sql = format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE at >= ?1 AND at < ?2");
+        if let Some(s) = service {
+            params.push(s.into());
+            sql.push_str(" AND service = ?4");
+        }
+        sql.push_str(" ORDER BY at DESC, id DESC LIMIT ?3");
+        self.db.query(&sql, &params)?.iter().map(change).collect()
     }
 
     // --- heartbeats ---

@@ -17,8 +17,8 @@ use std::fmt;
 
 pub use actor::{Store, StoreStats, MAX_QUEUED};
 pub use alerts::{
-    Alert, AlertFilter, AlertStatus, Escalation, LogEntry, Message, MessageStatus, NewAlert,
-    NewMessage, Override, Silence, Triggered, Tx,
+    Alert, AlertFilter, AlertStatus, Change, Escalation, LogEntry, Message, MessageStatus,
+    NewAlert, NewMessage, Override, Silence, Triggered, Tx,
 };
 
 /// A series' id: every name samples are stored under has one.

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../migrations/postgres/0006_escalation_starts.sql"),
     ),
+    (7, include_str!("../migrations/postgres/0007_changes.sql")),
 ];
 
 /// Serialises migrations of replicas that start at the same time.

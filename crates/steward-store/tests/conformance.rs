@@ -5,9 +5,9 @@
 //! skip.
 
 use steward_store::{
-    AlertFilter, AlertStatus, AlertTransition, Appended, Escalation, IngestKey, MessageStatus,
-    NewAlert, NewMessage, Override, Rewrite, RewriteStats, SeriesId, SeriesRow, Silence, Store,
-    StoreError, Triggered,
+    AlertFilter, AlertStatus, AlertTransition, Appended, Change, Escalation, IngestKey,
+    MessageStatus, NewAlert, NewMessage, Override, Rewrite, RewriteStats, SeriesId, SeriesRow,
+    Silence, Store, StoreError, Triggered,
 };
 
 /// A store and whatever must live as long as it (a temporary directory).
@@ -795,6 +795,47 @@ fn a_batch_moves_to_a_new_leader_and_only_a_leader_is_retried(f: Fixture) {
     );
 }
 
+fn changes_are_kept_and_listed_newest_first_per_service(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let change = |service: &str, at: i64| Change {
+        id: 0,
+        service: service.into(),
+        customer: Some("acme".into()),
+        kind: "deploy".into(),
+        version: Some(format!("v{at}")),
+        status: "succeeded".into(),
+        link: None,
+        labels: "{}".into(),
+        at,
+        commit_at: Some(at - 60),
+        created_by: "user:ci".into(),
+        created_at: at,
+    };
+    let stored = store
+        .transact(move |tx| {
+            tx.add_change(&change("checkout", 100))?;
+            tx.add_change(&change("search", 150))?;
+            tx.add_change(&change("checkout", 200))
+        })
+        .unwrap();
+    assert!(stored.id > 0);
+    assert_eq!(stored.commit_at, Some(140));
+    let listed = store
+        .transact(|tx| tx.changes(Some("checkout"), 0, 1000, 10))
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|c| c.at).collect::<Vec<_>>(),
+        vec![200, 100]
+    );
+    assert_eq!(
+        store
+            .transact(|tx| tx.changes(None, 120, 1000, 10))
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
 fn silences_overrides_and_heartbeats_are_kept(f: Fixture) {
     let store = Store::open(&f.url).unwrap();
     let s = Silence {
@@ -901,6 +942,7 @@ conformance_suite!(sqlite:
     silences_overrides_and_heartbeats_are_kept,
     a_group_is_delivered_as_one_batch_that_succeeds_or_fails_together,
     a_batch_moves_to_a_new_leader_and_only_a_leader_is_retried,
+    changes_are_kept_and_listed_newest_first_per_service,
     a_failed_transaction_leaves_nothing_behind,
     ping_answers,
 );
@@ -924,6 +966,7 @@ conformance_suite!(postgres:
     silences_overrides_and_heartbeats_are_kept,
     a_group_is_delivered_as_one_batch_that_succeeds_or_fails_together,
     a_batch_moves_to_a_new_leader_and_only_a_leader_is_retried,
+    changes_are_kept_and_listed_newest_first_per_service,
     a_failed_transaction_leaves_nothing_behind,
     ping_answers,
 );

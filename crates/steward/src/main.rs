@@ -54,6 +54,12 @@ enum Command {
         #[command(subcommand)]
         command: SilenceCommand,
     },
+    /// Ask the deploy gate whether a service may deploy now: exit 0 allowed, 3 denied, 1 on
+    /// error. Made for CI pipelines.
+    Gate {
+        #[command(subcommand)]
+        command: GateCommand,
+    },
     /// Who is on call, and when nobody is.
     Oncall {
         #[command(flatten)]
@@ -113,6 +119,19 @@ enum SilenceCommand {
     /// End a silence now.
     Expire {
         id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum GateCommand {
+    Check {
+        #[arg(long)]
+        service: String,
+        /// The change is a fix: allowed while the budget is spent.
+        #[arg(long)]
+        fix: bool,
+        #[arg(long, default_value = "http://127.0.0.1:8580")]
+        server: String,
     },
 }
 
@@ -190,6 +209,14 @@ fn main() -> ExitCode {
                 SilenceCommand::Expire { id } => alerts::silence_expire(&c, id, server.output),
             }
         }
+        Command::Gate {
+            command:
+                GateCommand::Check {
+                    service,
+                    fix,
+                    server,
+                },
+        } => return gate_check(&server, &service, fix),
         Command::Oncall { server, command } => {
             let c = client::Client::new(&server.server, None);
             match command {
@@ -208,6 +235,36 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Exit 0 when the gate allows a deploy, 3 when it denies, 1 when it cannot be asked.
+fn gate_check(server: &str, service: &str, fix: bool) -> ExitCode {
+    let c = client::Client::new(server, None);
+    let path = format!(
+        "/api/v1/services/{service}/deploy-gate{}",
+        if fix { "?fix=true" } else { "" }
+    );
+    match c.get(&path) {
+        Ok(body) => {
+            let allowed = body["allowed"].as_bool() == Some(true);
+            println!(
+                "{service}: deploy {}",
+                if allowed { "allowed" } else { "denied" }
+            );
+            for r in body["reasons"].as_array().into_iter().flatten() {
+                println!("  {}", r.as_str().unwrap_or_default());
+            }
+            if allowed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            }
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

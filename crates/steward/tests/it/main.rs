@@ -5,6 +5,7 @@ mod alerting;
 mod api;
 mod cli;
 mod faults;
+mod gate;
 mod oncall;
 mod restart;
 mod support;
