@@ -557,20 +557,13 @@ pub async fn oncall(
         let mut out = Vec::new();
         for name in names {
             let s = engine.catalog().schedule(&name).expect("checked above");
-            let shifts: Vec<_> = overrides
-                .iter()
-                .filter(|o| o.schedule == name)
-                .map(|o| steward_model::oncall::Shift { user: o.user.clone(), start: o.starts_at, end: o.ends_at })
-                .collect();
-            // From a while back, so the current shift says when it began.
-            let timeline = s.timeline(&shifts, at - 35 * 86_400, at + 31 * 86_400);
-            let now_shift = timeline.iter().find(|sh| sh.start <= at && at < sh.end);
-            let next = timeline.iter().find(|sh| sh.start > at);
+            let shifts = steward_engine::alerting::shifts_of(&overrides, &name);
+            let (now_shift, next) = s.now_and_next(&shifts, at);
             out.push(json!({
                 "schedule": name,
                 "at": rfc3339(at),
-                "on_call": now_shift.map(|sh| json!({ "user": sh.user, "from": rfc3339(sh.start), "until": rfc3339(sh.end) })),
-                "next": next.map(|sh| json!({ "user": sh.user, "from": rfc3339(sh.start), "until": rfc3339(sh.end) })),
+                "on_call": now_shift.as_ref().map(|sh| json!({ "user": sh.user, "from": rfc3339(sh.start), "until": rfc3339(sh.end) })),
+                "next": next.as_ref().map(|sh| json!({ "user": sh.user, "from": rfc3339(sh.start), "until": rfc3339(sh.end) })),
             }));
         }
         Ok(out)

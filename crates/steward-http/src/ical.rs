@@ -101,15 +101,7 @@ async fn shifts(app: &AppState, only: Option<String>) -> Result<Vec<(String, Shi
             if only.as_ref().is_some_and(|o| *o != s.name) {
                 continue;
             }
-            let mine: Vec<Shift> = overrides
-                .iter()
-                .filter(|o| o.schedule == s.name)
-                .map(|o| Shift {
-                    user: o.user.clone(),
-                    start: o.starts_at,
-                    end: o.ends_at,
-                })
-                .collect();
+            let mine = steward_engine::alerting::shifts_of(&overrides, &s.name);
             out.extend(
                 s.timeline(&mine, from, to)
                     .into_iter()

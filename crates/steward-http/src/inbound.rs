@@ -705,6 +705,16 @@ fn flag(raw: &Option<String>, key: &str, default: bool) -> bool {
         .map_or(default, |v| v != "false")
 }
 
+/// A read of the Alertmanager API: its key checked, its `filter` matchers read.
+fn read_with_filters(
+    app: &AppState,
+    headers: &HeaderMap,
+    raw: &Option<String>,
+) -> Result<Vec<Matcher>, Box<Response>> {
+    am_auth(app, headers, false).map_err(|e| Box::new(e.into_response()))?;
+    filters(raw).map_err(|e| Box::new(am_error(StatusCode::BAD_REQUEST, e.message)))
+}
+
 /// `GET /api/v2/alerts`: open alerts, in Alertmanager's shape; `filter` matchers, and
 /// `active`, `silenced`, `inhibited` as Alertmanager reads them.
 pub async fn get_alerts(
@@ -712,12 +722,9 @@ pub async fn get_alerts(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    if let Err(e) = am_auth(&app, &headers, false) {
-        return e.into_response();
-    }
-    let filters = match filters(&raw) {
+    let filters = match read_with_filters(&app, &headers, &raw) {
         Ok(f) => f,
-        Err(e) => return am_error(StatusCode::BAD_REQUEST, e.message),
+        Err(r) => return *r,
     };
     let (active, silenced, inhibited) = (
         flag(&raw, "active", true),
@@ -805,12 +812,9 @@ pub async fn get_silences(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    if let Err(e) = am_auth(&app, &headers, false) {
-        return e.into_response();
-    }
-    let filters = match filters(&raw) {
+    let filters = match read_with_filters(&app, &headers, &raw) {
         Ok(f) => f,
-        Err(e) => return am_error(StatusCode::BAD_REQUEST, e.message),
+        Err(r) => return *r,
     };
     let store = app.engine.store().clone();
     match blocking(move || Ok(store.transact(|tx| tx.silences())?)).await {

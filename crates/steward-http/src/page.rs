@@ -185,24 +185,13 @@ fn alerts_and_oncall(app: &AppState, out: &mut String) {
     let overrides = app
         .engine
         .store()
-        .transact(move |tx| tx.overrides(now, now + 31 * 86_400))
+        .transact(move |tx| tx.overrides(now - 31 * 86_400, now + 31 * 86_400))
         .unwrap_or_default();
     out.push_str(r#"<section class="panel"><h2>On call</h2><table class="list"><tr><th>schedule</th><th>now</th><th>until</th><th>next</th></tr>"#);
     for s in &catalog.schedules {
-        let mine: Vec<steward_model::oncall::Shift> = overrides
-            .iter()
-            .filter(|o| o.schedule == s.name)
-            .map(|o| steward_model::oncall::Shift {
-                user: o.user.clone(),
-                start: o.starts_at,
-                end: o.ends_at,
-            })
-            .collect();
-        let timeline = s.timeline(&mine, now, now + 31 * 86_400);
-        let current = timeline.first().filter(|sh| sh.start <= now);
-        let next = timeline
-            .iter()
-            .find(|sh| current.is_none_or(|c| sh.start >= c.end));
+        let mine = steward_engine::alerting::shifts_of(&overrides, &s.name);
+        let (current, next) = s.now_and_next(&mine, now);
+        let (current, next) = (current.as_ref(), next.as_ref());
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

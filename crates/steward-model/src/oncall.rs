@@ -271,6 +271,23 @@ impl Schedule {
             .map(|s| s.user)
     }
 
+    /// Who is on call at `at` (the whole shift, from when it began) and the next shift
+    /// that starts after `at`, looking a month either way.
+    pub fn now_and_next(&self, overrides: &[Shift], at: i64) -> (Option<Shift>, Option<Shift>) {
+        const MONTH: i64 = 31 * 86_400;
+        let timeline = self.timeline(
+            overrides,
+            at.saturating_sub(MONTH),
+            at.saturating_add(MONTH),
+        );
+        let current = timeline
+            .iter()
+            .find(|s| s.start <= at && at < s.end)
+            .cloned();
+        let next = timeline.into_iter().find(|s| s.start > at);
+        (current, next)
+    }
+
     /// Every interval in [from, to) that nobody covers.
     pub fn gaps(&self, overrides: &[Shift], from: i64, to: i64) -> Vec<(i64, i64)> {
         let (from, to) = (from.clamp(MIN_T, MAX_T), to.clamp(MIN_T, MAX_T));

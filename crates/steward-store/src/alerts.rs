@@ -329,6 +329,17 @@ fn message(r: &Row) -> Result<Message> {
     })
 }
 
+fn escalation(r: &Row) -> Result<Escalation> {
+    Ok(Escalation {
+        alert: r.int(0)?,
+        policy: r.text(1)?,
+        step: r.int(2)?,
+        round: r.int(3)?,
+        next_at: r.int(4)?,
+        started_at: r.int(5)?,
+    })
+}
+
 fn silence(r: &Row) -> Result<Silence> {
     Ok(Silence {
         id: r.int(0)?,
@@ -690,16 +701,7 @@ impl Tx<'_> {
                 &[now.into(), i64::from(limit).into()],
             )?
             .iter()
-            .map(|r| {
-                Ok(Escalation {
-                    alert: r.int(0)?,
-                    policy: r.text(1)?,
-                    step: r.int(2)?,
-                    round: r.int(3)?,
-                    next_at: r.int(4)?,
-                    started_at: r.int(5)?,
-                })
-            })
+            .map(escalation)
             .collect()
     }
 
@@ -709,16 +711,7 @@ impl Tx<'_> {
                 "SELECT alert, policy, step, round, next_at, started_at FROM escalations WHERE alert = ?1",
                 &[alert.into()],
             )?
-            .map(|r| {
-                Ok(Escalation {
-                    alert: r.int(0)?,
-                    policy: r.text(1)?,
-                    step: r.int(2)?,
-                    round: r.int(3)?,
-                    next_at: r.int(4)?,
-                    started_at: r.int(5)?,
-                })
-            })
+            .map(|r| escalation(&r))
             .transpose()
     }
 

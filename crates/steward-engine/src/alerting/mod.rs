@@ -988,16 +988,20 @@ pub fn overrides_of(
     from: i64,
     to: i64,
 ) -> Result<Vec<Shift>, StoreError> {
-    Ok(tx
-        .overrides(from, to)?
-        .into_iter()
+    Ok(shifts_of(&tx.overrides(from, to)?, schedule))
+}
+
+/// The overrides of one schedule, as shifts.
+pub fn shifts_of(overrides: &[steward_store::Override], schedule: &str) -> Vec<Shift> {
+    overrides
+        .iter()
         .filter(|o| o.schedule == schedule)
         .map(|o| Shift {
-            user: o.user,
+            user: o.user.clone(),
             start: o.starts_at,
             end: o.ends_at,
         })
-        .collect())
+        .collect()
 }
 
 /// The alert event of a burn-rate condition's change.
