@@ -63,6 +63,18 @@ spec:
     - {delay: 5m, targets: [{user: bob}]}
 ---
 apiVersion: steward/v1
+kind: EscalationPolicy
+metadata: {name: twice}
+spec:
+  steps:
+    - {delay: 5m, targets: [{user: ann}, {user: bob}, {schedule: primary}]}
+---
+apiVersion: steward/v1
+kind: Service
+metadata: {name: ledger}
+spec: {owner: web, tier: 2, escalationPolicy: twice}
+---
+apiVersion: steward/v1
 kind: Integration
 metadata: {name: prom}
 spec: {kind: alertmanager, service: batch, key: {value: prom-key-0123456789}}
@@ -159,6 +171,18 @@ impl Fixture {
         labels: &[(&str, &str)],
         at: i64,
     ) -> Outcome {
+        self.event_of(action, service, key, "page", labels, at)
+    }
+
+    fn event_of(
+        &self,
+        action: Action,
+        service: &str,
+        key: &str,
+        severity: &str,
+        labels: &[(&str, &str)],
+        at: i64,
+    ) -> Outcome {
         let labels: BTreeMap<String, String> = labels
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -170,7 +194,7 @@ impl Fixture {
                 integration: "prom".into(),
                 service: Some(service.into()),
                 dedup_key: key.into(),
-                severity: "page".into(),
+                severity: severity.into(),
                 summary: format!("{service} {key}"),
                 labels,
                 details: Value::Null,
@@ -399,6 +423,41 @@ fn a_paging_dependency_inhibits_its_dependents_pages_transitively_until_it_resol
 }
 
 #[test]
+fn a_dependency_page_inhibits_even_behind_a_hundred_open_tickets() {
+    let mut f = fixture();
+    for i in 0..120 {
+        opened(f.event_of(Action::Trigger, "db", &format!("t{i}"), "ticket", &[], T0));
+    }
+    let db = opened(f.trigger("db", "db-down", &[], T0));
+    let checkout = opened(f.trigger("checkout", "errors", &[], T0 + 1));
+    f.tick(T0 + 1);
+    assert_eq!(
+        f.alert(checkout).suppressed,
+        Some(format!(
+            "inhibited by alert {db} of db, which checkout depends on"
+        ))
+    );
+}
+
+#[test]
+fn a_person_a_step_names_twice_is_notified_once() {
+    let mut f = fixture();
+    let a = opened(f.trigger("ledger", "down", &[], T0));
+    f.tick(T0);
+    let to: Vec<String> = f
+        .messages()
+        .into_iter()
+        .filter(|m| m.alert == Some(a))
+        .map(|m| m.destination)
+        .collect();
+    assert_eq!(
+        to,
+        ["http://127.0.0.1:9/ann", "http://127.0.0.1:9/bob"],
+        "ann is named and on call"
+    );
+}
+
+#[test]
 fn an_inhibit_rule_needs_its_equal_labels_to_match() {
     let mut f = fixture();
     opened(f.trigger(
@@ -454,6 +513,21 @@ fn a_late_heartbeat_opens_an_alert_and_a_ping_resolves_it() {
         panic!()
     };
     assert_eq!(r.id, open.id);
+}
+
+#[test]
+fn a_ping_that_lands_during_the_late_check_opens_no_alert() {
+    let mut f = fixture();
+    f.tick(T0);
+    // The ping is committed, but the worker's own copy of the last ping is older: the
+    // moment between the check and the alert's transaction.
+    f.store.transact(|tx| tx.beat("cron", T0 + 590)).unwrap();
+    f.tick(T0 + 700);
+    assert!(f
+        .store
+        .transact(|tx| tx.open_alert("cron", "heartbeat"))
+        .unwrap()
+        .is_none());
 }
 
 #[test]

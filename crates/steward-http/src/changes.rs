@@ -155,11 +155,16 @@ pub async fn gate(
     let mut fine = Vec::new();
     for r in snap.slos().filter(|r| r.def.service == name) {
         let left = r.status.budget.remaining_ratio;
-        if left.is_nan() || left > 0.0 {
+        if left.is_nan() {
+            fine.push(format!(
+                "SLO {} has no events in its window yet: no budget is spent",
+                r.def.name
+            ));
+        } else if left > 0.0 {
             fine.push(format!(
                 "SLO {} has {:.1}% of its error budget left",
                 r.def.name,
-                if left.is_nan() { 100.0 } else { left * 100.0 }
+                left * 100.0
             ));
         } else {
             spent.push(format!(

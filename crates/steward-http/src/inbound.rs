@@ -732,25 +732,44 @@ pub async fn get_alerts(
         flag(&raw, "inhibited", true),
     );
     let store = app.engine.store().clone();
-    let alerts = match blocking(move || {
-        Ok(store.transact(|tx| {
+    let t = now();
+    // Up to 10,000 alerts' labels and details are parsed: off the async workers.
+    match blocking(move || {
+        let alerts = store.transact(|tx| {
             tx.alerts(&AlertFilter {
                 unresolved: true,
                 limit: Some(10_000),
                 ..AlertFilter::default()
             })
-        })?)
+        })?;
+        Ok(am_alerts(
+            &alerts,
+            &filters,
+            (active, silenced, inhibited),
+            t,
+        ))
     })
     .await
     {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
-    let out: Vec<Value> = alerts
+        Ok(out) => Json(out).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Open alerts in Alertmanager's shape, those the filters and the active, silenced and
+/// inhibited flags keep. An alert its source refreshes ends when it expires; one Steward
+/// resolves itself is reported as ending a resolve timeout from now, as Alertmanager does.
+fn am_alerts(
+    alerts: &[steward_store::Alert],
+    filters: &[Matcher],
+    (active, silenced, inhibited): (bool, bool, bool),
+    t: i64,
+) -> Vec<Value> {
+    alerts
         .iter()
         .filter_map(|a| {
             let l: Labels = serde_json::from_str(&a.labels).unwrap_or_default();
-            if !all_match(&filters, &l) {
+            if !all_match(filters, &l) {
                 return None;
             }
             let why = a.suppressed.clone().unwrap_or_default();
@@ -777,7 +796,7 @@ pub async fn get_alerts(
                 "annotations": details.get("annotations").filter(|v| v.is_object()).cloned().unwrap_or_else(|| json!({})),
                 "startsAt": rfc3339(a.opened_at),
                 "updatedAt": rfc3339(a.updated_at),
-                "endsAt": rfc3339(a.updated_at + 4 * 3600),
+                "endsAt": rfc3339(a.expires_at.unwrap_or(t + RESOLVE_TIMEOUT)),
                 "fingerprint": a.dedup_key,
                 "generatorURL": details.get("generatorURL").and_then(Value::as_str).unwrap_or_default(),
                 "receivers": [{ "name": a.policy.clone().unwrap_or_else(|| "steward".into()) }],
@@ -788,8 +807,7 @@ pub async fn get_alerts(
                 },
             }))
         })
-        .collect();
-    Json(out).into_response()
+        .collect()
 }
 
 fn am_silence(s: &steward_store::Silence, t: i64) -> Value {

@@ -241,15 +241,26 @@ impl Schedule {
         }
         edges.sort_unstable();
         edges.dedup();
+        // A layer's shifts are in order and do not overlap: one cursor a layer walks them
+        // with the edges. Overrides may overlap (a later one wins), so they are searched.
+        let overrides = layers.pop().unwrap_or_default();
+        let mut cursors = vec![0usize; layers.len()];
         let mut out: Vec<Shift> = Vec::new();
         for w in edges.windows(2) {
             let (a, b) = (w[0], w[1]);
-            let who = layers.iter().rev().find_map(|l| {
-                l.iter()
-                    .rev() // a later override wins over an earlier one
-                    .find(|s| s.start <= a && a < s.end)
-                    .map(|s| &s.user)
-            });
+            let mut who = overrides
+                .iter()
+                .rev()
+                .find(|s| s.start <= a && a < s.end)
+                .map(|s| &s.user);
+            for (l, c) in layers.iter().zip(cursors.iter_mut()).rev() {
+                while *c < l.len() && l[*c].end <= a {
+                    *c += 1;
+                }
+                if who.is_none() && *c < l.len() && l[*c].start <= a {
+                    who = Some(&l[*c].user);
+                }
+            }
             let Some(user) = who else { continue };
             match out.last_mut() {
                 Some(last) if last.end == a && &last.user == user => last.end = b,
@@ -524,6 +535,76 @@ mod tests {
             s.timeline(&[], i64::MIN, ts("2026-01-03T00:00:00Z")).len(),
             2
         );
+    }
+
+    /// The timeline against the definition, point by point, over random schedules: an
+    /// override covering the instant (the latest one), else the highest layer with a shift
+    /// at it.
+    #[test]
+    fn the_timeline_agrees_with_who_covers_each_instant_over_random_schedules() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let people = ["ann", "bob", "cyd", "dee"];
+        let from = ts("2026-03-23T00:00:00Z"); // a week over Europe's spring change
+        let to = from + 14 * 86_400;
+        for _ in 0..60 {
+            let layers: Vec<Rotation> = (0..1 + rand(3))
+                .map(|_| {
+                    let n = 1 + rand(3) as usize;
+                    let picked: Vec<&str> = (0..n).map(|_| people[rand(4) as usize]).collect();
+                    let shift = match rand(3) {
+                        0 => ShiftLength::Hours(1 + rand(30) as u32),
+                        1 => ShiftLength::Days(1 + rand(3) as u32),
+                        _ => ShiftLength::Weeks(1),
+                    };
+                    let start = format!("2026-03-{:02}T{:02}:00", 16 + rand(10), rand(24));
+                    let mut r = rotation(&picked, shift, &start, "Europe/Berlin");
+                    if rand(2) == 0 {
+                        r.restrictions = vec![Restriction {
+                            days: std::array::from_fn(|_| rand(3) > 0),
+                            from: Time::constant(rand(24) as i8, 0, 0, 0),
+                            to: Time::constant(rand(24) as i8, 30, 0, 0),
+                        }];
+                    }
+                    r
+                })
+                .collect();
+            let overrides: Vec<Shift> = (0..rand(5))
+                .map(|_| {
+                    let start = from + rand(14 * 24) as i64 * 3600;
+                    Shift {
+                        user: people[rand(4) as usize].into(),
+                        start,
+                        end: start + (1 + rand(48) as i64) * 1800,
+                    }
+                })
+                .collect();
+            let s = schedule(layers);
+            let timeline = s.timeline(&overrides, from, to);
+            for t in (from..to).step_by(15 * 60) {
+                let expected = overrides
+                    .iter()
+                    .rev()
+                    .find(|o| o.start <= t && t < o.end)
+                    .map(|o| o.user.clone())
+                    .or_else(|| {
+                        s.layers
+                            .iter()
+                            .rev()
+                            .find_map(|l| l.shifts(t, t + 1).into_iter().next().map(|x| x.user))
+                    });
+                let got = timeline
+                    .iter()
+                    .find(|x| x.start <= t && t < x.end)
+                    .map(|x| x.user.clone());
+                assert_eq!(got, expected, "at {t} of {s:?} with {overrides:?}");
+            }
+        }
     }
 
     #[test]

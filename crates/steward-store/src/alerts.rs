@@ -61,6 +61,8 @@ pub struct Alert {
     pub suppressed: Option<String>,
     /// The escalation policy it was routed to.
     pub policy: Option<String>,
+    /// When it resolves unless its source refreshes it.
+    pub expires_at: Option<i64>,
 }
 
 /// What an incoming event says about an alert.
@@ -265,7 +267,7 @@ pub struct Tx<'a> {
     pub(crate) db: &'a mut dyn Db,
 }
 
-const ALERT_COLUMNS: &str = "id, source, integration, dedup_key, service, customer, severity, summary, labels, details, status, opened_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, updated_at, events, suppressed, policy";
+const ALERT_COLUMNS: &str = "id, source, integration, dedup_key, service, customer, severity, summary, labels, details, status, opened_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, updated_at, events, suppressed, policy, expires_at";
 
 fn alert(r: &Row) -> Result<Alert> {
     let status = r.text(10)?;
@@ -291,6 +293,7 @@ fn alert(r: &Row) -> Result<Alert> {
         events: r.int(17)?,
         suppressed: r.opt_text(18)?,
         policy: r.opt_text(19)?,
+        expires_at: r.opt_int(20)?,
     })
 }
 
@@ -572,21 +575,26 @@ impl Tx<'_> {
     }
 
     /// Open alerts of these services that notify (not suppressed), oldest first.
-    pub fn open_alerts_of(&mut self, services: &[String], limit: u32) -> Result<Vec<Alert>> {
+    pub fn first_open_page_of(
+        &mut self,
+        services: &[String],
+        except: i64,
+    ) -> Result<Option<Alert>> {
         if services.is_empty() {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         let marks: Vec<String> = (2..services.len() + 2).map(|i| format!("?{i}")).collect();
-        let mut params: Vec<Val> = vec![i64::from(limit).into()];
+        let mut params: Vec<Val> = vec![except.into()];
         params.extend(services.iter().map(Val::from));
         self.db
             .query(
-                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE status <> 'resolved' AND suppressed IS NULL AND service IN ({}) ORDER BY id LIMIT ?1", marks.join(", ")),
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE status <> 'resolved' AND suppressed IS NULL AND severity NOT IN ('ticket', 'info', 'none') AND id <> ?1 AND service IN ({}) ORDER BY id LIMIT 1", marks.join(", ")),
                 &params,
             )?
             .iter()
             .map(alert)
-            .collect()
+            .next()
+            .transpose()
     }
 
     /// Open alerts whose expiry time has passed.
@@ -986,6 +994,18 @@ impl Tx<'_> {
             &[integration.into(), at.into()],
         )?;
         Ok(())
+    }
+
+    /// One heartbeat's last ping.
+    pub fn heartbeat(&mut self, integration: &str) -> Result<Option<i64>> {
+        self.db
+            .query(
+                "SELECT last_at FROM heartbeats WHERE integration = ?1",
+                &[integration.into()],
+            )?
+            .first()
+            .map(|r| r.int(0))
+            .transpose()
     }
 
     /// Every heartbeat's last ping.

@@ -276,16 +276,28 @@ impl Alerting {
 
     /// Applies events in one transaction, in order, and wakes the escalation worker.
     pub fn handle(self: &Arc<Self>, events: Vec<Event>) -> Result<Vec<Outcome>, AlertError> {
+        self.handle_where(events, |_, _| Ok(true))
+    }
+
+    /// Like `handle`, for the events `keep` still wants when their transaction runs.
+    fn handle_where(
+        self: &Arc<Self>,
+        events: Vec<Event>,
+        keep: impl Fn(&mut Tx<'_>, &Event) -> Result<bool, StoreError> + Send + 'static,
+    ) -> Result<Vec<Outcome>, AlertError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
         let me = self.clone();
         let outcomes = self.store.transact(move |tx| {
             let mut ctx = suppress::Context::new(&me.catalog, &me.dependencies);
-            events
-                .iter()
-                .map(|e| me.apply(tx, &mut ctx, e))
-                .collect::<Result<Vec<_>, StoreError>>()
+            let mut out = Vec::new();
+            for e in &events {
+                if keep(tx, e)? {
+                    out.push(me.apply(tx, &mut ctx, e)?);
+                }
+            }
+            Ok(out)
         })?;
         self.metrics.alert_events.add(outcomes.len() as u64);
         self.wake();
@@ -641,7 +653,8 @@ impl Alerting {
                 Target::Webhook(url) => webhooks.push(url.clone()),
             }
         }
-        people.dedup();
+        let mut seen = std::collections::HashSet::new();
+        people.retain(|p| seen.insert(p.clone()));
         let mut destinations: Vec<(String, String, Option<String>)> = Vec::new();
         for p in &people {
             let contacts = self
@@ -956,19 +969,15 @@ impl Alerting {
                 })
                 .collect()
         };
-        // A late heartbeat's alert is opened once; while it stays late, repeats only update it.
-        let mut fresh = Vec::new();
-        for e in late {
-            let (integ, key) = (e.integration.clone(), e.dedup_key.clone());
-            if self
-                .store
-                .transact(move |tx| tx.open_alert(&integ, &key))?
-                .is_none()
-            {
-                fresh.push(e);
-            }
-        }
-        self.handle(fresh)?;
+        // A late heartbeat's alert is opened once; while it stays late, repeats only update
+        // it. The last ping is read again in the alert's transaction: a ping that came after
+        // the check above is either seen here, or resolves the alert after it.
+        self.handle_where(late, move |tx, e| {
+            let interval = e.details["interval_seconds"].as_i64().unwrap_or(0);
+            let pinged = tx.heartbeat(&e.integration)?;
+            Ok(pinged.is_none_or(|at| now - at > interval)
+                && tx.open_alert(&e.integration, &e.dedup_key)?.is_none())
+        })?;
         Ok(())
     }
 }

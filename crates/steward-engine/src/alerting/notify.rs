@@ -222,7 +222,7 @@ pub fn render(channel: &str, n: &Notice<'_>) -> String {
         }
         "email" => format!(
             "Subject: [{}] {}\n\n{}\n\nOpen the alert: {}\nAcknowledge: {}\n",
-            a.severity.to_uppercase(),
+            a.severity.to_uppercase().replace(['\r', '\n'], " "),
             a.summary.replace(['\r', '\n'], " "),
             n.lines().join("\n"),
             n.alert_url(),

@@ -224,18 +224,13 @@ impl<'c> Context<'c> {
             Some(d) if !d.is_empty() && super::pages(&a.severity) => d,
             _ => return Ok(None),
         };
-        Ok(tx
-            .open_alerts_of(deps, 100)?
-            .into_iter()
-            .filter(|o| o.id != a.id && o.suppressed.is_none() && super::pages(&o.severity))
-            .min_by_key(|o| o.id)
-            .map(|o| {
-                format!(
-                    "inhibited by alert {} of {}, which {} depends on",
-                    o.id,
-                    o.service.as_deref().unwrap_or_default(),
-                    service
-                )
-            }))
+        Ok(tx.first_open_page_of(deps, a.id)?.map(|o| {
+            format!(
+                "inhibited by alert {} of {}, which {} depends on",
+                o.id,
+                o.service.as_deref().unwrap_or_default(),
+                service
+            )
+        }))
     }
 }

@@ -344,6 +344,24 @@ alerting:
     // amtool reads alerts too.
     let alerts = amtool(&["alert", "query", "-o", "json"]);
     assert!(alerts.contains("AlwaysFiring"), "{alerts}");
+    // It ends when Prometheus said it would unless refreshed (a few seconds ahead for a rule
+    // evaluated every second), not hours later.
+    let v2: Value = serde_json::from_str(&alerts).unwrap();
+    let ends = v2
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "AlwaysFiring")
+        .map(|a| {
+            let t: jiff::Timestamp = a["endsAt"].as_str().unwrap().parse().unwrap();
+            t.as_second()
+        })
+        .unwrap();
+    assert!(
+        (now() - 5..now() + 120).contains(&ends),
+        "endsAt {ends} is Prometheus's, now {}",
+        now()
+    );
     amtool(&["silence", "expire", &id]);
     let listed: Value =
         serde_json::from_str(&amtool(&["silence", "query", "--expired", "-o", "json"])).unwrap();
