@@ -317,6 +317,7 @@ fn merge_services(docs: &[Document]) -> Vec<Service> {
                     escalation_policy: None,
                     links: Vec::new(),
                     failure_modes: Vec::new(),
+                    auto_incident: None,
                 },
             ),
             Document::CatalogService(s) => (
@@ -347,6 +348,7 @@ fn merge_services(docs: &[Document]) -> Vec<Service> {
                             description: m.description.clone(),
                         })
                         .collect(),
+                    auto_incident: s.auto_incident.clone(),
                 },
             ),
             _ => continue,
@@ -368,6 +370,7 @@ fn merge_services(docs: &[Document]) -> Vec<Service> {
                     .or(entry.escalation_policy);
                 existing.links.extend(entry.links);
                 existing.failure_modes.extend(entry.failure_modes);
+                existing.auto_incident = existing.auto_incident.take().or(entry.auto_incident);
             }
         }
     }

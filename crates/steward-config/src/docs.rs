@@ -247,6 +247,9 @@ pub struct CatalogServiceDoc {
     pub escalation_policy: Option<Name>,
     pub links: Vec<Link>,
     pub failure_modes: Vec<FailureModeDoc>,
+    /// `incidents: {automatic: true, severity: SEV2}`: the severity of the incident a page
+    /// opens by itself, when it does.
+    pub auto_incident: Option<String>,
 }
 
 const MAX_DESCRIPTION: usize = 1050;
@@ -1143,6 +1146,19 @@ fn read_catalog_service(
             .collect(),
         None => Vec::new(),
     };
+    let auto_incident = f.get("incidents").and_then(|n| {
+        let mut g = r.map(n, "incidents")?;
+        let automatic = g
+            .get("automatic")
+            .and_then(|n| r.boolean(n, "automatic"))
+            .unwrap_or(false);
+        let severity = match g.get("severity") {
+            Some(n) => read_severity(r, n)?,
+            None => "SEV2".to_string(),
+        };
+        g.finish(r);
+        automatic.then_some(severity)
+    });
     f.finish(r);
     Some(CatalogServiceDoc {
         meta,
@@ -1155,5 +1171,20 @@ fn read_catalog_service(
         escalation_policy,
         links,
         failure_modes,
+        auto_incident,
     })
+}
+
+/// An incident severity: SEV1 (the worst) to SEV4.
+pub fn read_severity(r: &mut Reader<'_>, n: &Node) -> Option<String> {
+    let s = r.string(n, "severity")?;
+    if ["SEV1", "SEV2", "SEV3", "SEV4"].contains(&s.as_str()) {
+        Some(s)
+    } else {
+        r.error(
+            n.mark,
+            format!("severity `{s}` is not one of SEV1, SEV2, SEV3, SEV4"),
+        );
+        None
+    }
 }

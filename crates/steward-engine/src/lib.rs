@@ -23,7 +23,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use steward_config::Catalog;
 use steward_model::{
-    BudgetCurve, BudgetingMethod, Indicator, SloDefinition, SloState, SloStatus, SRE_WORKBOOK_RULES,
+    BudgetCurve, BudgetingMethod, Counts, Indicator, SloDefinition, SloState, SloStatus,
+    SRE_WORKBOOK_RULES,
 };
 use steward_store::{SeriesId, Store, StoreError};
 
@@ -383,6 +384,13 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// An SLO's judged events from `from` to `to` (what an incident cost it, say); `None`
+    /// for an SLO not in the catalog.
+    pub fn counts_between(&self, slo: &str, from: i64, to: i64) -> Option<Counts> {
+        let unit = self.defs.iter().position(|d| d.name == slo)?;
+        Some(self.shard(unit).units[unit % SHARD].slo.between(from, to))
     }
 
     /// The shard holding objective `unit`, locked.

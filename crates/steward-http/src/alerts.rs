@@ -135,6 +135,7 @@ pub fn alert_json(a: &Alert) -> Value {
         "integration": a.integration,
         "suppressed": a.suppressed,
         "escalation_policy": a.policy,
+        "incident": a.incident,
     })
 }
 
@@ -222,7 +223,7 @@ pub async fn list(
     ))
 }
 
-fn parse_id(id: &str, what: &str) -> Result<i64, ApiError> {
+pub fn parse_id(id: &str, what: &str) -> Result<i64, ApiError> {
     id.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| {
         ApiError::not_found(format!(
             "there is no {what} `{id}`; ids are positive numbers"

@@ -148,6 +148,7 @@ impl From<steward_engine::alerting::AlertError> for ApiError {
             }
             AlertError::NotFound(m) => ApiError::not_found(m),
             AlertError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m),
+            AlertError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             AlertError::Store(e) => e.into(),
         }
     }

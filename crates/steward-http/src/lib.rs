@@ -7,6 +7,7 @@ pub mod changes;
 pub mod error;
 pub mod ical;
 pub mod inbound;
+pub mod incidents;
 pub mod ingest;
 mod metrics;
 mod page;
@@ -67,6 +68,33 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/overrides/{id}", delete(alerts::delete_override))
         .route("/api/v1/schedules/{name}/ical", get(ical::schedule))
         .route("/api/v1/users/{name}/ical", get(ical::user))
+        .route(
+            "/api/v1/incidents",
+            get(incidents::list).post(incidents::declare),
+        )
+        .route(
+            "/api/v1/incidents/{id}",
+            get(incidents::get).patch(incidents::edit),
+        )
+        .route("/api/v1/incidents/{id}/ack", post(incidents::ack))
+        .route("/api/v1/incidents/{id}/mitigate", post(incidents::mitigate))
+        .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/api/v1/incidents/{id}/notes", post(incidents::note))
+        .route("/api/v1/incidents/{id}/updates", post(incidents::update))
+        .route("/api/v1/incidents/{id}/roles", post(incidents::role))
+        .route(
+            "/api/v1/incidents/{id}/postmortem",
+            get(incidents::postmortem),
+        )
+        .route(
+            "/api/v1/incidents/{id}/action-items",
+            post(incidents::add_item),
+        )
+        .route("/api/v1/action-items", get(incidents::items))
+        .route(
+            "/api/v1/action-items/{id}/close",
+            post(incidents::close_item),
+        )
         .route("/api/v1/changes", get(changes::list).post(changes::add))
         .route("/api/v1/services/{name}/deploy-gate", get(changes::gate))
         .route("/api/v1/integrations/{kind}", post(inbound::integration))

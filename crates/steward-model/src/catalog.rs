@@ -17,6 +17,8 @@ pub struct Service {
     pub escalation_policy: Option<String>,
     pub links: Vec<Link>,
     pub failure_modes: Vec<FailureMode>,
+    /// When its pages open incidents by themselves: the incidents' severity.
+    pub auto_incident: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -526,6 +526,12 @@ impl SloState {
     }
 
     /// Events already counted in the admission block ([`SloDefinition::block_of`]) holding `t`.
+    /// Judged events (or slice units) from `from` to `to`, at the resolution of the finest
+    /// tier that still holds `from`.
+    pub fn between(&self, from: UnixSeconds, to: UnixSeconds) -> Counts {
+        self.buffer.between(from, to)
+    }
+
     pub fn block_events(&self, t: UnixSeconds) -> u64 {
         match &self.slices {
             Some(slices) => slices.events_at(t).total,

@@ -63,6 +63,8 @@ pub struct Alert {
     pub policy: Option<String>,
     /// When it resolves unless its source refreshes it.
     pub expires_at: Option<i64>,
+    /// The incident it belongs to.
+    pub incident: Option<i64>,
 }
 
 /// What an incoming event says about an alert.
@@ -267,9 +269,9 @@ pub struct Tx<'a> {
     pub(crate) db: &'a mut dyn Db,
 }
 
-const ALERT_COLUMNS: &str = "id, source, integration, dedup_key, service, customer, severity, summary, labels, details, status, opened_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, updated_at, events, suppressed, policy, expires_at";
+pub(crate) const ALERT_COLUMNS: &str = "id, source, integration, dedup_key, service, customer, severity, summary, labels, details, status, opened_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, updated_at, events, suppressed, policy, expires_at, incident";
 
-fn alert(r: &Row) -> Result<Alert> {
+pub(crate) fn alert(r: &Row) -> Result<Alert> {
     let status = r.text(10)?;
     Ok(Alert {
         id: r.int(0)?,
@@ -294,6 +296,7 @@ fn alert(r: &Row) -> Result<Alert> {
         suppressed: r.opt_text(18)?,
         policy: r.opt_text(19)?,
         expires_at: r.opt_int(20)?,
+        incident: r.opt_int(21)?,
     })
 }
 
@@ -480,6 +483,10 @@ impl Tx<'_> {
         if changed > 0 {
             self.log(id, at, "acknowledged", actor, "")?;
             self.stop_escalation(id)?;
+            // Whoever acknowledges an incident's alert has the incident.
+            if let Some(incident) = self.incident_of_alert(id)? {
+                self.move_incident(incident, crate::IncidentStatus::Acknowledged, actor, at)?;
+            }
         }
         self.alert(id)
     }

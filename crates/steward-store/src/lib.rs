@@ -9,6 +9,7 @@
 
 mod actor;
 mod alerts;
+mod incidents;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -19,6 +20,9 @@ pub use actor::{Store, StoreStats, MAX_QUEUED};
 pub use alerts::{
     Alert, AlertFilter, AlertStatus, Change, Escalation, LogEntry, Message, MessageStatus,
     NewAlert, NewMessage, Override, Silence, Triggered, Tx,
+};
+pub use incidents::{
+    ActionItem, Incident, IncidentEvent, IncidentStatus, Moved, NewIncident, Role,
 };
 
 /// A series' id: every name samples are stored under has one.

@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0006_escalation_starts.sql"),
     ),
     (7, include_str!("../migrations/postgres/0007_changes.sql")),
+    (8, include_str!("../migrations/postgres/0008_incidents.sql")),
 ];
 
 /// Serialises migrations of replicas that start at the same time.

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0006_escalation_starts.sql"),
     ),
     (7, include_str!("../migrations/sqlite/0007_changes.sql")),
+    (8, include_str!("../migrations/sqlite/0008_incidents.sql")),
 ];
 
 const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total) VALUES (?1, ?2, ?3, ?4)

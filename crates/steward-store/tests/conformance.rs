@@ -5,9 +5,9 @@
 //! skip.
 
 use steward_store::{
-    AlertFilter, AlertStatus, AlertTransition, Appended, Change, Escalation, IngestKey,
-    MessageStatus, NewAlert, NewMessage, Override, Rewrite, RewriteStats, SeriesId, SeriesRow,
-    Silence, Store, StoreError, Triggered,
+    ActionItem, AlertFilter, AlertStatus, AlertTransition, Appended, Change, Escalation,
+    IncidentStatus, IngestKey, MessageStatus, Moved, NewAlert, NewIncident, NewMessage, Override,
+    Rewrite, RewriteStats, SeriesId, SeriesRow, Silence, Store, StoreError, Triggered,
 };
 
 /// A store and whatever must live as long as it (a temporary directory).
@@ -909,6 +909,137 @@ fn a_failed_transaction_leaves_nothing_behind(f: Fixture) {
         .is_empty());
 }
 
+fn incidents_move_forward_acknowledge_their_alerts_and_keep_roles_and_items(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let (id, alert) = store
+        .transact(|tx| {
+            let i = tx.declare_incident(
+                &NewIncident {
+                    title: "checkout down".into(),
+                    severity: "SEV2".into(),
+                    service: "checkout".into(),
+                    customer: Some("acme".into()),
+                    started_at: 100,
+                    impact_started_at: Some(40),
+                    actor: "user:ann".into(),
+                },
+                "declared by user:ann",
+            )?;
+            let a = tx.trigger(&new_alert("k", 100))?.alert().clone();
+            tx.start_escalation(a.id, "default", 100)?;
+            tx.join_incident(i.id, &a, 101)?;
+            Ok((i.id, a.id))
+        })
+        .unwrap();
+    // Acknowledging the incident acknowledges its alert and stops its escalation.
+    let moved = store
+        .transact(move |tx| tx.move_incident(id, IncidentStatus::Acknowledged, "user:bob", 130))
+        .unwrap()
+        .unwrap();
+    let Moved::Moved(i) = moved else {
+        panic!("{moved:?}")
+    };
+    assert_eq!(
+        (i.status, i.acknowledged_at, i.acknowledged_by.as_deref()),
+        (IncidentStatus::Acknowledged, Some(130), Some("user:bob"))
+    );
+    let a = store.transact(move |tx| tx.alert(alert)).unwrap().unwrap();
+    assert_eq!(
+        (a.status, a.incident),
+        (AlertStatus::Acknowledged, Some(id))
+    );
+    assert!(store
+        .transact(|tx| tx.due_escalations(1000, 10))
+        .unwrap()
+        .is_empty());
+    // Forward only.
+    store
+        .transact(move |tx| tx.move_incident(id, IncidentStatus::Resolved, "user:bob", 200))
+        .unwrap();
+    let again = store
+        .transact(move |tx| tx.move_incident(id, IncidentStatus::Mitigated, "user:bob", 300))
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(again, Moved::Already(ref i) if i.status == IncidentStatus::Resolved && i.mitigated_at.is_none())
+    );
+    // A role has one holder; action items close with how they were verified.
+    let item = store
+        .transact(move |tx| {
+            tx.set_role(id, "commander", "ann", "user:ann", 110)?;
+            tx.set_role(id, "commander", "bob", "user:ann", 120)?;
+            tx.add_action_item(&ActionItem {
+                id: 0,
+                incident: id,
+                title: "alert on queue depth".into(),
+                owner: "bob".into(),
+                due_at: Some(500),
+                status: "open".into(),
+                verified: None,
+                created_at: 210,
+                created_by: "user:ann".into(),
+                closed_at: None,
+                closed_by: None,
+            })
+        })
+        .unwrap();
+    let roles = store.transact(move |tx| tx.roles(id)).unwrap();
+    assert_eq!(roles.len(), 1);
+    assert_eq!(
+        (roles[0].person.as_str(), roles[0].assigned_at),
+        ("bob", 120)
+    );
+    assert_eq!(
+        store
+            .transact(|tx| tx.action_items(None, Some(501)))
+            .unwrap(),
+        vec![item.clone()]
+    );
+    assert!(store
+        .transact(|tx| tx.action_items(None, Some(500)))
+        .unwrap()
+        .is_empty());
+    let closed = store
+        .transact(move |tx| {
+            tx.close_action_item(item.id, "alert fired in the drill", "user:bob", 600)
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (closed.status.as_str(), closed.closed_at),
+        ("closed", Some(600))
+    );
+    assert!(store
+        .transact(|tx| tx.action_items(None, Some(10_000)))
+        .unwrap()
+        .is_empty());
+    let kinds: Vec<String> = store
+        .transact(move |tx| tx.incident_events(id))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "declared",
+            "alert",
+            "role",
+            "role",
+            "acknowledged",
+            "resolved",
+            "action_item",
+            "action_item_closed"
+        ]
+    );
+    assert_eq!(
+        store
+            .transact(|tx| tx.open_incident_of("checkout"))
+            .unwrap(),
+        None
+    );
+}
+
 macro_rules! conformance_suite {
     ($backend:ident: $($test:ident),* $(,)?) => {
         mod $backend {
@@ -943,6 +1074,7 @@ conformance_suite!(sqlite:
     a_group_is_delivered_as_one_batch_that_succeeds_or_fails_together,
     a_batch_moves_to_a_new_leader_and_only_a_leader_is_retried,
     changes_are_kept_and_listed_newest_first_per_service,
+    incidents_move_forward_acknowledge_their_alerts_and_keep_roles_and_items,
     a_failed_transaction_leaves_nothing_behind,
     ping_answers,
 );
@@ -967,6 +1099,7 @@ conformance_suite!(postgres:
     a_group_is_delivered_as_one_batch_that_succeeds_or_fails_together,
     a_batch_moves_to_a_new_leader_and_only_a_leader_is_retried,
     changes_are_kept_and_listed_newest_first_per_service,
+    incidents_move_forward_acknowledge_their_alerts_and_keep_roles_and_items,
     a_failed_transaction_leaves_nothing_behind,
     ping_answers,
 );

@@ -29,6 +29,28 @@ impl Client {
         self.answer(&url, resp)
     }
 
+    /// A GET whose answer is text (Markdown, iCal) when it succeeds.
+    pub fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let url = format!("{}{path}", self.base);
+        let mut resp = self.agent.get(&url).call().with_context(|| {
+            format!(
+                "cannot reach Steward at {}; is `steward serve` running there?",
+                self.base
+            )
+        })?;
+        let status = resp.status();
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .with_context(|| format!("reading the answer of {url}"))?;
+        if !status.is_success() {
+            let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let msg = body["error"]["message"].as_str().unwrap_or("no message");
+            anyhow::bail!("{url}: {status}: {msg}");
+        }
+        Ok(text)
+    }
+
     pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
         let mut req = self

@@ -3,6 +3,7 @@
 mod alerts;
 mod client;
 mod demo;
+mod incidents;
 mod serve;
 mod status;
 
@@ -59,6 +60,20 @@ enum Command {
     Gate {
         #[command(subcommand)]
         command: GateCommand,
+    },
+    /// Declare, list, show and move on incidents.
+    Incident {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        command: IncidentCommand,
+    },
+    /// Postmortems of resolved incidents.
+    Postmortem {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        command: PostmortemCommand,
     },
     /// Who is on call, and when nobody is.
     Oncall {
@@ -120,6 +135,58 @@ enum SilenceCommand {
     Expire {
         id: i64,
     },
+}
+
+#[derive(Subcommand)]
+enum IncidentCommand {
+    /// Open an incident by hand.
+    Declare {
+        #[arg(long)]
+        title: String,
+        /// SEV1 (the worst) to SEV4.
+        #[arg(long, default_value = "SEV2")]
+        severity: String,
+        #[arg(long)]
+        service: String,
+        /// Who leads it (a user of the catalog).
+        #[arg(long)]
+        commander: Option<String>,
+    },
+    /// Incidents, newest first: the unresolved ones, or with --all every one.
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// An incident with its roles, derived times and timeline.
+    Show {
+        id: i64,
+    },
+    /// Acknowledge an incident (and its alerts: their escalation stops).
+    Ack {
+        id: i64,
+    },
+    /// The impact is over, the cause may not be.
+    Mitigate {
+        id: i64,
+    },
+    Resolve {
+        id: i64,
+    },
+    /// Add a note to the timeline (with --update: a status update for those affected).
+    Note {
+        id: i64,
+        text: String,
+        #[arg(long)]
+        update: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PostmortemCommand {
+    /// Print an incident's postmortem in Markdown.
+    Export { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -217,6 +284,34 @@ fn main() -> ExitCode {
                     server,
                 },
         } => return gate_check(&server, &service, fix),
+        Command::Incident { server, command } => {
+            let c = client::Client::new(&server.server, who(server.user));
+            let out = server.output;
+            match command {
+                IncidentCommand::Declare {
+                    title,
+                    severity,
+                    service,
+                    commander,
+                } => incidents::declare(&c, &title, &severity, &service, commander.as_deref(), out),
+                IncidentCommand::List { all, service } => {
+                    incidents::list(&c, all, service.as_deref(), out)
+                }
+                IncidentCommand::Show { id } => incidents::show(&c, id, out),
+                IncidentCommand::Ack { id } => incidents::move_on(&c, id, "ack", out),
+                IncidentCommand::Mitigate { id } => incidents::move_on(&c, id, "mitigate", out),
+                IncidentCommand::Resolve { id } => incidents::move_on(&c, id, "resolve", out),
+                IncidentCommand::Note { id, text, update } => {
+                    incidents::note(&c, id, &text, update, out)
+                }
+            }
+        }
+        Command::Postmortem { server, command } => {
+            let c = client::Client::new(&server.server, None);
+            match command {
+                PostmortemCommand::Export { id } => incidents::postmortem(&c, id),
+            }
+        }
         Command::Oncall { server, command } => {
             let c = client::Client::new(&server.server, None);
             match command {

@@ -9,9 +9,12 @@
 //! commit together. So a `kill -9` at any point loses nothing and repeats nothing but a
 //! delivery, which carries the same idempotency key every time.
 
+mod incidents;
 mod notify;
+pub mod postmortem;
 mod suppress;
 
+pub use incidents::{Durations, Entry, IncidentView, CHANGES_BEFORE, SEVERITIES};
 pub use notify::{check_smtp, sign, DeliveryOptions, Outbox, SmtpOptions};
 pub use suppress::{matchers_json, silence_matchers};
 
@@ -141,6 +144,9 @@ pub enum AlertError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// The request contradicts the state it would change.
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -386,6 +392,7 @@ impl Alerting {
             tx.log(a.id, now, "suppressed", "steward", &why)?;
             return Ok(());
         }
+        self.auto_incident(tx, a, now)?;
         match policy {
             Some(p) => {
                 tx.start_escalation(a.id, &p, now)?;
@@ -830,6 +837,9 @@ impl Alerting {
                 }
                 tx.set_suppressed(a.id, None)?;
                 ctx.set_suppressed(a.id, None);
+                if a.status == AlertStatus::Triggered && a.incident.is_none() {
+                    me.auto_incident(tx, &a, now)?;
+                }
                 let was = a.suppressed.clone().unwrap_or_default();
                 match &a.policy {
                     Some(p) if a.status == AlertStatus::Triggered => {

@@ -6,6 +6,7 @@ mod api;
 mod cli;
 mod faults;
 mod gate;
+mod incidents;
 mod oncall;
 mod restart;
 mod support;

@@ -92,6 +92,10 @@ impl Server {
         request("POST", &format!("{}{path}", self.base), Some(body))
     }
 
+    pub fn post_patch(&self, path: &str, body: &str) -> (u16, Value) {
+        request("PATCH", &format!("{}{path}", self.base), Some(body))
+    }
+
     /// A POST with `Authorization: Bearer KEY`; the body as text.
     pub fn post_key(&self, path: &str, key: &str, body: &str) -> (u16, String) {
         let mut resp = agent()
@@ -156,6 +160,11 @@ pub fn request(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
     let mut resp = match (method, body) {
         ("POST", Some(b)) => agent
             .post(url)
+            .header("content-type", "application/json")
+            .send(b)
+            .unwrap(),
+        ("PATCH", Some(b)) => agent
+            .patch(url)
             .header("content-type", "application/json")
             .send(b)
             .unwrap(),
