@@ -28,6 +28,7 @@ pub struct Catalog {
     pub inhibit_rules: Vec<InhibitRule>,
     pub routes: Vec<Route>,
     pub maintenance: Vec<MaintenanceWindow>,
+    pub runbooks: Vec<steward_model::runbook::Runbook>,
 }
 
 impl Catalog {
@@ -37,6 +38,19 @@ impl Catalog {
 
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn runbook(&self, name: &str) -> Option<&steward_model::runbook::Runbook> {
+        self.runbooks.iter().find(|r| r.name == name)
+    }
+
+    /// The runbook that answers an alert of `service` with these labels (the first).
+    pub fn runbook_for(
+        &self,
+        service: Option<&str>,
+        labels: &steward_model::matcher::Labels,
+    ) -> Option<&steward_model::runbook::Runbook> {
+        self.runbooks.iter().find(|r| r.answers(service, labels))
     }
 
     pub fn user(&self, name: &str) -> Option<&User> {
@@ -195,6 +209,16 @@ pub fn build(docs: &[Document], scope: Scope, diags: &mut Diagnostics) -> Catalo
                 members: t.members.clone(),
             }),
             Document::OnCall(d) => add_on_call(&ck, d, &mut catalog, diags),
+            Document::Runbook(d) => {
+                ck.reference(SERVICE_KINDS, "service", &d.service, diags);
+                if let Some(p) = &d.policy {
+                    ck.reference(&["EscalationPolicy"], "escalationPolicy", p, diags);
+                }
+                for a in &d.approvers {
+                    ck.reference(&["User"], "approver", a, diags);
+                }
+                catalog.runbooks.push(d.runbook.clone());
+            }
             Document::Service(_)
             | Document::DataSource(_)
             | Document::AlertCondition(_)
@@ -202,6 +226,34 @@ pub fn build(docs: &[Document], scope: Scope, diags: &mut Diagnostics) -> Catalo
         }
     }
     catalog.services = merge_services(docs);
+    // A runbook's failure mode is one its service declares.
+    for doc in docs {
+        let Document::Runbook(d) = doc else { continue };
+        let (Some(mode), Some(service)) = (&d.failure_mode, catalog.service(&d.service.name))
+        else {
+            continue;
+        };
+        if !service.failure_modes.iter().any(|m| m.name == mode.name) {
+            let known: Vec<&str> = service
+                .failure_modes
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect();
+            diags.error(
+                mode.loc.clone(),
+                format!(
+                    "service `{}` declares no failure mode `{}`{}",
+                    service.name,
+                    mode.name,
+                    if known.is_empty() {
+                        " (it declares none: add it under spec.failureModes)".to_string()
+                    } else {
+                        format!("; it declares {}", known.join(", "))
+                    }
+                ),
+            );
+        }
+    }
     catalog
 }
 
@@ -599,6 +651,21 @@ pub fn coverage_warnings(catalog: &Catalog, now: i64) -> Vec<String> {
         jiff::Timestamp::from_second(t).map_or_else(|_| t.to_string(), |ts| ts.to_string())
     };
     let mut out = Vec::new();
+    // At 3am nobody should improvise: every known failure mode has a runbook.
+    for s in &catalog.services {
+        for m in &s.failure_modes {
+            let covered = catalog
+                .runbooks
+                .iter()
+                .any(|r| r.service == s.name && r.failure_mode.as_deref() == Some(m.name.as_str()));
+            if !covered {
+                out.push(format!(
+                    "service `{}` declares failure mode `{}` but no runbook answers it",
+                    s.name, m.name
+                ));
+            }
+        }
+    }
     for s in catalog.services.iter().filter(|s| s.tier == Some(1)) {
         let Some(name) = &s.escalation_policy else {
             out.push(format!(

@@ -31,6 +31,7 @@ pub enum Document {
     Team(TeamDoc),
     CatalogService(CatalogServiceDoc),
     OnCall(crate::oncall::OnCallDoc),
+    Runbook(crate::runbook::RunbookDoc),
 }
 
 impl Document {
@@ -46,6 +47,7 @@ impl Document {
             Document::Team(d) => &d.meta,
             Document::CatalogService(d) => &d.meta,
             Document::OnCall(d) => d.meta(),
+            Document::Runbook(d) => &d.meta,
         }
     }
 
@@ -62,6 +64,7 @@ impl Document {
             Document::Team(_) => "Team",
             Document::CatalogService(_) => "steward/v1 Service",
             Document::OnCall(d) => d.kind(),
+            Document::Runbook(_) => "Runbook",
         }
     }
 }
@@ -287,6 +290,7 @@ pub fn read_document(r: &mut Reader<'_>, node: &Node) -> Option<Document> {
             "InhibitRule",
             "Route",
             "MaintenanceWindow",
+            "Runbook",
         ][..],
         _ => {
             r.error(
@@ -322,6 +326,7 @@ pub fn read_document(r: &mut Reader<'_>, node: &Node) -> Option<Document> {
         }
         ("steward/v1", "Team") => Document::Team(read_team(r, meta, spec)?),
         ("steward/v1", "Service") => Document::CatalogService(read_catalog_service(r, meta, spec)?),
+        ("steward/v1", "Runbook") => Document::Runbook(crate::runbook::read(r, meta, spec)?),
         ("steward/v1", kind) => Document::OnCall(crate::oncall::read(r, kind, meta, spec)?),
         _ => return None,
     };

@@ -10,6 +10,7 @@ pub mod diag;
 pub mod docs;
 pub mod oncall;
 pub mod read;
+pub mod runbook;
 pub mod yaml;
 
 pub use catalog::{Catalog, Scope};

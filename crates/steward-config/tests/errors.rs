@@ -117,7 +117,7 @@ fn yaml_syntax_errors_and_unknown_kinds() {
         ],
         expect![[r#"
             broken.yaml:3:1: YAML syntax error: while parsing a flow sequence, expected ',' or ']'
-            kind.yaml:2:7: unknown kind `Pager` for steward/v1; expected one of: Service, Team, User, Schedule, EscalationPolicy, Integration, InhibitRule, Route, MaintenanceWindow"#]],
+            kind.yaml:2:7: unknown kind `Pager` for steward/v1; expected one of: Service, Team, User, Schedule, EscalationPolicy, Integration, InhibitRule, Route, MaintenanceWindow, Runbook"#]],
     );
 }
 
@@ -320,5 +320,82 @@ spec:
                  ^
             error: unclosed group
             oncall.yaml:51:20: `severity` is not a matcher; write name=value, name!=value, name=~regex or name!~regex"#]],
+    );
+}
+
+#[test]
+fn runbooks_report_every_mistake_at_its_place() {
+    let text = format!(
+        "{ONCALL_HEAD}kind: Service
+metadata: {{name: checkout}}
+spec:
+  owner: web
+  tier: 1
+  failureModes: [{{name: slow-db}}]
+---
+{ONCALL_HEAD}kind: Team
+metadata: {{name: web}}
+spec: {{members: []}}
+---
+{ONCALL_HEAD}kind: Runbook
+metadata: {{name: rb}}
+spec:
+  service: checkout
+  failureMode: full-disk
+  alerts: [\"alertname\"]
+  steps:
+    - name: restart
+      run: {{program: systemctl, args: [restart]}}
+    - name: templated
+      run: {{program: /bin/echo, args: [\"--host={{{{labels.host}}}}\", {{label: host}}, {{lable: x}}]}}
+    - name: call
+      run: {{http: {{method: BREW, url: \"ftp://x\"}}}}
+      timeout: 2h
+      approval: true
+    - name: both
+      run: {{program: /bin/true, http: {{url: \"http://x\"}}}}
+  escalate: {{after: 30d, escalationPolicy: nobody}}
+  maxRunsPerHour: 0
+---
+{ONCALL_HEAD}kind: Runbook
+metadata: {{name: other}}
+spec:
+  service: nowhere
+  steps: [{{name: look}}]
+  approvers: [zed]
+---
+{ONCALL_HEAD}kind: Runbook
+metadata: {{name: third}}
+spec:
+  service: checkout
+  failureMode: full-disk
+  steps: [{{name: fail over, run: {{http: {{url: \"https://ops.example.com/failover\"}}}}, approval: true}}]
+---
+{ONCALL_HEAD}kind: Runbook
+metadata: {{name: fourth}}
+spec:
+  service: checkout
+  failureMode: full-disk
+  steps: [{{name: look}}]
+"
+    );
+    check(
+        &[("runbooks.yaml", &text)],
+        expect![[r#"
+            runbooks.yaml:20:12: `alertname` is not a matcher; write name=value, name!=value, name=~regex or name!~regex
+            runbooks.yaml:23:22: program `systemctl` must be an absolute path: runbooks do not search PATH
+            runbooks.yaml:25:40: argument `--host={{labels.host}}` looks like a template; an alert label is a whole argument of its own: {label: NAME}
+            runbooks.yaml:25:81: argument is missing `label`
+            runbooks.yaml:25:82: unknown field `lable` in argument; expected one of: label
+            runbooks.yaml:27:28: method `BREW` is not one of GET, POST, PUT, PATCH, DELETE
+            runbooks.yaml:27:39: url `ftp://x` is not an http:// or https:// URL
+            runbooks.yaml:28:16: timeout `2h` is not a duration from 1s to 1h, e.g. 30s, 5m or 1h
+            runbooks.yaml:31:12: run is either {program: /ABSOLUTE/PATH, args: [...]} or {http: {method, url, body}}
+            runbooks.yaml:32:21: after `30d` is not a duration from 1s to 7d, e.g. 30s, 5m or 1h
+            runbooks.yaml:33:19: maxRunsPerHour 0 is out of range; use 1 to 60
+            runbooks.yaml:47:10: a step needs approval but the runbook names no approvers
+            runbooks.yaml:39:12: service `nowhere` does not exist; declare a Service named `nowhere` or fix the name
+            runbooks.yaml:41:15: approver `zed` does not exist; declare a User named `zed` or fix the name
+            runbooks.yaml:56:16: service `checkout` declares no failure mode `full-disk`; it declares slow-db"#]],
     );
 }

@@ -9,7 +9,9 @@ use steward_config::{catalog, parse_text, Diagnostics, Scope};
 use steward_engine::alerting::{Action, AlertOptions, Alerting, ConditionChange, Event, Outcome};
 use steward_engine::Metrics;
 use steward_model::catalog::IntegrationKind;
-use steward_store::{AlertFilter, AlertStatus, AlertTransition, Message, Silence, Store};
+use steward_store::{
+    AlertFilter, AlertStatus, AlertTransition, IncidentStatus, Message, Silence, Store,
+};
 
 const CONFIG: &str = r#"
 apiVersion: steward/v1
@@ -68,6 +70,11 @@ metadata: {name: twice}
 spec:
   steps:
     - {delay: 5m, targets: [{user: ann}, {user: bob}, {schedule: primary}]}
+---
+apiVersion: steward/v1
+kind: Service
+metadata: {name: shop}
+spec: {owner: web, tier: 1, escalationPolicy: web, incidents: {automatic: true, severity: SEV1}}
 ---
 apiVersion: steward/v1
 kind: Service
@@ -711,4 +718,125 @@ fn an_alert_silenced_mid_escalation_pages_again_when_the_silence_ends() {
     );
     assert_eq!(messages[1].destination, "http://127.0.0.1:9/ann");
     assert_ne!(messages[1].idempotency_key, messages[0].idempotency_key);
+}
+
+fn incident_of(f: &Fixture, alert: i64) -> steward_store::Incident {
+    let id = f
+        .alert(alert)
+        .incident
+        .expect("the alert joined an incident");
+    f.store
+        .transact(move |tx| tx.incident(id))
+        .unwrap()
+        .unwrap()
+}
+
+#[test]
+fn a_page_opens_an_incident_and_the_next_page_of_the_service_joins_it() {
+    let f = fixture();
+    let first = opened(f.trigger("shop", "a", &[], T0));
+    let i = incident_of(&f, first);
+    assert_eq!(
+        (
+            i.severity.as_str(),
+            i.status,
+            i.started_at,
+            i.created_by.as_str()
+        ),
+        ("SEV1", IncidentStatus::Triggered, T0, "steward")
+    );
+    let second = opened(f.trigger("shop", "b", &[], T0 + 30));
+    assert_eq!(incident_of(&f, second).id, i.id);
+    // Not a service that opens incidents: none.
+    let other = opened(f.trigger("db", "c", &[], T0));
+    assert_eq!(f.alert(other).incident, None);
+}
+
+#[test]
+fn a_page_that_joins_an_acknowledged_incident_is_acknowledged_and_pages_nobody() {
+    let f = fixture();
+    let first = opened(f.trigger("shop", "a", &[], T0));
+    let i = incident_of(&f, first).id;
+    f.alerting
+        .move_incident(i, IncidentStatus::Acknowledged, "user:ann".into(), T0 + 60)
+        .unwrap();
+    let before = f.messages().len();
+    let second = opened(f.trigger("shop", "b", &[], T0 + 120));
+    let a = f.alert(second);
+    assert_eq!(
+        (a.incident, a.status, a.acknowledged_by.as_deref()),
+        (Some(i), AlertStatus::Acknowledged, Some("user:ann"))
+    );
+    assert_eq!(f.messages().len(), before, "nobody was paged again");
+}
+
+#[test]
+fn a_page_after_the_incident_is_mitigated_opens_a_new_incident() {
+    let f = fixture();
+    let first = opened(f.trigger("shop", "a", &[], T0));
+    let i = incident_of(&f, first).id;
+    f.alerting
+        .move_incident(i, IncidentStatus::Mitigated, "user:ann".into(), T0 + 60)
+        .unwrap();
+    let later = opened(f.trigger("shop", "b", &[], T0 + 3600));
+    assert_ne!(incident_of(&f, later).id, i);
+}
+
+#[test]
+fn resolving_an_incident_nobody_acknowledged_fills_every_stage_and_stops_its_pages() {
+    let mut f = fixture();
+    let first = opened(f.trigger("shop", "a", &[], T0));
+    let i = incident_of(&f, first).id;
+    let r = f
+        .alerting
+        .move_incident(i, IncidentStatus::Resolved, "user:bob".into(), T0 + 90)
+        .unwrap();
+    assert_eq!(
+        (r.acknowledged_at, r.mitigated_at, r.resolved_at),
+        (Some(T0 + 90), Some(T0 + 90), Some(T0 + 90))
+    );
+    assert_eq!(f.alert(first).status, AlertStatus::Acknowledged);
+    let before = f.messages().len();
+    f.tick(T0 + 3600);
+    assert_eq!(
+        f.messages().len(),
+        before,
+        "no later step after the resolve"
+    );
+    let view = f.alerting.incident_view(i, T0 + 100).unwrap();
+    let kinds: Vec<&str> = view
+        .timeline
+        .iter()
+        .filter(|e| !e.kind.starts_with("alert_"))
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["declared", "alert", "acknowledged", "mitigated", "resolved"]
+    );
+}
+
+#[test]
+fn an_incident_opened_when_a_silence_ends_starts_when_its_alert_opened() {
+    let mut f = fixture();
+    f.store
+        .transact(|tx| {
+            tx.add_silence(&Silence {
+                id: 0,
+                matchers: r#"[{"name":"service","value":"shop","isRegex":false,"isEqual":true}]"#
+                    .into(),
+                starts_at: T0 - 10,
+                ends_at: T0 + 600,
+                created_by: "user:ann".into(),
+                comment: "deploy".into(),
+                updated_at: T0 - 10,
+            })
+        })
+        .unwrap();
+    let a = opened(f.trigger("shop", "a", &[], T0));
+    f.tick(T0 + 1);
+    assert_eq!(f.alert(a).incident, None, "silenced: no incident yet");
+    f.tick(T0 + 700);
+    let i = incident_of(&f, a);
+    assert_eq!(i.started_at, T0);
 }

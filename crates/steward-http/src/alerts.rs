@@ -249,6 +249,13 @@ pub async fn get(
         .map(|e| json!({ "at": rfc3339(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail }))
         .collect();
     body["notifications"] = messages.iter().map(message_json).collect();
+    let labels: steward_model::matcher::Labels =
+        serde_json::from_str(&alert.labels).unwrap_or_default();
+    body["runbook"] = json!(app
+        .engine
+        .catalog()
+        .runbook_for(alert.service.as_deref(), &labels)
+        .map(|r| r.name.clone()));
     Ok(Json(body))
 }
 

@@ -151,6 +151,11 @@ pub async fn declare(
                 .to_string(),
         ),
     };
+    if let Some(c) = commander.as_deref() {
+        if app.engine.catalog().user(c).is_none() {
+            return Err(bad(format!("commander `{c}` is not a user of the catalog")));
+        }
+    }
     let alerting = app.engine.alerting.clone();
     let who = actor(&headers);
     let id = blocking(move || {
@@ -373,10 +378,20 @@ pub async fn items(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(&raw);
     let incident = match q.get("incident") {
-        Some(i) => Some(parse_id(i, "incident")?),
+        Some(i) => Some(
+            i.parse::<i64>()
+                .ok()
+                .filter(|i| *i > 0)
+                .ok_or_else(|| bad(format!("incident `{i}` is not an incident id")))?,
+        ),
         None => None,
     };
-    let overdue = q.get("overdue").is_some_and(|v| v == "true").then(now);
+    let overdue = match q.get("overdue").map(String::as_str) {
+        None | Some("false") => None,
+        Some("true") if incident.is_none() => Some(now()),
+        Some("true") => return Err(bad("use either incident or overdue, not both")),
+        Some(v) => return Err(bad(format!("overdue `{v}` is not true or false"))),
+    };
     let store = app.engine.store().clone();
     let list =
         blocking(move || Ok(store.transact(move |tx| tx.action_items(incident, overdue))?)).await?;
@@ -440,7 +455,7 @@ pub async fn postmortem(
                 let c = engine.counts_between(&r.def.name, from, to)?;
                 let allowed =
                     r.def.objective.error_allowance() * r.status.window_counts.total as f64;
-                let bad = c.total - c.good;
+                let bad = c.total.saturating_sub(c.good);
                 Some(SloImpact {
                     slo: r.def.name.clone(),
                     bad,

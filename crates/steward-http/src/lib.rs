@@ -11,6 +11,7 @@ pub mod incidents;
 pub mod ingest;
 mod metrics;
 mod page;
+pub mod runbooks;
 pub mod slos;
 
 use axum::extract::State;
@@ -38,6 +39,9 @@ pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .route("/", get(page::index))
         .route("/alerts/{id}", get(page::alert))
+        .route("/runbooks/{name}", get(page::runbook))
+        .route("/api/v1/runbooks", get(runbooks::list))
+        .route("/api/v1/runbooks/{name}", get(runbooks::get))
         .route("/alerts/{id}/{action}", post(page::alert_action))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

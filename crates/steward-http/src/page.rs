@@ -302,6 +302,23 @@ pub async fn alert(
             esc(&e.detail)
         );
     }
+    let labels: steward_model::matcher::Labels =
+        serde_json::from_str(&a.labels).unwrap_or_default();
+    let runbook = match app
+        .engine
+        .catalog()
+        .runbook_for(a.service.as_deref(), &labels)
+    {
+        Some(r) => format!(
+            r#" · runbook <a href="/runbooks/{n}">{n}</a>"#,
+            n = esc(&r.name)
+        ),
+        None => String::new(),
+    };
+    let incident = match a.incident {
+        Some(i) => format!(" · incident {i}"),
+        None => String::new(),
+    };
     let buttons = match a.status {
         steward_store::AlertStatus::Triggered => format!(
             r#"<form class="inline" method="post" action="/alerts/{id}/ack"><button>Acknowledge</button></form><form class="inline" method="post" action="/alerts/{id}/resolve"><button>Resolve</button></form>"#
@@ -313,7 +330,7 @@ pub async fn alert(
     };
     Ok(Html(format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Alert {id} · Steward</title><style>{CSS}</style></head>
-<body><p><a href="/">← Steward</a></p><section class="panel"><h1>[{sev}] {sum}</h1><p class="meta">alert {id} · service <b>{svc}</b> · {status} · opened {opened} · from {source}</p><p>{buttons}</p><pre>{details}</pre></section>
+<body><p><a href="/">← Steward</a></p><section class="panel"><h1>[{sev}] {sum}</h1><p class="meta">alert {id} · service <b>{svc}</b> · {status} · opened {opened} · from {source}{runbook}{incident}</p><p>{buttons}</p><pre>{details}</pre></section>
 <section class="panel"><h2>History</h2><table class="list"><tr><th>at</th><th>what</th><th>who</th><th>detail</th></tr>{rows}</table></section></body></html>"#,
         sev = esc(&a.severity.to_uppercase()),
         sum = esc(&a.summary),
@@ -357,4 +374,76 @@ pub async fn alert_action(
     })
     .await?;
     Ok(axum::response::Redirect::to(&format!("/alerts/{n}")))
+}
+
+/// `GET /runbooks/{name}`: a runbook as the on-call reads it at 3am.
+pub async fn runbook(
+    State(app): State<AppState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<Html<String>, ApiError> {
+    let catalog = app.engine.catalog();
+    let r = catalog
+        .runbook(&name)
+        .ok_or_else(|| ApiError::not_found(format!("there is no runbook `{name}`")))?;
+    let list = |items: &[String]| -> String {
+        items
+            .iter()
+            .map(|i| format!("<li>{}</li>", esc(i)))
+            .collect()
+    };
+    let mut steps = String::new();
+    for s in &r.steps {
+        let what = match &s.action {
+            None => "by hand".to_string(),
+            Some(steward_model::runbook::Action::Program { program, .. }) => {
+                format!("runs <code>{}</code>", esc(program))
+            }
+            Some(steward_model::runbook::Action::Http { method, url, .. }) => {
+                format!("{} <code>{}</code>", esc(method), esc(url))
+            }
+        };
+        let _ = write!(
+            steps,
+            "<li><b>{}</b> ({what}{}){}</li>",
+            esc(&s.name),
+            if s.approval { ", needs approval" } else { "" },
+            s.description
+                .as_deref()
+                .map(|d| format!("<br>{}", esc(d)))
+                .unwrap_or_default()
+        );
+    }
+    let line = &r.escalate;
+    let escalate = format!(
+        "Page a human{}{} through {}.",
+        line.after
+            .map(|a| format!(
+                " after {} without mitigation",
+                steward_engine::alerting::postmortem::span(a)
+            ))
+            .unwrap_or_default(),
+        if line.on_failure {
+            ", or as soon as a step fails"
+        } else {
+            ""
+        },
+        esc(line
+            .policy
+            .as_deref()
+            .unwrap_or("the service's escalation policy"))
+    );
+    Ok(Html(format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Runbook {name} · Steward</title><style>{CSS}</style></head>
+<body><p><a href="/">← Steward</a></p><section class="panel"><h1>Runbook {name}</h1><p class="meta">service <b>{svc}</b>{mode}</p>
+<h2>Symptoms</h2><ul>{symptoms}</ul><h2>Checks</h2><ul>{checks}</ul><h2>Remediation</h2><ol>{steps}</ol><h2>When to escalate</h2><p>{escalate}</p></section></body></html>"#,
+        name = esc(&r.name),
+        svc = esc(&r.service),
+        mode = r
+            .failure_mode
+            .as_deref()
+            .map(|m| format!(" · failure mode <b>{}</b>", esc(m)))
+            .unwrap_or_default(),
+        symptoms = list(&r.symptoms),
+        checks = list(&r.checks),
+    )))
 }

@@ -476,6 +476,17 @@ impl Tx<'_> {
     /// Acknowledges a triggered alert and stops its escalation. An alert already
     /// acknowledged or resolved is returned unchanged; `None` if there is no such alert.
     pub fn acknowledge(&mut self, id: i64, actor: &str, at: i64) -> Result<Option<Alert>> {
+        // Whoever acknowledges an incident's alert has the incident (and its other alerts).
+        if self.ack_alert(id, actor, at)? {
+            if let Some(incident) = self.incident_of_alert(id)? {
+                self.move_incident(incident, crate::IncidentStatus::Acknowledged, actor, at)?;
+            }
+        }
+        self.alert(id)
+    }
+
+    /// Acknowledges one triggered alert and stops its escalation; whether it was triggered.
+    pub(crate) fn ack_alert(&mut self, id: i64, actor: &str, at: i64) -> Result<bool> {
         let changed = self.db.exec(
             "UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?2, acknowledged_by = ?3, updated_at = ?2 WHERE id = ?1 AND status = 'triggered'",
             &[id.into(), at.into(), actor.into()],
@@ -483,12 +494,8 @@ impl Tx<'_> {
         if changed > 0 {
             self.log(id, at, "acknowledged", actor, "")?;
             self.stop_escalation(id)?;
-            // Whoever acknowledges an incident's alert has the incident.
-            if let Some(incident) = self.incident_of_alert(id)? {
-                self.move_incident(incident, crate::IncidentStatus::Acknowledged, actor, at)?;
-            }
         }
-        self.alert(id)
+        Ok(changed > 0)
     }
 
     /// Resolves an open alert and stops its escalation; its key opens a new alert from now on.

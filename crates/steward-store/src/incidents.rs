@@ -268,35 +268,46 @@ impl Tx<'_> {
         let Some(now) = self.incident(id)? else {
             return Ok(None);
         };
-        if now.status >= to {
-            return Ok(Some(Moved::Already(now)));
+        // A stage skipped is reached with the move (resolving what was never mitigated
+        // mitigates it then), so every derived time is there.
+        let stages = [
+            (IncidentStatus::Acknowledged, "acknowledged"),
+            (IncidentStatus::Mitigated, "mitigated"),
+            (IncidentStatus::Resolved, "resolved"),
+        ];
+        for (stage, column) in stages {
+            if stage > now.status && stage <= to {
+                self.db.exec(
+                    &format!("UPDATE incidents SET status = ?2, {column}_at = ?3, {column}_by = ?4, updated_at = ?3 WHERE id = ?1"),
+                    &[id.into(), stage.as_str().into(), at.into(), actor.into()],
+                )?;
+                self.incident_event(
+                    id,
+                    at,
+                    stage.as_str(),
+                    &format!("{column} by {actor}"),
+                    actor,
+                    "{}",
+                )?;
+            }
         }
-        let column = match to {
-            IncidentStatus::Triggered => return Ok(Some(Moved::Already(now))),
-            IncidentStatus::Acknowledged => "acknowledged",
-            IncidentStatus::Mitigated => "mitigated",
-            IncidentStatus::Resolved => "resolved",
-        };
-        self.db.exec(
-            &format!("UPDATE incidents SET status = ?2, {column}_at = ?3, {column}_by = ?4, updated_at = ?3 WHERE id = ?1"),
-            &[id.into(), to.as_str().into(), at.into(), actor.into()],
-        )?;
-        self.incident_event(
-            id,
-            at,
-            to.as_str(),
-            &format!("{column} by {actor}"),
-            actor,
-            "{}",
-        )?;
-        if to == IncidentStatus::Acknowledged {
+        // Someone has it: its alerts stop escalating, whichever move says so (and again
+        // when repeated, for alerts that joined since).
+        if to >= IncidentStatus::Acknowledged {
             for a in self.alerts_of_incident(id)? {
                 if a.status == crate::AlertStatus::Triggered {
-                    self.acknowledge(a.id, actor, at)?;
+                    self.ack_alert(a.id, actor, at)?;
                 }
             }
         }
-        Ok(self.incident(id)?.map(Moved::Moved))
+        let after = self.incident(id)?;
+        Ok(after.map(|i| {
+            if now.status >= to {
+                Moved::Already(i)
+            } else {
+                Moved::Moved(i)
+            }
+        }))
     }
 
     /// Changes an incident's title, severity or impact start; each change is recorded.
@@ -383,16 +394,27 @@ impl Tx<'_> {
             .flatten())
     }
 
-    /// The unresolved incident of a service most recently opened.
+    /// The incident of a service that people are still getting on top of (triggered or
+    /// acknowledged), most recently opened: new pages of the service join it. A mitigated
+    /// one is over for its users; a new page is a new incident.
     pub fn open_incident_of(&mut self, service: &str) -> Result<Option<Incident>> {
-        Ok(self.incidents(true, Some(service), 1)?.into_iter().next())
+        self.db
+            .opt(
+                &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE service = ?1 AND status IN ('triggered', 'acknowledged') ORDER BY id DESC LIMIT 1"),
+                &[service.into()],
+            )?
+            .map(|r| incident(&r))
+            .transpose()
     }
 
-    /// The alerts joined to an incident, oldest first.
+    /// The alerts joined to an incident, oldest first (the first 200: an incident that
+    /// gathers more is shown and acknowledged by those; the rest follow their sources).
     pub fn alerts_of_incident(&mut self, incident: i64) -> Result<Vec<Alert>> {
         self.db
             .query(
-                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE incident = ?1 ORDER BY id"),
+                &format!(
+                    "SELECT {ALERT_COLUMNS} FROM alerts WHERE incident = ?1 ORDER BY id LIMIT 200"
+                ),
                 &[incident.into()],
             )?
             .iter()

@@ -94,7 +94,16 @@ pub fn list(c: &Client, all: bool, service: Option<&str>, output: Output) -> any
         if all { "all" } else { "open" }
     );
     if let Some(s) = service {
-        path.push_str(&format!("&service={s}"));
+        let encoded: String = s
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        path.push_str(&format!("&service={encoded}"));
     }
     let body = c.get(&path)?;
     match output {

@@ -155,6 +155,19 @@ impl Alerting {
         actor: String,
         now: i64,
     ) -> Result<Incident, AlertError> {
+        if let Some(t) = impact_started_at {
+            let i = self
+                .store
+                .transact(move |tx| tx.incident(id))?
+                .ok_or_else(|| AlertError::NotFound(format!("there is no incident {id}")))?;
+            if t > i.started_at {
+                return Err(AlertError::Invalid(format!(
+                    "impact_started must be at or before the incident started ({})",
+                    jiff::Timestamp::from_second(i.started_at)
+                        .map_or_else(|_| i.started_at.to_string(), |ts| ts.to_string())
+                )));
+            }
+        }
         self.store
             .transact(move |tx| {
                 tx.edit_incident(
@@ -258,7 +271,9 @@ impl Alerting {
                     kind: kind.into(),
                     summary: format!(
                         "{what} {} by {} about alert {}",
-                        m.destination, m.channel, a.id
+                        redact(&m.destination),
+                        m.channel,
+                        a.id
                     ),
                     actor: Some("steward".into()),
                     details: json!({ "alert": a.id, "message": m.id }),
@@ -273,8 +288,13 @@ impl Alerting {
                 .unwrap_or_default(),
         );
         let until = i.resolved_at.unwrap_or(now) + 1;
+        let from = i
+            .impact_started_at
+            .unwrap_or(i.started_at)
+            .min(i.started_at)
+            - CHANGES_BEFORE;
         for s in &services {
-            for c in tx.changes(Some(s), i.started_at - CHANGES_BEFORE, until, 100)? {
+            for c in tx.changes(Some(s), from, until, 100)? {
                 out.push(change_entry(&c, i.started_at));
             }
         }
@@ -283,18 +303,20 @@ impl Alerting {
     }
 
     /// For a page that notifies: joins it to its service's open incident, or opens one when
-    /// the service's pages open incidents by themselves.
+    /// the service's pages open incidents by themselves. `true` when the incident is
+    /// already acknowledged: the page is acknowledged with it and pages nobody (the people
+    /// on it see it join).
     pub(super) fn auto_incident(
         &self,
         tx: &mut Tx<'_>,
         a: &Alert,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let Some(service) = a.service.as_deref().and_then(|s| self.catalog.service(s)) else {
-            return Ok(());
+            return Ok(false);
         };
         let Some(severity) = &service.auto_incident else {
-            return Ok(());
+            return Ok(false);
         };
         let incident = match tx.open_incident_of(&service.name)? {
             Some(i) => i,
@@ -304,14 +326,45 @@ impl Alerting {
                     severity: severity.clone(),
                     service: service.name.clone(),
                     customer: service.customer.clone(),
-                    started_at: now,
+                    started_at: a.opened_at.min(now),
                     impact_started_at: None,
                     actor: "steward".into(),
                 },
                 &format!("opened by alert {}, a page of {}", a.id, service.name),
             )?,
         };
-        tx.join_incident(incident.id, a, now)
+        tx.join_incident(incident.id, a, now)?;
+        if incident.status >= IncidentStatus::Acknowledged {
+            let by = incident
+                .acknowledged_by
+                .unwrap_or_else(|| "steward".to_string());
+            tx.acknowledge(a.id, &by, now)?;
+            tx.log(
+                a.id,
+                now,
+                "joined",
+                "steward",
+                &format!(
+                    "joined incident {}, which {by} has; nobody is paged",
+                    incident.id
+                ),
+            )?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
+/// Where a notification went, without what makes the address a secret: a URL's path and
+/// query (Slack and Teams hooks carry their token there) are left out.
+fn redact(destination: &str) -> String {
+    match destination.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = host.rsplit('@').next().unwrap_or_default();
+            format!("{scheme}://{host}/…")
+        }
+        None => destination.to_string(),
     }
 }
 
@@ -333,5 +386,21 @@ fn change_entry(c: &Change, started: i64) -> Entry {
         ),
         actor: Some(c.created_by.clone()),
         details: json!({ "change": c.id, "link": c.link }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn notification_destinations_on_a_timeline_keep_no_token() {
+        assert_eq!(
+            super::redact("https://hooks.slack.com/services/T0/B0/secret?x=1"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            super::redact("http://user:pw@127.0.0.1:9/ann"),
+            "http://127.0.0.1:9/…"
+        );
+        assert_eq!(super::redact("ann@example.com"), "ann@example.com");
     }
 }

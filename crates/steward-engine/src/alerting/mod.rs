@@ -392,7 +392,9 @@ impl Alerting {
             tx.log(a.id, now, "suppressed", "steward", &why)?;
             return Ok(());
         }
-        self.auto_incident(tx, a, now)?;
+        if self.auto_incident(tx, a, now)? {
+            return Ok(());
+        }
         match policy {
             Some(p) => {
                 tx.start_escalation(a.id, &p, now)?;
@@ -709,6 +711,10 @@ impl Alerting {
             round,
             policy: &policy.name,
             public_url: &public_url,
+            runbook: self
+                .catalog
+                .runbook_for(alert.service.as_deref(), &labels)
+                .map(|r| r.name.as_str()),
         };
         let mut queued = 0;
         // Notifications of one policy and service to one destination form a group: the
@@ -837,10 +843,13 @@ impl Alerting {
                 }
                 tx.set_suppressed(a.id, None)?;
                 ctx.set_suppressed(a.id, None);
-                if a.status == AlertStatus::Triggered && a.incident.is_none() {
-                    me.auto_incident(tx, &a, now)?;
-                }
                 let was = a.suppressed.clone().unwrap_or_default();
+                if a.status == AlertStatus::Triggered
+                    && a.incident.is_none()
+                    && me.auto_incident(tx, &a, now)?
+                {
+                    continue;
+                }
                 match &a.policy {
                     Some(p) if a.status == AlertStatus::Triggered => {
                         tx.start_escalation(a.id, p, now)?;

@@ -103,6 +103,8 @@ pub struct Notice<'a> {
     pub round: i64,
     pub policy: &'a str,
     pub public_url: &'a str,
+    /// The runbook that answers the alert.
+    pub runbook: Option<&'a str>,
 }
 
 fn rfc3339(t: i64) -> String {
@@ -122,6 +124,11 @@ impl Notice<'_> {
     /// would be clicked by every chat link-preview bot); programs POST to the API.
     fn ack_url(&self) -> String {
         self.alert_url()
+    }
+
+    fn runbook_url(&self) -> Option<String> {
+        self.runbook
+            .map(|r| format!("{}/runbooks/{r}", self.public_url.trim_end_matches('/')))
     }
 
     fn ack_api(&self) -> String {
@@ -160,6 +167,9 @@ impl Notice<'_> {
         }
         if let Some(b) = d["budget_remaining"].as_f64() {
             lines.push(format!("Error budget left: {:.1}%", b * 100.0));
+        }
+        if let (Some(r), Some(url)) = (self.runbook, self.runbook_url()) {
+            lines.push(format!("Runbook: {r} {url}"));
         }
         lines.push(format!(
             "Paged now: {}",
@@ -246,7 +256,7 @@ pub fn render(channel: &str, n: &Notice<'_>) -> String {
             "service_owner": n.owner,
             "escalation": { "policy": n.policy, "step": n.step + 1, "round": n.round + 1 },
             "paged": n.paged,
-            "links": { "alert": n.alert_url(), "acknowledge": n.ack_api(), "acknowledge_page": n.ack_url() },
+            "links": { "alert": n.alert_url(), "acknowledge": n.ack_api(), "acknowledge_page": n.ack_url(), "runbook": n.runbook_url() },
             "text": n.lines().join("\n"),
         })
         .to_string(),

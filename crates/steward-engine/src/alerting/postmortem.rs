@@ -32,12 +32,36 @@ pub fn span(secs: i64) -> String {
     }
 }
 
-/// Text people wrote, safe inside a Markdown table cell or list item.
-fn cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace(['\r', '\n'], " ")
-        .replace('<', "&lt;")
+/// Text people (or alert sources) wrote, inert inside a Markdown table cell or list item:
+/// what could open a code block, a link, an image, HTML, a heading, a quote or a list, or
+/// break the table, is escaped; the rest reads as written.
+pub fn cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    let text = s.trim_start();
+    // What starts a block only at the start of a line: escape it there.
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let lead = match text.as_bytes().get(digits) {
+        Some(b'.' | b')') if digits > 0 => Some(digits),
+        Some(b'#' | b'>' | b'-' | b'+' | b'*' | b'=') if digits == 0 => Some(0),
+        _ => None,
+    };
+    for (i, c) in text.char_indices() {
+        match c {
+            '\r' | '\n' => out.push(' '),
+            '<' => out.push_str("&lt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '[' | ']' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if Some(i) == lead => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The postmortem of a resolved incident, in Markdown.
@@ -80,7 +104,7 @@ pub fn markdown(
     }
 
     md.push_str("\n## Summary\n\n");
-    md.push_str(&format!("{}.", cell(&i.title)));
+    md.push_str(&format!("Incident {}: {}", i.id, cell(&i.title)));
     if let Some(u) = v.timeline.iter().rev().find(|e| e.kind == "status_update") {
         md.push_str(&format!(" Last status update: {}", cell(&u.summary)));
     }
@@ -89,7 +113,7 @@ pub fn markdown(
     if let Some(end) = i.mitigated_at.or(i.resolved_at) {
         md.push_str(&format!(
             "- Users were affected for {} (from {} to {}).\n",
-            span(end - from),
+            span((end - from).max(0)),
             when(from),
             when(end)
         ));
@@ -116,7 +140,7 @@ pub fn markdown(
         md.push_str(&format!(
             "| {} | {} | {} | {} |\n",
             when(e.at),
-            cell(&e.kind),
+            e.kind,
             cell(e.actor.as_deref().unwrap_or("")),
             cell(&e.summary)
         ));
@@ -209,4 +233,22 @@ fn bullets(lines: &[String]) -> String {
         return "- _To be written._\n".into();
     }
     lines.iter().map(|l| format!("- {l}\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_people_and_alert_sources_cannot_open_markdown_blocks_links_or_images() {
+        assert_eq!(
+            cell("```\n# x ![](https://evil/p) [a](b) <script> | *y* checkout-availability 1.5x"),
+            r"\`\`\` # x !\[\](https://evil/p) \[a\](b) &lt;script> \| *y* checkout-availability 1.5x"
+        );
+        assert_eq!(cell("# heading"), r"\# heading");
+        assert_eq!(cell("12. item"), r"12\. item");
+        assert_eq!(cell("- item"), r"\- item");
+        assert_eq!(span(0), "0s");
+        assert_eq!(span(3725), "1h 2m 5s");
+    }
 }

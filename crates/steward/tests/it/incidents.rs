@@ -30,11 +30,26 @@ spec:
   escalationPolicy: web
   dependsOn: [db]
   incidents: {{automatic: true, severity: SEV2}}
+  failureModes: [{{name: payment-timeouts}}]
 ---
 apiVersion: steward/v1
 kind: Service
 metadata: {{name: db}}
-spec: {{owner: web, tier: 1}}
+spec: {{owner: web, tier: 1, failureModes: [{{name: full-disk}}]}}
+---
+apiVersion: steward/v1
+kind: Runbook
+metadata: {{name: checkout-payments}}
+spec:
+  service: checkout
+  failureMode: payment-timeouts
+  alerts: ["slo=checkout-availability"]
+  symptoms: [checkout-availability burns]
+  checks: [the provider's status page]
+  steps:
+    - name: switch to the fallback provider
+      description: set checkout.payments.fallback
+  escalate: {{after: 15m}}
 ---
 apiVersion: steward/v1
 kind: User
@@ -140,13 +155,49 @@ fn a_burning_slo_opens_an_incident_that_people_run_to_resolution_and_it_survives
     assert_eq!(list["incidents"][0]["severity"], "SEV2");
     assert_eq!(list["incidents"][0]["status"], "triggered");
     assert_eq!(list["incidents"][0]["service"], "checkout");
-    ann.wait_for(1, Duration::from_secs(10));
+    // The page links the runbook that answers it.
+    let page = ann.wait_for(1, Duration::from_secs(10));
+    let body = &page[0].body;
+    assert!(
+        body["links"]["runbook"]
+            .as_str()
+            .is_some_and(|l| l.ends_with("/runbooks/checkout-payments")),
+        "{body}"
+    );
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .contains("Runbook: checkout-payments "),
+        "{body}"
+    );
     let path = format!("/api/v1/incidents/{id}");
     let incident = server.wait_for(&path, Duration::from_secs(10), |b| {
         kinds(b).iter().any(|k| k == "notification")
     });
     let alert = incident["alerts"][0]["id"].as_i64().unwrap();
     assert_eq!(incident["alerts"][0]["incident"], id);
+    let (_, a) = server.get(&format!("/api/v1/alerts/{alert}"));
+    assert_eq!(a["runbook"], "checkout-payments");
+    let (status, html) = server.get_text(&format!("/alerts/{alert}"));
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(r#"runbook <a href="/runbooks/checkout-payments">"#),
+        "{html}"
+    );
+    let (status, html) = server.get_text("/runbooks/checkout-payments");
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("<h2>Symptoms</h2><ul><li>checkout-availability burns</li>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Page a human after 15m 0s without mitigation"),
+        "{html}"
+    );
+    let (_, rb) = server.get("/api/v1/runbooks/checkout-payments");
+    assert_eq!(rb["failure_mode"], "payment-timeouts");
+    assert_eq!(rb["alerts"], json!(["slo=\"checkout-availability\""]));
 
     // ann acknowledges from the command line: the incident and its alert, and bob is not paged.
     std::thread::sleep(Duration::from_millis(1100));
@@ -353,6 +404,29 @@ fn incidents_declared_by_hand_take_roles_action_items_and_refuse_bad_input() {
             "{body}"
         );
     }
+    // An unknown commander is refused before anything is declared (a retry makes no twin).
+    let (status, answer) = server.post(
+        "/api/v1/incidents",
+        &json!({ "title": "x", "severity": "SEV1", "service": "db", "commander": "zed" })
+            .to_string(),
+    );
+    assert_eq!(
+        (status, answer["error"]["message"].as_str()),
+        (400, Some("commander `zed` is not a user of the catalog"))
+    );
+    let (_, list) = server.get("/api/v1/incidents");
+    assert_eq!(list["incidents"].as_array().unwrap().len(), 1);
+    let (status, answer) = server.post_patch(
+        "/api/v1/incidents/1",
+        &json!({ "impact_started": rfc3339(secs(&i["started_at"]) + 60) }).to_string(),
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("impact_started must be at or before the incident started ("));
+    let (status, _) = server.get("/api/v1/action-items?overdue=yes");
+    assert_eq!(status, 400);
     let (status, body) = server.post("/api/v1/incidents/99/ack", "");
     assert_eq!(
         (status, body["error"]["message"].as_str()),
@@ -400,4 +474,20 @@ fn incidents_declared_by_hand_take_roles_action_items_and_refuse_bad_input() {
     let (code, text) = cli(&server, &["incident", "list"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("db is slow"), "{text}");
+
+    // validate flags a declared failure mode that no runbook answers.
+    let out = steward()
+        .arg("validate")
+        .arg(dir.path().join("config"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "warning: service `db` declares failure mode `full-disk` but no runbook answers it"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("payment-timeouts"), "{text}");
 }
