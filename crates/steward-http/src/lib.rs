@@ -42,6 +42,17 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/runbooks/{name}", get(page::runbook))
         .route("/api/v1/runbooks", get(runbooks::list))
         .route("/api/v1/runbooks/{name}", get(runbooks::get))
+        .route(
+            "/api/v1/runbooks/{name}/runs",
+            get(runbooks::runs).post(runbooks::start),
+        )
+        .route("/api/v1/runbooks/{name}/rehearse", post(runbooks::rehearse))
+        .route("/api/v1/runs/{id}", get(runbooks::run))
+        .route("/api/v1/runs/{id}/approve", post(runbooks::approve))
+        .route(
+            "/api/v1/kill-switch",
+            get(runbooks::kill_switch).put(runbooks::set_kill_switch),
+        )
         .route("/alerts/{id}/{action}", post(page::alert_action))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -282,6 +282,27 @@ pub fn render(app: &AppState) -> String {
         "SLO objectives evaluated.",
     );
     let _ = writeln!(out, "steward_slos {}", snap.len());
+    // When each runbook was last rehearsed (absent: never): alert when one grows old.
+    let rehearsed = app
+        .engine
+        .store()
+        .transact(|tx| tx.last_rehearsals())
+        .unwrap_or_default();
+    family(
+        &mut out,
+        "steward_runbook_last_rehearsal_timestamp_seconds",
+        "gauge",
+        "When each runbook's last rehearsal succeeded (unix seconds).",
+    );
+    for (name, at) in rehearsed {
+        if app.engine.catalog().runbook(&name).is_some() {
+            let _ = writeln!(
+                out,
+                "steward_runbook_last_rehearsal_timestamp_seconds{{runbook=\"{}\"}} {at}",
+                esc(&name)
+            );
+        }
+    }
     out
 }
 

@@ -1,11 +1,17 @@
 //! Runbooks as the catalog declares them.
 
+use crate::alerts::{actor, bad, blocking, json_body, now, parse_id};
 use crate::error::ApiError;
+use crate::slos::rfc3339;
 use crate::AppState;
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
+use steward_engine::alerting::{Mode, Subject};
 use steward_model::runbook::{Action, Arg, Runbook};
+use steward_store::{Run, RunStep, Switch};
 
 pub fn runbook_json(r: &Runbook) -> Value {
     let steps: Vec<Value> = r
@@ -53,11 +59,33 @@ pub fn runbook_json(r: &Runbook) -> Value {
     })
 }
 
-/// `GET /api/v1/runbooks`
-pub async fn list(State(app): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "runbooks": app.engine.catalog().runbooks.iter().map(runbook_json).collect::<Vec<_>>()
-    }))
+/// Each runbook's last successful rehearsal.
+async fn rehearsals(app: &AppState) -> Result<std::collections::HashMap<String, i64>, ApiError> {
+    let store = app.engine.store().clone();
+    let list = blocking(move || Ok(store.transact(|tx| tx.last_rehearsals())?)).await?;
+    Ok(list.into_iter().collect())
+}
+
+fn with_rehearsal(r: &Runbook, last: Option<i64>, t: i64) -> Value {
+    let mut v = runbook_json(r);
+    v["last_rehearsal"] = json!(last.map(rfc3339));
+    v["rehearsal_age_seconds"] = json!(last.map(|l| t - l));
+    v
+}
+
+/// `GET /api/v1/runbooks`: every runbook, with when it was last rehearsed.
+pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let last = rehearsals(&app).await?;
+    let t = now();
+    Ok(Json(json!({
+        "runbooks": app
+            .engine
+            .catalog()
+            .runbooks
+            .iter()
+            .map(|r| with_rehearsal(r, last.get(&r.name).copied(), t))
+            .collect::<Vec<_>>()
+    })))
 }
 
 /// `GET /api/v1/runbooks/{name}`
@@ -65,9 +93,214 @@ pub async fn get(
     State(app): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    app.engine
-        .catalog()
-        .runbook(&name)
-        .map(|r| Json(runbook_json(r)))
-        .ok_or_else(|| ApiError::not_found(format!("there is no runbook `{name}`")))
+    let Some(r) = app.engine.catalog().runbook(&name).cloned() else {
+        return Err(ApiError::not_found(format!("there is no runbook `{name}`")));
+    };
+    let last = rehearsals(&app).await?;
+    Ok(Json(with_rehearsal(&r, last.get(&r.name).copied(), now())))
+}
+
+fn run_json(r: &Run, steps: &[RunStep]) -> Value {
+    json!({
+        "id": r.id,
+        "runbook": r.runbook,
+        "target": r.target,
+        "alert": r.alert,
+        "incident": r.incident,
+        "mode": r.mode,
+        "status": r.status,
+        "reason": r.reason,
+        "causation": r.causation,
+        "labels": serde_json::from_str::<Value>(&r.labels).unwrap_or(Value::Null),
+        "started_by": r.started_by,
+        "started_at": rfc3339(r.started_at),
+        "finished_at": r.finished_at.map(rfc3339),
+        "steps": steps.iter().map(|s| json!({
+            "step": s.step + 1,
+            "name": s.name,
+            "status": s.status,
+            "inputs": serde_json::from_str::<Value>(&s.inputs).unwrap_or(Value::Null),
+            "output": s.output,
+            "exit_code": s.exit_code,
+            "approved_by": s.approved_by,
+            "started_at": rfc3339(s.started_at),
+            "finished_at": s.finished_at.map(rfc3339),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn run_view(app: &AppState, id: i64) -> Result<Value, ApiError> {
+    let store = app.engine.store().clone();
+    let (run, steps) =
+        blocking(move || Ok(store.transact(move |tx| Ok((tx.run(id)?, tx.steps_of(id)?)))?))
+            .await?;
+    let run = run.ok_or_else(|| ApiError::not_found(format!("there is no run {id}")))?;
+    Ok(run_json(&run, &steps))
+}
+
+/// A started run: 201, or 409 with the guard's reason when it was refused (recorded all
+/// the same).
+async fn started(app: &AppState, run: Run) -> Result<Response, ApiError> {
+    let body = run_view(app, run.id).await?;
+    if run.status == "refused" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "refused",
+            run.reason.unwrap_or_default(),
+        )
+        .with_details(vec![body]));
+    }
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `POST /api/v1/runbooks/{name}/runs` `{"alert","incident","dry_run","labels"}`: a run
+/// started by a person.
+pub async fn start(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let b = if body.is_empty() {
+        json!({})
+    } else {
+        json_body(&body)?
+    };
+    let id = |key: &str| -> Result<Option<i64>, ApiError> {
+        match &b[key] {
+            Value::Null => Ok(None),
+            v => v
+                .as_i64()
+                .filter(|i| *i > 0)
+                .map(Some)
+                .ok_or_else(|| bad(format!("{key} must be an id (a positive number)"))),
+        }
+    };
+    let mut subject = Subject {
+        alert: id("alert")?,
+        incident: id("incident")?,
+        labels: Default::default(),
+    };
+    match &b["labels"] {
+        Value::Null => {}
+        Value::Object(m) if m.len() <= 64 => {
+            for (k, v) in m {
+                let v = v.as_str().filter(|v| v.len() <= 1024).ok_or_else(|| {
+                    bad(format!(
+                        "label `{k}` must be a string of at most 1024 bytes"
+                    ))
+                })?;
+                subject.labels.insert(k.clone(), v.to_string());
+            }
+        }
+        _ => return Err(bad("labels must be an object of at most 64 strings")),
+    }
+    let mode = match &b["dry_run"] {
+        Value::Null | Value::Bool(false) => Mode::Real,
+        Value::Bool(true) => Mode::DryRun,
+        _ => return Err(bad("dry_run must be true or false")),
+    };
+    let alerting = app.engine.alerting.clone();
+    let who = actor(&headers);
+    let run = blocking(move || Ok(alerting.start_run(&name, subject, mode, who, now())?)).await?;
+    started(&app, run).await
+}
+
+/// `POST /api/v1/runbooks/{name}/rehearse`: a dry run, recorded as a rehearsal.
+pub async fn rehearse(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let alerting = app.engine.alerting.clone();
+    let who = actor(&headers);
+    let run = blocking(move || {
+        Ok(alerting.start_run(&name, Subject::default(), Mode::Rehearsal, who, now())?)
+    })
+    .await?;
+    started(&app, run).await
+}
+
+/// `GET /api/v1/runbooks/{name}/runs`: its last 100 runs, newest first.
+pub async fn runs(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if app.engine.catalog().runbook(&name).is_none() {
+        return Err(ApiError::not_found(format!("there is no runbook `{name}`")));
+    }
+    let store = app.engine.store().clone();
+    let list = blocking(move || Ok(store.transact(move |tx| tx.runs(Some(&name), 100))?)).await?;
+    Ok(Json(json!({
+        "runs": list.iter().map(|r| run_json(r, &[])).collect::<Vec<_>>()
+    })))
+}
+
+/// `GET /api/v1/runs/{id}`: a run and its steps.
+pub async fn run(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "run")?;
+    Ok(Json(run_view(&app, id).await?))
+}
+
+/// `POST /api/v1/runs/{id}/approve`: an approver lets the waiting step run.
+pub async fn approve(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "run")?;
+    let who = actor(&headers);
+    let Some(person) = who.strip_prefix("user:").filter(|p| *p != "api") else {
+        return Err(bad(
+            "say who approves: the X-Steward-User header (steward runbook approve --user NAME)",
+        ));
+    };
+    let person = person.to_string();
+    let alerting = app.engine.alerting.clone();
+    blocking(move || Ok(alerting.approve_run(id, &person, now())?)).await?;
+    Ok(Json(run_view(&app, id).await?))
+}
+
+fn switch_json(s: Option<&Switch>) -> Value {
+    match s {
+        Some(s) => {
+            json!({ "on": s.on, "reason": s.reason, "set_by": s.set_by, "set_at": rfc3339(s.set_at) })
+        }
+        None => json!({ "on": false, "reason": null, "set_by": null, "set_at": null }),
+    }
+}
+
+/// `GET /api/v1/kill-switch`: whether real runbook runs are stopped.
+pub async fn kill_switch(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let alerting = app.engine.alerting.clone();
+    let s = blocking(move || Ok(alerting.kill_switch()?)).await?;
+    Ok(Json(switch_json(s.as_ref())))
+}
+
+/// `PUT /api/v1/kill-switch` `{"on": bool, "reason"}`: stops (or allows again) every real
+/// runbook run; running ones stop before their next step.
+pub async fn set_kill_switch(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let b = json_body(&body)?;
+    let on = b["on"]
+        .as_bool()
+        .ok_or_else(|| bad("on must be true or false"))?;
+    let reason = match &b["reason"] {
+        Value::String(s) if !s.trim().is_empty() && s.len() <= 1000 => s.trim().to_string(),
+        _ => {
+            return Err(bad(
+                "reason is required: a non-empty string of at most 1000 bytes",
+            ))
+        }
+    };
+    let alerting = app.engine.alerting.clone();
+    let who = actor(&headers);
+    let s = blocking(move || Ok(alerting.set_kill_switch(on, reason, who, now())?)).await?;
+    Ok(Json(switch_json(Some(&s))))
 }

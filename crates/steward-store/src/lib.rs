@@ -11,6 +11,7 @@ mod actor;
 mod alerts;
 mod incidents;
 mod postgres;
+mod runs;
 mod sql;
 mod sqlite;
 
@@ -24,6 +25,7 @@ pub use alerts::{
 pub use incidents::{
     ActionItem, Incident, IncidentEvent, IncidentStatus, Moved, NewIncident, Role,
 };
+pub use runs::{Run, RunStep, Switch};
 
 /// A series' id: every name samples are stored under has one.
 pub type SeriesId = i64;

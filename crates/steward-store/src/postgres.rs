@@ -31,6 +31,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (7, include_str!("../migrations/postgres/0007_changes.sql")),
     (8, include_str!("../migrations/postgres/0008_incidents.sql")),
+    (
+        9,
+        include_str!("../migrations/postgres/0009_runbook_runs.sql"),
+    ),
 ];
 
 /// Serialises migrations of replicas that start at the same time.

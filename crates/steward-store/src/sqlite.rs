@@ -22,6 +22,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (7, include_str!("../migrations/sqlite/0007_changes.sql")),
     (8, include_str!("../migrations/sqlite/0008_incidents.sql")),
+    (
+        9,
+        include_str!("../migrations/sqlite/0009_runbook_runs.sql"),
+    ),
 ];
 
 const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total) VALUES (?1, ?2, ?3, ?4)

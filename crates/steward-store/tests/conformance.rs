@@ -7,7 +7,7 @@
 use steward_store::{
     ActionItem, AlertFilter, AlertStatus, AlertTransition, Appended, Change, Escalation,
     IncidentStatus, IngestKey, MessageStatus, Moved, NewAlert, NewIncident, NewMessage, Override,
-    Rewrite, RewriteStats, SeriesId, SeriesRow, Silence, Store, StoreError, Triggered,
+    Rewrite, RewriteStats, Run, SeriesId, SeriesRow, Silence, Store, StoreError, Switch, Triggered,
 };
 
 /// A store and whatever must live as long as it (a temporary directory).
@@ -961,7 +961,7 @@ fn incidents_move_forward_acknowledge_their_alerts_and_keep_roles_and_items(f: F
         .unwrap()
         .unwrap();
     assert!(
-        matches!(again, Moved::Already(ref i) if i.status == IncidentStatus::Resolved && i.mitigated_at.is_none())
+        matches!(again, Moved::Already(ref i) if i.status == IncidentStatus::Resolved && i.mitigated_at == Some(200))
     );
     // A role has one holder; action items close with how they were verified.
     let item = store
@@ -1027,6 +1027,7 @@ fn incidents_move_forward_acknowledge_their_alerts_and_keep_roles_and_items(f: F
             "role",
             "role",
             "acknowledged",
+            "mitigated",
             "resolved",
             "action_item",
             "action_item_closed"
@@ -1038,6 +1039,103 @@ fn incidents_move_forward_acknowledge_their_alerts_and_keep_roles_and_items(f: F
             .unwrap(),
         None
     );
+}
+
+fn run_of(target: &str, mode: &str, at: i64) -> Run {
+    Run {
+        id: 0,
+        runbook: "restart".into(),
+        target: target.into(),
+        alert: None,
+        incident: None,
+        mode: mode.into(),
+        status: "running".into(),
+        reason: None,
+        causation: String::new(),
+        labels: "{}".into(),
+        started_by: "user:ann".into(),
+        started_at: at,
+        finished_at: None,
+        escalated_at: None,
+    }
+}
+
+fn runs_are_one_at_a_time_per_target_and_counted_for_the_breaker(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let first = store
+        .transact(|tx| tx.insert_run(&run_of("db-1", "real", 100)))
+        .unwrap();
+    // The store itself refuses a second run on the same target while one is in progress.
+    assert!(store
+        .transact(|tx| tx.insert_run(&run_of("db-1", "real", 101)))
+        .is_err());
+    let other = store
+        .transact(|tx| tx.insert_run(&run_of("db-2", "real", 102)))
+        .unwrap();
+    assert_eq!(
+        store
+            .transact(|tx| tx.active_run("restart", "db-1"))
+            .unwrap()
+            .map(|r| r.id),
+        Some(first.id)
+    );
+    store
+        .transact(move |tx| tx.set_run_status(first.id, "succeeded", None, 110))
+        .unwrap();
+    let again = store
+        .transact(|tx| tx.insert_run(&run_of("db-1", "rehearsal", 120)))
+        .unwrap();
+    store
+        .transact(move |tx| tx.set_run_status(again.id, "succeeded", None, 121))
+        .unwrap();
+    assert_eq!(
+        store
+            .transact(|tx| tx.real_runs_since("restart", 100))
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .transact(|tx| tx.real_runs_since("restart", 101))
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.transact(|tx| tx.last_rehearsals()).unwrap(),
+        vec![("restart".to_string(), 120)]
+    );
+    assert_eq!(
+        store
+            .transact(|tx| tx.runs_in("running", 10))
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>(),
+        vec![other.id]
+    );
+    assert!(store
+        .transact(move |tx| tx.approve(other.id, 1, "user:ann", 130))
+        .unwrap());
+    assert!(!store
+        .transact(move |tx| tx.approve(other.id, 1, "user:bob", 131))
+        .unwrap());
+    assert_eq!(
+        store
+            .transact(move |tx| tx.approval(other.id, 1))
+            .unwrap()
+            .as_deref(),
+        Some("user:ann")
+    );
+    let s = Switch {
+        name: "runbooks".into(),
+        on: true,
+        reason: "misbehaving".into(),
+        set_by: "user:ann".into(),
+        set_at: 140,
+    };
+    let stored = s.clone();
+    store.transact(move |tx| tx.set_switch(&stored)).unwrap();
+    assert_eq!(store.transact(|tx| tx.switch("runbooks")).unwrap(), Some(s));
 }
 
 macro_rules! conformance_suite {
@@ -1075,6 +1173,7 @@ conformance_suite!(sqlite:
     a_batch_moves_to_a_new_leader_and_only_a_leader_is_retried,
     changes_are_kept_and_listed_newest_first_per_service,
     incidents_move_forward_acknowledge_their_alerts_and_keep_roles_and_items,
+    runs_are_one_at_a_time_per_target_and_counted_for_the_breaker,
     a_failed_transaction_leaves_nothing_behind,
     ping_answers,
 );
@@ -1100,6 +1199,7 @@ conformance_suite!(postgres:
     a_batch_moves_to_a_new_leader_and_only_a_leader_is_retried,
     changes_are_kept_and_listed_newest_first_per_service,
     incidents_move_forward_acknowledge_their_alerts_and_keep_roles_and_items,
+    runs_are_one_at_a_time_per_target_and_counted_for_the_breaker,
     a_failed_transaction_leaves_nothing_behind,
     ping_answers,
 );

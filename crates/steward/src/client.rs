@@ -52,15 +52,26 @@ impl Client {
     }
 
     pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send("POST", path, body)
+    }
+
+    pub fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send("PUT", path, body)
+    }
+
+    fn send(&self, method: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
-        let mut req = self
-            .agent
-            .post(&url)
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
             .header("content-type", "application/json");
         if let Some(u) = &self.user {
             req = req.header("x-steward-user", u);
         }
-        let resp = req.send(body.to_string());
+        let req = req
+            .body(body.to_string())
+            .with_context(|| format!("{url} is not a URL"))?;
+        let resp = self.agent.run(req);
         self.answer(&url, resp)
     }
 

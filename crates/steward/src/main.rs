@@ -4,6 +4,7 @@ mod alerts;
 mod client;
 mod demo;
 mod incidents;
+mod runbooks;
 mod serve;
 mod status;
 
@@ -67,6 +68,13 @@ enum Command {
         server: ServerArgs,
         #[command(subcommand)]
         command: IncidentCommand,
+    },
+    /// Run, rehearse and approve runbooks; the kill switch.
+    Runbook {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        command: RunbookCommand,
     },
     /// Postmortems of resolved incidents.
     Postmortem {
@@ -180,6 +188,36 @@ enum IncidentCommand {
         text: String,
         #[arg(long)]
         update: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunbookCommand {
+    /// Run a runbook (real, unless --dry-run), for an alert or incident if given.
+    Run {
+        name: String,
+        #[arg(long)]
+        alert: Option<i64>,
+        #[arg(long)]
+        incident: Option<i64>,
+        #[arg(long)]
+        dry_run: bool,
+        /// A label the steps read, NAME=VALUE (an alert's own labels win).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+    },
+    /// Rehearse a runbook: a dry run, recorded; its age is shown and exported.
+    Rehearse { name: String },
+    /// Approve the step a run waits on (you must be one of the runbook's approvers).
+    Approve { run: i64 },
+    /// A run and its steps.
+    Show { run: i64 },
+    /// Stop every real run (on) or allow them again (off).
+    KillSwitch {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -303,6 +341,25 @@ fn main() -> ExitCode {
                 IncidentCommand::Resolve { id } => incidents::move_on(&c, id, "resolve", out),
                 IncidentCommand::Note { id, text, update } => {
                     incidents::note(&c, id, &text, update, out)
+                }
+            }
+        }
+        Command::Runbook { server, command } => {
+            let c = client::Client::new(&server.server, who(server.user));
+            let out = server.output;
+            match command {
+                RunbookCommand::Run {
+                    name,
+                    alert,
+                    incident,
+                    dry_run,
+                    labels,
+                } => runbooks::run(&c, &name, alert, incident, dry_run, &labels, out),
+                RunbookCommand::Rehearse { name } => runbooks::rehearse(&c, &name, out),
+                RunbookCommand::Approve { run } => runbooks::approve(&c, run, out),
+                RunbookCommand::Show { run } => runbooks::show(&c, run, out),
+                RunbookCommand::KillSwitch { state, reason } => {
+                    runbooks::kill_switch(&c, state == "on", &reason)
                 }
             }
         }

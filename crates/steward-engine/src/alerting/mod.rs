@@ -12,10 +12,12 @@
 mod incidents;
 mod notify;
 pub mod postmortem;
+mod runbooks;
 mod suppress;
 
 pub use incidents::{Durations, Entry, IncidentView, CHANGES_BEFORE, SEVERITIES};
 pub use notify::{check_smtp, sign, DeliveryOptions, Outbox, SmtpOptions};
+pub use runbooks::{Mode, Subject, CAUSATION_LABEL, KILL_SWITCH};
 pub use suppress::{matchers_json, silence_matchers};
 
 use crate::metrics::Metrics;
@@ -164,6 +166,8 @@ pub struct Alerting {
     pub options: AlertOptions,
     /// Every service's dependencies, transitively.
     dependencies: HashMap<String, Vec<String>>,
+    /// The runbook runs executing in this process.
+    runner: runbooks::Runner,
     /// Events each integration sent in the current minute.
     rates: Mutex<HashMap<usize, (i64, u32)>>,
     work: mpsc::Sender<Work>,
@@ -207,6 +211,7 @@ impl Alerting {
         ));
         Alerting {
             dependencies: suppress::dependencies(&catalog),
+            runner: runbooks::Runner::default(),
             catalog,
             store,
             options,
@@ -384,7 +389,11 @@ impl Alerting {
         if !pages(&a.severity) {
             return Ok(());
         }
-        let policy = self.policy_for(a.service.as_deref(), labels);
+        // A page about a runbook's run goes where the runbook's escalation line says.
+        let policy = match labels.get("escalation_policy") {
+            Some(p) if a.source == "runbook" && self.catalog.policy(p).is_some() => Some(p.clone()),
+            _ => self.policy_for(a.service.as_deref(), labels),
+        };
         tx.set_policy(a.id, policy.as_deref())?;
         if let Some(why) = ctx.suppressed(tx, a, labels, now)? {
             tx.set_suppressed(a.id, Some(&why))?;
@@ -392,7 +401,9 @@ impl Alerting {
             tx.log(a.id, now, "suppressed", "steward", &why)?;
             return Ok(());
         }
-        if self.auto_incident(tx, a, now)? {
+        let joined_acknowledged = self.auto_incident(tx, a, now)?;
+        self.auto_run(tx, a, labels, now)?;
+        if joined_acknowledged {
             return Ok(());
         }
         match policy {
@@ -555,6 +566,9 @@ impl Alerting {
         }
         if let Err(e) = self.escalate(now) {
             tracing::error!(error = %e, "cannot run escalation steps; retrying in a second");
+        }
+        if let Err(e) = self.run_runbooks(now) {
+            tracing::error!(error = %e, "cannot look at runbook runs; retrying in a second");
         }
     }
 

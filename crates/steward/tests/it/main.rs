@@ -9,4 +9,5 @@ mod gate;
 mod incidents;
 mod oncall;
 mod restart;
+mod runbooks;
 mod support;

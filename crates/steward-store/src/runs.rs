@@ -1,0 +1,316 @@
+//! Runbook runs, their steps and approvals, and the switches people flip (the runbook kill
+//! switch): typed operations on a transaction, written once for both backends.
+
+use crate::sql::Row;
+use crate::{Result, StoreError, Tx};
+
+/// A run of a runbook as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    pub id: i64,
+    pub runbook: String,
+    /// What the run acts on (an instance, else the service): one run at a time per target.
+    pub target: String,
+    pub alert: Option<i64>,
+    pub incident: Option<i64>,
+    /// real | dry_run | rehearsal
+    pub mode: String,
+    /// running | awaiting_approval | succeeded | failed | refused
+    pub status: String,
+    pub reason: Option<String>,
+    /// Passed to what the run does; an alert that carries it starts no run.
+    pub causation: String,
+    /// A JSON object: the labels the steps read.
+    pub labels: String,
+    pub started_by: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub escalated_at: Option<i64>,
+}
+
+/// One step of a run as it went.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunStep {
+    pub id: i64,
+    pub run: i64,
+    pub step: i64,
+    pub name: String,
+    /// running | succeeded | failed | timed_out | would_run | manual | interrupted
+    pub status: String,
+    /// JSON: the argument list, or the request.
+    pub inputs: String,
+    pub output: String,
+    pub exit_code: Option<i64>,
+    pub approved_by: Option<String>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// A switch as last set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Switch {
+    pub name: String,
+    pub on: bool,
+    pub reason: String,
+    pub set_by: String,
+    pub set_at: i64,
+}
+
+const RUN_COLUMNS: &str = "id, runbook, target, alert, incident, mode, status, reason, causation, labels, started_by, started_at, finished_at, escalated_at";
+
+fn run(r: &Row) -> Result<Run> {
+    Ok(Run {
+        id: r.int(0)?,
+        runbook: r.text(1)?,
+        target: r.text(2)?,
+        alert: r.opt_int(3)?,
+        incident: r.opt_int(4)?,
+        mode: r.text(5)?,
+        status: r.text(6)?,
+        reason: r.opt_text(7)?,
+        causation: r.text(8)?,
+        labels: r.text(9)?,
+        started_by: r.text(10)?,
+        started_at: r.int(11)?,
+        finished_at: r.opt_int(12)?,
+        escalated_at: r.opt_int(13)?,
+    })
+}
+
+const STEP_COLUMNS: &str =
+    "id, run, step, name, status, inputs, output, exit_code, approved_by, started_at, finished_at";
+
+fn step(r: &Row) -> Result<RunStep> {
+    Ok(RunStep {
+        id: r.int(0)?,
+        run: r.int(1)?,
+        step: r.int(2)?,
+        name: r.text(3)?,
+        status: r.text(4)?,
+        inputs: r.text(5)?,
+        output: r.text(6)?,
+        exit_code: r.opt_int(7)?,
+        approved_by: r.opt_text(8)?,
+        started_at: r.int(9)?,
+        finished_at: r.opt_int(10)?,
+    })
+}
+
+impl Tx<'_> {
+    /// Records a run; `status` is `running`, or `refused` with the reason. A second run of
+    /// the runbook on the same target while one is in progress is refused by the store
+    /// itself (a partial unique index), so check [`Tx::active_run`] first for a clear word.
+    pub fn insert_run(&mut self, r: &Run) -> Result<Run> {
+        let id = self
+            .db
+            .one(
+                "INSERT INTO runbook_runs (runbook, target, alert, incident, mode, status, reason, causation, labels, started_by, started_at, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
+                &[(&r.runbook).into(), (&r.target).into(), r.alert.into(), r.incident.into(), (&r.mode).into(), (&r.status).into(), r.reason.as_ref().into(), (&r.causation).into(), (&r.labels).into(), (&r.started_by).into(), r.started_at.into(), r.finished_at.into()],
+            )?
+            .int(0)?;
+        self.run(id)?
+            .ok_or_else(|| StoreError::Backend(format!("run {id} vanished")))
+    }
+
+    pub fn run(&mut self, id: i64) -> Result<Option<Run>> {
+        self.db
+            .opt(
+                &format!("SELECT {RUN_COLUMNS} FROM runbook_runs WHERE id = ?1"),
+                &[id.into()],
+            )?
+            .map(|r| run(&r))
+            .transpose()
+    }
+
+    /// The run of a runbook in progress on a target.
+    pub fn active_run(&mut self, runbook: &str, target: &str) -> Result<Option<Run>> {
+        self.db
+            .opt(
+                &format!("SELECT {RUN_COLUMNS} FROM runbook_runs WHERE runbook = ?1 AND target = ?2 AND status IN ('running', 'awaiting_approval')"),
+                &[runbook.into(), target.into()],
+            )?
+            .map(|r| run(&r))
+            .transpose()
+    }
+
+    /// A runbook's runs (every runbook's when `None`), newest first.
+    pub fn runs(&mut self, runbook: Option<&str>, limit: u32) -> Result<Vec<Run>> {
+        let (sql, params) = match runbook {
+            Some(n) => (
+                format!("SELECT {RUN_COLUMNS} FROM runbook_runs WHERE runbook = ?2 ORDER BY id DESC LIMIT ?1"),
+                vec![i64::from(limit).into(), n.into()],
+            ),
+            None => (
+                format!("SELECT {RUN_COLUMNS} FROM runbook_runs ORDER BY id DESC LIMIT ?1"),
+                vec![i64::from(limit).into()],
+            ),
+        };
+        self.db.query(&sql, &params)?.iter().map(run).collect()
+    }
+
+    /// Runs in a status, oldest first.
+    pub fn runs_in(&mut self, status: &str, limit: u32) -> Result<Vec<Run>> {
+        self.db
+            .query(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runbook_runs WHERE status = ?1 ORDER BY id LIMIT ?2"
+                ),
+                &[status.into(), i64::from(limit).into()],
+            )?
+            .iter()
+            .map(run)
+            .collect()
+    }
+
+    /// Real runs of a runbook that started at or after `since` (refused ones do not count).
+    pub fn real_runs_since(&mut self, runbook: &str, since: i64) -> Result<i64> {
+        self.db
+            .one(
+                "SELECT COUNT(*) FROM runbook_runs WHERE runbook = ?1 AND started_at >= ?2 AND mode = 'real' AND status <> 'refused'",
+                &[runbook.into(), since.into()],
+            )?
+            .int(0)
+    }
+
+    /// The last rehearsal of each runbook: (runbook, when).
+    pub fn last_rehearsals(&mut self) -> Result<Vec<(String, i64)>> {
+        self.db
+            .query(
+                "SELECT runbook, MAX(started_at) FROM runbook_runs WHERE mode = 'rehearsal' AND status = 'succeeded' GROUP BY runbook ORDER BY runbook",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.int(1)?)))
+            .collect()
+    }
+
+    /// Moves a run on; a finished one gets its end time.
+    pub fn set_run_status(
+        &mut self,
+        id: i64,
+        status: &str,
+        reason: Option<&str>,
+        at: i64,
+    ) -> Result<()> {
+        let finished = matches!(status, "succeeded" | "failed" | "refused");
+        self.db.exec(
+            "UPDATE runbook_runs SET status = ?2, reason = COALESCE(?3, reason), finished_at = ?4 WHERE id = ?1",
+            &[id.into(), status.into(), reason.into(), finished.then_some(at).into()],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_run_causation(&mut self, id: i64, causation: &str) -> Result<()> {
+        self.db.exec(
+            "UPDATE runbook_runs SET causation = ?2 WHERE id = ?1",
+            &[id.into(), causation.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Real runs since `since` whose escalation line has not been looked at to the end.
+    pub fn runs_to_watch(&mut self, since: i64, limit: u32) -> Result<Vec<Run>> {
+        self.db
+            .query(
+                &format!("SELECT {RUN_COLUMNS} FROM runbook_runs WHERE mode = 'real' AND status <> 'refused' AND escalated_at IS NULL AND started_at >= ?1 ORDER BY id LIMIT ?2"),
+                &[since.into(), i64::from(limit).into()],
+            )?
+            .iter()
+            .map(run)
+            .collect()
+    }
+
+    pub fn set_run_escalated(&mut self, id: i64, at: i64) -> Result<()> {
+        self.db.exec(
+            "UPDATE runbook_runs SET escalated_at = ?2 WHERE id = ?1",
+            &[id.into(), at.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Records that a step started (or, for one that does not run, what it was).
+    pub fn start_step(&mut self, s: &RunStep) -> Result<i64> {
+        self.db
+            .one(
+                "INSERT INTO runbook_steps (run, step, name, status, inputs, output, exit_code, approved_by, started_at, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+                &[s.run.into(), s.step.into(), (&s.name).into(), (&s.status).into(), (&s.inputs).into(), (&s.output).into(), s.exit_code.into(), s.approved_by.as_ref().into(), s.started_at.into(), s.finished_at.into()],
+            )?
+            .int(0)
+    }
+
+    pub fn finish_step(
+        &mut self,
+        id: i64,
+        status: &str,
+        exit_code: Option<i64>,
+        output: &str,
+        at: i64,
+    ) -> Result<()> {
+        self.db.exec(
+            "UPDATE runbook_steps SET status = ?2, exit_code = ?3, output = ?4, finished_at = ?5 WHERE id = ?1",
+            &[id.into(), status.into(), exit_code.into(), output.into(), at.into()],
+        )?;
+        Ok(())
+    }
+
+    pub fn steps_of(&mut self, run: i64) -> Result<Vec<RunStep>> {
+        self.db
+            .query(
+                &format!(
+                    "SELECT {STEP_COLUMNS} FROM runbook_steps WHERE run = ?1 ORDER BY step, id"
+                ),
+                &[run.into()],
+            )?
+            .iter()
+            .map(step)
+            .collect()
+    }
+
+    /// Approves step `step` of a run; false when it was approved before.
+    pub fn approve(&mut self, run: i64, step: i64, by: &str, at: i64) -> Result<bool> {
+        Ok(self.db.exec(
+            "INSERT INTO runbook_approvals (run, step, approved_by, approved_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run, step) DO NOTHING",
+            &[run.into(), step.into(), by.into(), at.into()],
+        )? > 0)
+    }
+
+    /// Who approved step `step` of a run.
+    pub fn approval(&mut self, run: i64, step: i64) -> Result<Option<String>> {
+        self.db
+            .opt(
+                "SELECT approved_by FROM runbook_approvals WHERE run = ?1 AND step = ?2",
+                &[run.into(), step.into()],
+            )?
+            .map(|r| r.text(0))
+            .transpose()
+    }
+
+    pub fn switch(&mut self, name: &str) -> Result<Option<Switch>> {
+        self.db
+            .opt(
+                "SELECT name, is_on, reason, set_by, set_at FROM switches WHERE name = ?1",
+                &[name.into()],
+            )?
+            .map(|r| {
+                Ok(Switch {
+                    name: r.text(0)?,
+                    on: r.int(1)? != 0,
+                    reason: r.text(2)?,
+                    set_by: r.text(3)?,
+                    set_at: r.int(4)?,
+                })
+            })
+            .transpose()
+    }
+
+    pub fn set_switch(&mut self, s: &Switch) -> Result<()> {
+        self.db.exec(
+            "INSERT INTO switches (name, is_on, reason, set_by, set_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (name) DO UPDATE SET is_on = excluded.is_on, reason = excluded.reason, set_by = excluded.set_by, set_at = excluded.set_at",
+            &[(&s.name).into(), i64::from(s.on).into(), (&s.reason).into(), (&s.set_by).into(), s.set_at.into()],
+        )?;
+        Ok(())
+    }
+}
