@@ -29,6 +29,7 @@ pub struct Catalog {
     pub routes: Vec<Route>,
     pub maintenance: Vec<MaintenanceWindow>,
     pub runbooks: Vec<steward_model::runbook::Runbook>,
+    pub budget_policies: Vec<steward_model::catalog::BudgetPolicy>,
 }
 
 impl Catalog {
@@ -38,6 +39,16 @@ impl Catalog {
 
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The error-budget policy a service follows: the first that names it, else the
+    /// default (deploys freeze while any SLO's budget is exhausted, fixes pass).
+    pub fn budget_policy(&self, service: &str) -> steward_model::catalog::BudgetPolicy {
+        self.budget_policies
+            .iter()
+            .find(|p| p.services.iter().any(|s| s == service))
+            .cloned()
+            .unwrap_or_else(|| steward_model::catalog::BudgetPolicy::default_for(service))
     }
 
     pub fn runbook(&self, name: &str) -> Option<&steward_model::runbook::Runbook> {
@@ -209,6 +220,25 @@ pub fn build(docs: &[Document], scope: Scope, diags: &mut Diagnostics) -> Catalo
                 members: t.members.clone(),
             }),
             Document::OnCall(d) => add_on_call(&ck, d, &mut catalog, diags),
+            Document::BudgetPolicy(d) => {
+                for s in &d.services {
+                    ck.reference(SERVICE_KINDS, "service", s, diags);
+                    if let Some(other) = catalog
+                        .budget_policies
+                        .iter()
+                        .find(|p| p.services.contains(&s.name))
+                    {
+                        diags.error(
+                            s.loc.clone(),
+                            format!(
+                                "service `{}` already follows error budget policy `{}`; a service follows one",
+                                s.name, other.name
+                            ),
+                        );
+                    }
+                }
+                catalog.budget_policies.push(d.policy.clone());
+            }
             Document::Runbook(d) => {
                 ck.reference(SERVICE_KINDS, "service", &d.service, diags);
                 if let Some(p) = &d.policy {

@@ -32,6 +32,7 @@ pub enum Document {
     CatalogService(CatalogServiceDoc),
     OnCall(crate::oncall::OnCallDoc),
     Runbook(crate::runbook::RunbookDoc),
+    BudgetPolicy(crate::policy::BudgetPolicyDoc),
 }
 
 impl Document {
@@ -48,6 +49,7 @@ impl Document {
             Document::CatalogService(d) => &d.meta,
             Document::OnCall(d) => d.meta(),
             Document::Runbook(d) => &d.meta,
+            Document::BudgetPolicy(d) => &d.meta,
         }
     }
 
@@ -65,6 +67,7 @@ impl Document {
             Document::CatalogService(_) => "steward/v1 Service",
             Document::OnCall(d) => d.kind(),
             Document::Runbook(_) => "Runbook",
+            Document::BudgetPolicy(_) => "ErrorBudgetPolicy",
         }
     }
 }
@@ -291,6 +294,7 @@ pub fn read_document(r: &mut Reader<'_>, node: &Node) -> Option<Document> {
             "Route",
             "MaintenanceWindow",
             "Runbook",
+            "ErrorBudgetPolicy",
         ][..],
         _ => {
             r.error(
@@ -326,6 +330,9 @@ pub fn read_document(r: &mut Reader<'_>, node: &Node) -> Option<Document> {
         }
         ("steward/v1", "Team") => Document::Team(read_team(r, meta, spec)?),
         ("steward/v1", "Service") => Document::CatalogService(read_catalog_service(r, meta, spec)?),
+        ("steward/v1", "ErrorBudgetPolicy") => {
+            Document::BudgetPolicy(crate::policy::read(r, meta, spec)?)
+        }
         ("steward/v1", "Runbook") => Document::Runbook(crate::runbook::read(r, meta, spec)?),
         ("steward/v1", kind) => Document::OnCall(crate::oncall::read(r, kind, meta, spec)?),
         _ => return None,

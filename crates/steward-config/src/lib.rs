@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod diag;
 pub mod docs;
 pub mod oncall;
+pub mod policy;
 pub mod read;
 pub mod runbook;
 pub mod yaml;

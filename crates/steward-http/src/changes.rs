@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use steward_store::Change;
+use steward_store::{Change, GateOverride};
 
 fn change_json(c: &Change) -> Value {
     json!({
@@ -135,9 +135,10 @@ pub async fn list(
     ))
 }
 
-/// `GET /api/v1/services/{name}/deploy-gate[?fix=true]` → `{"allowed", "reasons"}`. The
-/// default policy: deploys are denied while any SLO of the service has no error budget left,
-/// except fixes.
+/// `GET /api/v1/services/{name}/deploy-gate[?fix=true]` → `{"allowed", "reasons"}`, by the
+/// service's ErrorBudgetPolicy (else the default: deploys are denied while any SLO of the
+/// service has no error budget left), except fixes where the policy allows them and while an
+/// override is in force.
 pub async fn gate(
     State(app): State<AppState>,
     Path(name): Path<String>,
@@ -147,47 +148,299 @@ pub async fn gate(
         return Err(ApiError::not_found(format!("there is no service `{name}`")));
     }
     crate::slos::ready(&app)?;
-    let fix = query(&raw)
-        .get("fix")
-        .is_some_and(|v| v == "true" || v == "1");
+    let fix = match query(&raw).get("fix").map(String::as_str) {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(v) => return Err(bad(format!("fix `{v}` is not true or false"))),
+    };
+    let policy = app.engine.catalog().budget_policy(&name);
     let snap = app.engine.snapshot();
     let mut spent = Vec::new();
     let mut fine = Vec::new();
     for r in snap.slos().filter(|r| r.def.service == name) {
         let left = r.status.budget.remaining_ratio;
+        let hour = r
+            .status
+            .burn_rates
+            .iter()
+            .find(|(w, _)| w.secs() == 3600)
+            .map(|(_, b)| *b);
         if left.is_nan() {
             fine.push(format!(
                 "SLO {} has no events in its window yet: no budget is spent",
                 r.def.name
             ));
-        } else if left > 0.0 {
+        } else if left <= policy.remaining_below {
+            spent.push(if policy.remaining_below == 0.0 {
+                format!(
+                    "SLO {} has spent its error budget ({:.1}% left): deploys are frozen{}",
+                    r.def.name,
+                    left * 100.0,
+                    if policy.allow_fixes { " except fixes" } else { "" }
+                )
+            } else {
+                format!(
+                    "SLO {} has {:.1}% of its error budget left, at or below the {:.1}% of policy {}: deploys are frozen{}",
+                    r.def.name,
+                    left * 100.0,
+                    policy.remaining_below * 100.0,
+                    policy.name,
+                    if policy.allow_fixes { " except fixes" } else { "" }
+                )
+            });
+        } else if let (Some(limit), Some(b)) =
+            (policy.burn_rate_above, hour.filter(|b| b.is_finite()))
+        {
+            if b > limit {
+                spent.push(format!(
+                    "SLO {} burns its error budget {b:.1}x too fast over the last hour, above the {limit}x of policy {}: deploys are frozen{}",
+                    r.def.name,
+                    policy.name,
+                    if policy.allow_fixes { " except fixes" } else { "" }
+                ));
+            } else {
+                fine.push(format!(
+                    "SLO {} has {:.1}% of its error budget left",
+                    r.def.name,
+                    left * 100.0
+                ));
+            }
+        } else {
             fine.push(format!(
                 "SLO {} has {:.1}% of its error budget left",
                 r.def.name,
                 left * 100.0
             ));
-        } else {
-            spent.push(format!(
-                "SLO {} has spent its error budget ({:.1}% left): deploys are frozen except fixes",
-                r.def.name,
-                left * 100.0
-            ));
         }
     }
-    let (allowed, reasons) = match (spent.is_empty(), fix) {
-        (true, _) if fine.is_empty() => (true, vec![format!("service {name} has no SLOs")]),
-        (true, _) => (true, fine),
-        (false, true) => {
+    let store = app.engine.store().clone();
+    let (service, t) = (name.clone(), now());
+    let overridden = blocking(move || {
+        Ok(store
+            .transact(move |tx| tx.gate_overrides(&service, Some(t)))?
+            .into_iter()
+            .next())
+    })
+    .await?;
+    let (allowed, reasons) = match (spent.is_empty(), fix && policy.allow_fixes, &overridden) {
+        (true, _, _) if fine.is_empty() => (true, vec![format!("service {name} has no SLOs")]),
+        (true, _, _) => (true, fine),
+        (false, true, _) => {
             let mut r = vec!["a fix: allowed while the budget is spent".to_string()];
             r.extend(spent);
             (true, r)
         }
-        (false, false) => (false, spent),
+        (false, false, Some(o)) => {
+            let mut r = vec![format!(
+                "overridden by {} until {}: {}",
+                o.created_by,
+                rfc3339(o.expires_at),
+                o.reason
+            )];
+            r.extend(spent);
+            (true, r)
+        }
+        (false, false, None) => (false, spent),
     };
     Ok(Json(json!({
         "service": name,
         "allowed": allowed,
         "reasons": reasons,
+        "policy": policy.name,
+        "override": overridden.map(|o| override_json(&o)),
         "evaluated_at": rfc3339(snap.at),
+    })))
+}
+
+fn override_json(o: &GateOverride) -> Value {
+    json!({
+        "id": o.id,
+        "service": o.service,
+        "reason": o.reason,
+        "created_by": o.created_by,
+        "created_at": rfc3339(o.created_at),
+        "expires_at": rfc3339(o.expires_at),
+    })
+}
+
+/// `POST /api/v1/services/{name}/deploy-gate/overrides` `{"reason", "duration"}`: lets the
+/// service deploy through a freeze for a while (1h unless said; at most 7 days). Audited.
+pub async fn add_override(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    if app.engine.catalog().service(&name).is_none() {
+        return Err(ApiError::not_found(format!("there is no service `{name}`")));
+    }
+    let b = json_body(&body)?;
+    let reason = match &b["reason"] {
+        Value::String(s) if !s.trim().is_empty() && s.len() <= 1000 => s.trim().to_string(),
+        _ => {
+            return Err(bad(
+                "an override needs a reason: a non-empty string of at most 1000 bytes",
+            ))
+        }
+    };
+    let secs = match &b["duration"] {
+        Value::Null => 3600,
+        Value::String(d) => match steward_model::Duration::parse(d).map(|d| d.secs()) {
+            Ok(s) if s > 0 && s <= 7 * 86_400 => s,
+            _ => {
+                return Err(bad(format!(
+                    "duration `{d}` is not a duration from 1s to 7d, e.g. 2h"
+                )))
+            }
+        },
+        _ => return Err(bad("duration must be a string such as 2h")),
+    };
+    let actor = actor(&headers);
+    if actor == "user:api" {
+        return Err(bad("say who overrides the gate: the X-Steward-User header (steward gate override --user NAME)"));
+    }
+    let t = now();
+    let o = GateOverride {
+        id: 0,
+        service: name,
+        reason,
+        created_by: actor,
+        created_at: t,
+        expires_at: t + secs,
+    };
+    let details = json!({ "reason": o.reason, "expires_at": rfc3339(o.expires_at) }).to_string();
+    let store = app.engine.store().clone();
+    let stored =
+        blocking(move || Ok(store.transact(move |tx| tx.add_gate_override(&o, &details))?)).await?;
+    Ok((StatusCode::CREATED, Json(override_json(&stored))).into_response())
+}
+
+/// `GET /api/v1/services/{name}/deploy-gate/overrides`: every override, newest first.
+pub async fn overrides(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if app.engine.catalog().service(&name).is_none() {
+        return Err(ApiError::not_found(format!("there is no service `{name}`")));
+    }
+    let store = app.engine.store().clone();
+    let list =
+        blocking(move || Ok(store.transact(move |tx| tx.gate_overrides(&name, None))?)).await?;
+    Ok(Json(
+        json!({ "overrides": list.iter().map(override_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `GET /api/v1/audit?subject=service:NAME`: decisions people took against a policy, newest
+/// first.
+pub async fn audit(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let subject = query(&raw).get("subject").cloned();
+    let store = app.engine.store().clone();
+    let list =
+        blocking(move || Ok(store.transact(move |tx| tx.audit_trail(subject.as_deref(), 1000))?))
+            .await?;
+    Ok(Json(json!({
+        "audit": list.iter().map(|a| json!({
+            "id": a.id,
+            "time": rfc3339(a.at),
+            "actor": a.actor,
+            "action": a.action,
+            "subject": a.subject,
+            "details": serde_json::from_str::<Value>(&a.details).unwrap_or(Value::Null),
+        })).collect::<Vec<_>>()
+    })))
+}
+
+/// The median of some numbers (`None` for none).
+fn median(mut v: Vec<i64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2] as f64
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) as f64 / 2.0
+    })
+}
+
+/// `GET /api/v1/services/{name}/delivery?days=30`: the four delivery figures over the last
+/// days. Deploys are finished ones (succeeded or failed); a deploy fails when it reported
+/// failure or an incident of the service started within an hour after it; lead time is from
+/// commit to deploy (deploys that carry a commit time); time to restore from an incident's
+/// impact start (else its start) to its resolution.
+pub async fn delivery(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    if app.engine.catalog().service(&name).is_none() {
+        return Err(ApiError::not_found(format!("there is no service `{name}`")));
+    }
+    let days = match query(&raw).get("days") {
+        None => 30,
+        Some(d) => d
+            .parse::<i64>()
+            .ok()
+            .filter(|d| (1..=366).contains(d))
+            .ok_or_else(|| bad(format!("days `{d}` is not a whole number from 1 to 366")))?,
+    };
+    let t = now();
+    let from = t - days * 86_400;
+    let store = app.engine.store().clone();
+    let service = name.clone();
+    let (changes, incidents) = blocking(move || {
+        Ok(store.transact(move |tx| {
+            Ok((
+                tx.changes(Some(&service), from, t + 1, 100_000)?,
+                tx.incidents(false, Some(&service), 10_000)?,
+            ))
+        })?)
+    })
+    .await?;
+    let deploys: Vec<&Change> = changes
+        .iter()
+        .filter(|c| c.kind == "deploy" && (c.status == "succeeded" || c.status == "failed"))
+        .collect();
+    let incident_starts: Vec<i64> = incidents.iter().map(|i| i.started_at).collect();
+    let failed = deploys
+        .iter()
+        .filter(|c| {
+            c.status == "failed"
+                || incident_starts
+                    .iter()
+                    .any(|s| *s >= c.at && *s < c.at + 3600)
+        })
+        .count();
+    let lead: Vec<i64> = deploys
+        .iter()
+        .filter_map(|c| c.commit_at.map(|k| c.at - k))
+        .collect();
+    let restore: Vec<i64> = incidents
+        .iter()
+        .filter(|i| i.started_at >= from)
+        .filter_map(|i| {
+            i.resolved_at.map(|r| {
+                r - i
+                    .impact_started_at
+                    .unwrap_or(i.started_at)
+                    .min(i.started_at)
+            })
+        })
+        .collect();
+    let n = deploys.len();
+    Ok(Json(json!({
+        "service": name,
+        "days": days,
+        "deploys": n,
+        "deploy_frequency_per_day": n as f64 / days as f64,
+        "change_failure_rate": (n > 0).then(|| failed as f64 / n as f64),
+        "failed_deploys": failed,
+        "lead_time_seconds": { "median": median(lead.clone()), "deploys_with_commit_time": lead.len() },
+        "time_to_restore_seconds": { "median": median(restore.clone()), "incidents_resolved": restore.len() },
     })))
 }

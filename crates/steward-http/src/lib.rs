@@ -112,6 +112,12 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .route("/api/v1/changes", get(changes::list).post(changes::add))
         .route("/api/v1/services/{name}/deploy-gate", get(changes::gate))
+        .route(
+            "/api/v1/services/{name}/deploy-gate/overrides",
+            get(changes::overrides).post(changes::add_override),
+        )
+        .route("/api/v1/audit", get(changes::audit))
+        .route("/api/v1/services/{name}/delivery", get(changes::delivery))
         .route("/api/v1/integrations/{kind}", post(inbound::integration))
         .route("/api/v1/heartbeats/{name}", post(inbound::heartbeat))
         .route("/v2/enqueue", post(inbound::enqueue))

@@ -202,3 +202,29 @@ impl MaintenanceWindow {
         })
     }
 }
+
+/// When a service's deploys freeze: an SLO's error budget at or below `remaining_below` (a
+/// ratio; 0 is exhausted), or burning faster than `burn_rate_above` over the last hour.
+/// Changes labelled as fixes pass when `allow_fixes`; any change passes under an audited
+/// override.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BudgetPolicy {
+    pub name: String,
+    pub services: Vec<String>,
+    pub remaining_below: f64,
+    pub burn_rate_above: Option<f64>,
+    pub allow_fixes: bool,
+}
+
+impl BudgetPolicy {
+    /// The policy a service without one of its own follows.
+    pub fn default_for(service: &str) -> BudgetPolicy {
+        BudgetPolicy {
+            name: "default".into(),
+            services: vec![service.to_string()],
+            remaining_below: 0.0,
+            burn_rate_above: None,
+            allow_fixes: true,
+        }
+    }
+}

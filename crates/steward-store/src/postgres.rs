@@ -35,6 +35,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/postgres/0009_runbook_runs.sql"),
     ),
+    (
+        10,
+        include_str!("../migrations/postgres/0010_gate_overrides.sql"),
+    ),
 ];
 
 /// Serialises migrations of replicas that start at the same time.

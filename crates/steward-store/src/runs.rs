@@ -314,3 +314,127 @@ impl Tx<'_> {
         Ok(())
     }
 }
+
+/// An override of a service's deploy gate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GateOverride {
+    pub id: i64,
+    pub service: String,
+    pub reason: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// One entry of the audit trail.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    /// A JSON object.
+    pub details: String,
+}
+
+fn gate_override(r: &Row) -> Result<GateOverride> {
+    Ok(GateOverride {
+        id: r.int(0)?,
+        service: r.text(1)?,
+        reason: r.text(2)?,
+        created_by: r.text(3)?,
+        created_at: r.int(4)?,
+        expires_at: r.int(5)?,
+    })
+}
+
+impl Tx<'_> {
+    /// Records an override and its entry in the audit trail (`details`, a JSON object).
+    pub fn add_gate_override(&mut self, o: &GateOverride, details: &str) -> Result<GateOverride> {
+        let id = self
+            .db
+            .one(
+                "INSERT INTO gate_overrides (service, reason, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                &[(&o.service).into(), (&o.reason).into(), (&o.created_by).into(), o.created_at.into(), o.expires_at.into()],
+            )?
+            .int(0)?;
+        self.audit(
+            o.created_at,
+            &o.created_by,
+            "deploy_gate.override",
+            &format!("service:{}", o.service),
+            details,
+        )?;
+        Ok(GateOverride { id, ..o.clone() })
+    }
+
+    /// A service's overrides: the one in force at `at` (the latest to expire), or all.
+    pub fn gate_overrides(
+        &mut self,
+        service: &str,
+        live_at: Option<i64>,
+    ) -> Result<Vec<GateOverride>> {
+        let (sql, params) = match live_at {
+            Some(t) => (
+                "SELECT id, service, reason, created_by, created_at, expires_at FROM gate_overrides WHERE service = ?1 AND created_at <= ?2 AND expires_at > ?2 ORDER BY expires_at DESC, id DESC LIMIT 1",
+                vec![service.into(), t.into()],
+            ),
+            None => (
+                "SELECT id, service, reason, created_by, created_at, expires_at FROM gate_overrides WHERE service = ?1 ORDER BY id DESC LIMIT 1000",
+                vec![service.into()],
+            ),
+        };
+        self.db
+            .query(sql, &params)?
+            .iter()
+            .map(gate_override)
+            .collect()
+    }
+
+    pub fn audit(
+        &mut self,
+        at: i64,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        details: &str,
+    ) -> Result<()> {
+        self.db.exec(
+            "INSERT INTO audit (at, actor, action, subject, details) VALUES (?1, ?2, ?3, ?4, ?5)",
+            &[
+                at.into(),
+                actor.into(),
+                action.into(),
+                subject.into(),
+                details.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The audit trail, newest first (of one subject when given).
+    pub fn audit_trail(&mut self, subject: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {
+        let mut params = vec![i64::from(limit).into()];
+        let mut sql = "SELECT id, at, actor, action, subject, details FROM audit".to_string();
+        if let Some(s) = subject {
+            sql.push_str(" WHERE subject = ?2");
+            params.push(s.into());
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?1");
+        self.db
+            .query(&sql, &params)?
+            .iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.int(0)?,
+                    at: r.int(1)?,
+                    actor: r.text(2)?,
+                    action: r.text(3)?,
+                    subject: r.text(4)?,
+                    details: r.text(5)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -26,6 +26,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/sqlite/0009_runbook_runs.sql"),
     ),
+    (
+        10,
+        include_str!("../migrations/sqlite/0010_gate_overrides.sql"),
+    ),
 ];
 
 const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total) VALUES (?1, ?2, ?3, ?4)

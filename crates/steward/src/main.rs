@@ -229,6 +229,21 @@ enum PostmortemCommand {
 
 #[derive(Subcommand)]
 enum GateCommand {
+    /// Let a service deploy through a freeze for a while; recorded in the audit trail.
+    Override {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        reason: String,
+        /// How long, e.g. 2h (at most 7d).
+        #[arg(long, default_value = "1h")]
+        duration: String,
+        #[arg(long, default_value = "http://127.0.0.1:8580")]
+        server: String,
+        /// Who overrides (default: $STEWARD_USER, else $USER).
+        #[arg(long)]
+        user: Option<String>,
+    },
     Check {
         #[arg(long)]
         service: String,
@@ -322,6 +337,30 @@ fn main() -> ExitCode {
                     server,
                 },
         } => return gate_check(&server, &service, fix),
+        Command::Gate {
+            command:
+                GateCommand::Override {
+                    service,
+                    reason,
+                    duration,
+                    server,
+                    user,
+                },
+        } => {
+            let c = client::Client::new(&server, who(user));
+            c.post(
+                &format!("/api/v1/services/{service}/deploy-gate/overrides"),
+                &serde_json::json!({ "reason": reason, "duration": duration }),
+            )
+            .map(|o| {
+                println!(
+                    "{service}: deploys allowed through the freeze until {} (override {} by {})",
+                    o["expires_at"].as_str().unwrap_or("?"),
+                    o["id"],
+                    o["created_by"].as_str().unwrap_or("?")
+                )
+            })
+        }
         Command::Incident { server, command } => {
             let c = client::Client::new(&server.server, who(server.user));
             let out = server.output;

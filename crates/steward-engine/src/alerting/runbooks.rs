@@ -443,7 +443,17 @@ impl Alerting {
             set_at: now,
         };
         let stored = s.clone();
-        self.store.transact(move |tx| tx.set_switch(&stored))?;
+        let details = json!({ "on": on, "reason": s.reason }).to_string();
+        self.store.transact(move |tx| {
+            tx.set_switch(&stored)?;
+            tx.audit(
+                stored.set_at,
+                &stored.set_by,
+                "runbooks.kill_switch",
+                "runbooks",
+                &details,
+            )
+        })?;
         tracing::warn!(on, by = %s.set_by, reason = %s.reason, "runbook kill switch");
         Ok(s)
     }

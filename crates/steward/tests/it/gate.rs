@@ -38,6 +38,10 @@ spec:
 "#
         ));
     }
+    // search freezes early (at half its budget) and takes no fixes.
+    text.push_str(
+        "---\napiVersion: steward/v1\nkind: ErrorBudgetPolicy\nmetadata: {name: careful}\nspec:\n  services: [search]\n  freezeWhen: {budgetRemainingBelow: 0.5}\n  allowFixes: false\n",
+    );
     std::fs::write(config.join("steward.yaml"), text).unwrap();
     config
 }
@@ -191,4 +195,139 @@ fn changes_are_stored_as_reported_and_bad_ones_refused() {
             "{body}: {err}"
         );
     }
+}
+
+#[test]
+fn an_error_budget_policy_freezes_early_refuses_fixes_and_an_override_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&config(dir.path()), &sqlite_url(dir.path()));
+    let t = now();
+    // 6,000 events allow 6 bad ones (99.9%); 4 bad leave a third of the budget.
+    let samples: Vec<Value> = (0..60)
+        .map(|m| json!({ "slo": "search-availability", "time": rfc3339(t - m * 60), "good": if m < 4 { 99 } else { 100 }, "total": 100 }))
+        .collect();
+    let (status, body) = server.post(
+        "/api/v1/samples",
+        &json!({ "samples": samples }).to_string(),
+    );
+    assert_eq!(status, 202, "{body}");
+    let denied = server.wait_for(
+        "/api/v1/services/search/deploy-gate?fix=true",
+        Duration::from_secs(10),
+        |b| b["allowed"] == false,
+    );
+    assert_eq!(denied["policy"], "careful");
+    assert_eq!(
+        denied["reasons"][0],
+        "SLO search-availability has 33.3% of its error budget left, at or below the 50.0% of policy careful: deploys are frozen"
+    );
+    let (code, text) = gate(&server, &["--service", "search", "--fix"]);
+    assert_eq!(code, 3, "{text}");
+
+    // An override lets it deploy, and the audit trail says who and why.
+    let out = steward()
+        .args([
+            "gate",
+            "override",
+            "--service",
+            "search",
+            "--reason",
+            "the fix for incident 7",
+            "--duration",
+            "2h",
+        ])
+        .args(["--server", &server.base, "--user", "ann"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.starts_with("search: deploys allowed through the freeze until "),
+        "{text}"
+    );
+    let (_, allowed) = server.get("/api/v1/services/search/deploy-gate");
+    assert_eq!(allowed["allowed"], true);
+    let first = allowed["reasons"][0].as_str().unwrap();
+    assert!(
+        first.starts_with("overridden by user:ann until ")
+            && first.ends_with(": the fix for incident 7"),
+        "{first}"
+    );
+    assert_eq!(gate(&server, &["--service", "search"]).0, 0);
+    let (_, audit) = server.get("/api/v1/audit?subject=service:search");
+    let entry = &audit["audit"][0];
+    assert_eq!(
+        (
+            entry["actor"].as_str(),
+            entry["action"].as_str(),
+            entry["details"]["reason"].as_str()
+        ),
+        (
+            Some("user:ann"),
+            Some("deploy_gate.override"),
+            Some("the fix for incident 7")
+        )
+    );
+    // An override needs a reason and a person; checkout, without one, stays as it is.
+    let (status, body) = server.post(
+        "/api/v1/services/search/deploy-gate/overrides",
+        r#"{"reason": "x"}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = server.post("/api/v1/services/search/deploy-gate/overrides", "{}");
+    assert_eq!(status, 400);
+    let (_, overrides) = server.get("/api/v1/services/search/deploy-gate/overrides");
+    assert_eq!(overrides["overrides"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn delivery_metrics_count_deploys_failures_lead_time_and_time_to_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&config(dir.path()), &sqlite_url(dir.path()));
+    let t = now();
+    let deploy = |at: i64, commit: Option<i64>, status: &str| {
+        let mut c = json!({ "service": "checkout", "kind": "deploy", "status": status, "time": rfc3339(at) });
+        if let Some(k) = commit {
+            c["commit_time"] = json!(rfc3339(k));
+        }
+        let (s, b) = server.post("/api/v1/changes", &c.to_string());
+        assert_eq!(s, 201, "{b}");
+    };
+    deploy(t - 5 * 86_400, Some(t - 5 * 86_400 - 600), "succeeded");
+    deploy(t - 4 * 86_400, Some(t - 4 * 86_400 - 1200), "succeeded");
+    deploy(t - 2 * 86_400, Some(t - 2 * 86_400 - 1800), "succeeded");
+    deploy(t - 86_400, None, "failed");
+    deploy(t - 600, Some(t - 600 - 3000), "succeeded");
+    deploy(t - 40 * 86_400, None, "succeeded"); // outside the 30 days
+    let (s, _) = server.post(
+        "/api/v1/changes",
+        &json!({ "service": "checkout", "kind": "config", "time": rfc3339(t - 60) }).to_string(),
+    );
+    assert_eq!(s, 201);
+    // An incident ten minutes after the last deploy, its impact from five minutes before.
+    let (s, i) = server.post(
+        "/api/v1/incidents",
+        &json!({ "title": "checkout down", "severity": "SEV2", "service": "checkout", "impact_started": rfc3339(t - 300) }).to_string(),
+    );
+    assert_eq!(s, 201, "{i}");
+    let (s, _) = server.post(&format!("/api/v1/incidents/{}/resolve", i["id"]), "");
+    assert_eq!(s, 200);
+    let (s, d) = server.get("/api/v1/services/checkout/delivery");
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["deploys"], 5);
+    assert_eq!(d["deploy_frequency_per_day"], 5.0 / 30.0);
+    assert_eq!(
+        d["failed_deploys"], 2,
+        "the failed one and the one the incident followed"
+    );
+    assert_eq!(d["change_failure_rate"], 0.4);
+    assert_eq!(d["lead_time_seconds"]["median"], 1500.0);
+    assert_eq!(d["lead_time_seconds"]["deploys_with_commit_time"], 4);
+    let ttr = d["time_to_restore_seconds"]["median"].as_f64().unwrap();
+    assert!((300.0..=305.0).contains(&ttr), "{d}");
+    let (s, e) = server.get("/api/v1/services/checkout/delivery?days=0");
+    assert_eq!(
+        (s, e["error"]["message"].as_str()),
+        (400, Some("days `0` is not a whole number from 1 to 366"))
+    );
 }
