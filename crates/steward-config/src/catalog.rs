@@ -55,6 +55,17 @@ impl Catalog {
         self.runbooks.iter().find(|r| r.name == name)
     }
 
+    /// The automatic runbook that answers an alert of `service` with these labels.
+    pub fn automatic_runbook_for(
+        &self,
+        service: Option<&str>,
+        labels: &steward_model::matcher::Labels,
+    ) -> Option<&steward_model::runbook::Runbook> {
+        self.runbooks
+            .iter()
+            .find(|r| r.automatic && r.answers(service, labels))
+    }
+
     /// The runbook that answers an alert of `service` with these labels (the first).
     pub fn runbook_for(
         &self,

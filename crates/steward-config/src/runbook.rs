@@ -283,6 +283,13 @@ pub fn read(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<RunbookDo
         .filter_map(|n| read_name(r, n, "approver"))
         .collect();
     f.finish(r);
+    if automatic == Some(true) && alerts.as_ref().is_some_and(Vec::is_empty) {
+        r.error(
+            spec.mark,
+            "an automatic runbook names the alerts it answers (alerts: [matchers]); it would run on every page of its service",
+        );
+        ok = false;
+    }
     if steps.iter().any(|s| s.approval) && approvers.is_empty() {
         r.error(
             spec.mark,

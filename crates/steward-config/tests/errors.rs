@@ -377,6 +377,13 @@ spec:
   service: checkout
   failureMode: full-disk
   steps: [{{name: look}}]
+---
+{ONCALL_HEAD}kind: Runbook
+metadata: {{name: fifth}}
+spec:
+  service: checkout
+  automatic: true
+  steps: [{{name: look}}]
 "
     );
     check(
@@ -394,6 +401,7 @@ spec:
             runbooks.yaml:32:21: after `30d` is not a duration from 1s to 7d, e.g. 30s, 5m or 1h
             runbooks.yaml:33:19: maxRunsPerHour 0 is out of range; use 1 to 60
             runbooks.yaml:47:10: a step needs approval but the runbook names no approvers
+            runbooks.yaml:63:10: an automatic runbook names the alerts it answers (alerts: [matchers]); it would run on every page of its service
             runbooks.yaml:39:12: service `nowhere` does not exist; declare a Service named `nowhere` or fix the name
             runbooks.yaml:41:15: approver `zed` does not exist; declare a User named `zed` or fix the name
             runbooks.yaml:56:16: service `checkout` declares no failure mode `full-disk`; it declares slow-db"#]],

@@ -166,6 +166,20 @@ pub async fn start(
     } else {
         json_body(&body)?
     };
+    // A misspelt `dry_run` must not start a real run.
+    let Some(fields) = b.as_object() else {
+        return Err(bad(
+            "the body must be an object: {\"alert\", \"incident\", \"dry_run\", \"labels\"}",
+        ));
+    };
+    if let Some(k) = fields
+        .keys()
+        .find(|k| !["alert", "incident", "dry_run", "labels"].contains(&k.as_str()))
+    {
+        return Err(bad(format!(
+            "unknown field `{k}`; expected alert, incident, dry_run, labels"
+        )));
+    }
     let id = |key: &str| -> Result<Option<i64>, ApiError> {
         match &b[key] {
             Value::Null => Ok(None),
@@ -245,13 +259,20 @@ pub async fn run(
     Ok(Json(run_view(&app, id).await?))
 }
 
-/// `POST /api/v1/runs/{id}/approve`: an approver lets the waiting step run.
+/// `POST /api/v1/runs/{id}/approve` `{"step": N}`: an approver lets the waiting step N
+/// (counted from 1) run, or a person confirms they did step N.
 pub async fn approve(
     State(app): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "run")?;
+    let b = json_body(&body)?;
+    let step = b["step"]
+        .as_i64()
+        .filter(|s| *s > 0)
+        .ok_or_else(|| bad("say which step you approve: {\"step\": N}, counted from 1"))?;
     let who = actor(&headers);
     let Some(person) = who.strip_prefix("user:").filter(|p| *p != "api") else {
         return Err(bad(
@@ -260,7 +281,7 @@ pub async fn approve(
     };
     let person = person.to_string();
     let alerting = app.engine.alerting.clone();
-    blocking(move || Ok(alerting.approve_run(id, &person, now())?)).await?;
+    blocking(move || Ok(alerting.approve_run(id, step, &person, now())?)).await?;
     Ok(Json(run_view(&app, id).await?))
 }
 

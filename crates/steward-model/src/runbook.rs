@@ -36,10 +36,22 @@ impl Action {
         for a in args {
             out.push(match a {
                 Arg::Text(t) => t.clone(),
-                Arg::Label(l) => labels
-                    .get(l)
-                    .cloned()
-                    .ok_or_else(|| format!("the alert has no label `{l}`"))?,
+                Arg::Label(l) => {
+                    let v = labels
+                        .get(l)
+                        .ok_or_else(|| format!("the alert has no label `{l}`"))?;
+                    // A value that reads as an option (`-Hhost`, `--kubeconfig=…`) would be
+                    // one to the program: refused, as is one with control characters.
+                    if v.starts_with('-') {
+                        return Err(format!(
+                            "label `{l}` starts with `-`, which the program would read as an option"
+                        ));
+                    }
+                    if v.chars().any(char::is_control) {
+                        return Err(format!("label `{l}` holds a control character"));
+                    }
+                    v.clone()
+                }
             });
         }
         Ok(out)
@@ -112,6 +124,16 @@ mod tests {
         assert_eq!(
             a.argv(&Labels::new()).unwrap_err(),
             "the alert has no label `unit`"
+        );
+        let option = Labels::from([("unit".to_string(), "-Hattacker".to_string())]);
+        assert_eq!(
+            a.argv(&option).unwrap_err(),
+            "label `unit` starts with `-`, which the program would read as an option"
+        );
+        let newline = Labels::from([("unit".to_string(), "a\nb".to_string())]);
+        assert_eq!(
+            a.argv(&newline).unwrap_err(),
+            "label `unit` holds a control character"
         );
     }
 }

@@ -123,11 +123,12 @@ impl Tx<'_> {
             .transpose()
     }
 
-    /// The run of a runbook in progress on a target.
+    /// The real run of a runbook in progress on a target (dry runs and rehearsals do
+    /// nothing, so they hold no target).
     pub fn active_run(&mut self, runbook: &str, target: &str) -> Result<Option<Run>> {
         self.db
             .opt(
-                &format!("SELECT {RUN_COLUMNS} FROM runbook_runs WHERE runbook = ?1 AND target = ?2 AND status IN ('running', 'awaiting_approval')"),
+                &format!("SELECT {RUN_COLUMNS} FROM runbook_runs WHERE runbook = ?1 AND target = ?2 AND status IN ('running', 'awaiting_approval') AND mode = 'real'"),
                 &[runbook.into(), target.into()],
             )?
             .map(|r| run(&r))

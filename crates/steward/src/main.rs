@@ -208,8 +208,14 @@ enum RunbookCommand {
     },
     /// Rehearse a runbook: a dry run, recorded; its age is shown and exported.
     Rehearse { name: String },
-    /// Approve the step a run waits on (you must be one of the runbook's approvers).
-    Approve { run: i64 },
+    /// Approve the step a run waits on (as one of the runbook's approvers), or confirm you
+    /// did a step for a person.
+    Approve {
+        run: i64,
+        /// The step, counted from 1 (steward runbook show RUN says which waits).
+        #[arg(long)]
+        step: i64,
+    },
     /// A run and its steps.
     Show { run: i64 },
     /// Stop every real run (on) or allow them again (off).
@@ -395,7 +401,7 @@ fn main() -> ExitCode {
                     labels,
                 } => runbooks::run(&c, &name, alert, incident, dry_run, &labels, out),
                 RunbookCommand::Rehearse { name } => runbooks::rehearse(&c, &name, out),
-                RunbookCommand::Approve { run } => runbooks::approve(&c, run, out),
+                RunbookCommand::Approve { run, step } => runbooks::approve(&c, run, step, out),
                 RunbookCommand::Show { run } => runbooks::show(&c, run, out),
                 RunbookCommand::KillSwitch { state, reason } => {
                     runbooks::kill_switch(&c, state == "on", &reason)

@@ -88,9 +88,12 @@ pub fn rehearse(c: &Client, name: &str, output: Output) -> anyhow::Result<()> {
     )
 }
 
-pub fn approve(c: &Client, id: i64, output: Output) -> anyhow::Result<()> {
+pub fn approve(c: &Client, id: i64, step: i64, output: Output) -> anyhow::Result<()> {
     show_run(
-        &c.post(&format!("/api/v1/runs/{id}/approve"), &json!({}))?,
+        &c.post(
+            &format!("/api/v1/runs/{id}/approve"),
+            &json!({ "step": step }),
+        )?,
         output,
     )
 }

@@ -74,9 +74,22 @@ pub struct Subject {
 #[derive(Default)]
 pub(super) struct Runner {
     running: Mutex<HashSet<i64>>,
-    /// Runs found `running` at start were looked at once: their interrupted steps are marked.
-    recovered: AtomicBool,
+    /// The kill switch as last read or set: a running program is stopped when it turns on.
+    killed: AtomicBool,
 }
+
+/// Takes a run off the running set however its thread ends (a panic included).
+struct Running<'a>(&'a Mutex<HashSet<i64>>, i64);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        crate::lock(self.0).remove(&self.1);
+    }
+}
+
+/// How long a run waits for a step's approval (or a person's confirmation) before it fails
+/// and a human is paged.
+pub const APPROVAL_WAIT: i64 = 3600;
 
 fn since_start(t: Instant) -> f64 {
     t.elapsed().as_secs_f64()
@@ -204,7 +217,10 @@ impl Alerting {
                 "the runbook kill switch is on (set by {}: {})",
                 s.set_by, s.reason
             ))
-        } else if let Some(other) = tx.active_run(&rb.name, &target)? {
+        } else if let Some(other) = match mode {
+            Mode::Real => tx.active_run(&rb.name, &target)?,
+            _ => None,
+        } {
             Some(format!(
                 "run {} of runbook {} is already in progress on {target}",
                 other.id, rb.name
@@ -213,7 +229,7 @@ impl Alerting {
             && tx.real_runs_since(&rb.name, now - 3600)? >= i64::from(rb.max_runs_per_hour)
         {
             page = Some(format!(
-                "runbook {} ran {} times in the last hour, its limit: the circuit breaker stopped run for {target}; a human must look",
+                "runbook {} ran {} times in the last hour, its limit: the circuit breaker stops its runs (the last refused was for {target}); a human must look",
                 rb.name, rb.max_runs_per_hour
             ));
             Some(format!(
@@ -271,7 +287,8 @@ impl Alerting {
     }
 
     /// Pages a human about a run: an alert of the runbook's service, routed to the
-    /// runbook's escalation policy (else the service's).
+    /// runbook's escalation policy (else the service's). `key` dedups: one open page for
+    /// the breaker of a runbook, one per failed run.
     fn page_human(
         &self,
         tx: &mut Tx<'_>,
@@ -294,7 +311,7 @@ impl Alerting {
             source: "runbook",
             integration: format!("runbook:{}", rb.name),
             service: Some(rb.service.clone()),
-            dedup_key: format!("{key}-{}", run.target),
+            dedup_key: key.to_string(),
             severity: "page".into(),
             summary: why.chars().take(500).collect(),
             labels,
@@ -331,8 +348,7 @@ impl Alerting {
         }
         let Some(rb) = self
             .catalog
-            .runbook_for(a.service.as_deref(), labels)
-            .filter(|r| r.automatic)
+            .automatic_runbook_for(a.service.as_deref(), labels)
         else {
             return Ok(());
         };
@@ -369,11 +385,13 @@ impl Alerting {
         )
     }
 
-    /// Approves the step a run waits on (or a later one, given ahead); only an approver of
-    /// the runbook may.
+    /// Approves step `step` (counted from 1) of a run that waits on it: a step that needs
+    /// approval, by one of the runbook's approvers, or a step for a person, confirmed done
+    /// by whoever did it.
     pub fn approve_run(
         self: &Arc<Self>,
         id: i64,
+        step: i64,
         person: &str,
         now: i64,
     ) -> Result<Run, AlertError> {
@@ -389,35 +407,43 @@ impl Alerting {
                     run.runbook
                 ))));
             };
-            if !rb.approvers.contains(&person) {
-                return Ok(Err(AlertError::Invalid(format!(
-                    "{person} may not approve runs of {}; its approvers are {}",
-                    rb.name,
-                    rb.approvers.join(", ")
-                ))));
-            }
             if run.status != "awaiting_approval" {
                 return Ok(Err(AlertError::Conflict(format!(
                     "run {id} is {}, not waiting for an approval",
                     run.status
                 ))));
             }
-            let step = tx
-                .steps_of(id)?
-                .iter()
-                .map(|s| s.step + 1)
-                .max()
-                .unwrap_or(0);
-            tx.approve(id, step, &format!("user:{person}"), now)?;
+            let waiting = next_step(&tx.steps_of(id)?);
+            if step != waiting + 1 {
+                return Ok(Err(AlertError::Conflict(format!(
+                    "run {id} waits on step {}, not step {step}",
+                    waiting + 1
+                ))));
+            }
+            let Some(s) = rb.steps.get(waiting as usize) else {
+                return Ok(Err(AlertError::Conflict(format!(
+                    "runbook {} has no step {step} any more",
+                    rb.name
+                ))));
+            };
+            let person_step = s.action.is_none();
+            if !person_step && !rb.approvers.contains(&person) {
+                return Ok(Err(AlertError::Invalid(format!(
+                    "{person} may not approve runs of {}; its approvers are {}",
+                    rb.name,
+                    rb.approvers.join(", ")
+                ))));
+            }
+            tx.approve(id, waiting, &format!("user:{person}"), now)?;
             tx.set_run_status(id, "running", None, now)?;
-            let name = rb.steps.get(step as usize).map_or("?", |s| s.name.as_str());
+            let what = if person_step { "did" } else { "approved" };
             me.run_event(
                 tx,
                 &run,
                 now,
                 "runbook_approved",
-                &format!("{person} approved step {} ({name}) of run {id}", step + 1),
-                json!({ "step": step }),
+                &format!("{person} {what} step {step} ({}) of run {id}", s.name),
+                json!({ "step": waiting }),
             )?;
             Ok(Ok(tx.run(id)?))
         })?;
@@ -426,8 +452,7 @@ impl Alerting {
         Ok(run)
     }
 
-    /// Turns the kill switch on (no real run starts, running ones stop before their next
-    /// step) or off.
+    /// Turns the kill switch on (no real run starts, a running program is stopped) or off.
     pub fn set_kill_switch(
         self: &Arc<Self>,
         on: bool,
@@ -454,6 +479,7 @@ impl Alerting {
                 &details,
             )
         })?;
+        self.runner.killed.store(on, Ordering::Release);
         tracing::warn!(on, by = %s.set_by, reason = %s.reason, "runbook kill switch");
         Ok(s)
     }
@@ -466,13 +492,20 @@ impl Alerting {
         let _ = self.work.send(super::Work::Wake);
     }
 
-    /// One pass of the executor: marks steps a restart interrupted, starts the runs that are
-    /// due on threads of their own, and pages a human for runs past their escalation line.
+    /// One pass of the executor: starts the runs that are due on threads of their own, fails
+    /// runs that waited too long for an approval, and pages a human for runs past their
+    /// escalation line.
     pub(super) fn run_runbooks(self: &Arc<Self>, now: i64) -> Result<(), StoreError> {
-        if !self.runner.recovered.swap(true, Ordering::AcqRel) {
-            self.recover_interrupted(now)?;
-        }
-        let due = self.store.transact(|tx| tx.runs_in("running", 1000))?;
+        let (due, waiting, switch) = self.store.transact(|tx| {
+            Ok((
+                tx.runs_in("running", 1000)?,
+                tx.runs_in("awaiting_approval", 1000)?,
+                tx.switch(KILL_SWITCH)?,
+            ))
+        })?;
+        self.runner
+            .killed
+            .store(switch.is_some_and(|s| s.on), Ordering::Release);
         for run in due {
             let mut running = crate::lock(&self.runner.running);
             if running.contains(&run.id) || running.len() >= MAX_RUNNING {
@@ -485,65 +518,51 @@ impl Alerting {
             let spawned = std::thread::Builder::new()
                 .name(format!("run-{id}"))
                 .spawn(move || {
-                    if let Err(e) = me.execute(run) {
+                    let _running = Running(&me.runner.running, id);
+                    if let Err(e) = me.execute(id) {
                         tracing::error!(run = id, error = %e, "a runbook run could not be recorded; it is looked at again");
                     }
-                    crate::lock(&me.runner.running).remove(&id);
                 });
             if let Err(e) = spawned {
                 tracing::error!(run = id, error = %e, "cannot start a thread for a run");
                 crate::lock(&self.runner.running).remove(&id);
             }
         }
+        for run in waiting {
+            let me = self.clone();
+            let id = run.id;
+            let steps = self.store.transact(move |tx| tx.steps_of(id))?;
+            let since = steps
+                .iter()
+                .filter_map(|s| s.finished_at)
+                .max()
+                .unwrap_or(run.started_at);
+            if now - since >= APPROVAL_WAIT {
+                if let Some(rb) = me.catalog.runbook(&run.runbook).cloned() {
+                    let why = format!(
+                        "nobody approved or confirmed step {} within {}",
+                        next_step(&steps) + 1,
+                        super::postmortem::span(APPROVAL_WAIT)
+                    );
+                    self.finish(&run, &rb, "failed", &why, true)?;
+                }
+            }
+        }
         self.escalate_runs(now)
     }
 
-    /// A step that was running when Steward stopped is not run again (a remediation need not
-    /// be safe twice): its run fails, saying so.
-    fn recover_interrupted(self: &Arc<Self>, now: i64) -> Result<(), StoreError> {
-        let me = self.clone();
-        self.store.transact(move |tx| {
-            for run in tx.runs_in("running", 10_000)? {
-                for s in tx.steps_of(run.id)? {
-                    if s.status == "running" {
-                        tx.finish_step(
-                            s.id,
-                            "interrupted",
-                            None,
-                            "Steward stopped while this step ran; it is not run again",
-                            now,
-                        )?;
-                        let why = format!(
-                            "interrupted: Steward stopped during step {} ({}); not repeated",
-                            s.step + 1,
-                            s.name
-                        );
-                        tx.set_run_status(run.id, "failed", Some(&why), now)?;
-                        me.run_event(
-                            tx,
-                            &run,
-                            now,
-                            "runbook_failed",
-                            &format!("run {} of {} {why}", run.id, run.runbook),
-                            json!({}),
-                        )?;
-                    }
-                }
-            }
-            Ok(())
-        })
-    }
-
     /// Pages a human for real runs whose escalation line passed: their alert still open
-    /// `after` the run started.
+    /// `after` the run started. Runs without a line are marked looked at.
     fn escalate_runs(self: &Arc<Self>, now: i64) -> Result<(), StoreError> {
         let me = self.clone();
         self.store.transact(move |tx| {
             for run in tx.runs_to_watch(now - 7 * 86_400, 1000)? {
-                let Some(rb) = me.catalog.runbook(&run.runbook) else {
-                    continue;
-                };
-                let Some(after) = rb.escalate.after else {
+                let Some((rb, after)) = me
+                    .catalog
+                    .runbook(&run.runbook)
+                    .and_then(|rb| rb.escalate.after.map(|a| (rb, a)))
+                else {
+                    tx.set_run_escalated(run.id, now)?;
                     continue;
                 };
                 if now < run.started_at + after {
@@ -569,34 +588,114 @@ impl Alerting {
                         super::postmortem::span(now - run.started_at),
                         run.target
                     );
-                    me.page_human(tx, rb, &run, "line", &why, now)?;
+                    me.page_human(tx, rb, &run, &format!("line-{}", run.id), &why, now)?;
                 }
             }
             Ok(())
         })
     }
 
-    /// Runs a run's remaining steps, one after another.
-    fn execute(self: &Arc<Self>, run: Run) -> Result<(), StoreError> {
+    /// Runs a run's remaining steps, one after another. A step that did not end well before
+    /// (Steward stopped while it ran, or its end was not recorded) is not run again, and
+    /// nothing after it runs: the run fails, saying so.
+    fn execute(self: &Arc<Self>, id: i64) -> Result<(), StoreError> {
         let now = || jiff::Timestamp::now().as_second();
+        let (run, done) = self
+            .store
+            .transact(move |tx| Ok((tx.run(id)?, tx.steps_of(id)?)))?;
+        // Another pass may have finished it since it was listed.
+        let Some(run) = run.filter(|r| r.status == "running") else {
+            return Ok(());
+        };
         let Some(rb) = self.catalog.runbook(&run.runbook).cloned() else {
             let why = format!("runbook {} is no longer in the configuration", run.runbook);
-            return self
-                .store
-                .transact(move |tx| tx.set_run_status(run.id, "failed", Some(&why), now()));
+            let me = self.clone();
+            return self.store.transact(move |tx| {
+                tx.set_run_status(run.id, "failed", Some(&why), now())?;
+                me.run_event(tx, &run, now(), "runbook_failed", &why, json!({}))
+            });
         };
+        if let Some(bad) = done.iter().find(|s| !ended_well(&s.status)) {
+            let why = format!(
+                "interrupted: Steward stopped during step {} ({}); not repeated",
+                bad.step + 1,
+                bad.name
+            );
+            if bad.status == "running" {
+                let (sid, t) = (bad.id, now());
+                self.store.transact(move |tx| {
+                    tx.finish_step(
+                        sid,
+                        "interrupted",
+                        None,
+                        "Steward stopped while this step ran; it is not run again",
+                        t,
+                    )
+                })?;
+            }
+            return self.finish(&run, &rb, "failed", &why, true);
+        }
         let labels: Labels = serde_json::from_str(&run.labels).unwrap_or_default();
-        let id = run.id;
-        let done = self.store.transact(move |tx| tx.steps_of(id))?;
-        let first = done.iter().map(|s| s.step + 1).max().unwrap_or(0) as usize;
+        let first = next_step(&done) as usize;
         let real = run.mode == "real";
         for (i, step) in rb.steps.iter().enumerate().skip(first) {
             let idx = i as i64;
+            let (switch, approved) = self
+                .store
+                .transact(move |tx| Ok((tx.switch(KILL_SWITCH)?, tx.approval(id, idx)?)))?;
+            if real {
+                if let Some(s) = switch.filter(|s| s.on) {
+                    let why = format!(
+                        "stopped before step {} ({}) by the kill switch (set by {}: {})",
+                        i + 1,
+                        step.name,
+                        s.set_by,
+                        s.reason
+                    );
+                    return self.finish(&run, &rb, "failed", &why, false);
+                }
+                // A real run waits for a person to do their step, and for an approver.
+                let needs = step.action.is_none() || step.approval;
+                if needs && approved.is_none() {
+                    let text = match step.action {
+                        None => format!(
+                            "run {} of {} waits for a person to do step {} ({}) and confirm it",
+                            run.id,
+                            rb.name,
+                            i + 1,
+                            step.name
+                        ),
+                        Some(_) => format!(
+                            "run {} of {} waits for an approval of step {} ({}) by {}",
+                            run.id,
+                            rb.name,
+                            i + 1,
+                            step.name,
+                            rb.approvers.join(" or ")
+                        ),
+                    };
+                    let (me, run2) = (self.clone(), run.clone());
+                    return self.store.transact(move |tx| {
+                        tx.set_run_status(run2.id, "awaiting_approval", None, now())?;
+                        me.run_event(
+                            tx,
+                            &run2,
+                            now(),
+                            "runbook_waiting",
+                            &text,
+                            json!({ "step": idx }),
+                        )
+                    });
+                }
+            }
             let Some(action) = &step.action else {
-                let text = step
-                    .description
-                    .clone()
-                    .unwrap_or_else(|| "a step for a person".into());
+                let text = match &approved {
+                    Some(by) => format!("done by {}", by.trim_start_matches("user:")),
+                    None => step
+                        .description
+                        .clone()
+                        .unwrap_or_else(|| "a step for a person".into()),
+                };
                 self.record_step(
                     &run,
                     idx,
@@ -604,7 +703,7 @@ impl Alerting {
                     "manual",
                     json!(null),
                     &text,
-                    None,
+                    approved.clone(),
                     now(),
                 )?;
                 continue;
@@ -624,61 +723,13 @@ impl Alerting {
                 )?;
                 continue;
             }
-            // Before each real step: the kill switch, and an approval where one is needed.
-            let (switch, approved) = self
-                .store
-                .transact(move |tx| Ok((tx.switch(KILL_SWITCH)?, tx.approval(id, idx)?)))?;
-            if let Some(s) = switch.filter(|s| s.on) {
-                return self.finish(
-                    &run,
-                    &rb,
-                    "failed",
-                    &format!(
-                        "stopped before step {} ({}) by the kill switch (set by {}: {})",
-                        i + 1,
-                        step.name,
-                        s.set_by,
-                        s.reason
-                    ),
-                    false,
-                );
-            }
-            if step.approval && approved.is_none() {
-                let run2 = run.clone();
-                let text = format!(
-                    "run {} of {} waits for an approval of step {} ({}) by {}",
-                    run.id,
-                    rb.name,
-                    i + 1,
-                    step.name,
-                    rb.approvers.join(" or ")
-                );
-                let me = self.clone();
-                return self.store.transact(move |tx| {
-                    tx.set_run_status(run2.id, "awaiting_approval", None, now())?;
-                    me.run_event(
-                        tx,
-                        &run2,
-                        now(),
-                        "runbook_waiting",
-                        &text,
-                        json!({ "step": idx }),
-                    )
-                });
-            }
             let argv = match action.argv(&labels) {
                 Ok(v) => v,
                 Err(e) => {
-                    return self.finish(
-                        &run,
-                        &rb,
-                        "failed",
-                        &format!("step {} ({}) cannot run: {e}", i + 1, step.name),
-                        true,
-                    );
+                    let why = format!("step {} ({}) cannot run: {e}", i + 1, step.name);
+                    return self.finish(&run, &rb, "failed", &why, true);
                 }
             };
-            let started = now();
             let step_row = RunStep {
                 id: 0,
                 run: run.id,
@@ -689,14 +740,30 @@ impl Alerting {
                 output: String::new(),
                 exit_code: None,
                 approved_by: approved.clone(),
-                started_at: started,
+                started_at: now(),
                 finished_at: None,
             };
-            let step_id = self.store.transact(move |tx| tx.start_step(&step_row))?;
+            // The switch again, in the transaction that starts the step.
+            let started = self.store.transact(move |tx| {
+                if tx.switch(KILL_SWITCH)?.is_some_and(|s| s.on) {
+                    return Ok(None);
+                }
+                tx.start_step(&step_row).map(Some)
+            })?;
+            let Some(step_id) = started else {
+                let why = format!(
+                    "stopped before step {} ({}) by the kill switch",
+                    i + 1,
+                    step.name
+                );
+                return self.finish(&run, &rb, "failed", &why, false);
+            };
             let clock = Instant::now();
             let timeout = Duration::from_secs(step.timeout.max(1) as u64);
             let (status, exit, output) = match action {
-                Action::Program { .. } => run_program(&argv, &run.causation, run.id, timeout),
+                Action::Program { .. } => {
+                    run_program(&argv, &run.causation, run.id, timeout, &self.runner.killed)
+                }
                 Action::Http { method, url, body } => run_http(
                     method,
                     url,
@@ -722,6 +789,7 @@ impl Alerting {
                     ("succeeded", Some(c)) => format!("exited {c}"),
                     ("succeeded", None) => "succeeded".into(),
                     ("timed_out", _) => format!("timed out after {}s", timeout.as_secs()),
+                    ("killed", _) => "stopped by the kill switch".into(),
                     (_, Some(c)) => format!("failed with {c}"),
                     _ => "failed".into(),
                 }
@@ -750,7 +818,7 @@ impl Alerting {
                 )
             })?;
             if status != "succeeded" {
-                return self.finish(&run, &rb, "failed", &summary, true);
+                return self.finish(&run, &rb, "failed", &summary, status != "killed");
             }
         }
         self.finish(
@@ -771,7 +839,7 @@ impl Alerting {
         status: &str,
         inputs: Value,
         output: &str,
-        exit: Option<i64>,
+        approved_by: Option<String>,
         at: i64,
     ) -> Result<(), StoreError> {
         let s = RunStep {
@@ -782,18 +850,17 @@ impl Alerting {
             status: status.into(),
             inputs: inputs.to_string(),
             output: output.into(),
-            exit_code: exit,
-            approved_by: None,
+            exit_code: None,
+            approved_by,
             started_at: at,
             finished_at: Some(at),
         };
         let summary = format!("step {} ({name}) of run {}: {output}", idx + 1, run.id);
         let details = json!({ "step": idx, "inputs": inputs, "status": status });
-        let run = run.clone();
-        let catalog_free = RunEvent::of(&run);
+        let event = RunEvent::of(run);
         self.store.transact(move |tx| {
             tx.start_step(&s)?;
-            catalog_free.write(tx, at, "runbook_step", &summary, details)
+            event.write(tx, at, "runbook_step", &summary, details)
         })
     }
 
@@ -824,11 +891,12 @@ impl Alerting {
             };
             me.run_event(tx, &run, t, kind, &why, json!({}))?;
             if page {
+                let key = format!("failed-{}", run.id);
                 me.page_human(
                     tx,
                     &rb2,
                     &run,
-                    "failed",
+                    &key,
                     &format!("runbook {} failed: {why}", rb2.name),
                     t,
                 )?;
@@ -838,6 +906,16 @@ impl Alerting {
         self.outbox.wake();
         Ok(())
     }
+}
+
+/// Whether a recorded step ended so that the next may follow.
+fn ended_well(status: &str) -> bool {
+    matches!(status, "succeeded" | "manual" | "would_run")
+}
+
+/// The index of the step after the last one recorded.
+fn next_step(done: &[RunStep]) -> i64 {
+    done.iter().map(|s| s.step + 1).max().unwrap_or(0)
 }
 
 /// What a run's timeline entries say about it.
@@ -886,13 +964,30 @@ impl RunEvent {
     }
 }
 
+/// Stops a process group with SIGKILL (through `kill(1)`: Steward has no unsafe code).
+fn kill_group(pgid: u32) {
+    let kill = ["/bin/kill", "/usr/bin/kill"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("kill");
+    let _ = Command::new(kill)
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
 /// Runs a program without a shell, in a process group of its own, with only `PATH` and the
-/// run's ids in its environment; stops the whole group when the timeout passes.
+/// run's ids in its environment. Stops the whole group when the timeout passes or the kill
+/// switch turns on, and when the program ends (what it left running in the background goes
+/// with it). Output past the cap is read and thrown away, so a chatty program never dies of
+/// a closed pipe.
 fn run_program(
     argv: &[String],
     causation: &str,
     run: i64,
     timeout: Duration,
+    killed: &AtomicBool,
 ) -> (&'static str, Option<i64>, String) {
     use std::os::unix::process::CommandExt;
     let mut cmd = Command::new(&argv[0]);
@@ -925,28 +1020,34 @@ fn run_program(
     {
         let tx = tx.clone();
         std::thread::spawn(move || {
+            let mut pipe = pipe;
             let mut buf = Vec::new();
-            let _ = pipe.take(MAX_OUTPUT as u64 * 2).read_to_end(&mut buf);
+            let _ = (&mut pipe).take(MAX_OUTPUT as u64).read_to_end(&mut buf);
             let _ = tx.send(buf);
+            let _ = std::io::copy(&mut pipe, &mut std::io::sink());
         });
     }
     drop(tx);
     let deadline = Instant::now() + timeout;
+    let mut stopped = None;
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() >= deadline => break None,
+            Ok(None) if killed.load(Ordering::Acquire) => {
+                stopped = Some("killed");
+                break None;
+            }
+            Ok(None) if Instant::now() >= deadline => {
+                stopped = Some("timed_out");
+                break None;
+            }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(_) => break None,
         }
     };
+    // The whole group, whether the program ended or not: a script's children go with it.
+    kill_group(child.id());
     if status.is_none() {
-        // The whole group: a script's children go with it.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", child.id())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
         let _ = child.kill();
         let _ = child.wait();
     }
@@ -956,9 +1057,14 @@ fn run_program(
         out.extend(chunk);
     }
     let text = clip(&String::from_utf8_lossy(&out), MAX_OUTPUT);
-    match status {
-        None => ("timed_out", None, text),
-        Some(s) => match s.code() {
+    match (status, stopped) {
+        (None, Some(why)) => (why, None, text),
+        (None, None) => (
+            "failed",
+            None,
+            format!("{text}\n(could not wait for the program)"),
+        ),
+        (Some(s), _) => match s.code() {
             Some(0) => ("succeeded", Some(0), text),
             Some(c) => ("failed", Some(i64::from(c)), text),
             None => ("failed", None, format!("{text}\n(killed by a signal)")),

@@ -17,7 +17,7 @@ CREATE TABLE runbook_runs (
     escalated_at BIGINT
 );
 CREATE UNIQUE INDEX runbook_runs_one_at_a_time ON runbook_runs (runbook, target)
-    WHERE status IN ('running', 'awaiting_approval');
+    WHERE status IN ('running', 'awaiting_approval') AND mode = 'real';
 CREATE INDEX runbook_runs_by_runbook ON runbook_runs (runbook, started_at);
 CREATE INDEX runbook_runs_by_status ON runbook_runs (status);
 

@@ -271,11 +271,36 @@ spec:
         body["error"]["message"],
         format!("run {real} of runbook checkout-restart is already in progress on checkout")
     );
+    // Step 1 is for a person: whoever did it confirms it (naming the step).
     let (status, body) = post_as(
         &server,
         "bob",
         &format!("/api/v1/runs/{real}/approve"),
-        &json!({}),
+        &json!({ "step": 2 }),
+    );
+    assert_eq!(
+        (status, body["error"]["message"].as_str()),
+        (
+            409,
+            Some(format!("run {real} waits on step 1, not step 2").as_str())
+        )
+    );
+    let (status, body) = post_as(
+        &server,
+        "bob",
+        &format!("/api/v1/runs/{real}/approve"),
+        &json!({ "step": 1 }),
+    );
+    assert_eq!(status, 200, "{body}");
+    // Step 2 needs an approver: bob is not one, ann is.
+    wait_run(&server, real, |r| {
+        r["status"] == "awaiting_approval" && r["steps"].as_array().unwrap().len() == 1
+    });
+    let (status, body) = post_as(
+        &server,
+        "bob",
+        &format!("/api/v1/runs/{real}/approve"),
+        &json!({ "step": 2 }),
     );
     assert_eq!(
         (status, body["error"]["message"].as_str()),
@@ -286,9 +311,15 @@ spec:
     );
     assert!(!out.exists());
     std::thread::sleep(Duration::from_millis(1100));
-    let (code, text) = cli(&server, "ann", &["runbook", "approve", &real.to_string()]);
+    let (code, text) = cli(
+        &server,
+        "ann",
+        &["runbook", "approve", &real.to_string(), "--step", "2"],
+    );
     assert_eq!(code, 0, "{text}");
     let run = wait_run(&server, real, |r| r["status"] == "succeeded");
+    assert_eq!(run["steps"][0]["status"], "manual");
+    assert_eq!(run["steps"][0]["approved_by"], "user:bob");
     assert_eq!(run["steps"][1]["status"], "succeeded");
     assert_eq!(run["steps"][1]["exit_code"], 0);
     assert_eq!(run["steps"][1]["output"], "restarted\n");
@@ -316,6 +347,9 @@ spec:
         "runbook_step",
         "runbook_succeeded",
         "runbook_run",
+        "runbook_waiting",
+        "runbook_approved",
+        "runbook_step",
         "runbook_waiting",
         "runbook_approved",
         "runbook_step",
@@ -416,7 +450,7 @@ spec:
     alert(
         &server,
         "node-1",
-        json!({ "alertname": "NodeDown", "instance": hostile, "note": "'\"\n$HOME * ?" }),
+        json!({ "alertname": "NodeDown", "instance": hostile, "note": "'\" $HOME * ? ~ \\ {a,b}" }),
     );
     let runs = server.wait_for(
         "/api/v1/runbooks/drain/runs",
@@ -426,8 +460,26 @@ spec:
     assert_eq!(runs["runs"][0]["started_by"], "alert:1");
     assert_eq!(
         std::fs::read_to_string(&out).unwrap(),
-        format!("[drain]\n[{hostile}]\n['\"\n$HOME * ?]\n")
+        format!("[drain]\n[{hostile}]\n['\" $HOME * ? ~ \\ {{a,b}}]\n")
     );
+    // A value the program would read as an option is refused, and nothing runs.
+    alert(
+        &server,
+        "node-2",
+        json!({ "alertname": "NodeDown", "instance": "--kubeconfig=/tmp/x", "note": "n" }),
+    );
+    let runs = server.wait_for(
+        "/api/v1/runbooks/drain/runs",
+        Duration::from_secs(20),
+        |b| b["runs"][0]["status"] == "failed",
+    );
+    assert_eq!(
+        runs["runs"][0]["reason"],
+        "step 1 (drain the node) cannot run: label `instance` starts with `-`, which the program would read as an option"
+    );
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .starts_with("[drain]\n[x; touch "));
     for suffix in ["", "2", "3", "4"] {
         let p = format!("{}{suffix}", pwned.display());
         assert!(
@@ -687,6 +739,23 @@ spec:
         metrics.contains("steward_runbook_last_rehearsal_timestamp_seconds{runbook=\"slow\"} "),
         "{metrics}"
     );
+    cli(
+        &server,
+        "ann",
+        &["runbook", "kill-switch", "off", "--reason", "fixed"],
+    );
+    // Turned on while a program runs, the switch stops it.
+    let (status, run) = post_as(&server, "ann", "/api/v1/runbooks/long/runs", &json!({}));
+    assert_eq!(status, 201, "{run}");
+    let id = run["id"].as_i64().unwrap();
+    wait_run(&server, id, |r| r["steps"][0]["status"] == "running");
+    cli(
+        &server,
+        "ann",
+        &["runbook", "kill-switch", "on", "--reason", "stop it"],
+    );
+    let run = wait_run(&server, id, |r| r["status"] == "failed");
+    assert_eq!(run["steps"][0]["status"], "killed");
     cli(
         &server,
         "ann",
