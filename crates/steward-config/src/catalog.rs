@@ -30,6 +30,18 @@ pub struct Catalog {
     pub maintenance: Vec<MaintenanceWindow>,
     pub runbooks: Vec<steward_model::runbook::Runbook>,
     pub budget_policies: Vec<steward_model::catalog::BudgetPolicy>,
+    /// Adjustments the configuration declares (the API keeps more in the store).
+    pub budget_adjustments: Vec<steward_model::adjustment::BudgetAdjustment>,
+    /// Each objective with the SLO document and the SLI it came from.
+    pub objective_refs: Vec<ObjectiveRef>,
+}
+
+/// Where an objective came from: its SLO document and SLI (by name).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObjectiveRef {
+    pub objective: String,
+    pub slo: String,
+    pub sli: Option<String>,
 }
 
 impl Catalog {
@@ -49,6 +61,24 @@ impl Catalog {
             .find(|p| p.services.iter().any(|s| s == service))
             .cloned()
             .unwrap_or_else(|| steward_model::catalog::BudgetPolicy::default_for(service))
+    }
+
+    /// The objectives an adjustment of `service` names: those of the SLOs whose SLI (or
+    /// whose own name) is `indicator`, or every one of the service's when `None`.
+    pub fn objectives_for(&self, service: &str, indicator: Option<&str>) -> Vec<String> {
+        self.slos
+            .iter()
+            .filter(|d| d.service == service)
+            .filter(|d| {
+                indicator.is_none_or(|i| {
+                    d.name == i
+                        || self.objective_refs.iter().any(|r| {
+                            r.objective == d.name && (r.slo == i || r.sli.as_deref() == Some(i))
+                        })
+                })
+            })
+            .map(|d| d.name.clone())
+            .collect()
     }
 
     pub fn runbook(&self, name: &str) -> Option<&steward_model::runbook::Runbook> {
@@ -204,7 +234,19 @@ pub fn build(docs: &[Document], scope: Scope, diags: &mut Diagnostics) -> Catalo
                 if let Some(sli) = sli {
                     check_sli(&ck, sli, diags);
                 }
-                catalog.slos.extend(build_slo(slo, sli, diags));
+                let sli_name = match &slo.indicator {
+                    Some(IndicatorUse::Ref(n)) => Some(n.name.clone()),
+                    Some(IndicatorUse::Inline(s)) => Some(s.meta.name.name.clone()),
+                    None => None,
+                };
+                for def in build_slo(slo, sli, diags) {
+                    catalog.objective_refs.push(ObjectiveRef {
+                        objective: def.name.clone(),
+                        slo: slo.meta.name.name.clone(),
+                        sli: sli_name.clone(),
+                    });
+                    catalog.slos.push(def);
+                }
             }
             Document::Sli(sli) => check_sli(&ck, sli, diags),
             Document::AlertPolicy(p) => check_policy(&ck, p, diags),
@@ -231,6 +273,10 @@ pub fn build(docs: &[Document], scope: Scope, diags: &mut Diagnostics) -> Catalo
                 members: t.members.clone(),
             }),
             Document::OnCall(d) => add_on_call(&ck, d, &mut catalog, diags),
+            Document::BudgetAdjustment(d) => {
+                ck.reference(SERVICE_KINDS, "service", &d.service, diags);
+                catalog.budget_adjustments.push(d.adjustment.clone());
+            }
             Document::BudgetPolicy(d) => {
                 for s in &d.services {
                     ck.reference(SERVICE_KINDS, "service", s, diags);
@@ -267,6 +313,25 @@ pub fn build(docs: &[Document], scope: Scope, diags: &mut Diagnostics) -> Catalo
         }
     }
     catalog.services = merge_services(docs);
+    // An adjustment names an SLI (or SLO) of its service.
+    for doc in docs {
+        let Document::BudgetAdjustment(d) = doc else {
+            continue;
+        };
+        if catalog.service(&d.service.name).is_some()
+            && catalog
+                .objectives_for(&d.service.name, Some(&d.indicator.name))
+                .is_empty()
+        {
+            diags.error(
+                d.indicator.loc.clone(),
+                format!(
+                    "indicatorRef `{}` names no SLI or SLO of service `{}`",
+                    d.indicator.name, d.service.name
+                ),
+            );
+        }
+    }
     // A runbook's failure mode is one its service declares.
     for doc in docs {
         let Document::Runbook(d) = doc else { continue };

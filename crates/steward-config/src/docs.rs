@@ -33,6 +33,7 @@ pub enum Document {
     OnCall(crate::oncall::OnCallDoc),
     Runbook(crate::runbook::RunbookDoc),
     BudgetPolicy(crate::policy::BudgetPolicyDoc),
+    BudgetAdjustment(crate::adjustment::BudgetAdjustmentDoc),
 }
 
 impl Document {
@@ -50,6 +51,7 @@ impl Document {
             Document::OnCall(d) => d.meta(),
             Document::Runbook(d) => &d.meta,
             Document::BudgetPolicy(d) => &d.meta,
+            Document::BudgetAdjustment(d) => &d.meta,
         }
     }
 
@@ -68,6 +70,7 @@ impl Document {
             Document::OnCall(d) => d.kind(),
             Document::Runbook(_) => "Runbook",
             Document::BudgetPolicy(_) => "ErrorBudgetPolicy",
+            Document::BudgetAdjustment(_) => "BudgetAdjustment",
         }
     }
 }
@@ -296,10 +299,11 @@ pub fn read_document(r: &mut Reader<'_>, node: &Node) -> Option<Document> {
             "Runbook",
             "ErrorBudgetPolicy",
         ][..],
+        "openslo.com/v2alpha" => &["BudgetAdjustment"][..],
         _ => {
             r.error(
                 api_mark,
-                format!("unsupported apiVersion `{api}`; expected openslo/v1 or steward/v1"),
+                format!("unsupported apiVersion `{api}`; expected openslo/v1, steward/v1 or openslo.com/v2alpha"),
             );
             return None;
         }
@@ -330,6 +334,9 @@ pub fn read_document(r: &mut Reader<'_>, node: &Node) -> Option<Document> {
         }
         ("steward/v1", "Team") => Document::Team(read_team(r, meta, spec)?),
         ("steward/v1", "Service") => Document::CatalogService(read_catalog_service(r, meta, spec)?),
+        ("openslo.com/v2alpha", "BudgetAdjustment") => {
+            Document::BudgetAdjustment(crate::adjustment::read(r, meta, spec)?)
+        }
         ("steward/v1", "ErrorBudgetPolicy") => {
             Document::BudgetPolicy(crate::policy::read(r, meta, spec)?)
         }

@@ -5,6 +5,7 @@
 //! text, no cross-references); [`catalog`] checks documents against each other and builds the
 //! model objects.
 
+pub mod adjustment;
 pub mod catalog;
 pub mod diag;
 pub mod docs;

@@ -407,3 +407,122 @@ spec:
             runbooks.yaml:56:16: service `checkout` declares no failure mode `full-disk`; it declares slow-db"#]],
     );
 }
+
+#[test]
+fn the_openslo_v2alpha_budget_adjustments_read_as_the_draft_writes_them() {
+    let shop = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/shop");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/openslo/v2alpha/budget-adjustment.yaml"
+    );
+    let mut diags = Diagnostics::default();
+    let mut docs = Vec::new();
+    for entry in std::fs::read_dir(shop).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        docs.extend(parse_text(&path.display().to_string(), &text, &mut diags));
+    }
+    let text = std::fs::read_to_string(fixture).expect("the shared fixtures are beside the repo");
+    docs.extend(parse_text("budget-adjustment.yaml", &text, &mut diags));
+    let catalog = catalog::build(&docs, Scope::Complete, &mut diags);
+    assert!(!diags.has_errors(), "{:?}", diags.items);
+    let a: Vec<(&str, &str, i64, i64, Vec<String>)> = catalog
+        .budget_adjustments
+        .iter()
+        .map(|a| {
+            (
+                a.name.as_str(),
+                a.service.as_str(),
+                a.start,
+                a.duration,
+                catalog.objectives_for(&a.service, a.indicator.as_deref()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        a,
+        [
+            (
+                "payments-db-upgrade",
+                "payments",
+                1_794_621_600, // 2026-11-14T02:00:00Z
+                7200,
+                vec!["payments-authorisation".to_string()]
+            ),
+            (
+                "checkout-provider-outage",
+                "checkout",
+                1_793_624_700, // 2026-11-02T13:05:00Z
+                42 * 60,
+                vec!["checkout-availability".to_string()]
+            ),
+        ]
+    );
+}
+
+#[test]
+fn budget_adjustments_report_every_mistake_at_its_place() {
+    let text = "apiVersion: openslo.com/v2alpha
+kind: BudgetAdjustment
+metadata: {name: a}
+spec:
+  service: checkout
+  indicatorRef: nothing
+  startTime: yesterday
+  endTime: 2026-11-02T13:47:00Z
+  duration: 2h
+---
+apiVersion: openslo.com/v2alpha
+kind: BudgetAdjustment
+metadata: {name: b}
+spec:
+  description: weekly
+  service: checkout
+  indicatorRef: nothing
+  startTime: 2026-11-02T13:05:00Z
+  duration: 2h
+  rrule: FREQ=HOURLY
+  timeZone: Mars/Base
+---
+apiVersion: openslo.com/v2alpha
+kind: BudgetAdjustment
+metadata: {name: c}
+spec:
+  description: known
+  service: checkout
+  indicatorRef: nothing
+  startTime: 2026-11-02T13:05:00Z
+  endTime: 2026-11-02T13:00:00Z
+---
+apiVersion: openslo.com/v2alpha
+kind: BudgetAdjustment
+metadata: {name: d}
+spec:
+  description: known
+  service: checkout
+  indicatorRef: nothing
+  startTime: 2026-11-02T13:05:00Z
+  duration: 1h
+---
+apiVersion: steward/v1
+kind: Service
+metadata: {name: checkout}
+spec: {owner: web, tier: 1}
+---
+apiVersion: steward/v1
+kind: Team
+metadata: {name: web}
+spec: {members: []}
+";
+    check(
+        &[("adjust.yaml", text)],
+        expect![[r#"
+        adjust.yaml:5:10: BudgetAdjustment spec is missing `description`
+        adjust.yaml:7:14: startTime `yesterday` is not an RFC 3339 time such as 2026-11-14T02:00:00Z
+        adjust.yaml:9:13: a BudgetAdjustment has endTime or duration, not both
+        adjust.yaml:20:10: rrule: FREQ `HOURLY` is not one of DAILY, WEEKLY, MONTHLY
+        adjust.yaml:21:13: `Mars/Base` is not a time zone; use an IANA name such as Europe/Berlin
+        adjust.yaml:31:12: endTime must be after startTime, and within 366 days of it
+        adjust.yaml:39:17: indicatorRef `nothing` names no SLI or SLO of service `checkout`"#]],
+    );
+}

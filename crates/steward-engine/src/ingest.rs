@@ -386,7 +386,11 @@ impl Engine {
         for group in order.chunk_by(|a, b| a.unit / SHARD == b.unit / SHARD) {
             let mut shard = self.shard(group[0].unit);
             for r in group {
-                shard.units[r.unit % SHARD].slo.add(r.bucket, r.counts);
+                let st = &mut shard.units[r.unit % SHARD];
+                // Stored, but counted in no figure: a budget adjustment excludes its time.
+                if !steward_model::adjustment::excluded(&st.excluded, r.bucket) {
+                    st.slo.add(r.bucket, r.counts);
+                }
             }
         }
         self.release(reserved);

@@ -6,6 +6,7 @@
 //! the shards it counts in, the evaluator one shard at a time, and readers none: they get the
 //! immutable [`Snapshot`] swapped in after each evaluation, budget curves included.
 
+pub mod adjust;
 pub mod alerting;
 mod evaluate;
 mod ingest;
@@ -158,6 +159,8 @@ struct UnitState {
     /// Events admitted but not yet counted here (their batch is being stored), held against
     /// the block limit so that concurrent batches cannot pass it together.
     inflight: u64,
+    /// Intervals of budget adjustments: samples stamped inside count in no figure.
+    excluded: Arc<Vec<(i64, i64)>>,
 }
 
 /// Up to [`SHARD`] objectives behind one lock, and their budget curves, redrawn together.
@@ -207,6 +210,9 @@ pub struct Engine {
     /// When the last roll-up pass ran (unix seconds; `i64::MIN` for never).
     last_rollup: AtomicI64,
     pub metrics: Arc<Metrics>,
+    /// The budget adjustments as they apply, and when they were last read.
+    exclusions: RwLock<Arc<Vec<adjust::Exclusion>>>,
+    exclusions_at: AtomicI64,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -309,6 +315,7 @@ impl Engine {
                 slo: SloState::new(d, d.history_start(now), now),
                 since,
                 inflight: 0,
+                excluded: Arc::default(),
             });
         }
         let mut shards = Vec::with_capacity(units.len().div_ceil(SHARD));
@@ -352,6 +359,8 @@ impl Engine {
             phase: AtomicU8::new(REBUILDING),
             gate: RwLock::new(()),
             needs_rebuild: AtomicBool::new(false),
+            exclusions: RwLock::default(),
+            exclusions_at: AtomicI64::new(i64::MIN),
             reload_series: AtomicBool::new(false),
             series_rebuilt: AtomicU64::new(0),
             last_rollup: AtomicI64::new(last_rollup),
@@ -407,6 +416,7 @@ impl Engine {
             }
             return;
         }
+        self.refresh_exclusions(now);
         self.evaluate(now);
     }
 

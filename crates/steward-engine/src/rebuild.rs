@@ -20,6 +20,7 @@ impl Engine {
         let _gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
         let started = std::time::Instant::now();
         self.reload_units_through()?;
+        self.load_exclusions(now)?;
         // From fresh states, so a rebuild that failed half-way can simply run again.
         for (s, shard) in self.shards.iter().enumerate() {
             let mut shard = lock(shard);
@@ -58,12 +59,18 @@ impl Engine {
                 let units_through = series.units_through.load(Ordering::Relaxed);
                 for &u in &series.readers {
                     let mut shard = lock(&self.shards[u / SHARD]);
-                    let st = &mut shard.units[u % SHARD].slo;
+                    let unit = &mut shard.units[u % SHARD];
+                    let excluded = unit.excluded.clone();
                     // Rows from before the history start count in no figure: the tiers
                     // and the slice ring skip them, and no calendar period holds them.
+                    // Nor do rows a budget adjustment excludes.
                     for r in run {
+                        if steward_model::adjustment::excluded(&excluded, r.bucket) {
+                            continue;
+                        }
                         let c = Counts::new(r.good, r.total);
-                        st.add_stored(r.bucket, c, r.bucket < units_through, now);
+                        unit.slo
+                            .add_stored(r.bucket, c, r.bucket < units_through, now);
                     }
                 }
             }

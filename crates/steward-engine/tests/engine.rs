@@ -294,3 +294,89 @@ fn an_hour_older_than_the_window_is_still_held_to_its_limit() {
     };
     assert_eq!(issues[0].index, 0);
 }
+
+/// A weekly adjustment, Sundays 03:00–04:00 in Berlin, over four Sundays across the spring DST
+/// change (29 March 2026): every occurrence is excluded, at 02:00Z before the change and
+/// 01:00Z after. Hourly samples are good except in exactly those four hours.
+#[test]
+fn a_recurring_adjustment_excludes_every_occurrence_across_a_dst_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts = |s: &str| s.parse::<jiff::Timestamp>().unwrap().as_second();
+    let now = ts("2026-04-10T00:00:00Z");
+    let e = engine(&dir, now);
+    e.rebuild(now).unwrap();
+    let bad_hours = [
+        ts("2026-03-15T02:00:00Z"),
+        ts("2026-03-22T02:00:00Z"),
+        ts("2026-03-29T01:00:00Z"),
+        ts("2026-04-05T01:00:00Z"),
+    ];
+    let first = ts("2026-03-14T00:00:00Z");
+    let samples: Vec<IncomingSample> = (0..27 * 24)
+        .map(|h| {
+            let t = first + h * 3600;
+            if bad_hours.contains(&t) {
+                events(t, 0, 100)
+            } else {
+                events(t, 100, 100)
+            }
+        })
+        .collect();
+    assert_eq!(e.ingest(&samples, now).unwrap(), 648);
+    e.tick(now);
+    let counts = |e: &Engine| {
+        let c = e
+            .snapshot()
+            .get("checkout-availability")
+            .unwrap()
+            .status
+            .window_counts;
+        (c.good, c.total)
+    };
+    assert_eq!(counts(&e), (64_400, 64_800));
+    let store = e.store().clone();
+    store
+        .transact(move |tx| {
+            tx.put_adjustment(&steward_store::StoredAdjustment {
+                id: 0,
+                name: "sunday-backup".into(),
+                description: "the weekly backup".into(),
+                service: "checkout".into(),
+                indicator: None,
+                start_at: ts("2026-03-15T02:00:00Z"),
+                duration: 3600,
+                rrule: Some("FREQ=WEEKLY;BYDAY=SU".into()),
+                time_zone: "Europe/Berlin".into(),
+                created_by: "user:ann".into(),
+                created_at: now,
+                updated_by: "user:ann".into(),
+                updated_at: now,
+            })
+        })
+        .unwrap();
+    e.adjustments_changed();
+    e.tick(now);
+    assert_eq!(
+        counts(&e),
+        (64_400, 64_400),
+        "every bad hour is excluded, no good one"
+    );
+    let shown = e.exclusions();
+    assert_eq!(shown[0].objectives, ["checkout-availability"]);
+    assert_eq!(
+        shown[0]
+            .intervals
+            .iter()
+            .filter(|(a, _)| *a >= first && *a < now)
+            .map(|(a, _)| *a)
+            .collect::<Vec<_>>(),
+        bad_hours
+    );
+    // Removed: every figure as before.
+    store
+        .transact(|tx| tx.delete_adjustment("sunday-backup"))
+        .unwrap();
+    e.adjustments_changed();
+    e.tick(now);
+    assert_eq!(counts(&e), (64_400, 64_800));
+}

@@ -2,6 +2,7 @@
 //! web console. Only this crate knows HTTP and JSON; it maps every error to a status in one
 //! place ([`error::ApiError`]).
 
+pub mod adjustments;
 pub mod alerts;
 pub mod changes;
 pub mod error;
@@ -17,7 +18,7 @@ pub mod slos;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use error::ApiError;
 use serde_json::json;
@@ -117,6 +118,18 @@ pub fn router(engine: Arc<Engine>) -> Router {
             get(changes::overrides).post(changes::add_override),
         )
         .route("/api/v1/audit", get(changes::audit))
+        .route(
+            "/api/v1/budget-adjustments",
+            get(adjustments::list).post(adjustments::add),
+        )
+        .route(
+            "/api/v1/budget-adjustments/{name}",
+            put(adjustments::change).delete(adjustments::remove),
+        )
+        .route(
+            "/api/v1/maintenance/{name}/budget-adjustments",
+            post(adjustments::from_maintenance),
+        )
         .route("/api/v1/services/{name}/delivery", get(changes::delivery))
         .route("/api/v1/integrations/{kind}", post(inbound::integration))
         .route("/api/v1/heartbeats/{name}", post(inbound::heartbeat))

@@ -115,12 +115,47 @@ pub fn slo_json(r: &SloReport, at: i64) -> Value {
     })
 }
 
+/// The intervals budget adjustments exclude from each objective, within its window (and
+/// two days ahead), by objective.
+pub fn excluded_by_slo(app: &AppState) -> std::collections::HashMap<String, Vec<Value>> {
+    let mut out: std::collections::HashMap<String, Vec<Value>> = Default::default();
+    for e in app.engine.exclusions().iter() {
+        for o in &e.objectives {
+            let Some(def) = app.engine.catalog().slo(o) else {
+                continue;
+            };
+            let since = def.history_start(jiff::Timestamp::now().as_second());
+            out.entry(o.clone()).or_default().extend(
+                e.intervals
+                    .iter()
+                    .filter(|(_, end)| *end > since)
+                    .map(|(a, b)| {
+                        json!({
+                            "adjustment": e.adjustment.name,
+                            "start": rfc3339(*a),
+                            "end": rfc3339(*b),
+                        })
+                    }),
+            );
+        }
+    }
+    out
+}
+
 pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     ready(&app)?;
     // Every SLO's figures: built off the async workers.
     tokio::task::spawn_blocking(move || {
         let snap = app.engine.snapshot();
-        let slos: Vec<Value> = snap.slos().map(|r| slo_json(r, snap.at)).collect();
+        let mut excluded = excluded_by_slo(&app);
+        let slos: Vec<Value> = snap
+            .slos()
+            .map(|r| {
+                let mut v = slo_json(r, snap.at);
+                v["excluded"] = json!(excluded.remove(&r.def.name).unwrap_or_default());
+                v
+            })
+            .collect();
         Json(json!({ "slos": slos }))
     })
     .await
@@ -133,8 +168,13 @@ pub async fn get(
 ) -> Result<Json<Value>, ApiError> {
     ready(&app)?;
     let snap = app.engine.snapshot();
+    let mut excluded = excluded_by_slo(&app);
     snap.get(&name)
-        .map(|r| Json(slo_json(r, snap.at)))
+        .map(|r| {
+            let mut v = slo_json(r, snap.at);
+            v["excluded"] = json!(excluded.remove(&r.def.name).unwrap_or_default());
+            Json(v)
+        })
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "no SLO named `{name}`; GET /api/v1/slos lists them"

@@ -2,6 +2,7 @@
 //!
 //! Everything here is pure: no I/O, no async, no clocks. Callers pass `now` in.
 
+pub mod adjustment;
 pub mod alerting;
 pub mod budget;
 pub mod buffer;

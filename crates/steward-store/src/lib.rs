@@ -25,7 +25,7 @@ pub use alerts::{
 pub use incidents::{
     ActionItem, Incident, IncidentEvent, IncidentStatus, Moved, NewIncident, Role,
 };
-pub use runs::{AuditEntry, GateOverride, Run, RunStep, Switch};
+pub use runs::{AuditEntry, GateOverride, Run, RunStep, StoredAdjustment, Switch};
 
 /// A series' id: every name samples are stored under has one.
 pub type SeriesId = i64;

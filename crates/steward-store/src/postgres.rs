@@ -39,6 +39,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../migrations/postgres/0010_gate_overrides.sql"),
     ),
+    (
+        11,
+        include_str!("../migrations/postgres/0011_budget_adjustments.sql"),
+    ),
 ];
 
 /// Serialises migrations of replicas that start at the same time.

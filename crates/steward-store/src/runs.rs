@@ -439,3 +439,86 @@ impl Tx<'_> {
             .collect()
     }
 }
+
+/// A budget adjustment as the API stored it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredAdjustment {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub service: String,
+    pub indicator: Option<String>,
+    pub start_at: i64,
+    pub duration: i64,
+    pub rrule: Option<String>,
+    pub time_zone: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_by: String,
+    pub updated_at: i64,
+}
+
+const ADJUSTMENT_COLUMNS: &str = "id, name, description, service, indicator, start_at, duration, rrule, time_zone, created_by, created_at, updated_by, updated_at";
+
+fn adjustment(r: &Row) -> Result<StoredAdjustment> {
+    Ok(StoredAdjustment {
+        id: r.int(0)?,
+        name: r.text(1)?,
+        description: r.text(2)?,
+        service: r.text(3)?,
+        indicator: r.opt_text(4)?,
+        start_at: r.int(5)?,
+        duration: r.int(6)?,
+        rrule: r.opt_text(7)?,
+        time_zone: r.text(8)?,
+        created_by: r.text(9)?,
+        created_at: r.int(10)?,
+        updated_by: r.text(11)?,
+        updated_at: r.int(12)?,
+    })
+}
+
+impl Tx<'_> {
+    pub fn adjustments(&mut self) -> Result<Vec<StoredAdjustment>> {
+        self.db
+            .query(
+                &format!("SELECT {ADJUSTMENT_COLUMNS} FROM budget_adjustments ORDER BY id"),
+                &[],
+            )?
+            .iter()
+            .map(adjustment)
+            .collect()
+    }
+
+    pub fn adjustment(&mut self, name: &str) -> Result<Option<StoredAdjustment>> {
+        self.db
+            .opt(
+                &format!("SELECT {ADJUSTMENT_COLUMNS} FROM budget_adjustments WHERE name = ?1"),
+                &[name.into()],
+            )?
+            .map(|r| adjustment(&r))
+            .transpose()
+    }
+
+    /// Adds an adjustment, or replaces the one of that name (keeping who created it).
+    pub fn put_adjustment(&mut self, a: &StoredAdjustment) -> Result<StoredAdjustment> {
+        self.db.exec(
+            "INSERT INTO budget_adjustments (name, description, service, indicator, start_at, duration, rrule, time_zone, created_by, created_at, updated_by, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?9, ?10)
+             ON CONFLICT (name) DO UPDATE SET description = excluded.description, service = excluded.service, indicator = excluded.indicator,
+                 start_at = excluded.start_at, duration = excluded.duration, rrule = excluded.rrule, time_zone = excluded.time_zone,
+                 updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            &[(&a.name).into(), (&a.description).into(), (&a.service).into(), a.indicator.as_ref().into(), a.start_at.into(), a.duration.into(), a.rrule.as_ref().into(), (&a.time_zone).into(), (&a.updated_by).into(), a.updated_at.into()],
+        )?;
+        self.adjustment(&a.name)?
+            .ok_or_else(|| StoreError::Backend(format!("adjustment {} vanished", a.name)))
+    }
+
+    /// Removes an adjustment; false when there was none of that name.
+    pub fn delete_adjustment(&mut self, name: &str) -> Result<bool> {
+        Ok(self.db.exec(
+            "DELETE FROM budget_adjustments WHERE name = ?1",
+            &[name.into()],
+        )? > 0)
+    }
+}

@@ -30,6 +30,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../migrations/sqlite/0010_gate_overrides.sql"),
     ),
+    (
+        11,
+        include_str!("../migrations/sqlite/0011_budget_adjustments.sql"),
+    ),
 ];
 
 const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total) VALUES (?1, ?2, ?3, ?4)

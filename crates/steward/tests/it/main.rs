@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `steward` binary, its own temporary directory and port, a real
 //! store, HTTP over loopback. One test binary, a module per area.
 
+mod adjustments;
 mod alerting;
 mod api;
 mod cli;

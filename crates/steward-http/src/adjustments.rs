@@ -1,0 +1,366 @@
+//! Budget adjustments through the API: list (the configuration's and the API's), add,
+//! change, remove, and make from a maintenance window. Each is read by the same reader as an
+//! OpenSLO v2alpha document, recorded in the audit trail, and makes the engine compute every
+//! figure of the SLOs it names again.
+
+use crate::alerts::{actor, bad, blocking, json_body, now};
+use crate::error::ApiError;
+use crate::slos::rfc3339;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use steward_model::adjustment::BudgetAdjustment;
+use steward_model::catalog::Recurrence as Window;
+use steward_store::StoredAdjustment;
+
+fn adjustment_json(
+    a: &BudgetAdjustment,
+    source: &str,
+    objectives: &[String],
+    intervals: &[(i64, i64)],
+) -> Value {
+    json!({
+        "name": a.name,
+        "source": source,
+        "description": a.description,
+        "service": a.service,
+        "indicatorRef": a.indicator,
+        "startTime": rfc3339(a.start),
+        "duration_seconds": a.duration,
+        "rrule": a.recurrence.as_ref().map(ToString::to_string),
+        "timeZone": a.time_zone.iana_name(),
+        "slos": objectives,
+        "intervals": intervals.iter().rev().take(100).rev().map(|(s, e)| json!({ "start": rfc3339(*s), "end": rfc3339(*e) })).collect::<Vec<_>>(),
+    })
+}
+
+/// `GET /api/v1/budget-adjustments`: every adjustment as it applies, with its intervals
+/// (the last 100 of them).
+pub async fn list(State(app): State<AppState>) -> Json<Value> {
+    let all: Vec<Value> = app
+        .engine
+        .exclusions()
+        .iter()
+        .map(|e| adjustment_json(&e.adjustment, e.source, &e.objectives, &e.intervals))
+        .collect();
+    Json(json!({ "budget_adjustments": all }))
+}
+
+/// The body read as an OpenSLO v2alpha BudgetAdjustment (`name` beside the spec's fields),
+/// with every mistake in one answer.
+fn read(app: &AppState, body: &[u8], name: Option<&str>) -> Result<StoredAdjustment, ApiError> {
+    let b = json_body(body)?;
+    let Some(fields) = b.as_object() else {
+        return Err(bad("the body must be an object"));
+    };
+    let mut spec = fields.clone();
+    let name = match (name, spec.remove("name")) {
+        (Some(n), None) => n.to_string(),
+        (Some(n), Some(Value::String(m))) if m == n => n.to_string(),
+        (Some(n), Some(_)) => return Err(bad(format!("the name is `{n}`, as in the path"))),
+        (None, Some(Value::String(m))) => m,
+        (None, _) => return Err(bad("an adjustment needs a name")),
+    };
+    let doc = json!({
+        "apiVersion": "openslo.com/v2alpha",
+        "kind": "BudgetAdjustment",
+        "metadata": { "name": name },
+        "spec": spec,
+    });
+    let mut diags = steward_config::Diagnostics::default();
+    let docs = steward_config::parse_text("request", &doc.to_string(), &mut diags);
+    if diags.has_errors() {
+        let messages: Vec<String> = diags.items.iter().map(|d| d.message.clone()).collect();
+        return Err(bad(messages.join("; ")));
+    }
+    let Some(steward_config::docs::Document::BudgetAdjustment(d)) = docs.into_iter().next() else {
+        return Err(bad("the body is not a budget adjustment"));
+    };
+    let a = d.adjustment;
+    if app.engine.catalog().service(&a.service).is_none() {
+        return Err(bad(format!(
+            "service `{}` is not in the catalog",
+            a.service
+        )));
+    }
+    if app
+        .engine
+        .catalog()
+        .objectives_for(&a.service, a.indicator.as_deref())
+        .is_empty()
+    {
+        return Err(bad(format!(
+            "indicatorRef `{}` names no SLI or SLO of service `{}`",
+            a.indicator.as_deref().unwrap_or_default(),
+            a.service
+        )));
+    }
+    Ok(StoredAdjustment {
+        id: 0,
+        name: a.name,
+        description: a.description,
+        service: a.service,
+        indicator: a.indicator,
+        start_at: a.start,
+        duration: a.duration,
+        rrule: spec
+            .get("rrule")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        time_zone: a.time_zone.iana_name().unwrap_or("UTC").to_string(),
+        created_by: String::new(),
+        created_at: 0,
+        updated_by: String::new(),
+        updated_at: 0,
+    })
+}
+
+fn stored_json(a: &StoredAdjustment) -> Value {
+    json!({
+        "name": a.name,
+        "source": "api",
+        "description": a.description,
+        "service": a.service,
+        "indicatorRef": a.indicator,
+        "startTime": rfc3339(a.start_at),
+        "duration_seconds": a.duration,
+        "rrule": a.rrule,
+        "timeZone": a.time_zone,
+        "created_by": a.created_by,
+        "created_at": rfc3339(a.created_at),
+        "updated_by": a.updated_by,
+        "updated_at": rfc3339(a.updated_at),
+    })
+}
+
+/// Stores an adjustment (new, or replacing one), audits it and has the figures computed again.
+async fn put(
+    app: &AppState,
+    mut a: StoredAdjustment,
+    who: String,
+    new: bool,
+) -> Result<StoredAdjustment, ApiError> {
+    if app
+        .engine
+        .catalog()
+        .budget_adjustments
+        .iter()
+        .any(|c| c.name == a.name)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "adjustment `{}` is declared in the configuration; change it there",
+                a.name
+            ),
+        ));
+    }
+    let t = now();
+    a.updated_by = who.clone();
+    a.updated_at = t;
+    let store = app.engine.store().clone();
+    let details = json!({ "start": rfc3339(a.start_at), "duration_seconds": a.duration, "rrule": a.rrule, "service": a.service, "indicatorRef": a.indicator }).to_string();
+    let stored = blocking(move || {
+        Ok(store.transact(move |tx| {
+            let exists = tx.adjustment(&a.name)?.is_some();
+            if exists == new {
+                return Ok(Err(exists));
+            }
+            let s = tx.put_adjustment(&a)?;
+            let action = if new {
+                "budget_adjustment.add"
+            } else {
+                "budget_adjustment.change"
+            };
+            tx.audit(
+                t,
+                &who,
+                action,
+                &format!("budget_adjustment:{}", s.name),
+                &details,
+            )?;
+            Ok(Ok(s))
+        })?)
+    })
+    .await?;
+    match stored {
+        Ok(s) => {
+            app.engine.adjustments_changed();
+            Ok(s)
+        }
+        Err(true) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "an adjustment of that name exists; PUT /api/v1/budget-adjustments/NAME changes it",
+        )),
+        Err(false) => Err(ApiError::not_found(
+            "there is no such adjustment; POST /api/v1/budget-adjustments adds one",
+        )),
+    }
+}
+
+/// `POST /api/v1/budget-adjustments` `{"name","description","service","indicatorRef",
+/// "startTime","endTime"|"duration","rrule","timeZone"}` → 201.
+pub async fn add(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let a = read(&app, &body, None)?;
+    let mut s = put(&app, a, actor(&headers), true).await?;
+    s.created_by = s.updated_by.clone();
+    Ok((StatusCode::CREATED, Json(stored_json(&s))).into_response())
+}
+
+/// `PUT /api/v1/budget-adjustments/{name}`: changes one the API added.
+pub async fn change(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let a = read(&app, &body, Some(&name))?;
+    Ok(Json(stored_json(
+        &put(&app, a, actor(&headers), false).await?,
+    )))
+}
+
+/// `DELETE /api/v1/budget-adjustments/{name}`: removes one the API added.
+pub async fn remove(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    if app
+        .engine
+        .catalog()
+        .budget_adjustments
+        .iter()
+        .any(|c| c.name == name)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("adjustment `{name}` is declared in the configuration; remove it there"),
+        ));
+    }
+    let store = app.engine.store().clone();
+    let (who, t, n) = (actor(&headers), now(), name.clone());
+    let removed = blocking(move || {
+        Ok(store.transact(move |tx| {
+            let Some(old) = tx.adjustment(&n)? else {
+                return Ok(None);
+            };
+            tx.delete_adjustment(&n)?;
+            let details =
+                json!({ "start": rfc3339(old.start_at), "duration_seconds": old.duration })
+                    .to_string();
+            tx.audit(
+                t,
+                &who,
+                "budget_adjustment.remove",
+                &format!("budget_adjustment:{n}"),
+                &details,
+            )?;
+            Ok(Some(old))
+        })?)
+    })
+    .await?
+    .ok_or_else(|| {
+        ApiError::not_found(format!(
+            "there is no adjustment `{name}` made through the API"
+        ))
+    })?;
+    app.engine.adjustments_changed();
+    Ok(Json(json!({ "removed": stored_json(&removed) })))
+}
+
+/// `POST /api/v1/maintenance/{name}/budget-adjustments`: the maintenance window's time
+/// excluded from every SLO of its services, one adjustment per service, recurring as the
+/// window does.
+pub async fn from_maintenance(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(w) = app
+        .engine
+        .catalog()
+        .maintenance
+        .iter()
+        .find(|m| m.name == name)
+        .cloned()
+    else {
+        return Err(ApiError::not_found(format!(
+            "there is no maintenance window `{name}`"
+        )));
+    };
+    let start = w
+        .start
+        .to_zoned(w.time_zone.clone())
+        .map_err(|e| bad(format!("the window's start is not a time in its zone: {e}")))?
+        .timestamp()
+        .as_second();
+    let rrule = match &w.recurrence {
+        Window::Once => None,
+        Window::Daily => Some("FREQ=DAILY".to_string()),
+        Window::Weekly(days) => {
+            let names = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
+            let by: Vec<&str> = names
+                .iter()
+                .zip(days)
+                .filter(|(_, on)| **on)
+                .map(|(n, _)| *n)
+                .collect();
+            Some(format!("FREQ=WEEKLY;BYDAY={}", by.join(",")))
+        }
+    };
+    let mut made = Vec::new();
+    for service in &w.services {
+        if app
+            .engine
+            .catalog()
+            .objectives_for(service, None)
+            .is_empty()
+        {
+            continue;
+        }
+        let a = StoredAdjustment {
+            id: 0,
+            name: format!("maintenance-{name}-{service}"),
+            description: format!("maintenance window {name}"),
+            service: service.clone(),
+            indicator: None,
+            start_at: start,
+            duration: w.duration,
+            rrule: rrule.clone(),
+            time_zone: w.time_zone.iana_name().unwrap_or("UTC").to_string(),
+            created_by: String::new(),
+            created_at: 0,
+            updated_by: String::new(),
+            updated_at: 0,
+        };
+        let exists = {
+            let store = app.engine.store().clone();
+            let n = a.name.clone();
+            blocking(move || Ok(store.transact(move |tx| tx.adjustment(&n))?))
+                .await?
+                .is_some()
+        };
+        made.push(stored_json(&put(&app, a, actor(&headers), !exists).await?));
+    }
+    if made.is_empty() {
+        return Err(bad(format!(
+            "maintenance window `{name}` covers no service with an SLO"
+        )));
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "budget_adjustments": made })),
+    )
+        .into_response())
+}
