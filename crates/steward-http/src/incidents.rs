@@ -427,7 +427,20 @@ pub async fn postmortem(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&id, "incident")?;
+    let md = postmortem_markdown(&app, &id).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/markdown; charset=utf-8",
+        )],
+        md,
+    )
+        .into_response())
+}
+
+/// The postmortem of a resolved incident (409 before it is resolved).
+pub async fn postmortem_markdown(app: &AppState, id: &str) -> Result<String, ApiError> {
+    let id = parse_id(id, "incident")?;
     let engine = app.engine.clone();
     let md = blocking(move || {
         let t = now();
@@ -471,12 +484,5 @@ pub async fn postmortem(
         ))
     })
     .await?;
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/markdown; charset=utf-8",
-        )],
-        md,
-    )
-        .into_response())
+    Ok(md)
 }

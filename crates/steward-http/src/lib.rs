@@ -41,6 +41,9 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/", get(page::index))
         .route("/alerts/{id}", get(page::alert))
         .route("/runbooks/{name}", get(page::runbook))
+        .route("/incidents/{id}", get(page::incident))
+        .route("/incidents/{id}/postmortem", get(page::postmortem))
+        .route("/incidents/{id}/{action}", post(page::incident_action))
         .route("/api/v1/runbooks", get(runbooks::list))
         .route("/api/v1/runbooks/{name}", get(runbooks::get))
         .route(

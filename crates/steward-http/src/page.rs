@@ -56,7 +56,7 @@ fn chart(points: &[(i64, f64)]) -> String {
     )
 }
 
-fn card(out: &mut String, r: &SloReport, curve: &[(i64, f64)]) {
+fn card(out: &mut String, r: &SloReport, curve: &[(i64, f64)], excluded: &[(String, i64, i64)]) {
     let d = &r.def;
     let s = &r.status;
     let remaining = s.budget.remaining_ratio;
@@ -88,7 +88,7 @@ fn card(out: &mut String, r: &SloReport, curve: &[(i64, f64)]) {
         r#"<section class="slo {state}" id="{id}"><header><h2>{title}</h2><p class="meta">{name} · service <b>{service}</b> · objective {obj} over {window} ({method})</p></header>
 <div class="row"><div class="budget"><span class="big">{rem}</span><span class="label">error budget left</span><span class="label">SLI {sli} · {total} {unit}</span></div>{chart}</div>
 <table class="burn"><tr>{heads}</tr><tr>{cells}</tr></table>
-<p class="alerts">{alerts}</p></section>"#,
+<p class="alerts">{alerts}</p>{excluded}</section>"#,
         id = esc(&d.name),
         title = esc(d.display_name.as_deref().unwrap_or(&d.name)),
         name = esc(&d.name),
@@ -123,6 +123,20 @@ fn card(out: &mut String, r: &SloReport, curve: &[(i64, f64)]) {
         } else {
             firing.join(" ")
         },
+        excluded = if excluded.is_empty() {
+            String::new()
+        } else {
+            format!(
+                r#"<p class="meta">not counted (budget adjustments): {}</p>"#,
+                excluded
+                    .iter()
+                    .rev()
+                    .take(5)
+                    .map(|(n, a, b)| format!("{} {} – {}", esc(n), rfc3339(*a), rfc3339(*b)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        },
     );
 }
 
@@ -136,6 +150,28 @@ pub async fn index(State(app): State<AppState>) -> Result<Html<String>, ApiError
 /// Open alerts, newest first, and who is on call now and next for every schedule.
 fn alerts_and_oncall(app: &AppState, out: &mut String) {
     let now = jiff::Timestamp::now().as_second();
+    if let Ok(incidents) = app
+        .engine
+        .store()
+        .transact(|tx| tx.incidents(true, None, 50))
+    {
+        if !incidents.is_empty() {
+            out.push_str(r#"<section class="panel"><h2>Open incidents</h2><table class="list"><tr><th>id</th><th>severity</th><th>service</th><th>title</th><th>started</th><th>status</th></tr>"#);
+            for i in &incidents {
+                let _ = write!(
+                    out,
+                    r#"<tr><td><a href="/incidents/{id}">{id}</a></td><td><b>{sev}</b></td><td>{svc}</td><td>{title}</td><td>{start}</td><td>{status}</td></tr>"#,
+                    id = i.id,
+                    sev = esc(&i.severity),
+                    svc = esc(&i.service),
+                    title = esc(&i.title),
+                    start = rfc3339(i.started_at),
+                    status = i.status.as_str(),
+                );
+            }
+            out.push_str("</table></section>");
+        }
+    }
     let alerts = app.engine.store().transact(|tx| {
         tx.alerts(&steward_store::AlertFilter {
             unresolved: true,
@@ -234,10 +270,28 @@ fn render(app: &AppState) -> String {
                 .total_cmp(&b.status.budget.remaining_ratio),
         )
     });
+    let mut excluded: std::collections::HashMap<&str, Vec<(String, i64, i64)>> = Default::default();
+    let exclusions = app.engine.exclusions();
+    for e in exclusions.iter() {
+        for o in &e.objectives {
+            excluded.entry(o.as_str()).or_default().extend(
+                e.intervals
+                    .iter()
+                    .filter(|(a, b)| *a <= snap.at && *b > snap.at - 30 * 86_400)
+                    .map(|(a, b)| (e.adjustment.name.clone(), *a, *b)),
+            );
+        }
+    }
     for (r, c) in sorted {
         let mut curve: Vec<(i64, f64)> = c.points().collect();
         curve.push((snap.at, r.status.budget.remaining_ratio));
-        card(&mut body, r, &curve);
+        let none = Vec::new();
+        card(
+            &mut body,
+            r,
+            &curve,
+            excluded.get(r.def.name.as_str()).unwrap_or(&none),
+        );
     }
     if snap.is_empty() {
         body.push_str("<p>No SLOs are configured. Add OpenSLO documents to the config directory and reload.</p>");
@@ -381,10 +435,21 @@ pub async fn runbook(
     State(app): State<AppState>,
     axum::extract::Path(name): axum::extract::Path<String>,
 ) -> Result<Html<String>, ApiError> {
+    let store = app.engine.store().clone();
+    let rehearsed =
+        crate::alerts::blocking(move || Ok(store.transact(|tx| tx.last_rehearsals())?)).await?;
     let catalog = app.engine.catalog();
     let r = catalog
         .runbook(&name)
         .ok_or_else(|| ApiError::not_found(format!("there is no runbook `{name}`")))?;
+    let rehearsal = match rehearsed.iter().find(|(n, _)| *n == r.name) {
+        Some((_, at)) => format!(
+            "last rehearsed {} ago ({})",
+            steward_engine::alerting::postmortem::span(crate::alerts::now() - at),
+            rfc3339(*at)
+        ),
+        None => "<b>never rehearsed</b>: steward runbook rehearse NAME".to_string(),
+    };
     let list = |items: &[String]| -> String {
         items
             .iter()
@@ -434,7 +499,7 @@ pub async fn runbook(
     );
     Ok(Html(format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Runbook {name} · Steward</title><style>{CSS}</style></head>
-<body><p><a href="/">← Steward</a></p><section class="panel"><h1>Runbook {name}</h1><p class="meta">service <b>{svc}</b>{mode}</p>
+<body><p><a href="/">← Steward</a></p><section class="panel"><h1>Runbook {name}</h1><p class="meta">service <b>{svc}</b>{mode} · {rehearsal}</p>
 <h2>Symptoms</h2><ul>{symptoms}</ul><h2>Checks</h2><ul>{checks}</ul><h2>Remediation</h2><ol>{steps}</ol><h2>When to escalate</h2><p>{escalate}</p></section></body></html>"#,
         name = esc(&r.name),
         svc = esc(&r.service),
@@ -445,5 +510,129 @@ pub async fn runbook(
             .unwrap_or_default(),
         symptoms = list(&r.symptoms),
         checks = list(&r.checks),
+    )))
+}
+
+/// `GET /incidents/{id}`: an incident as the people running it read it — head, derived
+/// times, roles, buttons, the timeline, and the postmortem once resolved.
+pub async fn incident(
+    State(app): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Html<String>, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("there is no incident `{id}`")))?;
+    let alerting = app.engine.alerting.clone();
+    let v = crate::alerts::blocking(move || Ok(alerting.incident_view(id, crate::alerts::now())?))
+        .await?;
+    let i = &v.incident;
+    let mut rows = String::new();
+    for e in &v.timeline {
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            rfc3339(e.at),
+            esc(&e.kind),
+            esc(e.actor.as_deref().unwrap_or("")),
+            esc(&e.summary)
+        );
+    }
+    let roles: Vec<String> = v
+        .roles
+        .iter()
+        .map(|r| format!("{} <b>{}</b>", esc(&r.role), esc(&r.person)))
+        .collect();
+    let d = v.durations;
+    let secs =
+        |t: Option<i64>| t.map_or("—".to_string(), steward_engine::alerting::postmortem::span);
+    let button = |action: &str, label: &str| {
+        format!(
+            r#"<form class="inline" method="post" action="/incidents/{id}/{action}"><button>{label}</button></form>"#
+        )
+    };
+    let buttons = match i.status {
+        steward_store::IncidentStatus::Triggered => {
+            button("ack", "Acknowledge")
+                + &button("mitigate", "Mitigated")
+                + &button("resolve", "Resolve")
+        }
+        steward_store::IncidentStatus::Acknowledged => {
+            button("mitigate", "Mitigated") + &button("resolve", "Resolve")
+        }
+        steward_store::IncidentStatus::Mitigated => button("resolve", "Resolve"),
+        steward_store::IncidentStatus::Resolved => {
+            format!(r#"<a href="/incidents/{id}/postmortem">Postmortem</a>"#)
+        }
+    };
+    Ok(Html(format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Incident {id} · Steward</title><style>{CSS}</style></head>
+<body><p><a href="/">← Steward</a></p><section class="panel"><h1>[{sev}] {title}</h1><p class="meta">incident {id} · service <b>{svc}</b> · <b>{status}</b> · started {started}{roles}</p>
+<p class="meta">time to acknowledge {tta} · to mitigate {ttm} · to resolve {ttr}{ttd}</p><p>{buttons}</p></section>
+<section class="panel"><h2>Timeline</h2><table class="list"><tr><th>at</th><th>what</th><th>who</th><th>detail</th></tr>{rows}</table></section></body></html>"#,
+        sev = esc(&i.severity),
+        title = esc(&i.title),
+        svc = esc(&i.service),
+        status = i.status.as_str(),
+        started = rfc3339(i.started_at),
+        roles = if roles.is_empty() {
+            String::new()
+        } else {
+            format!(" · {}", roles.join(", "))
+        },
+        tta = secs(d.time_to_acknowledge),
+        ttm = secs(d.time_to_mitigate),
+        ttr = secs(d.time_to_resolve),
+        ttd = d
+            .time_to_detect
+            .map(|t| format!(
+                " · detected after {}",
+                steward_engine::alerting::postmortem::span(t)
+            ))
+            .unwrap_or_default(),
+    )))
+}
+
+/// `POST /incidents/{id}/{ack|mitigate|resolve}` from the console's buttons.
+pub async fn incident_action(
+    State(app): State<AppState>,
+    axum::extract::Path((id, action)): axum::extract::Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Redirect, ApiError> {
+    let n: i64 = id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("there is no incident `{id}`")))?;
+    let to = match action.as_str() {
+        "ack" => steward_store::IncidentStatus::Acknowledged,
+        "mitigate" => steward_store::IncidentStatus::Mitigated,
+        "resolve" => steward_store::IncidentStatus::Resolved,
+        other => {
+            return Err(ApiError::not_found(format!(
+                "there is no action `{other}`; use ack, mitigate or resolve"
+            )))
+        }
+    };
+    let who = match headers.get("x-steward-user") {
+        Some(_) => crate::alerts::actor(&headers),
+        None => "user:console".to_string(),
+    };
+    let alerting = app.engine.alerting.clone();
+    crate::alerts::blocking(move || {
+        Ok(alerting.move_incident(n, to, who, crate::alerts::now())?)
+    })
+    .await?;
+    Ok(axum::response::Redirect::to(&format!("/incidents/{n}")))
+}
+
+/// `GET /incidents/{id}/postmortem`: the postmortem's Markdown, as text to read and copy.
+pub async fn postmortem(
+    State(app): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Html<String>, ApiError> {
+    let md = crate::incidents::postmortem_markdown(&app, &id).await?;
+    Ok(Html(format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Postmortem · Steward</title><style>{CSS}</style></head>
+<body><p><a href="/incidents/{id}">← incident</a></p><section class="panel"><pre>{}</pre></section></body></html>"#,
+        esc(&md),
+        id = esc(&id)
     )))
 }

@@ -177,6 +177,18 @@ fn a_burning_slo_opens_an_incident_that_people_run_to_resolution_and_it_survives
     });
     let alert = incident["alerts"][0]["id"].as_i64().unwrap();
     assert_eq!(incident["alerts"][0]["incident"], id);
+    // The console lists it and shows its page.
+    let (_, html) = server.get_text("/");
+    assert!(
+        html.contains(&format!(r#"<a href="/incidents/{id}">{id}</a>"#)),
+        "{html}"
+    );
+    let (status, html) = server.get_text(&format!("/incidents/{id}"));
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("<h2>Timeline</h2>") && html.contains("Acknowledge</button>"),
+        "{html}"
+    );
     let (_, a) = server.get(&format!("/api/v1/alerts/{alert}"));
     assert_eq!(a["runbook"], "checkout-payments");
     let (status, html) = server.get_text(&format!("/alerts/{alert}"));
@@ -299,6 +311,9 @@ fn a_burning_slo_opens_an_incident_that_people_run_to_resolution_and_it_survives
         "bob was paged after the acknowledgement"
     );
 
+    let (status, html) = server.get_text(&format!("/incidents/{id}/postmortem"));
+    assert_eq!(status, 200);
+    assert!(html.contains("# Postmortem: incident"), "{html}");
     // The postmortem, in Markdown, with the timeline in the same order.
     let (code, md) = cli(&server, &["postmortem", "export", &id.to_string()]);
     assert_eq!(code, 0, "{md}");

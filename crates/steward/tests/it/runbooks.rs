@@ -732,6 +732,10 @@ spec:
     assert_eq!(r["steps"][0]["status"], "would_run");
     let (_, rb) = server.get("/api/v1/runbooks/slow");
     assert!(rb["rehearsal_age_seconds"].as_i64().unwrap() <= 5, "{rb}");
+    let (_, html) = server.get_text("/runbooks/slow");
+    assert!(html.contains(" · last rehearsed "), "{html}");
+    let (_, html) = server.get_text("/runbooks/long");
+    assert!(html.contains("<b>never rehearsed</b>"), "{html}");
     let (_, never) = server.get("/api/v1/runbooks/long");
     assert_eq!(never["last_rehearsal"], Value::Null);
     let (_, metrics) = server.get_text("/metrics");
