@@ -23,7 +23,15 @@ pub const MAX_ADJUSTMENT: i64 = 366 * 86_400;
 fn time(r: &mut Reader<'_>, n: &Node, what: &str) -> Option<i64> {
     let text = r.string(n, what)?;
     match text.parse::<jiff::Timestamp>() {
-        Ok(t) => Some(t.as_second()),
+        // 1970 to 2100, as every time Steward keeps.
+        Ok(t) if (0..4_102_444_800).contains(&t.as_second()) => Some(t.as_second()),
+        Ok(_) => {
+            r.error(
+                n.mark,
+                format!("{what} `{text}` is not between 1970 and 2100"),
+            );
+            None
+        }
         Err(_) => {
             r.error(
                 n.mark,
@@ -127,6 +135,22 @@ pub fn read(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<BudgetAdj
     let (service, indicator) = (service?, indicator?);
     if rrule_given && rrule.is_none() {
         return None;
+    }
+    if let (Some(rule), Some(d), Some(s)) = (&rrule, duration, start) {
+        if d >= rule.shortest_gap() {
+            r.error(
+                spec.mark,
+                "each occurrence must end before the next begins: the duration is as long as the rrule's period, which would exclude all time",
+            );
+            return None;
+        }
+        if rule.until.is_some_and(|u| u < s) {
+            r.error(
+                spec.mark,
+                "the rrule's UNTIL is before startTime: it would never occur",
+            );
+            return None;
+        }
     }
     Some(BudgetAdjustmentDoc {
         adjustment: BudgetAdjustment {

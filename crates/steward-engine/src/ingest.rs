@@ -339,7 +339,11 @@ impl Engine {
             let st = &mut shard.units[unit % SHARD];
             let mut fits = true;
             for b in unit_blocks {
-                let held = st.slo.block_events(b.at).saturating_add(st.inflight);
+                let held = st
+                    .slo
+                    .block_events(b.at)
+                    .saturating_add(st.inflight)
+                    .saturating_add(st.excluded_blocks.get(&b.block).copied().unwrap_or(0));
                 if held.saturating_add(b.events) > cap {
                     fits = false;
                     issues.push(SampleIssue {
@@ -388,7 +392,11 @@ impl Engine {
             for r in group {
                 let st = &mut shard.units[r.unit % SHARD];
                 // Stored, but counted in no figure: a budget adjustment excludes its time.
-                if !steward_model::adjustment::excluded(&st.excluded, r.bucket) {
+                if steward_model::adjustment::excluded(&st.excluded, r.bucket) {
+                    let def = &self.defs[r.unit];
+                    let oldest = def.block_of(def.history_start(r.bucket));
+                    st.exclude(def.block_of(r.bucket), r.counts.total, oldest);
+                } else {
                     st.slo.add(r.bucket, r.counts);
                 }
             }

@@ -161,6 +161,20 @@ struct UnitState {
     inflight: u64,
     /// Intervals of budget adjustments: samples stamped inside count in no figure.
     excluded: Arc<Vec<(i64, i64)>>,
+    /// Events stored but excluded, per block: they still count against the block's limit,
+    /// since removing the adjustment would count them again.
+    excluded_blocks: std::collections::HashMap<i64, u64>,
+}
+
+impl UnitState {
+    /// Notes excluded events stored in `block`, forgetting blocks no figure reaches.
+    pub(crate) fn exclude(&mut self, block: i64, events: u64, oldest_block: i64) {
+        let n = self.excluded_blocks.entry(block).or_insert(0);
+        *n = n.saturating_add(events);
+        if self.excluded_blocks.len() > 20_000 {
+            self.excluded_blocks.retain(|b, _| *b >= oldest_block);
+        }
+    }
 }
 
 /// Up to [`SHARD`] objectives behind one lock, and their budget curves, redrawn together.
@@ -316,6 +330,7 @@ impl Engine {
                 since,
                 inflight: 0,
                 excluded: Arc::default(),
+                excluded_blocks: Default::default(),
             });
         }
         let mut shards = Vec::with_capacity(units.len().div_ceil(SHARD));

@@ -18,6 +18,17 @@ impl Engine {
         // No commit runs while the states are rebuilt; new ones are refused meanwhile.
         self.phase.store(crate::REBUILDING, Ordering::Release);
         let _gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        // Taken before anything is read: a change that asks for a rebuild while this one
+        // runs (an adjustment stored after its list was read) asks again, and is not lost.
+        let asked = self.needs_rebuild.swap(false, Ordering::AcqRel);
+        let result = self.rebuild_under_gate(now);
+        if result.is_err() && asked {
+            self.needs_rebuild.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    fn rebuild_under_gate(&self, now: i64) -> Result<(), EngineError> {
         let started = std::time::Instant::now();
         self.reload_units_through()?;
         self.load_exclusions(now)?;
@@ -27,6 +38,7 @@ impl Engine {
             for (i, st) in shard.units.iter_mut().enumerate() {
                 let def = &self.defs[s * SHARD + i];
                 st.slo = steward_model::SloState::new(def, def.history_start(now), now);
+                st.excluded_blocks.clear();
             }
         }
         self.series_rebuilt.store(0, Ordering::Relaxed);
@@ -66,6 +78,9 @@ impl Engine {
                     // Nor do rows a budget adjustment excludes.
                     for r in run {
                         if steward_model::adjustment::excluded(&excluded, r.bucket) {
+                            let def = &self.defs[u];
+                            let oldest = def.block_of(def.history_start(now));
+                            unit.exclude(def.block_of(r.bucket), r.total, oldest);
                             continue;
                         }
                         let c = Counts::new(r.good, r.total);
@@ -80,7 +95,6 @@ impl Engine {
             .map_err(|_| EngineError::Store(steward_store::StoreError::Stopped))??;
         self.series_rebuilt
             .store(self.series.len() as u64, Ordering::Relaxed);
-        self.needs_rebuild.store(false, Ordering::Release);
         self.phase.store(READY, Ordering::Release);
         self.evaluate(now);
         self.metrics

@@ -159,16 +159,18 @@ async fn put(
             ),
         ));
     }
+    if who == "user:api" {
+        return Err(bad("say who changes the budget: the X-Steward-User header"));
+    }
     let t = now();
     a.updated_by = who.clone();
     a.updated_at = t;
     let store = app.engine.store().clone();
-    let details = json!({ "start": rfc3339(a.start_at), "duration_seconds": a.duration, "rrule": a.rrule, "service": a.service, "indicatorRef": a.indicator }).to_string();
     let stored = blocking(move || {
         Ok(store.transact(move |tx| {
-            let exists = tx.adjustment(&a.name)?.is_some();
-            if exists == new {
-                return Ok(Err(exists));
+            let before = tx.adjustment(&a.name)?;
+            if before.is_some() == new {
+                return Ok(Err(before.is_some()));
             }
             let s = tx.put_adjustment(&a)?;
             let action = if new {
@@ -176,6 +178,9 @@ async fn put(
             } else {
                 "budget_adjustment.change"
             };
+            let details =
+                json!({ "now": stored_json(&s), "before": before.as_ref().map(stored_json) })
+                    .to_string();
             tx.audit(
                 t,
                 &who,
@@ -213,7 +218,9 @@ pub async fn add(
     let a = read(&app, &body, None)?;
     let mut s = put(&app, a, actor(&headers), true).await?;
     s.created_by = s.updated_by.clone();
-    Ok((StatusCode::CREATED, Json(stored_json(&s))).into_response())
+    let mut body = stored_json(&s);
+    body["warning"] = json!(coarse_edges(s.start_at, s.duration, now()));
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 /// `PUT /api/v1/budget-adjustments/{name}`: changes one the API added.
@@ -235,30 +242,18 @@ pub async fn remove(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    if app
-        .engine
-        .catalog()
-        .budget_adjustments
-        .iter()
-        .any(|c| c.name == name)
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("adjustment `{name}` is declared in the configuration; remove it there"),
-        ));
+    let (who, t, n) = (actor(&headers), now(), name.clone());
+    if who == "user:api" {
+        return Err(bad("say who changes the budget: the X-Steward-User header"));
     }
     let store = app.engine.store().clone();
-    let (who, t, n) = (actor(&headers), now(), name.clone());
     let removed = blocking(move || {
         Ok(store.transact(move |tx| {
             let Some(old) = tx.adjustment(&n)? else {
                 return Ok(None);
             };
             tx.delete_adjustment(&n)?;
-            let details =
-                json!({ "start": rfc3339(old.start_at), "duration_seconds": old.duration })
-                    .to_string();
+            let details = json!({ "before": stored_json(&old) }).to_string();
             tx.audit(
                 t,
                 &who,
@@ -271,9 +266,23 @@ pub async fn remove(
     })
     .await?
     .ok_or_else(|| {
-        ApiError::not_found(format!(
-            "there is no adjustment `{name}` made through the API"
-        ))
+        if app
+            .engine
+            .catalog()
+            .budget_adjustments
+            .iter()
+            .any(|c| c.name == name)
+        {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("adjustment `{name}` is declared in the configuration; remove it there"),
+            )
+        } else {
+            ApiError::not_found(format!(
+                "there is no adjustment `{name}` made through the API"
+            ))
+        }
     })?;
     app.engine.adjustments_changed();
     Ok(Json(json!({ "removed": stored_json(&removed) })))
@@ -363,4 +372,27 @@ pub async fn from_maintenance(
         Json(json!({ "budget_adjustments": made })),
     )
         .into_response())
+}
+
+/// The resolution the store keeps samples at, by their age: 5 s for about an hour, then
+/// 1 min, 10 min and 1 h as rows roll up (the engine's roll-up schedule).
+fn resolution_at(age: i64) -> i64 {
+    match age {
+        a if a < 3600 + 600 => 5,
+        a if a < 6 * 3600 + 600 => 60,
+        a if a < 3 * 86_400 + 600 => 600,
+        _ => 3600,
+    }
+}
+
+/// Says so when an adjustment's edges fall inside rows the store already keeps coarser than
+/// them: such a row counts as excluded when it starts inside the adjustment.
+fn coarse_edges(start: i64, duration: i64, now: i64) -> Option<String> {
+    let end = start + duration;
+    let res = resolution_at(now - start).max(resolution_at(now - end.min(now)));
+    (start % res != 0 || end % res != 0).then(|| {
+        format!(
+            "samples this old are kept in rows of {res}s: an edge inside a row applies at the row (a row counts as excluded when it starts inside)"
+        )
+    })
 }

@@ -402,22 +402,34 @@ pub async fn delivery(
         })?)
     })
     .await?;
-    let deploys: Vec<&Change> = changes
+    let mut deploys: Vec<&Change> = changes
         .iter()
         .filter(|c| c.kind == "deploy" && (c.status == "succeeded" || c.status == "failed"))
         .collect();
-    let incident_starts: Vec<i64> = incidents.iter().map(|i| i.started_at).collect();
+    deploys.sort_by_key(|c| (c.at, c.id));
+    // An incident is put on the last successful deploy within the hour before its impact
+    // began (else its start): one incident fails one deploy, not every deploy of the hour.
+    let mut blamed = std::collections::HashSet::new();
+    for i in &incidents {
+        let began = i
+            .impact_started_at
+            .unwrap_or(i.started_at)
+            .min(i.started_at);
+        if let Some(d) = deploys
+            .iter()
+            .rfind(|c| c.status == "succeeded" && c.at <= began && began < c.at + 3600)
+        {
+            blamed.insert(d.id);
+        }
+    }
     let failed = deploys
         .iter()
-        .filter(|c| {
-            c.status == "failed"
-                || incident_starts
-                    .iter()
-                    .any(|s| *s >= c.at && *s < c.at + 3600)
-        })
+        .filter(|c| c.status == "failed" || blamed.contains(&c.id))
         .count();
+    let succeeded = deploys.iter().filter(|c| c.status == "succeeded").count();
     let lead: Vec<i64> = deploys
         .iter()
+        .filter(|c| c.status == "succeeded")
         .filter_map(|c| c.commit_at.map(|k| c.at - k))
         .collect();
     let restore: Vec<i64> = incidents
@@ -437,7 +449,7 @@ pub async fn delivery(
         "service": name,
         "days": days,
         "deploys": n,
-        "deploy_frequency_per_day": n as f64 / days as f64,
+        "deploy_frequency_per_day": succeeded as f64 / days as f64,
         "change_failure_rate": (n > 0).then(|| failed as f64 / n as f64),
         "failed_deploys": failed,
         "lead_time_seconds": { "median": median(lead.clone()), "deploys_with_commit_time": lead.len() },

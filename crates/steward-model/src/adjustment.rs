@@ -47,10 +47,15 @@ impl Recurrence {
         let body = text.trim().strip_prefix("RRULE:").unwrap_or(text.trim());
         let (mut freq, mut interval, mut by_day, mut count, mut until) =
             (None, 1u32, Vec::new(), None, None);
+        let mut seen: Vec<&str> = Vec::new();
         for part in body.split(';').filter(|p| !p.is_empty()) {
             let (k, v) = part
                 .split_once('=')
                 .ok_or_else(|| format!("`{part}` is not NAME=VALUE"))?;
+            if seen.contains(&k) {
+                return Err(format!("{k} is given twice"));
+            }
+            seen.push(k);
             match k {
                 "FREQ" => {
                     freq = Some(match v {
@@ -108,6 +113,47 @@ impl Recurrence {
             count,
             until,
         })
+    }
+}
+
+impl Recurrence {
+    /// The shortest time between two starts, roughly (days count 23 h, months 28 days): an
+    /// occurrence must be shorter, or the adjustment would exclude all time.
+    pub fn shortest_gap(&self) -> i64 {
+        let i = i64::from(self.interval);
+        match self.freq {
+            Freq::Daily => i * 86_400 - 3600,
+            Freq::Monthly => i * 28 * 86_400,
+            Freq::Weekly if self.by_day.len() <= 1 => i * 7 * 86_400 - 3600,
+            Freq::Weekly => {
+                let mut days: Vec<i64> = self
+                    .by_day
+                    .iter()
+                    .map(|d| i64::from(d.to_monday_zero_offset()))
+                    .collect();
+                days.sort_unstable();
+                days.dedup();
+                let wrap = days[0] + 7 * i - days[days.len() - 1];
+                let gap = days
+                    .windows(2)
+                    .map(|w| w[1] - w[0])
+                    .min()
+                    .unwrap_or(wrap)
+                    .min(wrap);
+                gap * 86_400 - 3600
+            }
+        }
+    }
+
+    /// An upper bound of one period's length (DST days are 25 h, months 31 days): skipping
+    /// by it never skips a period that reaches `from`.
+    fn period_ceiling(&self) -> i64 {
+        let i = i64::from(self.interval);
+        match self.freq {
+            Freq::Daily => i * 25 * 3600,
+            Freq::Weekly => i * (7 * 86_400 + 3600),
+            Freq::Monthly => i * 31 * 86_400 + 3600,
+        }
     }
 }
 
@@ -192,11 +238,23 @@ impl BudgetAdjustment {
         };
         let mut out = Vec::new();
         let mut seen = 0u32;
-        'outer: for k in 0..MAX_OCCURRENCES as i64 {
+        // Without COUNT, the periods that end before `from` need no walking: skip as many
+        // as certainly end before it, counting each as long as a period can be.
+        let skip = match rule.count {
+            Some(_) => 0,
+            None => ((from - self.start - self.duration) / rule.period_ceiling() - 1).max(0),
+        };
+        'outer: for k in skip..skip + MAX_OCCURRENCES as i64 {
             let step = k * i64::from(rule.interval);
             let candidates: Vec<DateTime> = match rule.freq {
                 Freq::Daily => local.checked_add(step.days()).ok().into_iter().collect(),
-                Freq::Monthly => local.checked_add(step.months()).ok().into_iter().collect(),
+                // A month without the start's day (the 31st in April) has no occurrence.
+                Freq::Monthly => local
+                    .checked_add(step.months())
+                    .ok()
+                    .filter(|d| d.day() == local.day())
+                    .into_iter()
+                    .collect(),
                 Freq::Weekly if rule.by_day.is_empty() => {
                     local.checked_add(step.weeks()).ok().into_iter().collect()
                 }
@@ -222,6 +280,10 @@ impl BudgetAdjustment {
                 }
             };
             if candidates.is_empty() {
+                // A week whose days all come before the start, or a short month: go on.
+                if rule.freq == Freq::Weekly || rule.freq == Freq::Monthly {
+                    continue;
+                }
                 break;
             }
             for dt in candidates {
@@ -341,6 +403,70 @@ mod tests {
         assert_eq!(
             Recurrence::parse("FREQ=DAILY;BYSETPOS=1").unwrap_err(),
             "RRULE part `BYSETPOS` is not one Steward reads (FREQ, INTERVAL, BYDAY, COUNT, UNTIL)"
+        );
+    }
+
+    #[test]
+    fn a_weekly_rule_whose_first_week_has_no_day_left_starts_the_next_week_and_months_skip() {
+        let a = BudgetAdjustment {
+            name: "n".into(),
+            description: String::new(),
+            service: "s".into(),
+            indicator: None,
+            start: ts("2026-01-07T10:00:00Z"), // a Wednesday; Mondays only
+            duration: 600,
+            recurrence: Some(Recurrence::parse("FREQ=WEEKLY;BYDAY=MO").unwrap()),
+            time_zone: TimeZone::UTC,
+        };
+        let starts: Vec<i64> = a
+            .intervals(ts("2026-01-01T00:00:00Z"), ts("2026-01-20T00:00:00Z"))
+            .iter()
+            .map(|x| x.0)
+            .collect();
+        assert_eq!(
+            starts,
+            [ts("2026-01-12T10:00:00Z"), ts("2026-01-19T10:00:00Z")]
+        );
+        let monthly = BudgetAdjustment {
+            start: ts("2026-01-31T10:00:00Z"),
+            recurrence: Some(Recurrence::parse("FREQ=MONTHLY;COUNT=3").unwrap()),
+            ..a.clone()
+        };
+        let starts: Vec<i64> = monthly
+            .intervals(ts("2026-01-01T00:00:00Z"), ts("2027-01-01T00:00:00Z"))
+            .iter()
+            .map(|x| x.0)
+            .collect();
+        assert_eq!(
+            starts,
+            [
+                ts("2026-01-31T10:00:00Z"),
+                ts("2026-03-31T10:00:00Z"),
+                ts("2026-05-31T10:00:00Z")
+            ]
+        );
+        // Started long ago: the recent occurrences are there, found without walking them all.
+        let old = BudgetAdjustment {
+            start: ts("1971-01-01T00:00:00Z"),
+            recurrence: Some(Recurrence::parse("FREQ=DAILY").unwrap()),
+            ..a
+        };
+        assert_eq!(
+            old.intervals(ts("2026-06-01T00:00:00Z"), ts("2026-06-03T00:00:00Z")),
+            vec![
+                (ts("2026-06-01T00:00:00Z"), ts("2026-06-01T00:10:00Z")),
+                (ts("2026-06-02T00:00:00Z"), ts("2026-06-02T00:10:00Z"))
+            ]
+        );
+        assert_eq!(
+            Recurrence::parse("FREQ=DAILY;FREQ=WEEKLY").unwrap_err(),
+            "FREQ is given twice"
+        );
+        assert_eq!(
+            Recurrence::parse("FREQ=WEEKLY;BYDAY=MO,WE")
+                .unwrap()
+                .shortest_gap(),
+            2 * 86_400 - 3600
         );
     }
 
