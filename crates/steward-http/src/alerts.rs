@@ -100,7 +100,7 @@ pub fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-fn opt_time(t: Option<i64>) -> Value {
+pub fn opt_time(t: Option<i64>) -> Value {
     t.map_or(Value::Null, |t| json!(rfc3339(t)))
 }
 

@@ -2,7 +2,7 @@
 //! updates, roles, edits, and action items.
 
 use crate::alerts::{
-    actor, alert_json, bad, blocking, json_body, now, parse_id, parse_time, query,
+    actor, alert_json, bad, blocking, json_body, now, opt_time, parse_id, parse_time, query,
 };
 use crate::error::ApiError;
 use crate::slos::rfc3339;
@@ -18,10 +18,6 @@ use steward_store::{ActionItem, Incident, IncidentStatus};
 
 const MAX_TITLE: usize = 200;
 const MAX_TEXT: usize = 10_000;
-
-fn opt_time(t: Option<i64>) -> Value {
-    t.map_or(Value::Null, |t| json!(rfc3339(t)))
-}
 
 pub fn incident_json(i: &Incident) -> Value {
     json!({

@@ -1,17 +1,9 @@
 //! `steward alerts`, `steward silence` and `steward oncall`: alerts, silences and on-call of
 //! a running server.
 
-use crate::client::{table, Client};
+use crate::client::{table, text, Client};
 use crate::Output;
 use serde_json::{json, Value};
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
 
 fn print(
     body: &Value,

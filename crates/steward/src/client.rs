@@ -125,3 +125,12 @@ pub fn table(rows: &[Vec<String>]) -> String {
     }
     out
 }
+
+/// A JSON value as a table cell: strings as they are, null as `-`.
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,16 +1,8 @@
 //! `steward incident` and `steward postmortem`: incidents of a running server.
 
-use crate::client::{table, Client};
+use crate::client::{table, text, Client};
 use crate::Output;
 use serde_json::{json, Value};
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
 
 fn rows(incidents: &[Value]) -> Vec<Vec<String>> {
     let mut rows = vec![["ID", "STATUS", "SEVERITY", "SERVICE", "STARTED", "TITLE"]

@@ -1,18 +1,10 @@
 //! `steward runbook`: run, rehearse and approve runbooks of a running server, and flip the
 //! kill switch.
 
-use crate::client::{table, Client};
+use crate::client::{table, text, Client};
 use crate::Output;
 use anyhow::Context;
 use serde_json::{json, Value};
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
 
 fn show_run(run: &Value, output: Output) -> anyhow::Result<()> {
     if let Output::Json = output {

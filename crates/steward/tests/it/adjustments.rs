@@ -49,24 +49,6 @@ spec:
     config
 }
 
-fn request(server: &Server, method: &str, path: &str, body: &Value) -> (u16, Value) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let req = ureq::http::Request::builder()
-        .method(method)
-        .uri(format!("{}{path}", server.base))
-        .header("content-type", "application/json")
-        .header("x-steward-user", "ann")
-        .body(body.to_string())
-        .unwrap();
-    let mut resp = agent.run(req).unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 fn figures(server: &Server) -> (u64, u64, f64, bool) {
     let (_, s) = server.get("/api/v1/slos/checkout-availability");
     (
@@ -111,9 +93,10 @@ fn an_adjustment_over_a_past_outage_gives_back_exactly_the_budget_it_spent() {
     assert!(firing, "the outage burns fast enough to page");
 
     // The outage was the provider's, announced: adjusted away.
-    let (status, a) = request(
+    let (status, a) = send_as(
         &server,
         "POST",
+        "ann",
         "/api/v1/budget-adjustments",
         &json!({
             "name": "provider-outage",
@@ -154,9 +137,10 @@ fn an_adjustment_over_a_past_outage_gives_back_exactly_the_budget_it_spent() {
     );
 
     // Removed: the outage counts again, exactly as before.
-    let (status, body) = request(
+    let (status, body) = send_as(
         &server,
         "DELETE",
+        "ann",
         "/api/v1/budget-adjustments/provider-outage",
         &json!({}),
     );
@@ -213,23 +197,25 @@ fn adjustments_are_checked_like_the_draft_and_a_maintenance_window_becomes_one()
         ),
         (json!({ "description": "d" }), "an adjustment needs a name"),
     ] {
-        let (status, answer) = request(&server, "POST", "/api/v1/budget-adjustments", &body);
+        let (status, answer) = send_as(&server, "POST", "ann", "/api/v1/budget-adjustments", &body);
         assert_eq!(status, 400, "{body}: {answer}");
         let m = answer["error"]["message"].as_str().unwrap();
         assert!(m.starts_with(message), "{body}: {m}");
     }
-    let (status, _) = request(
+    let (status, _) = send_as(
         &server,
         "DELETE",
+        "ann",
         "/api/v1/budget-adjustments/none",
         &json!({}),
     );
     assert_eq!(status, 404);
 
     // The Sunday maintenance window, excluded from checkout's SLOs, recurring in Berlin time.
-    let (status, made) = request(
+    let (status, made) = send_as(
         &server,
         "POST",
+        "ann",
         "/api/v1/maintenance/sunday-upgrades/budget-adjustments",
         &json!({}),
     );

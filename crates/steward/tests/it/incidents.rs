@@ -91,36 +91,6 @@ spec:
     config
 }
 
-fn cli(server: &Server, args: &[&str]) -> (i32, String) {
-    let out = steward()
-        .args(args)
-        .args(["--server", &server.base, "--user", "ann"])
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn kinds(incident: &Value) -> Vec<String> {
-    incident["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn secs(v: &Value) -> i64 {
-    let t: jiff::Timestamp = v.as_str().unwrap().parse().unwrap();
-    t.as_second()
-}
-
 #[test]
 fn a_burning_slo_opens_an_incident_that_people_run_to_resolution_and_it_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
@@ -173,7 +143,7 @@ fn a_burning_slo_opens_an_incident_that_people_run_to_resolution_and_it_survives
     );
     let path = format!("/api/v1/incidents/{id}");
     let incident = server.wait_for(&path, Duration::from_secs(10), |b| {
-        kinds(b).iter().any(|k| k == "notification")
+        timeline_kinds(b).iter().any(|k| k == "notification")
     });
     let alert = incident["alerts"][0]["id"].as_i64().unwrap();
     assert_eq!(incident["alerts"][0]["incident"], id);
@@ -213,7 +183,7 @@ fn a_burning_slo_opens_an_incident_that_people_run_to_resolution_and_it_survives
 
     // ann acknowledges from the command line: the incident and its alert, and bob is not paged.
     std::thread::sleep(Duration::from_millis(1100));
-    let (code, text) = cli(&server, &["incident", "ack", &id.to_string()]);
+    let (code, text) = cli_as(&server, "ann", &["incident", "ack", &id.to_string()]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("acknowledged"), "{text}");
     let (_, a) = server.get(&format!("/api/v1/alerts/{alert}"));
@@ -226,8 +196,9 @@ fn a_burning_slo_opens_an_incident_that_people_run_to_resolution_and_it_survives
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["roles"]["commander"], "ann");
-    let (code, text) = cli(
+    let (code, text) = cli_as(
         &server,
+        "ann",
         &["incident", "note", &id.to_string(), "rolled back db to v41"],
     );
     assert_eq!(code, 0, "{text}");
@@ -256,7 +227,7 @@ fn a_burning_slo_opens_an_incident_that_people_run_to_resolution_and_it_survives
     assert_eq!(i["status"], "resolved");
     assert_eq!(i["acknowledged_by"], "user:ann");
     assert_eq!(i["resolved_by"], "user:api");
-    let k = kinds(&i);
+    let k = timeline_kinds(&i);
     let order = [
         "change",
         "declared",
@@ -315,7 +286,7 @@ fn a_burning_slo_opens_an_incident_that_people_run_to_resolution_and_it_survives
     assert_eq!(status, 200);
     assert!(html.contains("# Postmortem: incident"), "{html}");
     // The postmortem, in Markdown, with the timeline in the same order.
-    let (code, md) = cli(&server, &["postmortem", "export", &id.to_string()]);
+    let (code, md) = cli_as(&server, "ann", &["postmortem", "export", &id.to_string()]);
     assert_eq!(code, 0, "{md}");
     assert!(
         md.starts_with(&format!("# Postmortem: incident {id} — ")),
@@ -352,8 +323,9 @@ fn incidents_declared_by_hand_take_roles_action_items_and_refuse_bad_input() {
         &config(dir.path(), &sink.url, &sink.url),
         &sqlite_url(dir.path()),
     );
-    let (code, text) = cli(
+    let (code, text) = cli_as(
         &server,
+        "ann",
         &[
             "incident",
             "declare",
@@ -375,7 +347,7 @@ fn incidents_declared_by_hand_take_roles_action_items_and_refuse_bad_input() {
     assert!(text.contains("roles: commander: bob"), "{text}");
     let (_, i) = server.get("/api/v1/incidents/1");
     assert_eq!(i["created_by"], "user:ann");
-    assert_eq!(kinds(&i), ["declared", "role"]);
+    assert_eq!(timeline_kinds(&i), ["declared", "role"]);
     // Impact started before anyone declared it: time to detect follows.
     let impact = rfc3339(secs(&i["started_at"]) - 300);
     let (status, body) = server.post_patch(
@@ -386,7 +358,7 @@ fn incidents_declared_by_hand_take_roles_action_items_and_refuse_bad_input() {
     assert_eq!(body["severity"], "SEV2");
     assert_eq!(body["durations"]["time_to_detect"], 300);
     assert_eq!(
-        kinds(&body),
+        timeline_kinds(&body),
         ["declared", "role", "severity", "impact_started"]
     );
 
@@ -486,7 +458,7 @@ fn incidents_declared_by_hand_take_roles_action_items_and_refuse_bad_input() {
     assert_eq!(closed["closed_by"], "user:api");
     let (_, overdue) = server.get("/api/v1/action-items?overdue=true");
     assert_eq!(overdue["action_items"], json!([]));
-    let (code, text) = cli(&server, &["incident", "list"]);
+    let (code, text) = cli_as(&server, "ann", &["incident", "list"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("db is slow"), "{text}");
 

@@ -88,53 +88,8 @@ spec:
     config
 }
 
-fn cli(server: &Server, user: &str, args: &[&str]) -> (i32, String) {
-    let out = steward()
-        .args(args)
-        .args(["--server", &server.base, "--user", user])
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn post_as(server: &Server, user: &str, path: &str, body: &Value) -> (u16, Value) {
-    let mut resp = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent()
-        .post(&format!("{}{path}", server.base))
-        .header("content-type", "application/json")
-        .header("x-steward-user", user)
-        .send(body.to_string())
-        .unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 fn wait_run(server: &Server, id: i64, done: impl Fn(&Value) -> bool) -> Value {
     server.wait_for(&format!("/api/v1/runs/{id}"), Duration::from_secs(20), done)
-}
-
-fn kinds(incident: &Value) -> Vec<String> {
-    incident["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn secs(v: &Value) -> i64 {
-    let t: jiff::Timestamp = v.as_str().unwrap().parse().unwrap();
-    t.as_second()
 }
 
 /// An alert through the generic webhook integration.
@@ -201,16 +156,16 @@ spec:
     let path = format!("/api/v1/incidents/{id}");
     ann.wait_for(1, Duration::from_secs(10));
     let incident = server.wait_for(&path, Duration::from_secs(10), |b| {
-        kinds(b).iter().any(|k| k == "notification")
+        timeline_kinds(b).iter().any(|k| k == "notification")
     });
     let alert_id = incident["alerts"][0]["id"].as_i64().unwrap();
     std::thread::sleep(Duration::from_millis(1100));
-    let (code, text) = cli(&server, "ann", &["incident", "ack", &id.to_string()]);
+    let (code, text) = cli_as(&server, "ann", &["incident", "ack", &id.to_string()]);
     assert_eq!(code, 0, "{text}");
 
     // A dry run: every step recorded, nothing run.
     std::thread::sleep(Duration::from_millis(1100));
-    let (code, text) = cli(
+    let (code, text) = cli_as(
         &server,
         "ann",
         &[
@@ -240,7 +195,7 @@ spec:
     assert!(!out.exists(), "a dry run ran the program");
 
     // The real run waits for an approver; bob is not one, ann is.
-    let (code, text) = cli(
+    let (code, text) = cli_as(
         &server,
         "ann",
         &[
@@ -260,8 +215,9 @@ spec:
         .unwrap();
     wait_run(&server, real, |r| r["status"] == "awaiting_approval");
     // One run at a time per runbook and target.
-    let (status, body) = post_as(
+    let (status, body) = send_as(
         &server,
+        "POST",
         "ann",
         "/api/v1/runbooks/checkout-restart/runs",
         &json!({ "alert": alert_id }),
@@ -272,8 +228,9 @@ spec:
         format!("run {real} of runbook checkout-restart is already in progress on checkout")
     );
     // Step 1 is for a person: whoever did it confirms it (naming the step).
-    let (status, body) = post_as(
+    let (status, body) = send_as(
         &server,
+        "POST",
         "bob",
         &format!("/api/v1/runs/{real}/approve"),
         &json!({ "step": 2 }),
@@ -285,8 +242,9 @@ spec:
             Some(format!("run {real} waits on step 1, not step 2").as_str())
         )
     );
-    let (status, body) = post_as(
+    let (status, body) = send_as(
         &server,
+        "POST",
         "bob",
         &format!("/api/v1/runs/{real}/approve"),
         &json!({ "step": 1 }),
@@ -296,8 +254,9 @@ spec:
     wait_run(&server, real, |r| {
         r["status"] == "awaiting_approval" && r["steps"].as_array().unwrap().len() == 1
     });
-    let (status, body) = post_as(
+    let (status, body) = send_as(
         &server,
+        "POST",
         "bob",
         &format!("/api/v1/runs/{real}/approve"),
         &json!({ "step": 2 }),
@@ -311,7 +270,7 @@ spec:
     );
     assert!(!out.exists());
     std::thread::sleep(Duration::from_millis(1100));
-    let (code, text) = cli(
+    let (code, text) = cli_as(
         &server,
         "ann",
         &["runbook", "approve", &real.to_string(), "--step", "2"],
@@ -331,12 +290,24 @@ spec:
 
     // Mitigated, resolved; the postmortem tells it in order.
     std::thread::sleep(Duration::from_millis(1100));
-    let (status, _) = post_as(&server, "ann", &format!("{path}/mitigate"), &json!({}));
+    let (status, _) = send_as(
+        &server,
+        "POST",
+        "ann",
+        &format!("{path}/mitigate"),
+        &json!({}),
+    );
     assert_eq!(status, 200);
     std::thread::sleep(Duration::from_millis(1100));
-    let (status, i) = post_as(&server, "ann", &format!("{path}/resolve"), &json!({}));
+    let (status, i) = send_as(
+        &server,
+        "POST",
+        "ann",
+        &format!("{path}/resolve"),
+        &json!({}),
+    );
     assert_eq!(status, 200, "{i}");
-    let k = kinds(&i);
+    let k = timeline_kinds(&i);
     let order = [
         "declared",
         "alert",
@@ -590,8 +561,9 @@ spec:
         std::thread::sleep(Duration::from_millis(100));
     }
     // A person's real run is refused too while the breaker is open.
-    let (status, body) = post_as(
+    let (status, body) = send_as(
         &server,
+        "POST",
         "ann",
         "/api/v1/runbooks/bounce/runs",
         &json!({ "labels": { "instance": "z" } }),
@@ -680,7 +652,13 @@ spec:
     let server = Server::start_with(&config, &db, &["--group-wait", "0s"]);
 
     // A step past its timeout is stopped, the run fails and a human is paged.
-    let (status, run) = post_as(&server, "ann", "/api/v1/runbooks/slow/runs", &json!({}));
+    let (status, run) = send_as(
+        &server,
+        "POST",
+        "ann",
+        "/api/v1/runbooks/slow/runs",
+        &json!({}),
+    );
     assert_eq!(status, 201, "{run}");
     let id = run["id"].as_i64().unwrap();
     let run = wait_run(&server, id, |r| r["status"] == "failed");
@@ -700,7 +678,7 @@ spec:
         .starts_with("runbook slow failed: "));
 
     // The kill switch: real runs are refused, rehearsals go on.
-    let (code, text) = cli(
+    let (code, text) = cli_as(
         &server,
         "ann",
         &[
@@ -713,13 +691,19 @@ spec:
     );
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("ON: no real run starts"), "{text}");
-    let (status, body) = post_as(&server, "ann", "/api/v1/runbooks/slow/runs", &json!({}));
+    let (status, body) = send_as(
+        &server,
+        "POST",
+        "ann",
+        "/api/v1/runbooks/slow/runs",
+        &json!({}),
+    );
     assert_eq!(status, 409);
     assert_eq!(
         body["error"]["message"],
         "the runbook kill switch is on (set by user:ann: automation misbehaves)"
     );
-    let (code, text) = cli(&server, "ann", &["runbook", "rehearse", "slow"]);
+    let (code, text) = cli_as(&server, "ann", &["runbook", "rehearse", "slow"]);
     assert_eq!(code, 0, "{text}");
     let rehearsal = text
         .split_whitespace()
@@ -743,31 +727,43 @@ spec:
         metrics.contains("steward_runbook_last_rehearsal_timestamp_seconds{runbook=\"slow\"} "),
         "{metrics}"
     );
-    cli(
+    cli_as(
         &server,
         "ann",
         &["runbook", "kill-switch", "off", "--reason", "fixed"],
     );
     // Turned on while a program runs, the switch stops it.
-    let (status, run) = post_as(&server, "ann", "/api/v1/runbooks/long/runs", &json!({}));
+    let (status, run) = send_as(
+        &server,
+        "POST",
+        "ann",
+        "/api/v1/runbooks/long/runs",
+        &json!({}),
+    );
     assert_eq!(status, 201, "{run}");
     let id = run["id"].as_i64().unwrap();
     wait_run(&server, id, |r| r["steps"][0]["status"] == "running");
-    cli(
+    cli_as(
         &server,
         "ann",
         &["runbook", "kill-switch", "on", "--reason", "stop it"],
     );
     let run = wait_run(&server, id, |r| r["status"] == "failed");
     assert_eq!(run["steps"][0]["status"], "killed");
-    cli(
+    cli_as(
         &server,
         "ann",
         &["runbook", "kill-switch", "off", "--reason", "fixed"],
     );
 
     // A run cut by a kill -9 mid-step is not run again after the restart: it failed.
-    let (status, run) = post_as(&server, "ann", "/api/v1/runbooks/long/runs", &json!({}));
+    let (status, run) = send_as(
+        &server,
+        "POST",
+        "ann",
+        "/api/v1/runbooks/long/runs",
+        &json!({}),
+    );
     assert_eq!(status, 201, "{run}");
     let id = run["id"].as_i64().unwrap();
     wait_run(&server, id, |r| r["steps"][0]["status"] == "running");

@@ -470,3 +470,58 @@ impl SmtpSink {
         }
     }
 }
+
+/// Runs `steward ARGS --server BASE --user USER`: its exit code and what it printed.
+pub fn cli_as(server: &Server, user: &str, args: &[&str]) -> (i32, String) {
+    let out = steward()
+        .args(args)
+        .args(["--server", &server.base, "--user", user])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A JSON request made as `user` (the `X-Steward-User` header); the answer as JSON (null
+/// when it is not).
+pub fn send_as(
+    server: &Server,
+    method: &str,
+    user: &str,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let req = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", server.base))
+        .header("content-type", "application/json")
+        .header("x-steward-user", user)
+        .body(body.to_string())
+        .unwrap();
+    let mut resp = agent().run(req).unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The kinds of an incident's timeline, in order.
+pub fn timeline_kinds(incident: &Value) -> Vec<String> {
+    incident["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// An RFC 3339 time in a JSON answer, as unix seconds.
+pub fn secs(v: &Value) -> i64 {
+    let t: jiff::Timestamp = v.as_str().unwrap().parse().unwrap();
+    t.as_second()
+}
