@@ -774,10 +774,6 @@ pub fn coverage_warnings(catalog: &Catalog, now: i64) -> Vec<String> {
     }
     for s in catalog.services.iter().filter(|s| s.tier == Some(1)) {
         let Some(name) = &s.escalation_policy else {
-            out.push(format!(
-                "tier-1 service `{}` has no escalationPolicy: its pages reach nobody",
-                s.name
-            ));
             continue;
         };
         let Some(policy) = catalog.policy(name) else {
@@ -810,5 +806,130 @@ pub fn coverage_warnings(catalog: &Catalog, now: i64) -> Vec<String> {
             }
         }
     }
+    out
+}
+
+/// Whether a service's pages can reach a person: found by `steward validate` and at start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reachability {
+    /// Tier-1 services whose pages reach nobody: the configuration is refused.
+    pub errors: Vec<String>,
+    /// Other services whose pages reach nobody, and steps of any service that reach nobody.
+    pub warnings: Vec<String>,
+}
+
+/// Who a service's escalation can reach, judged from the configuration alone: a user is
+/// reachable with a webhook, Slack or Teams contact, or an email contact when SMTP is set up
+/// (`smtp`); a schedule when every participant is; a webhook target always. A policy reaches
+/// nobody when none of its steps does — for a tier-1 service that is an error.
+pub fn reachability(catalog: &Catalog, smtp: bool) -> Reachability {
+    use steward_model::catalog::Contact;
+    use steward_model::escalation::Target;
+    let user_reachable = |u: &str| {
+        catalog.user(u).is_some_and(|u| {
+            u.contacts
+                .iter()
+                .any(|c| smtp || !matches!(c, Contact::Email(_)))
+        })
+    };
+    let email_only = |u: &str| {
+        catalog.user(u).is_some_and(|u| {
+            !u.contacts.is_empty() && u.contacts.iter().all(|c| matches!(c, Contact::Email(_)))
+        })
+    };
+    let mut out = Reachability::default();
+    for s in &catalog.services {
+        let tier1 = s.tier == Some(1);
+        let findings = if tier1 {
+            &mut out.errors
+        } else {
+            &mut out.warnings
+        };
+        let Some(name) = &s.escalation_policy else {
+            if tier1 && catalog.routes.is_empty() {
+                findings.push(format!(
+                    "tier-1 service `{}` has no escalationPolicy and no Route exists: its pages reach nobody",
+                    s.name
+                ));
+            }
+            continue;
+        };
+        let Some(policy) = catalog.policy(name) else {
+            continue;
+        };
+        let mut unreached: Vec<String> = Vec::new();
+        let mut steps_reaching = 0;
+        let mut lacking: Vec<String> = Vec::new();
+        for (i, step) in policy.steps.iter().enumerate() {
+            let mut missing: Vec<String> = Vec::new();
+            let mut reaches = false;
+            for t in &step.targets {
+                match t {
+                    Target::Webhook(_) => reaches = true,
+                    Target::User(u) if user_reachable(u) => reaches = true,
+                    Target::User(u) => missing.push(u.clone()),
+                    Target::Schedule(name) => {
+                        let people: Vec<&String> = catalog
+                            .schedule(name)
+                            .map(|sch| sch.layers.iter().flat_map(|l| &l.participants).collect())
+                            .unwrap_or_default();
+                        let without: Vec<&String> = people
+                            .iter()
+                            .copied()
+                            .filter(|p| !user_reachable(p))
+                            .collect();
+                        if !people.is_empty() && without.is_empty() {
+                            reaches = true;
+                        }
+                        missing.extend(without.into_iter().cloned());
+                    }
+                }
+            }
+            if reaches {
+                steps_reaching += 1;
+            } else {
+                unreached.push(format!("step {}", i + 1));
+            }
+            for m in missing {
+                if !lacking.contains(&m) {
+                    lacking.push(m);
+                }
+            }
+        }
+        let why = |lacking: &[String]| {
+            let emails: Vec<&String> = lacking.iter().filter(|u| email_only(u)).collect();
+            let mut text = format!(
+                "{} have no contact Steward can deliver to",
+                lacking.join(", ")
+            );
+            if !smtp && !emails.is_empty() {
+                text.push_str(&format!(
+                    " ({} only email, and no SMTP relay is set up: --smtp-url)",
+                    emails
+                        .iter()
+                        .map(|e| e.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            text
+        };
+        if steps_reaching == 0 {
+            findings.push(format!(
+                "{}service `{}`: escalation policy `{name}` reaches no one: {}; give them a webhook, Slack, Teams or email contact",
+                if tier1 { "tier-1 " } else { "" },
+                s.name,
+                why(&lacking)
+            ));
+        } else if !unreached.is_empty() {
+            out.warnings.push(format!(
+                "service `{}`: {} of escalation policy `{name}` may reach no one: {}",
+                s.name,
+                unreached.join(", "),
+                why(&lacking)
+            ));
+        }
+    }
+    out.warnings.dedup();
     out
 }

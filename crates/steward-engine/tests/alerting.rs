@@ -9,6 +9,7 @@ use steward_config::{catalog, parse_text, Diagnostics, Scope};
 use steward_engine::alerting::{Action, AlertOptions, Alerting, ConditionChange, Event, Outcome};
 use steward_engine::Metrics;
 use steward_model::catalog::IntegrationKind;
+use steward_model::Suppression;
 use steward_store::{
     AlertFilter, AlertStatus, AlertTransition, IncidentStatus, Message, Silence, Store,
 };
@@ -98,6 +99,22 @@ spec:
   sourceMatchers: ["alertname=ClusterDown"]
   targetMatchers: ["severity=~page|critical"]
   equal: [cluster]
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: db-availability}
+spec:
+  service: db
+  indicator:
+    metadata: {name: db-requests}
+    spec:
+      ratioMetric:
+        counter: true
+        good: {metricSource: {type: steward, spec: {}}}
+        total: {metricSource: {type: steward, spec: {}}}
+  timeWindow: [{duration: 30d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{target: 0.999}]
 ---
 apiVersion: steward/v1
 kind: MaintenanceWindow
@@ -361,7 +378,7 @@ fn a_silenced_alert_is_recorded_notifies_no_one_and_notifies_when_the_silence_en
     assert!(f.messages().is_empty());
     assert_eq!(
         f.alert(id).suppressed,
-        Some(format!("silenced by silence {sid}"))
+        Some(Suppression::Silenced { silence: sid })
     );
     // Another service is not silenced.
     opened(f.trigger("checkout", "other", &[], T0));
@@ -383,8 +400,10 @@ fn a_maintenance_window_suppresses_its_services_alerts_only_while_open() {
     let id = opened(f.trigger("batch", "k", &[], night));
     f.tick(night);
     assert_eq!(
-        f.alert(id).suppressed.as_deref(),
-        Some("in maintenance window nightly")
+        f.alert(id).suppressed,
+        Some(Suppression::Maintenance {
+            window: "nightly".into()
+        })
     );
     assert!(f.messages().is_empty());
     f.tick(night + 30 * 60); // 03:00: the window has closed
@@ -401,9 +420,11 @@ fn a_paging_dependency_inhibits_its_dependents_pages_transitively_until_it_resol
     f.tick(T0 + 1);
     assert_eq!(
         f.alert(checkout).suppressed,
-        Some(format!(
-            "inhibited by alert {db} of db, which checkout depends on"
-        ))
+        Some(Suppression::Dependency {
+            alert: db,
+            service: "db".into(),
+            dependent: "checkout".into()
+        })
     );
     assert_eq!(
         f.alert(batch).suppressed,
@@ -440,9 +461,11 @@ fn a_dependency_page_inhibits_even_behind_a_hundred_open_tickets() {
     f.tick(T0 + 1);
     assert_eq!(
         f.alert(checkout).suppressed,
-        Some(format!(
-            "inhibited by alert {db} of db, which checkout depends on"
-        ))
+        Some(Suppression::Dependency {
+            alert: db,
+            service: "db".into(),
+            dependent: "checkout".into()
+        })
     );
 }
 
@@ -476,11 +499,10 @@ fn an_inhibit_rule_needs_its_equal_labels_to_match() {
     let same = opened(f.trigger("checkout", "x", &[("cluster", "eu")], T0));
     let other = opened(f.trigger("checkout", "y", &[("cluster", "us")], T0));
     f.tick(T0);
-    assert!(f
-        .alert(same)
-        .suppressed
-        .unwrap()
-        .contains("(rule cluster-down)"));
+    assert!(matches!(
+        f.alert(same).suppressed,
+        Some(Suppression::Inhibited { ref rule, .. }) if rule == "cluster-down"
+    ));
     assert_eq!(f.alert(other).suppressed, None);
 }
 
@@ -752,22 +774,119 @@ fn a_page_opens_an_incident_and_the_next_page_of_the_service_joins_it() {
     assert_eq!(f.alert(other).incident, None);
 }
 
+/// Regression: a page joining an acknowledged incident was acknowledged in the name of
+/// whoever had the incident, and paged nobody ("checkout writes corrupt orders" went unseen).
 #[test]
-fn a_page_that_joins_an_acknowledged_incident_is_acknowledged_and_pages_nobody() {
-    let f = fixture();
+fn a_page_joining_an_acknowledged_incident_notifies_who_has_it_and_is_acknowledged_by_nobody() {
+    let mut f = fixture();
     let first = opened(f.trigger("shop", "a", &[], T0));
     let i = incident_of(&f, first).id;
     f.alerting
-        .move_incident(i, IncidentStatus::Acknowledged, "user:ann".into(), T0 + 60)
+        .move_incident(i, IncidentStatus::Acknowledged, "user:bob".into(), T0 + 60)
         .unwrap();
     let before = f.messages().len();
     let second = opened(f.trigger("shop", "b", &[], T0 + 120));
     let a = f.alert(second);
     assert_eq!(
         (a.incident, a.status, a.acknowledged_by.as_deref()),
-        (Some(i), AlertStatus::Acknowledged, Some("user:ann"))
+        (Some(i), AlertStatus::Triggered, None)
     );
-    assert_eq!(f.messages().len(), before, "nobody was paged again");
+    let new: Vec<String> = f.destinations()[before..].to_vec();
+    assert_eq!(new, ["http://127.0.0.1:9/bob"], "bob has the incident");
+    // Unacknowledged after the policy's first delay: the policy pages the on-call.
+    f.tick(T0 + 120 + 299);
+    assert_eq!(f.messages().len(), before + 1);
+    f.tick(T0 + 120 + 300);
+    assert_eq!(
+        f.destinations()[before + 1..].to_vec(),
+        ["http://127.0.0.1:9/ann"]
+    );
+}
+
+/// Regression: resolving an incident left its alerts open and acknowledged, so they went on
+/// holding back the pages of the services that depend on it.
+#[test]
+fn resolving_an_incident_resolves_its_alerts() {
+    let f = fixture();
+    let first = opened(f.trigger("shop", "a", &[], T0));
+    let i = incident_of(&f, first).id;
+    f.alerting
+        .move_incident(i, IncidentStatus::Resolved, "user:ann".into(), T0 + 60)
+        .unwrap();
+    let a = f.alert(first);
+    assert_eq!(
+        (a.status, a.resolved_by.as_deref()),
+        (AlertStatus::Resolved, Some("user:ann"))
+    );
+}
+
+/// Regression: an event re-sent under the same key with a higher severity (`info` latency,
+/// then `critical` "PAY DOWN") updated the alert but was never routed.
+#[test]
+fn a_ticket_raised_to_critical_under_the_same_key_pages() {
+    let mut f = fixture();
+    let id = opened(f.event_of(Action::Trigger, "db", "pay", "info", &[], T0));
+    f.tick(T0);
+    assert!(f.messages().is_empty(), "info is a ticket");
+    let Outcome::Updated(a) = f.event_of(Action::Trigger, "db", "pay", "critical", &[], T0 + 10)
+    else {
+        panic!("the same key updates its alert")
+    };
+    assert_eq!((a.id, a.urgency), (id, steward_model::Severity::Page));
+    assert_eq!(f.destinations(), ["http://127.0.0.1:9/ann"]);
+    // It escalates like any page.
+    f.tick(T0 + 10 + 300);
+    assert_eq!(
+        f.destinations(),
+        ["http://127.0.0.1:9/ann", "http://127.0.0.1:9/bob"]
+    );
+    // Lowered again, it stops escalating.
+    f.event_of(Action::Trigger, "db", "pay", "warning", &[], T0 + 400);
+    f.tick(T0 + 10_000);
+    assert_eq!(f.messages().len(), 2);
+}
+
+/// Regression: any open alert of a dependency, even an acknowledged warning ("TLS
+/// certificate expires in 20 days"), held back every page of the services depending on it.
+#[test]
+fn a_dependency_ticket_holds_back_no_page() {
+    let mut f = fixture();
+    let tls = opened(f.event_of(Action::Trigger, "db", "tls", "warning", &[], T0));
+    f.alerting
+        .set_status(tls, AlertStatus::Acknowledged, "user:ann".into(), T0 + 1)
+        .unwrap();
+    let down = opened(f.trigger("checkout", "down", &[], T0 + 2));
+    f.tick(T0 + 2);
+    assert_eq!(f.alert(down).suppressed, None);
+    assert_eq!(f.destinations(), ["http://127.0.0.1:9/ann"]);
+}
+
+/// Regression: a dependency's page held its dependents' pages back for as long as it stayed
+/// open. Now for 30 minutes from when each opened; then it pages, naming what it waited on.
+#[test]
+fn a_dependency_page_holds_a_page_back_for_thirty_minutes_then_it_pages() {
+    let mut f = fixture();
+    let db = opened(f.trigger("db", "db-down", &[], T0));
+    let checkout = opened(f.trigger("checkout", "down", &[], T0 + 60));
+    f.tick(T0 + 60);
+    let of_checkout = |f: &Fixture| {
+        f.messages()
+            .iter()
+            .filter(|m| m.alert == Some(checkout))
+            .count()
+    };
+    assert_eq!(of_checkout(&f), 0);
+    f.tick(T0 + 60 + 1799);
+    assert_eq!(of_checkout(&f), 0);
+    f.tick(T0 + 60 + 1800);
+    assert_eq!(f.alert(checkout).suppressed, None);
+    assert_eq!(of_checkout(&f), 1);
+    let history = f.store.transact(move |tx| tx.history(checkout)).unwrap();
+    assert!(
+        history.iter().any(|h| h.kind == "unsuppressed"
+            && h.detail.contains(&format!("held back by alert {db} of db"))),
+        "{history:#?}"
+    );
 }
 
 #[test]
@@ -795,7 +914,7 @@ fn resolving_an_incident_nobody_acknowledged_fills_every_stage_and_stops_its_pag
         (r.acknowledged_at, r.mitigated_at, r.resolved_at),
         (Some(T0 + 90), Some(T0 + 90), Some(T0 + 90))
     );
-    assert_eq!(f.alert(first).status, AlertStatus::Acknowledged);
+    assert_eq!(f.alert(first).status, AlertStatus::Resolved);
     let before = f.messages().len();
     f.tick(T0 + 3600);
     assert_eq!(

@@ -133,7 +133,7 @@ pub fn alert_json(a: &Alert) -> Value {
         "events": a.events,
         "source": a.source,
         "integration": a.integration,
-        "suppressed": a.suppressed,
+        "suppressed": a.suppressed.as_ref().map(ToString::to_string),
         "escalation_policy": a.policy,
         "incident": a.incident,
     })

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use steward_engine::alerting::{silence_matchers, Action, AlertError, Event, Outcome};
 use steward_model::catalog::{Integration, IntegrationKind};
 use steward_model::matcher::{all_match, Labels, Matcher};
+use steward_model::Suppression;
 use steward_store::AlertFilter;
 
 /// Alerts in one request at most.
@@ -772,9 +773,9 @@ fn am_alerts(
             if !all_match(filters, &l) {
                 return None;
             }
-            let why = a.suppressed.clone().unwrap_or_default();
-            let is_silenced = why.starts_with("silenced") || why.starts_with("in maintenance");
-            let is_inhibited = why.starts_with("inhibited");
+            let why = a.suppressed.as_ref();
+            let is_silenced = why.is_some_and(Suppression::is_silence);
+            let is_inhibited = why.is_some_and(|w| !w.is_silence());
             let keep = match (is_silenced, is_inhibited) {
                 (true, _) => silenced,
                 (_, true) => inhibited,
@@ -784,13 +785,16 @@ fn am_alerts(
                 return None;
             }
             let details: Value = serde_json::from_str(&a.details).unwrap_or(Value::Null);
-            let silenced_by: Vec<String> = why
-                .strip_prefix("silenced by silence ")
-                .and_then(|id| id.parse().ok())
-                .map(silence_uuid)
+            let silenced_by: Vec<String> = match why {
+                Some(Suppression::Silenced { silence }) => vec![silence_uuid(*silence)],
+                _ => Vec::new(),
+            };
+            // The inhibiting alert, by its id in Steward.
+            let inhibited_by: Vec<String> = why
+                .and_then(Suppression::alert)
+                .map(|id| id.to_string())
                 .into_iter()
                 .collect();
-            let inhibited_by: Vec<String> = if is_inhibited { vec![why.clone()] } else { Vec::new() };
             Some(json!({
                 "labels": l,
                 "annotations": details.get("annotations").filter(|v| v.is_object()).cloned().unwrap_or_else(|| json!({})),

@@ -194,7 +194,7 @@ fn alerts_and_oncall(app: &AppState, out: &mut String) {
             out.push_str(r#"<section class="panel"><h2>Open alerts</h2><table class="list"><tr><th>id</th><th>severity</th><th>service</th><th>summary</th><th>since</th><th>status</th></tr>"#);
             for a in &alerts {
                 let status = match (a.status, &a.suppressed) {
-                    (_, Some(why)) => format!("quiet: {}", esc(why)),
+                    (_, Some(why)) => format!("quiet: {}", esc(&why.to_string())),
                     (steward_store::AlertStatus::Acknowledged, _) => format!(
                         "acknowledged by {}",
                         esc(a.acknowledged_by.as_deref().unwrap_or("?"))
@@ -326,6 +326,7 @@ table.burn{border-collapse:collapse;margin:.6rem 0}.burn th,.burn td{padding:.15
 .badge{display:inline-block;padding:.1rem .5rem;border-radius:1rem;color:#fff;margin-right:.3rem}.badge.page{background:#c0392b}.badge.ticket{background:#d68910}
 .alerts{margin:.2rem 0 0;color:#555}
 .panel{background:#fff;border-radius:6px;padding:.8rem 1rem;margin:0 0 1rem;box-shadow:0 1px 2px #0002}
+.sent-all{display:flex;gap:1rem;flex-wrap:wrap}.sent{flex:1 1 22rem;min-width:0}.sent pre{white-space:pre-wrap;word-break:break-word;background:#f4f4f1;padding:.5rem;max-height:24rem;overflow:auto}
 table.list{border-collapse:collapse;width:100%}.list th,.list td{padding:.2rem .5rem;text-align:left;border-bottom:1px solid #eee}
 .list th{color:#666;font-weight:normal}.list tr.page td:nth-child(2){color:#c0392b;font-weight:600}.gap{color:#c0392b}
 form.inline{display:inline}button{font:inherit;padding:.3rem .9rem;margin-right:.5rem}";
@@ -340,8 +341,8 @@ pub async fn alert(
         .parse()
         .map_err(|_| ApiError::not_found(format!("there is no alert `{id}`")))?;
     let store = app.engine.store().clone();
-    let (alert, history) = crate::alerts::blocking(move || {
-        Ok(store.transact(move |tx| Ok((tx.alert(id)?, tx.history(id)?)))?)
+    let (alert, history, messages) = crate::alerts::blocking(move || {
+        Ok(store.transact(move |tx| Ok((tx.alert(id)?, tx.history(id)?, tx.messages_of(id)?)))?)
     })
     .await?;
     let a = alert.ok_or_else(|| ApiError::not_found(format!("there is no alert {id}")))?;
@@ -355,6 +356,36 @@ pub async fn alert(
             esc(&e.actor),
             esc(&e.detail)
         );
+    }
+    // What each notification said, as its receiver got it (a webhook's JSON beside a chat
+    // message's text), and whether it arrived.
+    let mut sent = String::new();
+    for m in &messages {
+        let body = serde_json::from_str::<serde_json::Value>(&m.payload)
+            .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
+            .unwrap_or_else(|_| m.payload.clone());
+        let state = match (m.status, m.delivered_at) {
+            (_, Some(at)) => format!("delivered {}", rfc3339(at)),
+            (status, None) => format!(
+                "{}{}",
+                status.as_str(),
+                m.last_error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ),
+        };
+        let _ = write!(
+            sent,
+            r#"<div class="sent"><p class="meta"><b>{channel}</b> to {dest} · {state}</p><pre>{body}</pre></div>"#,
+            channel = esc(&m.channel),
+            dest = esc(&steward_engine::alerting::redact(&m.destination)),
+            state = esc(&state),
+            body = esc(&body),
+        );
+    }
+    if sent.is_empty() {
+        sent.push_str("<p>None.</p>");
     }
     let labels: steward_model::matcher::Labels =
         serde_json::from_str(&a.labels).unwrap_or_default();
@@ -385,6 +416,7 @@ pub async fn alert(
     Ok(Html(format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Alert {id} · Steward</title><style>{CSS}</style></head>
 <body><p><a href="/">← Steward</a></p><section class="panel"><h1>[{sev}] {sum}</h1><p class="meta">alert {id} · service <b>{svc}</b> · {status} · opened {opened} · from {source}{runbook}{incident}</p><p>{buttons}</p><pre>{details}</pre></section>
+<section class="panel"><h2>Notifications</h2><div class="sent-all">{sent}</div></section>
 <section class="panel"><h2>History</h2><table class="list"><tr><th>at</th><th>what</th><th>who</th><th>detail</th></tr>{rows}</table></section></body></html>"#,
         sev = esc(&a.severity.to_uppercase()),
         sum = esc(&a.summary),

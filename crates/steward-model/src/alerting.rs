@@ -15,6 +15,99 @@ impl Severity {
             Severity::Ticket => "ticket",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        match text {
+            "page" => Some(Severity::Page),
+            "ticket" => Some(Severity::Ticket),
+            _ => None,
+        }
+    }
+
+    /// What a source's own severity word means here; the one mapping for every source.
+    ///
+    /// Tickets: `warning`, `warn`, `info`, `informational`, `notice`, `low`, `debug`,
+    /// `ticket`, `none` (Alertmanager's and PagerDuty's lower levels, syslog's lower levels).
+    /// Everything else pages: `critical`, `error`, `page`, `high`, and any word Steward does
+    /// not know, since a page too many wakes someone and a page too few lets an outage run
+    /// with nobody on it. Case does not matter.
+    pub fn of(word: &str) -> Severity {
+        const TICKETS: [&str; 9] = [
+            "warning",
+            "warn",
+            "info",
+            "informational",
+            "notice",
+            "low",
+            "debug",
+            "ticket",
+            "none",
+        ];
+        if TICKETS.iter().any(|t| t.eq_ignore_ascii_case(word.trim())) {
+            Severity::Ticket
+        } else {
+            Severity::Page
+        }
+    }
+}
+
+/// Why an alert notifies no one. Kept as a value (the store encodes it, the API and the
+/// console word it), so nobody recovers a fact from a sentence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Suppression {
+    /// An active silence matches its labels.
+    Silenced { silence: i64 },
+    /// Its service is in a maintenance window.
+    Maintenance { window: String },
+    /// An inhibition rule's source alert is open.
+    Inhibited { alert: i64, rule: String },
+    /// A page of a service it depends on is open: it is held back for a while, as that
+    /// page is probably the cause.
+    Dependency {
+        alert: i64,
+        service: String,
+        dependent: String,
+    },
+}
+
+impl Suppression {
+    /// The alert whose being open is the reason, if one is.
+    pub fn alert(&self) -> Option<i64> {
+        match self {
+            Suppression::Inhibited { alert, .. } | Suppression::Dependency { alert, .. } => {
+                Some(*alert)
+            }
+            _ => None,
+        }
+    }
+
+    /// Silenced by people (a silence or a maintenance window), not inhibited by an alert.
+    pub fn is_silence(&self) -> bool {
+        matches!(
+            self,
+            Suppression::Silenced { .. } | Suppression::Maintenance { .. }
+        )
+    }
+}
+
+impl std::fmt::Display for Suppression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Suppression::Silenced { silence } => write!(f, "silenced by silence {silence}"),
+            Suppression::Maintenance { window } => write!(f, "in maintenance window {window}"),
+            Suppression::Inhibited { alert, rule } => {
+                write!(f, "inhibited by alert {alert} (rule {rule})")
+            }
+            Suppression::Dependency {
+                alert,
+                service,
+                dependent,
+            } => write!(
+                f,
+                "held back by alert {alert} of {service}, which {dependent} depends on"
+            ),
+        }
+    }
 }
 
 /// The windows every SLO reports a burn rate for.
@@ -142,5 +235,24 @@ mod tests {
         assert!(r.is_firing(14.4, 15.0, 20.0));
         assert!(!r.is_firing(14.4, 15.0, 14.4));
         assert!(!r.is_firing(14.4, 14.0, 100.0));
+    }
+}
+
+#[cfg(test)]
+mod severity_tests {
+    use super::Severity;
+
+    #[test]
+    fn every_source_word_maps_to_page_or_ticket() {
+        for w in [
+            "critical", "CRITICAL", "error", "page", "high", "fatal", "sev1", "",
+        ] {
+            assert_eq!(Severity::of(w), Severity::Page, "{w}");
+        }
+        for w in [
+            "warning", "Warning", "warn", "info", "ticket", "none", "low", " info ",
+        ] {
+            assert_eq!(Severity::of(w), Severity::Ticket, "{w}");
+        }
     }
 }

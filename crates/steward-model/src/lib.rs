@@ -18,7 +18,7 @@ pub mod runbook;
 pub mod slo;
 pub mod window;
 
-pub use alerting::{BurnRateRule, RuleId, Severity, BURN_WINDOWS, SRE_WORKBOOK_RULES};
+pub use alerting::{BurnRateRule, RuleId, Severity, Suppression, BURN_WINDOWS, SRE_WORKBOOK_RULES};
 pub use budget::{burn_rate, ErrorBudget};
 pub use buffer::{SliBuffer, Tier};
 pub use counts::Counts;

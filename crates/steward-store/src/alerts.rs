@@ -5,6 +5,7 @@
 
 use crate::sql::{Db, Row, Val};
 use crate::{AlertState, AlertTransition, Result, StoreError};
+use steward_model::{Severity, Suppression};
 
 /// An alert's place in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -42,7 +43,10 @@ pub struct Alert {
     pub dedup_key: String,
     pub service: Option<String>,
     pub customer: Option<String>,
+    /// The source's own word (`critical`, `warning`, `page`, ...), as it sent it.
     pub severity: String,
+    /// What Steward does with it: page someone, or record a ticket ([`Severity::of`]).
+    pub urgency: Severity,
     pub summary: String,
     /// A JSON object of strings.
     pub labels: String,
@@ -58,7 +62,7 @@ pub struct Alert {
     /// How many events this alert took (the first and every repeat).
     pub events: i64,
     /// Why it notifies no one: a silence, a maintenance window or an inhibiting alert.
-    pub suppressed: Option<String>,
+    pub suppressed: Option<Suppression>,
     /// The escalation policy it was routed to.
     pub policy: Option<String>,
     /// When it resolves unless its source refreshes it.
@@ -76,6 +80,7 @@ pub struct NewAlert {
     pub service: Option<String>,
     pub customer: Option<String>,
     pub severity: String,
+    pub urgency: Severity,
     pub summary: String,
     pub labels: String,
     pub details: String,
@@ -91,14 +96,15 @@ pub struct NewAlert {
 pub enum Triggered {
     /// A new alert (no open one had the key).
     Opened(Alert),
-    /// The open alert with the key, updated.
-    Repeated(Alert),
+    /// The open alert with the key, updated; and its urgency before (a source may raise a
+    /// warning to critical under the same key).
+    Repeated(Alert, Severity),
 }
 
 impl Triggered {
     pub fn alert(&self) -> &Alert {
         match self {
-            Triggered::Opened(a) | Triggered::Repeated(a) => a,
+            Triggered::Opened(a) | Triggered::Repeated(a, _) => a,
         }
     }
 }
@@ -119,6 +125,8 @@ pub struct AlertFilter {
     /// Triggered or acknowledged.
     pub unresolved: bool,
     pub service: Option<String>,
+    /// Of one source only (`slo`, `alertmanager`, ...).
+    pub source: Option<String>,
     pub limit: Option<u32>,
 }
 
@@ -269,7 +277,7 @@ pub struct Tx<'a> {
     pub(crate) db: &'a mut dyn Db,
 }
 
-pub(crate) const ALERT_COLUMNS: &str = "id, source, integration, dedup_key, service, customer, severity, summary, labels, details, status, opened_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, updated_at, events, suppressed, policy, expires_at, incident";
+pub(crate) const ALERT_COLUMNS: &str = "id, source, integration, dedup_key, service, customer, severity, summary, labels, details, status, opened_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, updated_at, events, suppressed, policy, expires_at, incident, urgency";
 
 pub(crate) fn alert(r: &Row) -> Result<Alert> {
     let status = r.text(10)?;
@@ -293,10 +301,54 @@ pub(crate) fn alert(r: &Row) -> Result<Alert> {
         resolved_by: r.opt_text(15)?,
         updated_at: r.int(16)?,
         events: r.int(17)?,
-        suppressed: r.opt_text(18)?,
+        suppressed: r
+            .opt_text(18)?
+            .map(|t| decode_suppression(&t))
+            .transpose()?,
         policy: r.opt_text(19)?,
         expires_at: r.opt_int(20)?,
         incident: r.opt_int(21)?,
+        urgency: {
+            let u = r.text(22)?;
+            Severity::parse(&u)
+                .ok_or_else(|| StoreError::Backend(format!("unknown alert urgency `{u}`")))?
+        },
+    })
+}
+
+/// A suppression as stored: its kind and fields, separated by spaces (names have none).
+pub(crate) fn encode_suppression(s: &Suppression) -> String {
+    match s {
+        Suppression::Silenced { silence } => format!("silence {silence}"),
+        Suppression::Maintenance { window } => format!("maintenance {window}"),
+        Suppression::Inhibited { alert, rule } => format!("rule {alert} {rule}"),
+        Suppression::Dependency {
+            alert,
+            service,
+            dependent,
+        } => format!("dependency {alert} {service} {dependent}"),
+    }
+}
+
+fn decode_suppression(text: &str) -> Result<Suppression> {
+    let bad = || StoreError::Backend(format!("unknown suppression `{text}`"));
+    let parts: Vec<&str> = text.split(' ').collect();
+    let id = |s: &str| s.parse::<i64>().map_err(|_| bad());
+    Ok(match parts.as_slice() {
+        ["silence", n] => Suppression::Silenced { silence: id(n)? },
+        ["maintenance", w] => Suppression::Maintenance {
+            window: w.to_string(),
+        },
+        ["rule", n, rule] => Suppression::Inhibited {
+            alert: id(n)?,
+            rule: rule.to_string(),
+        },
+        ["dependency", n, service, dependent] => Suppression::Dependency {
+            alert: id(n)?,
+            service: service.to_string(),
+            dependent: dependent.to_string(),
+        },
+        _ => return Err(bad()),
     })
 }
 
@@ -430,17 +482,20 @@ impl Tx<'_> {
     pub fn trigger(&mut self, a: &NewAlert) -> Result<Triggered> {
         if let Some(open) = self.open_alert(&a.integration, &a.dedup_key)? {
             self.db.exec(
-                "UPDATE alerts SET severity = ?2, summary = ?3, labels = ?4, details = ?5, updated_at = ?6, events = events + 1, expires_at = ?7 WHERE id = ?1",
-                &[open.id.into(), (&a.severity).into(), (&a.summary).into(), (&a.labels).into(), (&a.details).into(), a.at.into(), a.expires_at.into()],
+                "UPDATE alerts SET severity = ?2, summary = ?3, labels = ?4, details = ?5, updated_at = ?6, events = events + 1, expires_at = ?7, urgency = ?8 WHERE id = ?1",
+                &[open.id.into(), (&a.severity).into(), (&a.summary).into(), (&a.labels).into(), (&a.details).into(), a.at.into(), a.expires_at.into(), a.urgency.as_str().into()],
             )?;
-            return Ok(Triggered::Repeated(self.alert_by_id(open.id)?));
+            return Ok(Triggered::Repeated(
+                self.alert_by_id(open.id)?,
+                open.urgency,
+            ));
         }
         let id = self
             .db
             .one(
-                "INSERT INTO alerts (source, integration, dedup_key, service, customer, severity, summary, labels, details, status, opened_at, updated_at, events, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'triggered', ?10, ?10, 1, ?11) RETURNING id",
-                &[(&a.source).into(), (&a.integration).into(), (&a.dedup_key).into(), a.service.as_ref().into(), a.customer.as_ref().into(), (&a.severity).into(), (&a.summary).into(), (&a.labels).into(), (&a.details).into(), a.at.into(), a.expires_at.into()],
+                "INSERT INTO alerts (source, integration, dedup_key, service, customer, severity, summary, labels, details, status, opened_at, updated_at, events, expires_at, urgency)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'triggered', ?10, ?10, 1, ?11, ?12) RETURNING id",
+                &[(&a.source).into(), (&a.integration).into(), (&a.dedup_key).into(), a.service.as_ref().into(), a.customer.as_ref().into(), (&a.severity).into(), (&a.summary).into(), (&a.labels).into(), (&a.details).into(), a.at.into(), a.expires_at.into(), a.urgency.as_str().into()],
             )?
             .int(0)?;
         self.log(id, a.at, "triggered", &a.actor, &a.summary)?;
@@ -512,10 +567,10 @@ impl Tx<'_> {
     }
 
     /// Records why an alert notifies no one (`None`: it notifies again).
-    pub fn set_suppressed(&mut self, id: i64, why: Option<&str>) -> Result<()> {
+    pub fn set_suppressed(&mut self, id: i64, why: Option<&Suppression>) -> Result<()> {
         self.db.exec(
             "UPDATE alerts SET suppressed = ?2 WHERE id = ?1",
-            &[id.into(), why.into()],
+            &[id.into(), why.map(encode_suppression).into()],
         )?;
         Ok(())
     }
@@ -583,6 +638,10 @@ impl Tx<'_> {
             params.push(s.into());
             sql.push_str(&format!(" AND service = ?{}", params.len()));
         }
+        if let Some(s) = &f.source {
+            params.push(s.into());
+            sql.push_str(&format!(" AND source = ?{}", params.len()));
+        }
         params.push(i64::from(f.limit.unwrap_or(1000)).into());
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", params.len()));
         self.db.query(&sql, &params)?.iter().map(alert).collect()
@@ -602,7 +661,7 @@ impl Tx<'_> {
         params.extend(services.iter().map(Val::from));
         self.db
             .query(
-                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE status <> 'resolved' AND suppressed IS NULL AND severity NOT IN ('ticket', 'info', 'none') AND id <> ?1 AND service IN ({}) ORDER BY id LIMIT 1", marks.join(", ")),
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE status <> 'resolved' AND suppressed IS NULL AND urgency = 'page' AND id <> ?1 AND service IN ({}) ORDER BY id LIMIT 1", marks.join(", ")),
                 &params,
             )?
             .iter()

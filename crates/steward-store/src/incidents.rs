@@ -67,7 +67,10 @@ pub struct NewIncident {
     pub severity: String,
     pub service: String,
     pub customer: Option<String>,
+    /// When it started: declared, or when its first alert opened.
     pub started_at: i64,
+    /// When it was declared (its timeline's first entry).
+    pub declared_at: i64,
     pub impact_started_at: Option<i64>,
     pub actor: String,
 }
@@ -175,7 +178,7 @@ impl Tx<'_> {
                 &[(&n.title).into(), (&n.severity).into(), (&n.service).into(), n.customer.as_ref().into(), n.started_at.into(), n.impact_started_at.into(), (&n.actor).into()],
             )?
             .int(0)?;
-        self.incident_event(id, n.started_at, "declared", summary, &n.actor, "{}")?;
+        self.incident_event(id, n.declared_at, "declared", summary, &n.actor, "{}")?;
         self.incident(id)?
             .ok_or_else(|| StoreError::Backend(format!("incident {id} vanished")))
     }
@@ -297,6 +300,15 @@ impl Tx<'_> {
             for a in self.alerts_of_incident(id)? {
                 if a.status == crate::AlertStatus::Triggered {
                     self.ack_alert(a.id, actor, at)?;
+                }
+            }
+        }
+        // Resolved: its alerts are too, so none stays open acknowledged, holding back the
+        // pages of services that depend on it. A condition that still fires pages anew.
+        if to == IncidentStatus::Resolved {
+            for a in self.alerts_of_incident(id)? {
+                if a.status != crate::AlertStatus::Resolved {
+                    self.resolve(a.id, actor, at)?;
                 }
             }
         }

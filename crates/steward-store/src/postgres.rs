@@ -43,6 +43,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../migrations/postgres/0011_budget_adjustments.sql"),
     ),
+    (
+        12,
+        include_str!("../migrations/postgres/0012_alert_urgency.sql"),
+    ),
 ];
 
 /// Serialises migrations of replicas that start at the same time.

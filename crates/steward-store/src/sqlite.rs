@@ -34,6 +34,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../migrations/sqlite/0011_budget_adjustments.sql"),
     ),
+    (
+        12,
+        include_str!("../migrations/sqlite/0012_alert_urgency.sql"),
+    ),
 ];
 
 const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total) VALUES (?1, ?2, ?3, ?4)

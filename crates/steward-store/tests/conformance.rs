@@ -465,6 +465,7 @@ fn new_alert(key: &str, at: i64) -> NewAlert {
         service: Some("checkout".into()),
         customer: Some("acme".into()),
         severity: "page".into(),
+        urgency: steward_model::Severity::Page,
         summary: format!("{key} is down"),
         labels: r#"{"alertname":"Down"}"#.into(),
         details: "{}".into(),
@@ -490,7 +491,7 @@ fn an_open_dedup_key_updates_its_alert_and_a_resolved_one_opens_a_new_alert(f: F
     let Triggered::Opened(a) = first else {
         panic!("{first:?}")
     };
-    let Triggered::Repeated(r) = repeat else {
+    let Triggered::Repeated(r, _) = repeat else {
         panic!("{repeat:?}")
     };
     assert_eq!(r.id, a.id);
@@ -920,6 +921,7 @@ fn incidents_move_forward_acknowledge_their_alerts_and_keep_roles_and_items(f: F
                     service: "checkout".into(),
                     customer: Some("acme".into()),
                     started_at: 100,
+                    declared_at: 100,
                     impact_started_at: Some(40),
                     actor: "user:ann".into(),
                 },

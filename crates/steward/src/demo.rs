@@ -28,6 +28,9 @@ const EXAMPLE: &[(&str, &str)] = &[
     ),
 ];
 
+/// Where the example's contacts point; the demo's receiver takes their place.
+const EXAMPLE_HOOKS: &str = "https://hooks.example.com/";
+
 /// How far back the demo's history goes.
 const HISTORY: i64 = 3 * 86_400;
 
@@ -40,8 +43,14 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("steward-demo-{}", std::process::id()));
     let config = dir.join("config");
     std::fs::create_dir_all(&config).with_context(|| format!("creating {}", config.display()))?;
+    // The example's people are reached at hooks.example.com: here, at a receiver of the
+    // demo's own, so a newcomer sees the page land (on the alert's page in the console).
+    let receiver = Receiver::start().context("starting the demo's notification receiver")?;
     for (name, text) in EXAMPLE {
-        std::fs::write(config.join(name), text)?;
+        std::fs::write(
+            config.join(name),
+            text.replace(EXAMPLE_HOOKS, &format!("http://{}/", receiver.addr)),
+        )?;
     }
     let loaded = steward_config::load(&config)
         .map_err(|d| anyhow::anyhow!("the example config is invalid: {d:?}"))?;
@@ -76,6 +85,64 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
     );
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// The demo's stand-in for the webhook, Slack and Teams receivers of the example's people:
+/// it takes every POST with 200 and says on the terminal what arrived.
+struct Receiver {
+    addr: std::net::SocketAddr,
+}
+
+impl Receiver {
+    fn start() -> std::io::Result<Receiver> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        std::thread::Builder::new()
+            .name("demo-receiver".into())
+            .spawn(move || {
+                for conn in listener.incoming().flatten() {
+                    let _ = std::thread::Builder::new()
+                        .name("demo-receiver-conn".into())
+                        .spawn(move || Receiver::take(conn));
+                }
+            })?;
+        Ok(Receiver { addr })
+    }
+
+    /// Reads one request (headers, then the body by its Content-Length) and answers 200.
+    fn take(mut conn: std::net::TcpStream) {
+        use std::io::{BufRead, Read, Write};
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+        let Ok(clone) = conn.try_clone() else { return };
+        let mut reader = std::io::BufReader::new(clone);
+        let mut first = String::new();
+        if reader.read_line(&mut first).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.trim().eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length.min(1 << 20)];
+        let _ = reader.read_exact(&mut body);
+        let path = first.split_whitespace().nth(1).unwrap_or("/");
+        // Not println!: a closed terminal must not stop the receiver.
+        let _ = writeln!(
+            std::io::stdout(),
+            "demo: a notification arrived at {path} ({} bytes); the alert's page in the console shows it",
+            body.len()
+        );
+        let _ =
+            conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    }
 }
 
 /// A small deterministic random source, so every demo tells the same story.

@@ -36,6 +36,10 @@ enum Command {
     Validate {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// The SMTP relay `steward serve` will send email through (as its --smtp-url): with
+        /// none, email contacts reach no one.
+        #[arg(long, env = "STEWARD_SMTP_URL")]
+        smtp_url: Option<String>,
     },
     /// Read SLOs from a running server.
     Slo {
@@ -304,7 +308,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Demo { listen } => demo::run(&listen),
-        Command::Validate { paths } => return validate(&paths),
+        Command::Validate { paths, smtp_url } => return validate(&paths, smtp_url.is_some()),
         Command::Slo {
             command:
                 SloCommand::Status {
@@ -476,7 +480,7 @@ fn who(user: Option<String>) -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
-fn validate(paths: &[PathBuf]) -> ExitCode {
+fn validate(paths: &[PathBuf], smtp: bool) -> ExitCode {
     let mut ok = true;
     for path in paths {
         if !path.exists() {
@@ -493,6 +497,22 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
                     let now = jiff::Timestamp::now().as_second();
                     for w in steward_config::catalog::coverage_warnings(&loaded.catalog, now) {
                         println!("{}: warning: {w}", path.display());
+                    }
+                    let reach = steward_config::catalog::reachability(&loaded.catalog, smtp);
+                    for w in &reach.warnings {
+                        println!("{}: warning: {w}", path.display());
+                    }
+                    if !reach.errors.is_empty() {
+                        for e in &reach.errors {
+                            println!("{}: error: {e}", path.display());
+                        }
+                        eprintln!(
+                            "{}: invalid: {} tier-1 service(s) would page nobody",
+                            path.display(),
+                            reach.errors.len()
+                        );
+                        ok = false;
+                        continue;
                     }
                 }
                 let note = if path.is_dir() {

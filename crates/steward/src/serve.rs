@@ -40,6 +40,10 @@ pub struct AlertArgs {
     /// step again (0s: never).
     #[arg(long, default_value = "4h", value_parser = secs)]
     pub repeat_interval: i64,
+    /// How long an open page of a service a service depends on holds the dependent's pages
+    /// back, from when each opened; then they page too, naming the page they waited on.
+    #[arg(long, default_value = "30m", value_parser = secs)]
+    pub dependency_hold: i64,
     /// One delivery attempt may take this long.
     #[arg(long, default_value = "10s", value_parser = secs)]
     pub notify_timeout: i64,
@@ -54,10 +58,10 @@ pub struct AlertArgs {
     pub notify_per_minute: u32,
     /// The SMTP relay email notifications go through: smtp://HOST:PORT (plain),
     /// smtp://HOST?tls=required (STARTTLS) or smtps://USER:PASSWORD@HOST (TLS).
-    #[arg(long, requires = "smtp_from")]
+    #[arg(long, requires = "smtp_from", env = "STEWARD_SMTP_URL")]
     pub smtp_url: Option<String>,
     /// The sender of email notifications, e.g. "Steward <steward@example.com>".
-    #[arg(long, requires = "smtp_url")]
+    #[arg(long, requires = "smtp_url", env = "STEWARD_SMTP_FROM")]
     pub smtp_from: Option<String>,
     /// A file holding the key that signs webhook bodies (X-Steward-Signature, HMAC-SHA256);
     /// or set STEWARD_SIGNING_KEY.
@@ -105,6 +109,7 @@ impl AlertArgs {
             group_wait: self.group_wait,
             group_interval: self.group_interval,
             repeat_interval: self.repeat_interval,
+            dependency_hold: self.dependency_hold,
             delivery: DeliveryOptions {
                 timeout: std::time::Duration::from_secs(self.notify_timeout.max(1) as u64),
                 retry_base: std::time::Duration::from_secs(self.notify_retry_base.max(1) as u64),
@@ -143,6 +148,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     })?;
     for w in &loaded.warnings {
         tracing::warn!("{w}");
+    }
+    let reach =
+        steward_config::catalog::reachability(&loaded.catalog, args.alerts.smtp_url.is_some());
+    for w in &reach.warnings {
+        tracing::warn!("{w}");
+    }
+    for e in &reach.errors {
+        tracing::error!("{e}; steward validate fails on this configuration");
     }
     let store = Store::open(&args.db).context("opening the store")?;
     let options = args.alerts.options()?;

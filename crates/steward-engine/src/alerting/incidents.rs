@@ -80,6 +80,7 @@ impl Alerting {
             service,
             customer: s.customer.clone(),
             started_at: now,
+            declared_at: now,
             impact_started_at,
             actor,
         };
@@ -302,21 +303,21 @@ impl Alerting {
         Ok(out)
     }
 
-    /// For a page that notifies: joins it to its service's open incident, or opens one when
-    /// the service's pages open incidents by themselves. `true` when the incident is
-    /// already acknowledged: the page is acknowledged with it and pages nobody (the people
-    /// on it see it join).
+    /// Joins a page to its service's open incident, or opens one, when the service asks
+    /// for incidents. When the incident is already acknowledged, the person who has it (its
+    /// commander, else whoever acknowledged it): nobody else acknowledges a page in their
+    /// name, and they hear of it first.
     pub(super) fn auto_incident(
         &self,
         tx: &mut Tx<'_>,
         a: &Alert,
         now: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<(i64, String)>, StoreError> {
         let Some(service) = a.service.as_deref().and_then(|s| self.catalog.service(s)) else {
-            return Ok(false);
+            return Ok(None);
         };
         let Some(severity) = &service.auto_incident else {
-            return Ok(false);
+            return Ok(None);
         };
         let incident = match tx.open_incident_of(&service.name)? {
             Some(i) => i,
@@ -327,6 +328,7 @@ impl Alerting {
                     service: service.name.clone(),
                     customer: service.customer.clone(),
                     started_at: a.opened_at.min(now),
+                    declared_at: now,
                     impact_started_at: None,
                     actor: "steward".into(),
                 },
@@ -334,30 +336,30 @@ impl Alerting {
             )?,
         };
         tx.join_incident(incident.id, a, now)?;
-        if incident.status >= IncidentStatus::Acknowledged {
-            let by = incident
-                .acknowledged_by
-                .unwrap_or_else(|| "steward".to_string());
-            tx.acknowledge(a.id, &by, now)?;
-            tx.log(
-                a.id,
-                now,
-                "joined",
-                "steward",
-                &format!(
-                    "joined incident {}, which {by} has; nobody is paged",
-                    incident.id
-                ),
-            )?;
-            return Ok(true);
+        if incident.status < IncidentStatus::Acknowledged {
+            return Ok(None);
         }
-        Ok(false)
+        let commander = tx
+            .roles(incident.id)?
+            .into_iter()
+            .rev()
+            .find(|r| r.role == "commander")
+            .map(|r| r.person);
+        let acknowledger = incident
+            .acknowledged_by
+            .as_deref()
+            .and_then(|by| by.strip_prefix("user:"))
+            .map(str::to_string);
+        Ok(commander
+            .or(acknowledger)
+            .filter(|p| self.catalog.user(p).is_some())
+            .map(|p| (incident.id, p)))
     }
 }
 
 /// Where a notification went, without what makes the address a secret: a URL's path and
 /// query (Slack and Teams hooks carry their token there) are left out.
-fn redact(destination: &str) -> String {
+pub fn redact(destination: &str) -> String {
     match destination.split_once("://") {
         Some((scheme, rest)) => {
             let host = rest.split(['/', '?', '#']).next().unwrap_or_default();

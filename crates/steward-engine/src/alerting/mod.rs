@@ -15,7 +15,7 @@ pub mod postmortem;
 mod runbooks;
 mod suppress;
 
-pub use incidents::{Durations, Entry, IncidentView, CHANGES_BEFORE, SEVERITIES};
+pub use incidents::{redact, Durations, Entry, IncidentView, CHANGES_BEFORE, SEVERITIES};
 pub use notify::{check_smtp, sign, DeliveryOptions, Outbox, SmtpOptions};
 pub use runbooks::{Mode, Subject, CAUSATION_LABEL, KILL_SWITCH};
 pub use suppress::{matchers_json, silence_matchers};
@@ -30,9 +30,10 @@ use steward_model::catalog::{Integration, IntegrationKind};
 use steward_model::escalation::Target;
 use steward_model::matcher::{all_match, Labels};
 use steward_model::oncall::Shift;
+use steward_model::Severity;
 use steward_store::{
-    Alert, AlertStatus, AlertTransition, Escalation, NewAlert, NewMessage, Store, StoreError,
-    Triggered, Tx,
+    Alert, AlertFilter, AlertStatus, AlertTransition, Escalation, NewAlert, NewMessage, Store,
+    StoreError, Triggered, Tx,
 };
 
 /// What an event asks for.
@@ -103,11 +104,6 @@ pub struct ConditionChange {
     pub others_firing: bool,
 }
 
-/// Severities that notify no one: recorded for the ticket queue and the console.
-pub fn pages(severity: &str) -> bool {
-    !matches!(severity, "ticket" | "info" | "none")
-}
-
 /// Timing of the pipeline, from the command line.
 #[derive(Clone, Debug)]
 pub struct AlertOptions {
@@ -121,6 +117,9 @@ pub struct AlertOptions {
     /// How often the last step of an exhausted, unacknowledged escalation is notified again
     /// (0: never).
     pub repeat_interval: i64,
+    /// How long a page of a service may be held back by an open page of a service it
+    /// depends on, from when it opened (seconds); then it pages, naming the page it waited on.
+    pub dependency_hold: i64,
     pub delivery: DeliveryOptions,
 }
 
@@ -131,6 +130,7 @@ impl Default for AlertOptions {
             group_wait: 30,
             group_interval: 300,
             repeat_interval: 4 * 3600,
+            dependency_hold: 30 * 60,
             delivery: DeliveryOptions::default(),
         }
     }
@@ -184,9 +184,10 @@ pub struct Alerting {
     public_url: Mutex<String>,
 }
 
-/// How often open suppressed alerts are checked for a silence, window or inhibition that
-/// ended.
-const RECHECK_EVERY: i64 = 5;
+/// How often open suppressed alerts are checked for a silence, window, inhibition or hold
+/// that ended: every pass of the worker, so a page that may notify again does within a
+/// second.
+const RECHECK_EVERY: i64 = 1;
 
 /// How long an ended silence is kept (seconds).
 const SILENCE_RETENTION: i64 = 5 * 86_400;
@@ -230,6 +231,15 @@ impl Alerting {
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// What suppression is judged against, for one transaction.
+    fn context(&self) -> suppress::Context<'_> {
+        suppress::Context::new(
+            &self.catalog,
+            &self.dependencies,
+            self.options.dependency_hold,
+        )
     }
 
     /// Where people reach Steward, for links in notifications.
@@ -301,7 +311,7 @@ impl Alerting {
         }
         let me = self.clone();
         let outcomes = self.store.transact(move |tx| {
-            let mut ctx = suppress::Context::new(&me.catalog, &me.dependencies);
+            let mut ctx = me.context();
             let mut out = Vec::new();
             for e in &events {
                 if keep(tx, e)? {
@@ -343,6 +353,7 @@ impl Alerting {
                     service: e.service.clone(),
                     customer,
                     severity: e.severity.clone(),
+                    urgency: Severity::of(&e.severity),
                     summary: e.summary.clone(),
                     labels: serde_json::to_string(&labels).unwrap_or_default(),
                     details: capped(&e.details),
@@ -351,7 +362,10 @@ impl Alerting {
                     actor: e.actor.clone(),
                 };
                 match tx.trigger(&new)? {
-                    Triggered::Repeated(a) => Ok(Outcome::Updated(a)),
+                    Triggered::Repeated(a, was) => {
+                        self.regraded(tx, ctx, &a, was, &labels, e.at)?;
+                        Ok(Outcome::Updated(tx.alert(a.id)?.unwrap_or(a)))
+                    }
                     Triggered::Opened(a) => {
                         self.route(tx, ctx, &a, &labels, e.at)?;
                         // As it is after routing (suppressed or not), for later events.
@@ -377,6 +391,45 @@ impl Alerting {
         }
     }
 
+    /// A repeat that changed the alert's urgency: a ticket raised to a page is routed now,
+    /// as a new page would be; a page lowered to a ticket stops escalating.
+    fn regraded(
+        &self,
+        tx: &mut Tx<'_>,
+        ctx: &mut suppress::Context<'_>,
+        a: &Alert,
+        was: Severity,
+        labels: &Labels,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if was == a.urgency || a.status != AlertStatus::Triggered {
+            return Ok(());
+        }
+        if a.urgency == Severity::Page {
+            tx.log(
+                a.id,
+                now,
+                "raised",
+                "steward",
+                &format!("raised to a page ({})", a.severity),
+            )?;
+            self.route(tx, ctx, a, labels, now)
+        } else {
+            tx.stop_escalation(a.id)?;
+            tx.set_suppressed(a.id, None)?;
+            tx.log(
+                a.id,
+                now,
+                "lowered",
+                "steward",
+                &format!(
+                    "lowered to a ticket ({}); it no longer escalates",
+                    a.severity
+                ),
+            )
+        }
+    }
+
     /// For a new alert: who it goes to, unless something suppresses it.
     fn route(
         &self,
@@ -386,7 +439,7 @@ impl Alerting {
         labels: &Labels,
         now: i64,
     ) -> Result<(), StoreError> {
-        if !pages(&a.severity) {
+        if a.urgency != Severity::Page {
             return Ok(());
         }
         // A page about a runbook's run goes where the runbook's escalation line says.
@@ -398,24 +451,86 @@ impl Alerting {
         if let Some(why) = ctx.suppressed(tx, a, labels, now)? {
             tx.set_suppressed(a.id, Some(&why))?;
             ctx.set_suppressed(a.id, Some(&why));
-            tx.log(a.id, now, "suppressed", "steward", &why)?;
+            tx.log(a.id, now, "suppressed", "steward", &why.to_string())?;
             return Ok(());
         }
-        let joined_acknowledged = self.auto_incident(tx, a, now)?;
         self.auto_run(tx, a, labels, now)?;
-        if joined_acknowledged {
-            return Ok(());
+        self.escalate_page(tx, ctx, a, labels, policy, "routed", now)
+    }
+
+    /// Starts paging for an alert that notifies (new, raised, or no longer suppressed): it
+    /// joins its service's incident, if the service opens them; the person who has an
+    /// acknowledged incident hears of it first, and the escalation policy follows unless
+    /// they acknowledge within its first step's delay; otherwise step 1 is notified now.
+    #[allow(clippy::too_many_arguments)]
+    fn escalate_page(
+        &self,
+        tx: &mut Tx<'_>,
+        ctx: &mut suppress::Context<'_>,
+        a: &Alert,
+        labels: &Labels,
+        policy: Option<String>,
+        why: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let holder = match a.incident {
+            None => self.auto_incident(tx, a, now)?,
+            Some(_) => None,
+        };
+        let mut first_at = now;
+        if let Some((incident, person)) = &holder {
+            let reached = self.notify(
+                tx,
+                a,
+                labels,
+                Recipients {
+                    people: vec![person.clone()],
+                    webhooks: Vec::new(),
+                    policy: policy.as_deref().unwrap_or("-"),
+                    step: 0,
+                    round: 0,
+                    key: format!("{now}-incident{incident}"),
+                },
+                now,
+            )?;
+            let first_delay = policy
+                .as_deref()
+                .and_then(|p| self.catalog.policy(p))
+                .and_then(|p| p.steps.first())
+                .map_or(0, |s| s.delay);
+            if reached.queued > 0 {
+                first_at = now + first_delay;
+            }
+            tx.log(
+                a.id,
+                now,
+                if reached.destinations == 0 {
+                    "unreached"
+                } else {
+                    "notified"
+                },
+                "steward",
+                &format!(
+                    "joined incident {incident}, which {person} has: {}{}",
+                    reached.describe(),
+                    if reached.queued > 0 && policy.is_some() {
+                        format!(
+                            "; the escalation policy follows unless acknowledged within {}",
+                            steward_model::Duration::from_secs(first_delay)
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            )?;
         }
         match policy {
             Some(p) => {
-                tx.start_escalation(a.id, &p, now)?;
-                tx.log(
-                    a.id,
-                    now,
-                    "routed",
-                    "steward",
-                    &format!("escalation policy {p}"),
-                )?;
+                tx.start_escalation(a.id, &p, first_at)?;
+                tx.log(a.id, now, why, "steward", &format!("escalation policy {p}"))?;
+                if first_at > now {
+                    return Ok(());
+                }
                 // The first step's notifications are queued in this same transaction: the
                 // alert and who it pages commit together, and nothing waits for the worker.
                 let first = Escalation {
@@ -428,6 +543,7 @@ impl Alerting {
                 };
                 self.step(tx, ctx, first, now).map(|_| ())
             }
+            None if holder.is_some() => Ok(()),
             None => tx.log(
                 a.id,
                 now,
@@ -463,6 +579,9 @@ impl Alerting {
         actor: String,
         now: i64,
     ) -> Result<Alert, AlertError> {
+        if status == AlertStatus::Resolved {
+            self.refuse_resolving_a_firing_slo_alert(id)?;
+        }
         let alert = self.store.transact(move |tx| match status {
             AlertStatus::Acknowledged => tx.acknowledge(id, &actor, now),
             AlertStatus::Resolved => tx.resolve(id, &actor, now),
@@ -470,6 +589,31 @@ impl Alerting {
         })?;
         self.wake();
         alert.ok_or_else(|| AlertError::NotFound(format!("there is no alert {id}")))
+    }
+
+    /// A person may not resolve an SLO's alert while its condition fires: it would open
+    /// again at once. Acknowledging it, or silencing it, is what they mean.
+    fn refuse_resolving_a_firing_slo_alert(&self, id: i64) -> Result<(), AlertError> {
+        let Some(a) = self.store.transact(move |tx| tx.alert(id))? else {
+            return Ok(());
+        };
+        let Some(slo) = slo_of(&a).filter(|_| a.status != AlertStatus::Resolved) else {
+            return Ok(());
+        };
+        let firing: Vec<String> = self
+            .store
+            .alert_states()?
+            .into_iter()
+            .filter(|s| s.firing && s.slo == slo && s.severity == a.severity)
+            .map(|s| format!("{}/{}", s.long_window, s.short_window))
+            .collect();
+        if firing.is_empty() {
+            return Ok(());
+        }
+        Err(AlertError::Conflict(format!(
+            "alert {id} cannot be resolved by hand: {slo} still burns its budget too fast ({} windows fire), so it would open again at once; acknowledge it to stop the escalation, or add a silence; it resolves by itself about 5 minutes after the burn stops",
+            firing.join(", ")
+        )))
     }
 
     /// Hands burn-rate condition changes to the pipeline; never waits on the store.
@@ -500,7 +644,7 @@ impl Alerting {
             })
             .collect();
         self.store.transact(move |tx| {
-            let mut ctx = suppress::Context::new(&me.catalog, &me.dependencies);
+            let mut ctx = me.context();
             for (t, e) in &events {
                 tx.record_transition(t)?;
                 if let Some(e) = e {
@@ -559,6 +703,9 @@ impl Alerting {
             tracing::error!(error = %e, "cannot check heartbeats");
         }
         if now.saturating_sub(*last_recheck) >= RECHECK_EVERY {
+            if let Err(e) = self.reconcile_slo_alerts(now) {
+                tracing::error!(error = %e, "cannot compare SLO alerts with their conditions");
+            }
             match self.recheck_suppressed(now) {
                 Ok(()) => *last_recheck = now,
                 Err(e) => tracing::error!(error = %e, "cannot check suppressed alerts"),
@@ -580,7 +727,7 @@ impl Alerting {
             let me = self.clone();
             let (taken, queued) = self.store.transact(move |tx| {
                 let due = tx.due_escalations(now, STEPS_PER_TRANSACTION)?;
-                let mut ctx = suppress::Context::new(&me.catalog, &me.dependencies);
+                let mut ctx = me.context();
                 let mut queued = 0;
                 for e in &due {
                     queued += me.step(tx, &mut ctx, e.clone(), now)?;
@@ -618,7 +765,7 @@ impl Alerting {
             tx.set_suppressed(alert.id, Some(&why))?;
             ctx.set_suppressed(alert.id, Some(&why));
             tx.stop_escalation(alert.id)?;
-            tx.log(alert.id, now, "suppressed", "steward", &why)?;
+            tx.log(alert.id, now, "suppressed", "steward", &why.to_string())?;
             return Ok(0);
         }
         let Some(policy) = self.catalog.policy(&e.policy) else {
@@ -676,6 +823,80 @@ impl Alerting {
                 Target::Webhook(url) => webhooks.push(url.clone()),
             }
         }
+        for s in &nobody {
+            tx.log(
+                alert.id,
+                now,
+                "uncovered",
+                "steward",
+                &format!("nobody is on call for schedule {s}"),
+            )?;
+        }
+        let reached = self.notify(
+            tx,
+            &alert,
+            &labels,
+            Recipients {
+                people,
+                webhooks,
+                policy: &policy.name,
+                step: step_index,
+                round,
+                key: format!("{}-r{round}-s{step_index}", e.started_at),
+            },
+            now,
+        )?;
+        tx.log(
+            alert.id,
+            now,
+            if reached.destinations == 0 {
+                "unreached"
+            } else {
+                "notified"
+            },
+            "steward",
+            &format!(
+                "step {} of {} (round {}): {}",
+                step_index + 1,
+                policy.steps.len(),
+                round + 1,
+                reached.describe()
+            ),
+        )?;
+        let queued = reached.queued;
+        // After the last step, the escalation waits out its delay (then the repeat interval)
+        // before it notifies the last step again.
+        let wait = if past_end {
+            self.options.repeat_interval
+        } else {
+            step.delay
+        };
+        let (next_step, round, at) = match policy.next(step_index, round as u32, now) {
+            Some(next) if !past_end => next,
+            _ => (policy.steps.len(), round as u32, now.saturating_add(wait)),
+        };
+        tx.set_escalation(&Escalation {
+            alert: alert.id,
+            policy: e.policy.clone(),
+            step: next_step as i64,
+            round: i64::from(round),
+            next_at: at,
+            started_at: e.started_at,
+        })?;
+        Ok(queued)
+    }
+
+    /// Queues one notification per destination of `to`'s people (their contacts) and
+    /// webhooks, rendered now, grouped by the alert's kind; what it reached.
+    fn notify(
+        &self,
+        tx: &mut Tx<'_>,
+        alert: &Alert,
+        labels: &Labels,
+        to: Recipients<'_>,
+        now: i64,
+    ) -> Result<Reached, StoreError> {
+        let mut people = to.people;
         let mut seen = std::collections::HashSet::new();
         people.retain(|p| seen.insert(p.clone()));
         let mut destinations: Vec<(String, String, Option<String>)> = Vec::new();
@@ -696,20 +917,21 @@ impl Alerting {
             }
             for c in contacts {
                 let (channel, dest) = c.channel();
+                if channel == "email" && self.options.delivery.smtp.is_none() {
+                    tx.log(
+                        alert.id,
+                        now,
+                        "unreachable",
+                        "steward",
+                        &format!("user {p}'s email {dest} is not sent: no SMTP relay is set up (--smtp-url)"),
+                    )?;
+                    continue;
+                }
                 destinations.push((channel.to_string(), dest.to_string(), Some(p.clone())));
             }
         }
-        for w in webhooks {
+        for w in to.webhooks {
             destinations.push(("webhook".into(), w, None));
-        }
-        for s in &nobody {
-            tx.log(
-                alert.id,
-                now,
-                "uncovered",
-                "steward",
-                &format!("nobody is on call for schedule {s}"),
-            )?;
         }
         let service = alert
             .service
@@ -717,35 +939,29 @@ impl Alerting {
             .and_then(|s| self.catalog.service(s));
         let public_url = crate::lock(&self.public_url).clone();
         let info = notify::Notice {
-            alert: &alert,
-            labels: &labels,
+            alert,
+            labels,
             owner: service.and_then(|s| s.owner.clone()),
             paged: &people,
-            step: step_index,
-            round,
-            policy: &policy.name,
+            step: to.step,
+            round: to.round,
+            policy: to.policy,
             public_url: &public_url,
             runbook: self
                 .catalog
-                .runbook_for(alert.service.as_deref(), &labels)
+                .runbook_for(alert.service.as_deref(), labels)
                 .map(|r| r.name.as_str()),
         };
         let mut queued = 0;
         // Notifications of one policy and service to one destination form a group: the
         // first waits `group_wait`, and one sent less than `group_interval` ago holds the
         // next back until then, so a storm is a few notifications, not hundreds.
-        let group = format!(
-            "{}/{}",
-            policy.name,
-            alert.service.as_deref().unwrap_or("-")
-        );
+        let group = format!("{}/{}", to.policy, alert.service.as_deref().unwrap_or("-"));
         for (channel, dest, _) in &destinations {
             let key = format!(
-                "steward-alert-{}-{}-r{}-s{}-{:016x}",
+                "steward-alert-{}-{}-{:016x}",
                 alert.id,
-                e.started_at,
-                round,
-                step_index,
+                to.key,
                 crate::body_hash(format!("{channel} {dest}").as_bytes())
             );
             let due_at = match tx.last_group_delivery(dest, &group)? {
@@ -773,58 +989,20 @@ impl Alerting {
             }
         }
         if destinations.is_empty() {
-            tracing::warn!(alert = alert.id, policy = %policy.name, step = step_index + 1, "an escalation step reaches nobody: its users have no contacts and nobody is on call; see the alert's history");
+            tracing::warn!(alert = alert.id, policy = %to.policy, step = to.step + 1, "an escalation step reaches nobody: its users have no contacts and nobody is on call; see the alert's history");
         }
-        tx.log(
-            alert.id,
-            now,
-            if destinations.is_empty() {
-                "unreached"
-            } else {
-                "notified"
-            },
-            "steward",
-            &format!(
-                "step {} of {} (round {}): {}",
-                step_index + 1,
-                policy.steps.len(),
-                round + 1,
-                if destinations.is_empty() {
-                    "no one to notify".to_string()
-                } else if queued == 0 {
-                    "already notified".to_string()
-                } else {
-                    let mut who: Vec<String> = people.clone();
-                    who.extend(
-                        destinations
-                            .iter()
-                            .filter(|d| d.2.is_none())
-                            .map(|d| d.1.clone()),
-                    );
-                    who.join(", ")
-                }
-            ),
-        )?;
-        // After the last step, the escalation waits out its delay (then the repeat interval)
-        // before it notifies the last step again.
-        let wait = if past_end {
-            self.options.repeat_interval
-        } else {
-            step.delay
-        };
-        let (next_step, round, at) = match policy.next(step_index, round as u32, now) {
-            Some(next) if !past_end => next,
-            _ => (policy.steps.len(), round as u32, now.saturating_add(wait)),
-        };
-        tx.set_escalation(&Escalation {
-            alert: alert.id,
-            policy: e.policy.clone(),
-            step: next_step as i64,
-            round: i64::from(round),
-            next_at: at,
-            started_at: e.started_at,
-        })?;
-        Ok(queued)
+        let mut who = people;
+        who.extend(
+            destinations
+                .iter()
+                .filter(|d| d.2.is_none())
+                .map(|d| d.1.clone()),
+        );
+        Ok(Reached {
+            destinations: destinations.len(),
+            queued,
+            who,
+        })
     }
 
     /// Who is on call for a schedule at `at`, overrides included.
@@ -848,7 +1026,7 @@ impl Alerting {
         let woke = self.store.transact(move |tx| {
             // Ended silences are kept five days for the record, as Alertmanager does.
             tx.forget_silences(now - SILENCE_RETENTION)?;
-            let mut ctx = suppress::Context::new(&me.catalog, &me.dependencies);
+            let mut ctx = me.context();
             let mut woke = 0;
             for a in tx.open_suppressed(10_000)? {
                 let labels: Labels = serde_json::from_str(&a.labels).unwrap_or_default();
@@ -857,38 +1035,126 @@ impl Alerting {
                 }
                 tx.set_suppressed(a.id, None)?;
                 ctx.set_suppressed(a.id, None);
-                let was = a.suppressed.clone().unwrap_or_default();
-                if a.status == AlertStatus::Triggered
-                    && a.incident.is_none()
-                    && me.auto_incident(tx, &a, now)?
-                {
-                    continue;
-                }
-                match &a.policy {
-                    Some(p) if a.status == AlertStatus::Triggered => {
-                        tx.start_escalation(a.id, p, now)?;
-                        tx.log(
-                            a.id,
-                            now,
-                            "unsuppressed",
-                            "steward",
-                            &format!("no longer suppressed ({was}); escalating"),
-                        )?;
-                        woke += 1;
-                    }
-                    _ => tx.log(
+                let was = a
+                    .suppressed
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                if a.status == AlertStatus::Triggered && a.urgency == Severity::Page {
+                    tx.log(
+                        a.id,
+                        now,
+                        "unsuppressed",
+                        "steward",
+                        &format!("no longer suppressed ({was}); paging"),
+                    )?;
+                    let policy = a.policy.clone();
+                    me.escalate_page(tx, &mut ctx, &a, &labels, policy, "escalating", now)?;
+                    woke += 1;
+                } else {
+                    tx.log(
                         a.id,
                         now,
                         "unsuppressed",
                         "steward",
                         &format!("no longer suppressed ({was})"),
-                    )?,
+                    )?;
                 }
             }
             Ok(woke)
         })?;
         if woke > 0 {
             tracing::info!(alerts = woke, "suppressed alerts notify again");
+        }
+        Ok(())
+    }
+
+    /// SLO alerts as their conditions say, whatever happened to them: an alert of an SLO no
+    /// longer configured resolves; a condition that fires with no open alert of its SLO and
+    /// severity (resolved with its incident, or by a person) opens one again.
+    fn reconcile_slo_alerts(self: &Arc<Self>, now: i64) -> Result<(), StoreError> {
+        let me = self.clone();
+        let (gone, reopened) = self.store.transact(move |tx| {
+            let open = tx.alerts(&AlertFilter {
+                unresolved: true,
+                source: Some("slo".into()),
+                limit: Some(100_000),
+                ..AlertFilter::default()
+            })?;
+            let configured = |slo: &str| me.catalog.slos.iter().any(|d| d.name == slo);
+            let mut gone = 0;
+            for a in &open {
+                if slo_of(a).is_some_and(|slo| !configured(slo)) {
+                    tx.resolve(a.id, "steward", now)?;
+                    tx.log(
+                        a.id,
+                        now,
+                        "removed",
+                        "steward",
+                        "its SLO is no longer in the configuration",
+                    )?;
+                    gone += 1;
+                }
+            }
+            let open_keys: std::collections::HashSet<&str> =
+                open.iter().map(|a| a.dedup_key.as_str()).collect();
+            let mut firing: BTreeMap<String, steward_store::AlertState> = BTreeMap::new();
+            for s in tx.condition_states()? {
+                if s.firing && configured(&s.slo) {
+                    firing
+                        .entry(format!("slo/{}/{}", s.slo, s.severity))
+                        .or_insert(s);
+                }
+            }
+            let mut ctx = me.context();
+            let mut reopened = 0;
+            for (key, s) in &firing {
+                if open_keys.contains(key.as_str()) {
+                    continue;
+                }
+                let service = me
+                    .catalog
+                    .slos
+                    .iter()
+                    .find(|d| d.name == s.slo)
+                    .map(|d| d.service.clone())
+                    .unwrap_or_default();
+                let mut e = slo_event(
+                    &s.slo,
+                    &service,
+                    &s.severity,
+                    &s.long_window,
+                    &s.short_window,
+                    now,
+                );
+                e.summary = format!(
+                    "{} still burns its error budget too fast ({} and {} windows fire since {})",
+                    s.slo,
+                    s.long_window,
+                    s.short_window,
+                    jiff::Timestamp::from_second(s.since.unwrap_or(now))
+                        .map_or_else(|_| "?".into(), |t| t.to_string())
+                );
+                if let Outcome::Opened(a) = me.apply(tx, &mut ctx, &e)? {
+                    tx.log(
+                        a.id,
+                        now,
+                        "reopened",
+                        "steward",
+                        "its condition still fires, so its page is open again",
+                    )?;
+                    reopened += 1;
+                }
+            }
+            Ok((gone, reopened))
+        })?;
+        if gone + reopened > 0 {
+            tracing::info!(
+                gone,
+                reopened,
+                "SLO alerts made to agree with their conditions"
+            );
+            self.outbox.wake();
         }
         Ok(())
     }
@@ -1015,6 +1281,39 @@ impl Alerting {
     }
 }
 
+/// Who one notification round goes to, and what names it.
+struct Recipients<'a> {
+    people: Vec<String>,
+    webhooks: Vec<String>,
+    policy: &'a str,
+    step: usize,
+    round: i64,
+    /// What makes the idempotency keys of this round unique for the alert.
+    key: String,
+}
+
+/// What a notification round reached.
+struct Reached {
+    /// Destinations found (contacts and webhooks).
+    destinations: usize,
+    /// Notifications queued (a key queued before is not queued again).
+    queued: usize,
+    /// The people and webhooks reached.
+    who: Vec<String>,
+}
+
+impl Reached {
+    fn describe(&self) -> String {
+        if self.destinations == 0 {
+            "no one to notify".to_string()
+        } else if self.queued == 0 {
+            "already notified".to_string()
+        } else {
+            self.who.join(", ")
+        }
+    }
+}
+
 /// Whether two byte strings are equal, in time that depends only on their lengths.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -1046,44 +1345,73 @@ pub fn shifts_of(overrides: &[steward_store::Override], schedule: &str) -> Vec<S
         .collect()
 }
 
-/// The alert event of a burn-rate condition's change.
-fn condition_event(c: &ConditionChange) -> Event {
-    let t = &c.transition;
+/// The SLO an alert of Steward's own conditions is about (its key is `slo/NAME/SEVERITY`).
+pub fn slo_of(a: &Alert) -> Option<&str> {
+    if a.source != "slo" {
+        return None;
+    }
+    a.dedup_key
+        .strip_prefix("slo/")
+        .and_then(|k| k.rsplit_once('/'))
+        .map(|(slo, _)| slo)
+}
+
+/// A trigger of an SLO's alert of one severity.
+fn slo_event(slo: &str, service: &str, severity: &str, long: &str, short: &str, at: i64) -> Event {
     let labels: Labels = BTreeMap::from([
         ("alertname".to_string(), "SLOBurnRate".to_string()),
-        ("slo".to_string(), t.slo.clone()),
-        ("service".to_string(), c.service.clone()),
-        ("severity".to_string(), t.severity.clone()),
-        ("long_window".to_string(), t.long_window.clone()),
-        ("short_window".to_string(), t.short_window.clone()),
+        ("slo".to_string(), slo.to_string()),
+        ("service".to_string(), service.to_string()),
+        ("severity".to_string(), severity.to_string()),
+        ("long_window".to_string(), long.to_string()),
+        ("short_window".to_string(), short.to_string()),
     ]);
     Event {
-        action: if t.firing { Action::Trigger } else { Action::Resolve },
+        action: Action::Trigger,
         source: "slo",
         integration: "steward".into(),
-        service: Some(c.service.clone()),
-        dedup_key: format!("slo/{}/{}", t.slo, t.severity),
-        severity: t.severity.clone(),
-        summary: format!(
-            "{} burns its error budget {:.1}x too fast ({} and {} windows; the threshold is {:.1}x)",
-            t.slo, t.long_burn, t.long_window, t.short_window, t.factor
-        ),
+        service: Some(service.to_string()),
+        dedup_key: format!("slo/{slo}/{severity}"),
+        severity: severity.to_string(),
+        summary: String::new(),
         labels,
-        details: json!({
-            "slo": t.slo,
-            "since": t.at,
-            "long_window": t.long_window,
-            "short_window": t.short_window,
-            "long_burn_rate": finite(t.long_burn),
-            "short_burn_rate": finite(t.short_burn),
-            "threshold": finite(t.factor),
-            "budget_remaining": finite(c.budget_remaining),
-            "target": finite(c.target),
-        }),
-        at: t.at,
+        details: json!({ "slo": slo, "since": at, "long_window": long, "short_window": short }),
+        at,
         expires_at: None,
         actor: "steward".into(),
     }
+}
+
+/// The alert event of a burn-rate condition's change.
+fn condition_event(c: &ConditionChange) -> Event {
+    let t = &c.transition;
+    let mut e = slo_event(
+        &t.slo,
+        &c.service,
+        &t.severity,
+        &t.long_window,
+        &t.short_window,
+        t.at,
+    );
+    if !t.firing {
+        e.action = Action::Resolve;
+    }
+    e.summary = format!(
+        "{} burns its error budget {:.1}x too fast ({} and {} windows; the threshold is {:.1}x)",
+        t.slo, t.long_burn, t.long_window, t.short_window, t.factor
+    );
+    e.details = json!({
+        "slo": t.slo,
+        "since": t.at,
+        "long_window": t.long_window,
+        "short_window": t.short_window,
+        "long_burn_rate": finite(t.long_burn),
+        "short_burn_rate": finite(t.short_burn),
+        "threshold": finite(t.factor),
+        "budget_remaining": finite(c.budget_remaining),
+        "target": finite(c.target),
+    });
+    e
 }
 
 /// Details an alert keeps, in bytes of JSON at most: every notification of it carries them.

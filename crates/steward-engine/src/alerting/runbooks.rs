@@ -16,7 +16,7 @@
 //! goes into the incident's timeline. A step that was running when Steward stopped is not
 //! repeated: the run fails as interrupted and says so.
 
-use super::{pages, AlertError, Alerting, Event};
+use super::{AlertError, Alerting, Event};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
@@ -320,7 +320,7 @@ impl Alerting {
             expires_at: None,
             actor: "steward".into(),
         };
-        let mut ctx = super::suppress::Context::new(&self.catalog, &self.dependencies);
+        let mut ctx = self.context();
         self.apply(tx, &mut ctx, &e)?;
         self.run_event(
             tx,
@@ -343,7 +343,7 @@ impl Alerting {
         labels: &Labels,
         now: i64,
     ) -> Result<(), StoreError> {
-        if !pages(&a.severity) || a.source == "runbook" {
+        if a.urgency != steward_model::Severity::Page || a.source == "runbook" {
             return Ok(());
         }
         let Some(rb) = self

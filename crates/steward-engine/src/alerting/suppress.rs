@@ -1,12 +1,15 @@
 //! Why an alert notifies no one: an active silence, a maintenance window of its service, an
-//! inhibition rule, or a firing page of a service it depends on (the cascade: when the
+//! inhibition rule, or an open page of a service it depends on (the cascade: when the
 //! database pages, the services on top of it do not page too; their alerts are recorded and
-//! linked to the database's).
+//! linked to the database's). A dependency holds a page back for a limited time only
+//! ([`Context::new`]'s `hold`): after that it pages, naming the page it waited on, since the
+//! two may be different failures.
 
 use serde_json::Value;
 use std::collections::HashMap;
 use steward_config::Catalog;
 use steward_model::matcher::{all_match, Labels, MatchOp, Matcher};
+use steward_model::{Severity, Suppression};
 use steward_store::{Alert, AlertFilter, AlertStatus, StoreError, Tx};
 
 /// Every service's dependencies, transitively (a cycle is cut where it closes).
@@ -88,6 +91,8 @@ struct ActiveSilence {
 pub struct Context<'c> {
     catalog: &'c Catalog,
     dependencies: &'c HashMap<String, Vec<String>>,
+    /// How long after it opened a page may be held back by a dependency's page (seconds).
+    hold: i64,
     silences: Option<Vec<ActiveSilence>>,
     open: Option<Vec<(Alert, Labels)>>,
 }
@@ -100,10 +105,12 @@ impl<'c> Context<'c> {
     pub fn new(
         catalog: &'c Catalog,
         dependencies: &'c HashMap<String, Vec<String>>,
+        hold: i64,
     ) -> Context<'c> {
         Context {
             catalog,
             dependencies,
+            hold,
             silences: None,
             open: None,
         }
@@ -117,10 +124,10 @@ impl<'c> Context<'c> {
     }
 
     /// An alert's suppression changed in this transaction: later judgements see it.
-    pub fn set_suppressed(&mut self, id: i64, why: Option<&str>) {
+    pub fn set_suppressed(&mut self, id: i64, why: Option<&Suppression>) {
         if let Some(open) = &mut self.open {
             for (a, _) in open.iter_mut().filter(|(a, _)| a.id == id) {
-                a.suppressed = why.map(str::to_string);
+                a.suppressed = why.cloned();
             }
         }
     }
@@ -176,13 +183,13 @@ impl<'c> Context<'c> {
         a: &Alert,
         labels: &Labels,
         now: i64,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<Suppression>, StoreError> {
         if let Some(s) = self
             .silences(tx, now)?
             .iter()
             .find(|s| s.starts_at <= now && now < s.ends_at && all_match(&s.matchers, labels))
         {
-            return Ok(Some(format!("silenced by silence {}", s.id)));
+            return Ok(Some(Suppression::Silenced { silence: s.id }));
         }
         let catalog = self.catalog;
         if let Some(service) = &a.service {
@@ -191,7 +198,9 @@ impl<'c> Context<'c> {
                 .iter()
                 .find(|w| w.services.contains(service) && w.is_active(now))
             {
-                return Ok(Some(format!("in maintenance window {}", w.name)));
+                return Ok(Some(Suppression::Maintenance {
+                    window: w.name.clone(),
+                }));
             }
         }
         // Only an open alert that itself notifies inhibits: a silenced source does not hide
@@ -210,27 +219,31 @@ impl<'c> Context<'c> {
                     all_match(&rule.source, ol)
                         && rule.equal.iter().all(|l| labels.get(l) == ol.get(l))
                 }) {
-                    return Ok(Some(format!(
-                        "inhibited by alert {} (rule {})",
-                        o.id, rule.name
-                    )));
+                    return Ok(Some(Suppression::Inhibited {
+                        alert: o.id,
+                        rule: rule.name.clone(),
+                    }));
                 }
             }
         }
+        // A page of a dependency holds a page back for `hold` after it opened; a ticket
+        // holds nothing back.
         let Some(service) = &a.service else {
             return Ok(None);
         };
         let deps = match self.dependencies.get(service) {
-            Some(d) if !d.is_empty() && super::pages(&a.severity) => d,
+            Some(d) if !d.is_empty() && a.urgency == Severity::Page => d,
             _ => return Ok(None),
         };
-        Ok(tx.first_open_page_of(deps, a.id)?.map(|o| {
-            format!(
-                "inhibited by alert {} of {}, which {} depends on",
-                o.id,
-                o.service.as_deref().unwrap_or_default(),
-                service
-            )
-        }))
+        if now >= a.opened_at.saturating_add(self.hold) {
+            return Ok(None);
+        }
+        Ok(tx
+            .first_open_page_of(deps, a.id)?
+            .map(|o| Suppression::Dependency {
+                alert: o.id,
+                service: o.service.unwrap_or_default(),
+                dependent: service.clone(),
+            }))
     }
 }

@@ -104,8 +104,11 @@ fn slo_status_prints_a_table_and_json() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no SLO named `nope`"));
 }
 
+/// The demo's whole story: the budget burns, the page fires, and the notification lands at
+/// the demo's own receiver, shown on the alert's page (the webhook's JSON beside the chat
+/// message) — all within two minutes.
 #[test]
-fn demo_shows_a_budget_burn_and_a_page_within_two_minutes() {
+fn demo_shows_a_budget_burn_and_a_delivered_page_within_two_minutes() {
     let mut child = KillOnDrop(
         steward()
             .args(["demo", "--listen", "127.0.0.1:0"])
@@ -144,6 +147,32 @@ fn demo_shows_a_budget_burn_and_a_page_within_two_minutes() {
         std::thread::sleep(std::time::Duration::from_secs(1));
     };
     assert!(page["burn_rates"]["5m"].as_f64().unwrap() > 14.4, "{page}");
+    loop {
+        let (_, alerts) = request("GET", &format!("{base}/api/v1/alerts?status=open"), None);
+        let id = alerts["alerts"]
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .find(|a| a["dedup_key"] == json!("slo/checkout-availability/page"))
+            })
+            .map(|a| a["id"].clone());
+        if let Some(id) = id {
+            let text = get_text_of(&format!("{base}/alerts/{id}"));
+            if text.matches("delivered 20").count() >= 2 {
+                assert!(text.contains("<b>webhook</b>"), "{text}");
+                assert!(
+                    text.contains("<b>slack</b>") || text.contains("<b>teams</b>"),
+                    "{text}"
+                );
+                break;
+            }
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "no delivered page within two minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
 }
 
 /// A child process that is killed when the test ends, passed or failed.
@@ -154,4 +183,82 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Regression: an escalation whose people have no contacts (or only email while no SMTP relay
+/// is set up) passed `steward validate` without a word, so a tier-1 page reached no one.
+#[test]
+fn validate_fails_when_a_tier_1_service_would_page_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |ann_contacts: &str| {
+        format!(
+            r#"apiVersion: steward/v1
+kind: Team
+metadata: {{name: web}}
+spec: {{members: [ann]}}
+---
+apiVersion: steward/v1
+kind: Service
+metadata: {{name: checkout}}
+spec: {{owner: web, tier: 1, escalationPolicy: web}}
+---
+apiVersion: steward/v1
+kind: Service
+metadata: {{name: blog}}
+spec: {{owner: web, tier: 3, escalationPolicy: web}}
+---
+apiVersion: steward/v1
+kind: User
+metadata: {{name: ann}}
+spec: {{contacts: {ann_contacts}}}
+---
+apiVersion: steward/v1
+kind: Schedule
+metadata: {{name: primary}}
+spec:
+  layers: [{{participants: [ann], shift: 1w, start: "2020-01-06"}}]
+---
+apiVersion: steward/v1
+kind: EscalationPolicy
+metadata: {{name: web}}
+spec:
+  steps: [{{delay: 5m, targets: [{{schedule: primary}}]}}]
+"#
+        )
+    };
+    let validate = |contacts: &str, smtp: bool| {
+        std::fs::write(dir.path().join("all.yaml"), config(contacts)).unwrap();
+        let mut cmd = steward();
+        cmd.arg("validate")
+            .arg(dir.path())
+            .env_remove("STEWARD_SMTP_URL");
+        if smtp {
+            cmd.args(["--smtp-url", "smtp://127.0.0.1:25"]);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (code, text) = validate("[]", false);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("error: tier-1 service `checkout`: escalation policy `web` reaches no one: ann have no contact Steward can deliver to"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: service `blog`: escalation policy `web` reaches no one"),
+        "{text}"
+    );
+    let email = "[{type: email, address: ann@example.com}]";
+    let (code, text) = validate(email, false);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("(ann only email, and no SMTP relay is set up: --smtp-url)"),
+        "{text}"
+    );
+    assert_eq!(validate(email, true).0, Some(0));
+    let (code, text) = validate("[{type: webhook, url: \"http://127.0.0.1:9/ann\"}]", false);
+    assert_eq!(code, Some(0), "{text}");
 }

@@ -182,6 +182,17 @@ pub fn request(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
     (status, value)
 }
 
+/// A GET whose answer need not be JSON (a console page).
+pub fn get_text_of(url: &str) -> String {
+    agent()
+        .get(url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+}
+
 /// A POST whose answer need not be JSON.
 pub fn post_text(url: &str, body: &str) -> (u16, String) {
     let mut resp = agent()

@@ -1,0 +1,16 @@
+-- What Steward does with an alert (`page` someone or record a `ticket`), kept beside the
+-- source's own severity word, from the one mapping in steward_model::Severity::of.
+ALTER TABLE alerts ADD COLUMN urgency TEXT NOT NULL DEFAULT 'page';
+UPDATE alerts SET urgency = 'ticket'
+ WHERE lower(trim(severity)) IN ('warning', 'warn', 'info', 'informational', 'notice', 'low', 'debug', 'ticket', 'none');
+CREATE INDEX alerts_open_pages ON alerts (service, urgency) WHERE status <> 'resolved';
+
+-- Suppressions are stored as values (`silence N`, `maintenance W`, `rule N R`,
+-- `dependency N S D`), no longer as sentences. Silences and windows carry over; an open
+-- alert inhibited under the old wording is judged again by the worker within seconds.
+UPDATE alerts SET suppressed = 'silence ' || substr(suppressed, 21)
+ WHERE suppressed LIKE 'silenced by silence %';
+UPDATE alerts SET suppressed = 'maintenance ' || substr(suppressed, 23)
+ WHERE suppressed LIKE 'in maintenance window %';
+UPDATE alerts SET suppressed = 'rule 0 carried-over'
+ WHERE suppressed LIKE 'inhibited by %';
