@@ -959,3 +959,41 @@ fn an_incident_opened_when_a_silence_ends_starts_when_its_alert_opened() {
     let i = incident_of(&f, a);
     assert_eq!(i.started_at, T0);
 }
+
+/// Regression: notifications were grouped per policy and service whatever the alert, so a
+/// critical "SEARCH IS DOWN" waited up to 5 minutes behind an unrelated alert sent just before
+/// it, and the first page of a quiet service waited the whole group_wait (30 s).
+#[test]
+fn a_page_of_a_new_kind_leaves_at_once_and_its_own_kind_is_gathered() {
+    let mut f = fixture();
+    let due = |f: &Fixture, alert: i64| -> Vec<i64> {
+        f.messages()
+            .iter()
+            .filter(|m| m.alert == Some(alert))
+            .map(|m| m.next_attempt_at)
+            .collect()
+    };
+    let tls = opened(f.trigger("db", "tls", &[("alertname", "TlsHandshakes")], T0));
+    assert_eq!(
+        due(&f, tls),
+        [T0],
+        "the first of a quiet group leaves at once"
+    );
+    let sent = f.messages()[0].id;
+    f.store
+        .transact(move |tx| tx.delivered(sent, 1, T0))
+        .unwrap();
+    let down = opened(f.trigger("db", "down", &[("alertname", "SearchDown")], T0 + 5));
+    assert_eq!(due(&f, down), [T0 + 5], "another kind is not held back");
+    // Its own kind right after goes with it; a ticket notifies no one.
+    let more = opened(f.trigger("db", "down-2", &[("alertname", "SearchDown")], T0 + 6));
+    assert_eq!(
+        due(&f, more),
+        [T0 + 6],
+        "due at once, carried by the waiting one"
+    );
+    // The same kind as the delivered one, within group_wait: gathered to its end.
+    let tls2 = opened(f.trigger("db", "tls-2", &[("alertname", "TlsHandshakes")], T0 + 7));
+    assert_eq!(due(&f, tls2), [T0 + 30]);
+    f.tick(T0 + 7);
+}

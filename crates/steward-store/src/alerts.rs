@@ -219,6 +219,17 @@ pub struct Message {
     pub batch: Option<i64>,
 }
 
+/// Where a group's notifications to one destination stand ([`Tx::group_timing`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupTiming {
+    /// When the group last delivered.
+    pub last_delivery: Option<i64>,
+    /// The delivery before that.
+    pub delivery_before: Option<i64>,
+    /// When a pending notification that no batch carries yet is due: a new one joins it.
+    pub waiting: Option<i64>,
+}
+
 /// An on-call override: `user` covers `schedule` from `starts_at` to `ends_at`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Override {
@@ -832,17 +843,30 @@ impl Tx<'_> {
     }
 
     /// When a message of this group was last delivered to this destination.
-    pub fn last_group_delivery(
-        &mut self,
-        destination: &str,
-        group_key: &str,
-    ) -> Result<Option<i64>> {
-        self.db
-            .one(
-                "SELECT max(delivered_at) FROM outbox WHERE destination = ?1 AND group_key = ?2 AND status = 'delivered'",
+    /// Where a group's notifications to a destination stand: its last two delivery times
+    /// and when a pending notification no batch carries yet is due.
+    pub fn group_timing(&mut self, destination: &str, group_key: &str) -> Result<GroupTiming> {
+        let delivered = self
+            .db
+            .query(
+                "SELECT DISTINCT delivered_at FROM outbox WHERE destination = ?1 AND group_key = ?2 AND status = 'delivered' ORDER BY delivered_at DESC LIMIT 2",
                 &[destination.into(), group_key.into()],
             )?
-            .opt_int(0)
+            .iter()
+            .map(|r| r.int(0))
+            .collect::<Result<Vec<i64>>>()?;
+        let waiting = self
+            .db
+            .one(
+                "SELECT min(next_attempt_at) FROM outbox WHERE destination = ?1 AND group_key = ?2 AND status = 'pending' AND batch IS NULL",
+                &[destination.into(), group_key.into()],
+            )?
+            .opt_int(0)?;
+        Ok(GroupTiming {
+            last_delivery: delivered.first().copied(),
+            delivery_before: delivered.get(1).copied(),
+            waiting,
+        })
     }
 
     /// Makes `leader` carry every pending message of its group that no batch carries yet;

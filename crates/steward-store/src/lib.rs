@@ -19,8 +19,8 @@ use std::fmt;
 
 pub use actor::{Store, StoreStats, MAX_QUEUED};
 pub use alerts::{
-    Alert, AlertFilter, AlertStatus, Change, Escalation, LogEntry, Message, MessageStatus,
-    NewAlert, NewMessage, Override, Silence, Triggered, Tx,
+    Alert, AlertFilter, AlertStatus, Change, Escalation, GroupTiming, LogEntry, Message,
+    MessageStatus, NewAlert, NewMessage, Override, Silence, Triggered, Tx,
 };
 pub use incidents::{
     ActionItem, Incident, IncidentEvent, IncidentStatus, Moved, NewIncident, Role,

@@ -729,14 +729,16 @@ fn a_group_is_delivered_as_one_batch_that_succeeds_or_fails_together(f: Fixture)
     );
     assert_eq!(
         store
-            .transact(|tx| tx.last_group_delivery("http://127.0.0.1:9/hook", "checkout"))
-            .unwrap(),
+            .transact(|tx| tx.group_timing("http://127.0.0.1:9/hook", "checkout"))
+            .unwrap()
+            .last_delivery,
         Some(201)
     );
     assert_eq!(
         store
-            .transact(|tx| tx.last_group_delivery("http://127.0.0.1:9/hook", "payments"))
-            .unwrap(),
+            .transact(|tx| tx.group_timing("http://127.0.0.1:9/hook", "payments"))
+            .unwrap()
+            .last_delivery,
         None
     );
 }

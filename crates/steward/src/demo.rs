@@ -70,9 +70,9 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
         loaded.catalog,
         store,
         listen,
+        // The defaults, as a newcomer's own serve would run.
         steward_engine::alerting::AlertOptions {
             public_url: String::new(),
-            group_wait: 0,
             ..Default::default()
         },
         |engine| backfill(engine, now),

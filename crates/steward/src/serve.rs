@@ -29,13 +29,17 @@ pub struct AlertArgs {
     /// address it listens on).
     #[arg(long)]
     pub public_url: Option<String>,
-    /// How long the first notification of a group (one policy and service, to one
-    /// destination) waits for others to join it.
+    /// The first notification of a group (one policy, urgency and kind of alert, to one
+    /// destination) leaves at once; those that follow within this long are gathered into one.
     #[arg(long, default_value = "30s", value_parser = secs)]
     pub group_wait: i64,
     /// How long after a group's notification the next one to the same destination waits.
     #[arg(long, default_value = "5m", value_parser = secs)]
     pub group_interval: i64,
+    /// The labels whose values make a notification group, with the policy and the urgency
+    /// (as Alertmanager's group_by): an alert with none of them is a group of its own.
+    #[arg(long, default_value = "alertname,slo", value_delimiter = ',')]
+    pub group_by: Vec<String>,
     /// How often an unacknowledged alert whose escalation has run out notifies its last
     /// step again (0s: never).
     #[arg(long, default_value = "4h", value_parser = secs)]
@@ -108,6 +112,7 @@ impl AlertArgs {
             public_url: self.public_url.clone().unwrap_or_default(),
             group_wait: self.group_wait,
             group_interval: self.group_interval,
+            group_by: self.group_by.clone(),
             repeat_interval: self.repeat_interval,
             dependency_hold: self.dependency_hold,
             delivery: DeliveryOptions {

@@ -9,6 +9,7 @@
 //! commit together. So a `kill -9` at any point loses nothing and repeats nothing but a
 //! delivery, which carries the same idempotency key every time.
 
+mod grouping;
 mod incidents;
 mod notify;
 pub mod postmortem;
@@ -109,11 +110,13 @@ pub struct ConditionChange {
 pub struct AlertOptions {
     /// The address people reach Steward at, for the links in notifications.
     pub public_url: String,
-    /// How long the first notification of a group waits for others to join it (seconds;
-    /// Alertmanager's group_wait).
+    /// How long after a group's first notification (which leaves at once) the ones that
+    /// follow are gathered into one (seconds).
     pub group_wait: i64,
     /// How long after a group's notification the next one to the same destination waits.
     pub group_interval: i64,
+    /// The labels whose values make a group (with the policy and the urgency).
+    pub group_by: Vec<String>,
     /// How often the last step of an exhausted, unacknowledged escalation is notified again
     /// (0: never).
     pub repeat_interval: i64,
@@ -129,6 +132,7 @@ impl Default for AlertOptions {
             public_url: "http://127.0.0.1:8580".into(),
             group_wait: 30,
             group_interval: 300,
+            group_by: vec!["alertname".into(), "slo".into()],
             repeat_interval: 4 * 3600,
             dependency_hold: 30 * 60,
             delivery: DeliveryOptions::default(),
@@ -953,10 +957,13 @@ impl Alerting {
                 .map(|r| r.name.as_str()),
         };
         let mut queued = 0;
-        // Notifications of one policy and service to one destination form a group: the
-        // first waits `group_wait`, and one sent less than `group_interval` ago holds the
-        // next back until then, so a storm is a few notifications, not hundreds.
-        let group = format!("{}/{}", to.policy, alert.service.as_deref().unwrap_or("-"));
+        let group = grouping::group_key(
+            to.policy,
+            alert.urgency,
+            &self.options.group_by,
+            labels,
+            &alert.integration,
+        );
         for (channel, dest, _) in &destinations {
             let key = format!(
                 "steward-alert-{}-{}-{:016x}",
@@ -964,12 +971,12 @@ impl Alerting {
                 to.key,
                 crate::body_hash(format!("{channel} {dest}").as_bytes())
             );
-            let due_at = match tx.last_group_delivery(dest, &group)? {
-                Some(last) if now < last + self.options.group_interval => {
-                    last + self.options.group_interval
-                }
-                _ => now + self.options.group_wait,
-            };
+            let due_at = grouping::due_at(
+                tx.group_timing(dest, &group)?,
+                now,
+                self.options.group_wait,
+                self.options.group_interval,
+            );
             let m = NewMessage {
                 alert: Some(alert.id),
                 service: alert.service.clone(),

@@ -452,16 +452,12 @@ impl Outbox {
                 if in_flight.contains(&m.destination) {
                     continue;
                 }
-                let minute = now.div_euclid(60);
-                let mut sent = crate::lock(&self.sent);
-                let count = sent.entry(m.destination.clone()).or_insert((minute, 0));
-                if count.0 != minute {
-                    *count = (minute, 0);
-                }
-                if count.1 >= self.options.per_destination_per_minute {
+                // Throttled: only attempts count (a dispatch may find nothing left to send).
+                if self.sent_this_minute(&m.destination, now)
+                    >= self.options.per_destination_per_minute
+                {
                     continue;
                 }
-                count.1 += 1;
                 in_flight.insert(m.destination.clone());
             }
             let me = self.clone();
@@ -488,6 +484,25 @@ impl Outbox {
         Ok(())
     }
 
+    /// Attempts made to a destination in the current minute.
+    fn sent_this_minute(&self, destination: &str, now: i64) -> u32 {
+        match crate::lock(&self.sent).get(destination) {
+            Some(&(minute, n)) if minute == now.div_euclid(60) => n,
+            _ => 0,
+        }
+    }
+
+    /// Counts an attempt against the destination's throttle.
+    fn count_attempt(&self, destination: &str) {
+        let minute = jiff::Timestamp::now().as_second().div_euclid(60);
+        let mut sent = crate::lock(&self.sent);
+        let count = sent.entry(destination.to_string()).or_insert((minute, 0));
+        if count.0 != minute {
+            *count = (minute, 0);
+        }
+        count.1 += 1;
+    }
+
     /// Gathers the leader's group into one delivery, leaving out notifications whose alert
     /// no longer needs anyone, and delivers it.
     fn deliver_batch(&self, leader: Message) -> Result<(), StoreError> {
@@ -509,11 +524,29 @@ impl Outbox {
             // Membership is settled once, before the first attempt: every retry sends the
             // same notifications under the same key.
             if l.attempts > 0 || l.batch.is_some() {
-                let members = tx.batch(l.id)?;
-                return Ok(members
+                let members: Vec<Message> = tx
+                    .batch(l.id)?
                     .into_iter()
                     .filter(|m| m.status == steward_store::MessageStatus::Pending)
-                    .collect::<Vec<_>>());
+                    .collect();
+                // A retry for alerts someone took care of meanwhile is not sent: nobody
+                // needs it any more. Otherwise the same batch goes again, byte for byte.
+                let mut needed = false;
+                for m in &members {
+                    needed |= match m.alert {
+                        Some(a) => tx
+                            .alert(a)?
+                            .is_some_and(|a| a.status == steward_store::AlertStatus::Triggered),
+                        None => true,
+                    };
+                }
+                if !needed {
+                    for m in &members {
+                        tx.skip(m.id)?;
+                    }
+                    return Ok(Vec::new());
+                }
+                return Ok(members);
             }
             let mut keep = Vec::new();
             for m in tx.claim_batch(&l)? {
@@ -553,6 +586,7 @@ impl Outbox {
     }
 
     fn deliver_and_record(&self, m: Message) -> Result<(), StoreError> {
+        self.count_attempt(&m.destination);
         let attempt = self.attempt(&m);
         let now = jiff::Timestamp::now().as_second();
         let attempts = m.attempts + 1;

@@ -713,7 +713,7 @@ fn a_failing_or_hanging_receiver_delays_no_one_and_ends_in_the_dead_letters() {
 }
 
 #[test]
-fn an_alert_storm_is_one_notification_per_group_and_the_next_waits_the_group_interval() {
+fn an_alert_storm_is_one_notification_then_one_gathered_then_one_per_group_interval() {
     let dir = tempfile::tempdir().unwrap();
     let ann = Receiver::start(Answer::Status(200));
     let config = config(dir.path(), [&ann.url, &ann.url, &ann.url], "1h");
@@ -740,19 +740,31 @@ fn an_alert_storm_is_one_notification_per_group_and_the_next_waits_the_group_int
         .as_str()
         .unwrap()
         .starts_with("50 alerts"));
-    // One more alert right after: it waits for the group interval.
-    let (status, body) = server.post_key(
-        "/api/v1/integrations/webhook",
-        HOOK_KEY,
-        r#"{"summary": "pod 50 is crash-looping"}"#,
-    );
-    assert_eq!(status, 202, "{body}");
-    let both = ann.wait_for(2, Duration::from_secs(10));
-    let gap = both[1].at.duration_since(both[0].at);
+    // One more right after the first: gathered for the group wait.
+    let post = |summary: &str| {
+        let (status, body) = server.post_key(
+            "/api/v1/integrations/webhook",
+            HOOK_KEY,
+            &json!({ "summary": summary }).to_string(),
+        );
+        assert_eq!(status, 202, "{body}");
+    };
+    post("pod 50 is crash-looping");
+    let two = ann.wait_for(2, Duration::from_secs(10));
+    let gap = two[1].at.duration_since(two[0].at);
+    // Due times are whole seconds: 2 s after a delivery stamped at its second's start.
     assert!(
-        // Due times are whole seconds: 4 s after a delivery stamped at its second's start.
-        gap >= Duration::from_millis(2900),
-        "the next notification came {gap:?} after the group's"
+        gap >= Duration::from_millis(900),
+        "the gathered notification came {gap:?} after the group's first"
     );
-    assert_eq!(both[1].body["alert"]["summary"], "pod 50 is crash-looping");
+    assert_eq!(two[1].body["alert"]["summary"], "pod 50 is crash-looping");
+    // And one after that waits the group interval.
+    post("pod 51 is crash-looping");
+    let three = ann.wait_for(3, Duration::from_secs(10));
+    let gap = three[2].at.duration_since(three[1].at);
+    assert!(
+        gap >= Duration::from_millis(2900),
+        "the next notification came {gap:?} after the group's last"
+    );
+    assert_eq!(three[2].body["alert"]["summary"], "pod 51 is crash-looping");
 }

@@ -35,7 +35,7 @@ spec:
 apiVersion: steward/v1
 kind: Service
 metadata: {{name: db}}
-spec: {{owner: web, tier: 1, failureModes: [{{name: full-disk}}]}}
+spec: {{owner: web, tier: 1, escalationPolicy: web, failureModes: [{{name: full-disk}}]}}
 ---
 apiVersion: steward/v1
 kind: Runbook
