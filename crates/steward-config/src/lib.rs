@@ -28,6 +28,9 @@ pub struct Loaded {
     pub warnings: Vec<Diagnostic>,
     pub files: usize,
     pub documents: usize,
+    /// A hash of every file read, with its path (FNV-1a, 64 bits, in hex): which
+    /// configuration runs, for `/readyz` and `/metrics`.
+    pub hash: String,
 }
 
 /// Loads a configuration directory (every `*.yaml`/`*.yml` below it) or a single file.
@@ -45,6 +48,7 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
         (vec![path.to_path_buf()], Scope::SingleFile)
     };
     let mut docs = Vec::new();
+    let mut hash = Fnv::default();
     for file in &files {
         let len = std::fs::metadata(file).map_or(0, |m| m.len());
         if len > yaml::MAX_FILE_BYTES as u64 {
@@ -58,7 +62,13 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
             continue;
         }
         match std::fs::read_to_string(file) {
-            Ok(text) => docs.extend(parse_text(&file.display().to_string(), &text, &mut diags)),
+            Ok(text) => {
+                hash.write(file.display().to_string().as_bytes());
+                hash.write(&[0]);
+                hash.write(text.as_bytes());
+                hash.write(&[0]);
+                docs.extend(parse_text(&file.display().to_string(), &text, &mut diags))
+            }
             Err(e) => diags.error(file_loc(file), format!("cannot read file: {e}")),
         }
     }
@@ -72,7 +82,25 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
         warnings: diags.items,
         files: files.len(),
         documents,
+        hash: format!("{:016x}", hash.0),
     })
+}
+
+/// FNV-1a, 64 bits: a fingerprint of the configuration, not a defence against anyone.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 /// Reads the documents of one file's text. A file may hold several documents (`---`) or a

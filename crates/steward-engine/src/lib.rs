@@ -13,6 +13,7 @@ mod ingest;
 mod metrics;
 mod rebuild;
 mod rollup;
+pub mod runtime;
 mod supervise;
 
 pub use ingest::{body_hash, Checked, Committed, IncomingSample, Row, SampleIssue};
@@ -255,6 +256,49 @@ impl Engine {
         now: i64,
         options: alerting::AlertOptions,
     ) -> Result<Engine, EngineError> {
+        let alert_store = store.clone();
+        Engine::build(
+            catalog,
+            store,
+            now,
+            Arc::default(),
+            move |catalog, metrics| alerting::Alerting::new(catalog, alert_store, options, metrics),
+        )
+    }
+
+    /// The engine for a reloaded configuration, on the same store, empty until
+    /// [`Engine::rebuild`]: its alert pipeline carries on from this one's (the outbox and the
+    /// runbook runs in flight, heartbeats seen, options), its counters go on counting.
+    pub fn successor(&self, catalog: Catalog, now: i64) -> Result<Engine, EngineError> {
+        let previous = self.alerting.clone();
+        Engine::build(
+            catalog,
+            self.store.clone(),
+            now,
+            self.metrics.clone(),
+            move |catalog, _| previous.successor(catalog),
+        )
+    }
+
+    /// Takes no more samples, for good or until [`Engine::revive`]: waits for the commits in
+    /// flight, and holds the ingest gate while the guard lives.
+    pub fn retire(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.phase.store(REBUILDING, Ordering::Release);
+        self.gate.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes samples again after [`Engine::retire`] (a reload that failed).
+    pub fn revive(&self) {
+        self.phase.store(READY, Ordering::Release);
+    }
+
+    fn build(
+        catalog: Catalog,
+        store: Store,
+        now: i64,
+        metrics: Arc<Metrics>,
+        alerting: impl FnOnce(Arc<Catalog>, Arc<Metrics>) -> alerting::Alerting,
+    ) -> Result<Engine, EngineError> {
         let defs: Vec<Arc<SloDefinition>> = catalog.slos.iter().cloned().map(Arc::new).collect();
         // Every objective has a series of its own; the objectives of an SLO whose events are
         // the same for all of them (a ratio SLI, counted by occurrences) also share one.
@@ -344,13 +388,7 @@ impl Engine {
         }
         let last_rollup = store.meta(rollup::LAST_ROLLUP)?.unwrap_or(i64::MIN);
         let catalog = Arc::new(catalog);
-        let metrics: Arc<Metrics> = Arc::default();
-        let alerting = Arc::new(alerting::Alerting::new(
-            catalog.clone(),
-            store.clone(),
-            options,
-            metrics.clone(),
-        ));
+        let alerting = Arc::new(alerting(catalog.clone(), metrics.clone()));
         Ok(Engine {
             catalog,
             store,

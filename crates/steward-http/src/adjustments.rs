@@ -41,7 +41,7 @@ fn adjustment_json(
 /// (the last 100 of them).
 pub async fn list(State(app): State<AppState>) -> Json<Value> {
     let all: Vec<Value> = app
-        .engine
+        .engine()
         .exclusions()
         .iter()
         .map(|e| adjustment_json(&e.adjustment, e.source, &e.objectives, &e.intervals))
@@ -80,14 +80,14 @@ fn read(app: &AppState, body: &[u8], name: Option<&str>) -> Result<StoredAdjustm
         return Err(bad("the body is not a budget adjustment"));
     };
     let a = d.adjustment;
-    if app.engine.catalog().service(&a.service).is_none() {
+    if app.engine().catalog().service(&a.service).is_none() {
         return Err(bad(format!(
             "service `{}` is not in the catalog",
             a.service
         )));
     }
     if app
-        .engine
+        .engine()
         .catalog()
         .objectives_for(&a.service, a.indicator.as_deref())
         .is_empty()
@@ -144,7 +144,7 @@ async fn put(
     new: bool,
 ) -> Result<StoredAdjustment, ApiError> {
     if app
-        .engine
+        .engine()
         .catalog()
         .budget_adjustments
         .iter()
@@ -165,7 +165,7 @@ async fn put(
     let t = now();
     a.updated_by = who.clone();
     a.updated_at = t;
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let stored = blocking(move || {
         Ok(store.transact(move |tx| {
             let before = tx.adjustment(&a.name)?;
@@ -194,7 +194,7 @@ async fn put(
     .await?;
     match stored {
         Ok(s) => {
-            app.engine.adjustments_changed();
+            app.engine().adjustments_changed();
             Ok(s)
         }
         Err(true) => Err(ApiError::new(
@@ -246,7 +246,7 @@ pub async fn remove(
     if who == "user:api" {
         return Err(bad("say who changes the budget: the X-Steward-User header"));
     }
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let removed = blocking(move || {
         Ok(store.transact(move |tx| {
             let Some(old) = tx.adjustment(&n)? else {
@@ -267,7 +267,7 @@ pub async fn remove(
     .await?
     .ok_or_else(|| {
         if app
-            .engine
+            .engine()
             .catalog()
             .budget_adjustments
             .iter()
@@ -284,7 +284,7 @@ pub async fn remove(
             ))
         }
     })?;
-    app.engine.adjustments_changed();
+    app.engine().adjustments_changed();
     Ok(Json(json!({ "removed": stored_json(&removed) })))
 }
 
@@ -297,7 +297,7 @@ pub async fn from_maintenance(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(w) = app
-        .engine
+        .engine()
         .catalog()
         .maintenance
         .iter()
@@ -331,7 +331,7 @@ pub async fn from_maintenance(
     let mut made = Vec::new();
     for service in &w.services {
         if app
-            .engine
+            .engine()
             .catalog()
             .objectives_for(service, None)
             .is_empty()
@@ -354,7 +354,7 @@ pub async fn from_maintenance(
             updated_at: 0,
         };
         let exists = {
-            let store = app.engine.store().clone();
+            let store = app.engine().store().clone();
             let n = a.name.clone();
             blocking(move || Ok(store.transact(move |tx| tx.adjustment(&n))?))
                 .await?

@@ -216,7 +216,7 @@ pub async fn list(
                 })?,
         ),
     };
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let alerts = blocking(move || Ok(store.transact(move |tx| tx.alerts(&filter))?)).await?;
     Ok(Json(
         json!({ "alerts": alerts.iter().map(alert_json).collect::<Vec<_>>() }),
@@ -237,7 +237,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "alert")?;
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let (alert, history, messages) = blocking(move || {
         Ok(store.transact(move |tx| Ok((tx.alert(id)?, tx.history(id)?, tx.messages_of(id)?)))?)
     })
@@ -252,7 +252,7 @@ pub async fn get(
     let labels: steward_model::matcher::Labels =
         serde_json::from_str(&alert.labels).unwrap_or_default();
     body["runbook"] = json!(app
-        .engine
+        .engine()
         .catalog()
         .runbook_for(alert.service.as_deref(), &labels)
         .map(|r| r.name.clone()));
@@ -266,7 +266,7 @@ async fn set_status(
     status: AlertStatus,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "alert")?;
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     let who = actor(&headers);
     let alert = blocking(move || Ok(alerting.set_status(id, status, who, now())?)).await?;
     Ok(Json(alert_json(&alert)))
@@ -317,7 +317,7 @@ fn silence_json(s: &Silence, now: i64) -> Value {
 
 /// `GET /api/v1/silences`
 pub async fn list_silences(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let silences = blocking(move || Ok(store.transact(|tx| tx.silences())?)).await?;
     let t = now();
     Ok(Json(
@@ -438,8 +438,8 @@ pub async fn add_silence(
     let body: Value = json_body(&body)?;
     let t = now();
     let silence = read_silence(&body, &actor(&headers), t)?;
-    let store = app.engine.store().clone();
-    let alerting = app.engine.alerting.clone();
+    let store = app.engine().store().clone();
+    let alerting = app.engine().alerting.clone();
     let saved = blocking(move || {
         let id = store.transact(move |tx| tx.add_silence(&silence))?;
         alerting.wake();
@@ -456,7 +456,7 @@ pub async fn expire_silence(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "silence")?;
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let t = now();
     let s = blocking(move || {
         Ok(store.transact(move |tx| {
@@ -476,7 +476,7 @@ pub async fn expire_silence(
 
 /// `GET /api/v1/notifications/dead`
 pub async fn dead_letters(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let dead = blocking(move || Ok(store.transact(|tx| tx.dead_letters(1000))?)).await?;
     Ok(Json(
         json!({ "notifications": dead.iter().map(message_json).collect::<Vec<_>>() }),
@@ -489,9 +489,9 @@ pub async fn retry_dead_letter(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "notification")?;
-    let store = app.engine.store().clone();
-    let outbox = app.engine.alerting.outbox.clone();
-    let give_up = app.engine.alerting.options.delivery.give_up_after;
+    let store = app.engine().store().clone();
+    let outbox = app.engine().alerting.outbox.clone();
+    let give_up = app.engine().alerting.options.delivery.give_up_after;
     let t = now();
     let m = blocking(move || {
         let m = store.transact(move |tx| {
@@ -517,13 +517,14 @@ pub async fn retry_dead_letter(
 
 // --- on-call ---
 
-fn schedule_or_404<'a>(
-    app: &'a AppState,
+fn schedule_or_404(
+    app: &AppState,
     name: &str,
-) -> Result<&'a steward_model::oncall::Schedule, ApiError> {
-    app.engine
+) -> Result<steward_model::oncall::Schedule, ApiError> {
+    app.engine()
         .catalog()
         .schedule(name)
+        .cloned()
         .ok_or_else(|| ApiError::not_found(format!("there is no schedule `{name}`")))
 }
 
@@ -552,14 +553,14 @@ pub async fn oncall(
             vec![s.to_string()]
         }
         None => app
-            .engine
+            .engine()
             .catalog()
             .schedules
             .iter()
             .map(|s| s.name.clone())
             .collect(),
     };
-    let engine = app.engine.clone();
+    let engine = app.engine().clone();
     let out = blocking(move || {
         let overrides = engine.store().transact(move |tx| tx.overrides(at - 86_400 * 400, at + 86_400 * 400))?;
         let mut out = Vec::new();
@@ -595,7 +596,7 @@ pub async fn gaps(
     if to <= from || to - from > 400 * 86_400 {
         return Err(bad("to must be after from, at most 400 days later"));
     }
-    let engine = app.engine.clone();
+    let engine = app.engine().clone();
     let gaps = blocking(move || {
         let n = name.clone();
         let overrides = engine
@@ -629,7 +630,7 @@ pub async fn add_override(
         .as_str()
         .ok_or_else(|| bad("an override needs a user"))?
         .to_string();
-    if app.engine.catalog().user(&user).is_none() {
+    if app.engine().catalog().user(&user).is_none() {
         return Err(bad(format!("there is no user `{user}`")));
     }
     let from = parse_time(&body["from"], "from")?;
@@ -645,7 +646,7 @@ pub async fn add_override(
         ends_at: to,
         created_by: actor(&headers),
     };
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let saved = o.clone();
     let id = blocking(move || Ok(store.transact(move |tx| tx.add_override(&o, now()))?)).await?;
     Ok((
@@ -661,7 +662,7 @@ pub async fn delete_override(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id, "override")?;
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     if blocking(move || Ok(store.transact(move |tx| tx.delete_override(id))?)).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -60,7 +60,7 @@ pub async fn add(
         .as_str()
         .ok_or_else(|| bad("a change needs a service"))?
         .to_string();
-    let customer = match app.engine.catalog().service(&service) {
+    let customer = match app.engine().catalog().service(&service) {
         Some(s) => s.customer.clone(),
         None => return Err(bad(format!("service `{service}` is not in the catalog"))),
     };
@@ -110,7 +110,7 @@ pub async fn add(
         created_by: actor(&headers),
         created_at: t,
     };
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let stored = blocking(move || Ok(store.transact(move |tx| tx.add_change(&c))?)).await?;
     Ok((StatusCode::CREATED, Json(change_json(&stored))).into_response())
 }
@@ -123,7 +123,7 @@ pub async fn list(
     let q = query(&raw);
     let service = q.get("service").cloned();
     let t = now();
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let changes = blocking(move || {
         Ok(store.transact(move |tx| {
             tx.changes(service.as_deref(), t - 30 * 86_400, t + 86_400, 1000)
@@ -144,7 +144,7 @@ pub async fn gate(
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    if app.engine.catalog().service(&name).is_none() {
+    if app.engine().catalog().service(&name).is_none() {
         return Err(ApiError::not_found(format!("there is no service `{name}`")));
     }
     crate::slos::ready(&app)?;
@@ -153,8 +153,8 @@ pub async fn gate(
         Some("true") | Some("1") => true,
         Some(v) => return Err(bad(format!("fix `{v}` is not true or false"))),
     };
-    let policy = app.engine.catalog().budget_policy(&name);
-    let snap = app.engine.snapshot();
+    let policy = app.engine().catalog().budget_policy(&name);
+    let snap = app.engine().snapshot();
     let mut spent = Vec::new();
     let mut fine = Vec::new();
     for r in snap.slos().filter(|r| r.def.service == name) {
@@ -213,7 +213,7 @@ pub async fn gate(
             ));
         }
     }
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let (service, t) = (name.clone(), now());
     let overridden = blocking(move || {
         Ok(store
@@ -271,7 +271,7 @@ pub async fn add_override(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    if app.engine.catalog().service(&name).is_none() {
+    if app.engine().catalog().service(&name).is_none() {
         return Err(ApiError::not_found(format!("there is no service `{name}`")));
     }
     let b = json_body(&body)?;
@@ -309,7 +309,7 @@ pub async fn add_override(
         expires_at: t + secs,
     };
     let details = json!({ "reason": o.reason, "expires_at": rfc3339(o.expires_at) }).to_string();
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let stored =
         blocking(move || Ok(store.transact(move |tx| tx.add_gate_override(&o, &details))?)).await?;
     Ok((StatusCode::CREATED, Json(override_json(&stored))).into_response())
@@ -320,10 +320,10 @@ pub async fn overrides(
     State(app): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if app.engine.catalog().service(&name).is_none() {
+    if app.engine().catalog().service(&name).is_none() {
         return Err(ApiError::not_found(format!("there is no service `{name}`")));
     }
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let list =
         blocking(move || Ok(store.transact(move |tx| tx.gate_overrides(&name, None))?)).await?;
     Ok(Json(
@@ -338,7 +338,7 @@ pub async fn audit(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let subject = query(&raw).get("subject").cloned();
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let list =
         blocking(move || Ok(store.transact(move |tx| tx.audit_trail(subject.as_deref(), 1000))?))
             .await?;
@@ -378,7 +378,7 @@ pub async fn delivery(
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    if app.engine.catalog().service(&name).is_none() {
+    if app.engine().catalog().service(&name).is_none() {
         return Err(ApiError::not_found(format!("there is no service `{name}`")));
     }
     let days = match query(&raw).get("days") {
@@ -391,7 +391,7 @@ pub async fn delivery(
     };
     let t = now();
     let from = t - days * 86_400;
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let service = name.clone();
     let (changes, incidents) = blocking(move || {
         Ok(store.transact(move |tx| {

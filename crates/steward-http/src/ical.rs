@@ -91,7 +91,7 @@ fn ics(body: String) -> Response {
 
 /// Every schedule's shifts over the next year (overrides applied), by schedule name.
 async fn shifts(app: &AppState, only: Option<String>) -> Result<Vec<(String, Shift)>, ApiError> {
-    let engine = app.engine.clone();
+    let engine = app.engine().clone();
     blocking(move || {
         let from = now();
         let to = from + AHEAD;
@@ -118,7 +118,7 @@ pub async fn schedule(
     State(app): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    if app.engine.catalog().schedule(&name).is_none() {
+    if app.engine().catalog().schedule(&name).is_none() {
         return Err(ApiError::not_found(format!(
             "there is no schedule `{name}`"
         )));
@@ -132,7 +132,7 @@ pub async fn user(
     State(app): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    if app.engine.catalog().user(&name).is_none() {
+    if app.engine().catalog().user(&name).is_none() {
         return Err(ApiError::not_found(format!("there is no user `{name}`")));
     }
     let mut shifts = shifts(&app, None).await?;

@@ -45,7 +45,11 @@ fn authenticate(
             "send the integration's key as Authorization: Bearer KEY",
         )
     })?;
-    Ok(app.engine.alerting.authenticate(key, kinds, now())?.clone())
+    Ok(app
+        .engine()
+        .alerting
+        .authenticate(key, kinds, now())?
+        .clone())
 }
 
 /// Whether a JSON body holds a NUL character in a string: no store keeps one in text.
@@ -103,7 +107,7 @@ fn text(v: &Value, max: usize) -> Option<String> {
 fn service_of(app: &AppState, labels: &Labels, integ: &Integration) -> Option<String> {
     labels
         .get("service")
-        .filter(|s| app.engine.catalog().service(s).is_some())
+        .filter(|s| app.engine().catalog().service(s).is_some())
         .cloned()
         .or_else(|| integ.service.clone())
 }
@@ -118,7 +122,7 @@ fn summary_of(labels: &Labels, annotations: &Labels, fallback: &str) -> String {
 }
 
 async fn handle(app: &AppState, events: Vec<Event>) -> Result<Vec<Outcome>, ApiError> {
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     blocking(move || Ok(alerting.handle(events)?)).await
 }
 
@@ -269,7 +273,7 @@ async fn generic_webhook(
             (None, None) => return Err(bad(format!("events[{i}] needs a summary"))),
         };
         let service = match e["service"].as_str() {
-            Some(s) if app.engine.catalog().service(s).is_some() => Some(s.to_string()),
+            Some(s) if app.engine().catalog().service(s).is_some() => Some(s.to_string()),
             Some(s) => {
                 return Err(bad(format!(
                     "events[{i}].service `{s}` is not in the catalog"
@@ -330,7 +334,7 @@ pub async fn heartbeat(
             format!("the key is not the key of heartbeat `{name}`"),
         ));
     }
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     let t = now();
     let outcome = blocking(move || Ok(alerting.beat(&integ, t)?)).await?;
     Ok(Json(json!({
@@ -450,7 +454,7 @@ pub async fn enqueue(State(app): State<AppState>, body: axum::body::Bytes) -> Re
         );
     }
     let integ = match app
-        .engine
+        .engine()
         .alerting
         .authenticate(&key, &[IntegrationKind::Pagerduty], now())
     {
@@ -557,7 +561,7 @@ fn am_auth(app: &AppState, headers: &HeaderMap, write: bool) -> Result<Integrati
         )
     })?;
     Ok(app
-        .engine
+        .engine()
         .alerting
         .identify(key, &[IntegrationKind::Alertmanager])?
         .1
@@ -732,7 +736,7 @@ pub async fn get_alerts(
         flag(&raw, "silenced", true),
         flag(&raw, "inhibited", true),
     );
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let t = now();
     // Up to 10,000 alerts' labels and details are parsed: off the async workers.
     match blocking(move || {
@@ -838,7 +842,7 @@ pub async fn get_silences(
         Ok(f) => f,
         Err(r) => return *r,
     };
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     match blocking(move || Ok(store.transact(|tx| tx.silences())?)).await {
         Ok(silences) => {
             let t = now();
@@ -887,8 +891,8 @@ pub async fn post_silences(
             None => return am_error(StatusCode::NOT_FOUND, format!("there is no silence {text}")),
         }
     }
-    let store = app.engine.store().clone();
-    let alerting = app.engine.alerting.clone();
+    let store = app.engine().store().clone();
+    let alerting = app.engine().alerting.clone();
     let result = blocking(move || {
         let id = store.transact(move |tx| {
             if silence.id > 0 {
@@ -924,7 +928,7 @@ async fn with_silence<T: Send + 'static>(
         ))
     };
     let n = silence_id(id).ok_or_else(missing)?;
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     match blocking(move || Ok(store.transact(move |tx| f(tx, n))?)).await {
         Ok(Some(v)) => Ok(v),
         Ok(None) => Err(missing()),
@@ -988,7 +992,7 @@ pub async fn receivers(State(app): State<AppState>, headers: HeaderMap) -> Respo
         return e.into_response();
     }
     let names: Vec<Value> = app
-        .engine
+        .engine()
         .catalog()
         .policies
         .iter()

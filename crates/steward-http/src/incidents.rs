@@ -122,7 +122,7 @@ fn opt_time_field(b: &Value, key: &str) -> Result<Option<i64>, ApiError> {
 }
 
 async fn view(app: &AppState, id: i64) -> Result<Value, ApiError> {
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     let v = blocking(move || Ok(alerting.incident_view(id, now())?)).await?;
     Ok(view_json(&v))
 }
@@ -148,11 +148,11 @@ pub async fn declare(
         ),
     };
     if let Some(c) = commander.as_deref() {
-        if app.engine.catalog().user(c).is_none() {
+        if app.engine().catalog().user(c).is_none() {
             return Err(bad(format!("commander `{c}` is not a user of the catalog")));
         }
     }
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     let who = actor(&headers);
     let id = blocking(move || {
         let t = now();
@@ -178,7 +178,7 @@ pub async fn list(
         Some(s) => return Err(bad(format!("status `{s}` is not one of open, all"))),
     };
     let service = q.get("service").cloned();
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let list = blocking(move || {
         Ok(store.transact(move |tx| tx.incidents(open, service.as_deref(), 1000))?)
     })
@@ -216,7 +216,7 @@ pub async fn edit(
         ref v => Some(severity(v)?),
     };
     let impact = opt_time_field(&b, "impact_started")?;
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     let who = actor(&headers);
     blocking(move || Ok(alerting.edit_incident(id, title, sev, impact, who, now())?)).await?;
     Ok(Json(view(&app, id).await?))
@@ -229,7 +229,7 @@ async fn move_to(
     to: IncidentStatus,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "incident")?;
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     let who = actor(&headers);
     blocking(move || Ok(alerting.move_incident(id, to, who, now())?)).await?;
     Ok(Json(view(&app, id).await?))
@@ -271,7 +271,7 @@ async fn say(
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id, "incident")?;
     let t = text(&json_body(&body)?, "text", MAX_TEXT)?;
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     let who = actor(&headers);
     blocking(move || Ok(alerting.incident_note(id, kind, t, who, now())?)).await?;
     Ok((StatusCode::CREATED, Json(view(&app, id).await?)).into_response())
@@ -317,7 +317,7 @@ pub async fn role(
         ));
     }
     let person = text(&b, "person", 255)?;
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     let who = actor(&headers);
     blocking(move || Ok(alerting.set_role(id, role, person, who, now())?)).await?;
     Ok(Json(view(&app, id).await?))
@@ -334,14 +334,14 @@ pub async fn add_item(
     let b = json_body(&body)?;
     let title = text(&b, "title", MAX_TITLE)?;
     let owner = text(&b, "owner", 255)?;
-    if app.engine.catalog().user(&owner).is_none() {
+    if app.engine().catalog().user(&owner).is_none() {
         return Err(bad(format!("owner `{owner}` is not a user of the catalog")));
     }
     let due_at = match b.get("due").filter(|v| !v.is_null()) {
         Some(v) => Some(parse_time(v, "due")?),
         None => None,
     };
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let t = now();
     let item = ActionItem {
         id: 0,
@@ -388,7 +388,7 @@ pub async fn items(
         Some("true") => return Err(bad("use either incident or overdue, not both")),
         Some(v) => return Err(bad(format!("overdue `{v}` is not true or false"))),
     };
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let list =
         blocking(move || Ok(store.transact(move |tx| tx.action_items(incident, overdue))?)).await?;
     Ok(Json(json!({
@@ -407,7 +407,7 @@ pub async fn close_item(
     let verified = text(&json_body(&body)?, "verified", MAX_TEXT).map_err(|_| {
         bad("closing an action item needs `verified`: a note of how the fix was verified")
     })?;
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let who = actor(&headers);
     let item = blocking(move || {
         Ok(store.transact(move |tx| tx.close_action_item(id, &verified, &who, now()))?)
@@ -437,7 +437,7 @@ pub async fn postmortem(
 /// The postmortem of a resolved incident (409 before it is resolved).
 pub async fn postmortem_markdown(app: &AppState, id: &str) -> Result<String, ApiError> {
     let id = parse_id(id, "incident")?;
-    let engine = app.engine.clone();
+    let engine = app.engine().clone();
     let md = blocking(move || {
         let t = now();
         let v = engine.alerting.incident_view(id, t)?;

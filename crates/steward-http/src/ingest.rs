@@ -60,7 +60,7 @@ pub async fn post_samples(
             )
         })?,
     };
-    let engine = app.engine.clone();
+    let engine = app.engine().clone();
     // Decoding, checking and storing block: they run off the async workers, holding the
     // permit even if the client goes away meanwhile.
     let committed = tokio::task::spawn_blocking(move || {

@@ -23,20 +23,29 @@ use axum::{Json, Router};
 use error::ApiError;
 use serde_json::json;
 use std::sync::Arc;
+use steward_engine::runtime::{ReloadError, Runtime};
 use steward_engine::{Engine, Readiness};
 
 pub use ingest::{decode_samples, MAX_BODY};
 
 #[derive(Clone)]
 pub struct AppState {
-    pub engine: Arc<Engine>,
+    /// The running configuration's engine; a reload replaces it.
+    pub runtime: Arc<Runtime>,
     /// Permits for ingest requests in progress ([`ingest::MAX_CONCURRENT_INGEST`]).
     pub ingest_permits: Arc<tokio::sync::Semaphore>,
     /// When this process started serving (unix seconds).
     pub started_at: i64,
 }
 
-pub fn router(engine: Arc<Engine>) -> Router {
+impl AppState {
+    /// The engine that serves now: hold it for one request, not longer.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.runtime.engine()
+    }
+}
+
+pub fn router(runtime: Arc<Runtime>) -> Router {
     Router::new()
         .route("/", get(page::index))
         .route("/alerts/{id}", get(page::alert))
@@ -59,6 +68,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .route("/alerts/{id}/{action}", post(page::alert_action))
         .route("/healthz", get(healthz))
+        .route("/api/v1/config/reload", post(reload))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/samples", post(ingest::post_samples))
@@ -154,10 +164,44 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(AppState {
-            engine,
+            runtime,
             ingest_permits: Arc::new(tokio::sync::Semaphore::new(ingest::MAX_CONCURRENT_INGEST)),
             started_at: jiff::Timestamp::now().as_second(),
         })
+}
+
+/// `POST /api/v1/config/reload`: loads the configuration directory again (as SIGHUP does).
+/// 200 with the new configuration's hash; 422 with every error when it is refused, and the
+/// running configuration stays.
+async fn reload(State(app): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let runtime = app.runtime.clone();
+    let now = jiff::Timestamp::now().as_second();
+    let result = tokio::task::spawn_blocking(move || runtime.reload(now))
+        .await
+        .map_err(|e| ApiError::internal(format!("the reload stopped: {e}")))?;
+    match result {
+        Ok(status) => Ok(Json(json!({
+            "status": "reloaded",
+            "hash": status.hash,
+            "loaded_at": slos::rfc3339(status.loaded_at),
+        }))),
+        Err(ReloadError::Invalid(errors)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_config",
+            format!(
+                "the configuration has {} error(s); the running one stays (loaded at {})",
+                errors.len(),
+                slos::rfc3339(app.runtime.config_status().loaded_at)
+            ),
+        )
+        .with_details(errors.into_iter().map(serde_json::Value::String).collect())),
+        Err(e @ ReloadError::NoDirectory) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_reloadable",
+            e.to_string(),
+        )),
+        Err(e @ ReloadError::Engine(_)) => Err(ApiError::unavailable(e.to_string())),
+    }
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -179,7 +223,7 @@ async fn readyz(State(app): State<AppState>) -> axum::response::Response {
             .into_response()
     };
     let now = jiff::Timestamp::now().as_second();
-    let readiness = app.engine.readiness(now);
+    let readiness = app.engine().readiness(now);
     // While rebuilding, the store is busy reading: say so without asking it.
     if let Readiness::Rebuilding {
         series_done,
@@ -193,7 +237,7 @@ async fn readyz(State(app): State<AppState>) -> axum::response::Response {
             "series_total": series_total,
         }));
     }
-    let engine = app.engine.clone();
+    let engine = app.engine().clone();
     let ping = tokio::time::timeout(
         STORE_PING_TIMEOUT,
         tokio::task::spawn_blocking(move || engine.store().ping()),
@@ -221,10 +265,16 @@ async fn readyz(State(app): State<AppState>) -> axum::response::Response {
             ),
         }));
     }
+    let config = app.runtime.config_status();
     Json(json!({
         "status": "ready",
-        "store": app.engine.store().kind(),
-        "slos": app.engine.catalog().slos.len(),
+        "store": app.engine().store().kind(),
+        "slos": app.engine().catalog().slos.len(),
+        "config": {
+            "hash": config.hash,
+            "loaded_at": slos::rfc3339(config.loaded_at),
+            "last_reload_successful": config.last_reload_successful,
+        },
     }))
     .into_response()
 }
@@ -246,11 +296,11 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
 
 /// Serves until `shutdown` resolves.
 pub async fn serve(
-    engine: Arc<Engine>,
+    runtime: Arc<Runtime>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine))
+    axum::serve(listener, router(runtime))
         .with_graceful_shutdown(shutdown)
         .await
 }

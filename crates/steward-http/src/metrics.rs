@@ -34,7 +34,7 @@ fn value(x: f64) -> String {
 }
 
 pub fn render(app: &AppState) -> String {
-    let snap = app.engine.snapshot();
+    let snap = app.engine().snapshot();
     let mut out = String::with_capacity(256 + snap.len() * 1024);
     let labels = |r: &steward_engine::SloReport| {
         format!(
@@ -122,8 +122,9 @@ pub fn render(app: &AppState) -> String {
             );
         }
     }
-    let m = &app.engine.metrics;
-    let store = app.engine.store().stats();
+    let engine = app.engine();
+    let m = &engine.metrics;
+    let store = engine.store().stats();
     let counters = [
         (
             "steward_samples_accepted_total",
@@ -226,7 +227,25 @@ pub fn render(app: &AppState) -> String {
         "steward_evaluation_duration_seconds {}",
         m.last_evaluation_micros.get() as f64 / 1e6
     );
+    let config = app.runtime.config_status();
+    family(
+        &mut out,
+        "steward_config_info",
+        "gauge",
+        "The running configuration, by the hash of its files.",
+    );
+    let _ = writeln!(out, "steward_config_info{{hash=\"{}\"}} 1", config.hash);
     let gauges = [
+        (
+            "steward_config_last_reload_successful",
+            "Whether the last configuration reload succeeded (1) or was refused (0).",
+            f64::from(u8::from(config.last_reload_successful)),
+        ),
+        (
+            "steward_config_last_reload_success_timestamp_seconds",
+            "When the running configuration was loaded (unix seconds).",
+            config.loaded_at as f64,
+        ),
         (
             "steward_store_queue_depth",
             "Requests waiting for the store's thread.",
@@ -266,7 +285,7 @@ pub fn render(app: &AppState) -> String {
             "steward_ready",
             "1 when Steward has rebuilt from its store and evaluates on time.",
             f64::from(u8::from(
-                app.engine.readiness(jiff::Timestamp::now().as_second())
+                app.engine().readiness(jiff::Timestamp::now().as_second())
                     == steward_engine::Readiness::Ready,
             )),
         ),
@@ -284,7 +303,7 @@ pub fn render(app: &AppState) -> String {
     let _ = writeln!(out, "steward_slos {}", snap.len());
     // When each runbook was last rehearsed (absent: never): alert when one grows old.
     let rehearsed = app
-        .engine
+        .engine()
         .store()
         .transact(|tx| tx.last_rehearsals())
         .unwrap_or_default();
@@ -295,7 +314,7 @@ pub fn render(app: &AppState) -> String {
         "When each runbook's last rehearsal succeeded (unix seconds).",
     );
     for (name, at) in rehearsed {
-        if app.engine.catalog().runbook(&name).is_some() {
+        if app.engine().catalog().runbook(&name).is_some() {
             let _ = writeln!(
                 out,
                 "steward_runbook_last_rehearsal_timestamp_seconds{{runbook=\"{}\"}} {at}",

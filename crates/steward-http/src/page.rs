@@ -151,7 +151,7 @@ pub async fn index(State(app): State<AppState>) -> Result<Html<String>, ApiError
 fn alerts_and_oncall(app: &AppState, out: &mut String) {
     let now = jiff::Timestamp::now().as_second();
     if let Ok(incidents) = app
-        .engine
+        .engine()
         .store()
         .transact(|tx| tx.incidents(true, None, 50))
     {
@@ -172,7 +172,7 @@ fn alerts_and_oncall(app: &AppState, out: &mut String) {
             out.push_str("</table></section>");
         }
     }
-    let alerts = app.engine.store().transact(|tx| {
+    let alerts = app.engine().store().transact(|tx| {
         tx.alerts(&steward_store::AlertFilter {
             unresolved: true,
             limit: Some(50),
@@ -214,12 +214,13 @@ fn alerts_and_oncall(app: &AppState, out: &mut String) {
             out.push_str("</table></section>");
         }
     }
-    let catalog = app.engine.catalog();
+    let engine = app.engine();
+    let catalog = engine.catalog();
     if catalog.schedules.is_empty() {
         return;
     }
     let overrides = app
-        .engine
+        .engine()
         .store()
         .transact(move |tx| tx.overrides(now - 31 * 86_400, now + 31 * 86_400))
         .unwrap_or_default();
@@ -248,7 +249,7 @@ fn alerts_and_oncall(app: &AppState, out: &mut String) {
 }
 
 fn render(app: &AppState) -> String {
-    let snap = app.engine.snapshot();
+    let snap = app.engine().snapshot();
     let mut body = String::new();
     alerts_and_oncall(app, &mut body);
     let mut sorted: Vec<(&SloReport, &BudgetCurve)> = snap.slos_with_curves().collect();
@@ -271,7 +272,7 @@ fn render(app: &AppState) -> String {
         )
     });
     let mut excluded: std::collections::HashMap<&str, Vec<(String, i64, i64)>> = Default::default();
-    let exclusions = app.engine.exclusions();
+    let exclusions = app.engine().exclusions();
     for e in exclusions.iter() {
         for o in &e.objectives {
             excluded.entry(o.as_str()).or_default().extend(
@@ -340,7 +341,7 @@ pub async fn alert(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::not_found(format!("there is no alert `{id}`")))?;
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let (alert, history, messages) = crate::alerts::blocking(move || {
         Ok(store.transact(move |tx| Ok((tx.alert(id)?, tx.history(id)?, tx.messages_of(id)?)))?)
     })
@@ -390,7 +391,7 @@ pub async fn alert(
     let labels: steward_model::matcher::Labels =
         serde_json::from_str(&a.labels).unwrap_or_default();
     let runbook = match app
-        .engine
+        .engine()
         .catalog()
         .runbook_for(a.service.as_deref(), &labels)
     {
@@ -449,7 +450,7 @@ pub async fn alert_action(
             )))
         }
     };
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     // A click on the console; who clicked, when a proxy in front says so.
     let who = match headers.get("x-steward-user") {
         Some(_) => crate::alerts::actor(&headers),
@@ -467,10 +468,11 @@ pub async fn runbook(
     State(app): State<AppState>,
     axum::extract::Path(name): axum::extract::Path<String>,
 ) -> Result<Html<String>, ApiError> {
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let rehearsed =
         crate::alerts::blocking(move || Ok(store.transact(|tx| tx.last_rehearsals())?)).await?;
-    let catalog = app.engine.catalog();
+    let engine = app.engine();
+    let catalog = engine.catalog();
     let r = catalog
         .runbook(&name)
         .ok_or_else(|| ApiError::not_found(format!("there is no runbook `{name}`")))?;
@@ -554,7 +556,7 @@ pub async fn incident(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::not_found(format!("there is no incident `{id}`")))?;
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     let v = crate::alerts::blocking(move || Ok(alerting.incident_view(id, crate::alerts::now())?))
         .await?;
     let i = &v.incident;
@@ -647,7 +649,7 @@ pub async fn incident_action(
         Some(_) => crate::alerts::actor(&headers),
         None => "user:console".to_string(),
     };
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     crate::alerts::blocking(move || {
         Ok(alerting.move_incident(n, to, who, crate::alerts::now())?)
     })

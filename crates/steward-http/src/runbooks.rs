@@ -61,7 +61,7 @@ pub fn runbook_json(r: &Runbook) -> Value {
 
 /// Each runbook's last successful rehearsal.
 async fn rehearsals(app: &AppState) -> Result<std::collections::HashMap<String, i64>, ApiError> {
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let list = blocking(move || Ok(store.transact(|tx| tx.last_rehearsals())?)).await?;
     Ok(list.into_iter().collect())
 }
@@ -79,7 +79,7 @@ pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> 
     let t = now();
     Ok(Json(json!({
         "runbooks": app
-            .engine
+            .engine()
             .catalog()
             .runbooks
             .iter()
@@ -93,7 +93,7 @@ pub async fn get(
     State(app): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let Some(r) = app.engine.catalog().runbook(&name).cloned() else {
+    let Some(r) = app.engine().catalog().runbook(&name).cloned() else {
         return Err(ApiError::not_found(format!("there is no runbook `{name}`")));
     };
     let last = rehearsals(&app).await?;
@@ -130,7 +130,7 @@ fn run_json(r: &Run, steps: &[RunStep]) -> Value {
 }
 
 async fn run_view(app: &AppState, id: i64) -> Result<Value, ApiError> {
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let (run, steps) =
         blocking(move || Ok(store.transact(move |tx| Ok((tx.run(id)?, tx.steps_of(id)?)))?))
             .await?;
@@ -214,7 +214,7 @@ pub async fn start(
         Value::Bool(true) => Mode::DryRun,
         _ => return Err(bad("dry_run must be true or false")),
     };
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     let who = actor(&headers);
     let run = blocking(move || Ok(alerting.start_run(&name, subject, mode, who, now())?)).await?;
     started(&app, run).await
@@ -226,7 +226,7 @@ pub async fn rehearse(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     let who = actor(&headers);
     let run = blocking(move || {
         Ok(alerting.start_run(&name, Subject::default(), Mode::Rehearsal, who, now())?)
@@ -240,10 +240,10 @@ pub async fn runs(
     State(app): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if app.engine.catalog().runbook(&name).is_none() {
+    if app.engine().catalog().runbook(&name).is_none() {
         return Err(ApiError::not_found(format!("there is no runbook `{name}`")));
     }
-    let store = app.engine.store().clone();
+    let store = app.engine().store().clone();
     let list = blocking(move || Ok(store.transact(move |tx| tx.runs(Some(&name), 100))?)).await?;
     Ok(Json(json!({
         "runs": list.iter().map(|r| run_json(r, &[])).collect::<Vec<_>>()
@@ -280,7 +280,7 @@ pub async fn approve(
         ));
     };
     let person = person.to_string();
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     blocking(move || Ok(alerting.approve_run(id, step, &person, now())?)).await?;
     Ok(Json(run_view(&app, id).await?))
 }
@@ -296,7 +296,7 @@ fn switch_json(s: Option<&Switch>) -> Value {
 
 /// `GET /api/v1/kill-switch`: whether real runbook runs are stopped.
 pub async fn kill_switch(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     let s = blocking(move || Ok(alerting.kill_switch()?)).await?;
     Ok(Json(switch_json(s.as_ref())))
 }
@@ -320,7 +320,7 @@ pub async fn set_kill_switch(
             ))
         }
     };
-    let alerting = app.engine.alerting.clone();
+    let alerting = app.engine().alerting.clone();
     let who = actor(&headers);
     let s = blocking(move || Ok(alerting.set_kill_switch(on, reason, who, now())?)).await?;
     Ok(Json(switch_json(Some(&s))))

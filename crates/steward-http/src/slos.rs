@@ -13,7 +13,7 @@ use steward_model::{BudgetingMethod, SloWindow};
 /// SLO figures exist once the engine has read the store.
 pub fn ready(app: &AppState) -> Result<(), ApiError> {
     let now = jiff::Timestamp::now().as_second();
-    match app.engine.readiness(now) {
+    match app.engine().readiness(now) {
         steward_engine::Readiness::Rebuilding { .. } => Err(crate::error::rebuilding()),
         _ => Ok(()),
     }
@@ -119,9 +119,10 @@ pub fn slo_json(r: &SloReport, at: i64) -> Value {
 /// two days ahead), by objective.
 pub fn excluded_by_slo(app: &AppState) -> std::collections::HashMap<String, Vec<Value>> {
     let mut out: std::collections::HashMap<String, Vec<Value>> = Default::default();
-    for e in app.engine.exclusions().iter() {
+    let engine = app.engine();
+    for e in engine.exclusions().iter() {
         for o in &e.objectives {
-            let Some(def) = app.engine.catalog().slo(o) else {
+            let Some(def) = engine.catalog().slo(o) else {
                 continue;
             };
             let since = def.history_start(jiff::Timestamp::now().as_second());
@@ -146,7 +147,7 @@ pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> 
     ready(&app)?;
     // Every SLO's figures: built off the async workers.
     tokio::task::spawn_blocking(move || {
-        let snap = app.engine.snapshot();
+        let snap = app.engine().snapshot();
         let mut excluded = excluded_by_slo(&app);
         let slos: Vec<Value> = snap
             .slos()
@@ -167,7 +168,7 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     ready(&app)?;
-    let snap = app.engine.snapshot();
+    let snap = app.engine().snapshot();
     let mut excluded = excluded_by_slo(&app);
     snap.get(&name)
         .map(|r| {

@@ -52,7 +52,8 @@ fn serve(n: usize) -> Served {
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
-            steward_http::serve(served, listener, std::future::pending())
+            let runtime = Arc::new(steward_engine::runtime::Runtime::fixed(served));
+            steward_http::serve(runtime, listener, std::future::pending())
                 .await
                 .unwrap();
         });

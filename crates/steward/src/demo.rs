@@ -67,7 +67,11 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
         OUTAGE_LENGTH.as_secs()
     );
     let result = crate::serve::start(
-        loaded.catalog,
+        crate::serve::Config {
+            catalog: loaded.catalog,
+            hash: loaded.hash,
+            directory: None,
+        },
         store,
         listen,
         // The defaults, as a newcomer's own serve would run.

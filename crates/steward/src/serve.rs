@@ -4,6 +4,7 @@ use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use steward_engine::runtime::Runtime;
 use steward_engine::Engine;
 use steward_store::Store;
 
@@ -165,7 +166,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::open(&args.db).context("opening the store")?;
     let options = args.alerts.options()?;
     start(
-        loaded.catalog,
+        Config {
+            catalog: loaded.catalog,
+            hash: loaded.hash,
+            directory: Some(args.config.clone()),
+        },
         store,
         &args.listen,
         options,
@@ -174,12 +179,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     )
 }
 
-/// Serves until SIGINT or SIGTERM. The listener binds at once; the engine rebuilds from the
-/// store meanwhile (`/readyz` answers `rebuilding`), then the evaluator and the roll-up start.
-/// `before` runs on the engine before the rebuild (the demo imports its history there);
-/// `ready` runs once it is rebuilt (the demo starts its traffic there).
+/// The configuration to serve, and where to read it again on reload (`None`: never).
+pub struct Config {
+    pub catalog: steward_config::Catalog,
+    pub hash: String,
+    pub directory: Option<PathBuf>,
+}
+
+/// Serves until SIGINT or SIGTERM; SIGHUP reloads the configuration. The listener binds at
+/// once; the engine rebuilds from the store meanwhile (`/readyz` answers `rebuilding`), then
+/// the evaluator, the roll-up and the alert workers start. `before` runs on the engine before
+/// the rebuild (the demo imports its history there); `ready` runs once it is rebuilt (the
+/// demo starts its traffic there).
 pub fn start(
-    catalog: steward_config::Catalog,
+    config: Config,
     store: Store,
     listen: &str,
     options: steward_engine::alerting::AlertOptions,
@@ -187,17 +200,25 @@ pub fn start(
     ready: impl FnOnce(Arc<Engine>) + Send + 'static,
 ) -> anyhow::Result<()> {
     let now = jiff::Timestamp::now().as_second();
+    let smtp = options.delivery.smtp.is_some();
     let engine = Arc::new(
-        Engine::with_options(catalog, store, now, options)
+        Engine::with_options(config.catalog, store, now, options)
             .context("preparing the SLO engine on the store")?,
     );
     before(&engine)?;
+    let runtime = Arc::new(Runtime::new(
+        engine.clone(),
+        config.directory,
+        config.hash,
+        smtp,
+        now,
+    ));
     let stop = Arc::new(AtomicBool::new(false));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let result = runtime.block_on(async {
+    let result = tokio.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -208,24 +229,27 @@ pub fn start(
             engine.alerting.set_public_url(format!("http://{addr}"));
         }
         let workers = {
-            let (engine, stop) = (engine.clone(), stop.clone());
+            let (runtime, stop) = (runtime.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("rebuild".into())
-                .spawn(move || rebuild_then_work(engine, stop, ready))
+                .spawn(move || rebuild_then_work(&runtime, &stop, ready))
                 .context("starting the rebuild")?
         };
-        steward_http::serve(engine.clone(), listener, shutdown_signal()).await?;
+        tokio::spawn(reload_on_sighup(runtime.clone()));
+        steward_http::serve(runtime.clone(), listener, shutdown_signal()).await?;
         stop.store(true, Ordering::Relaxed);
         let _ = workers.join();
         anyhow::Ok(())
     });
     stop.store(true, Ordering::Relaxed);
+    runtime.shutdown();
     result
 }
 
-/// Rebuilds (again after a pause, as long as the store fails), then runs the workers until
-/// `stop` is set.
-fn rebuild_then_work(engine: Arc<Engine>, stop: Arc<AtomicBool>, ready: impl FnOnce(Arc<Engine>)) {
+/// Rebuilds (again after a pause, as long as the store fails), then starts the workers,
+/// unless `stop` is set first.
+fn rebuild_then_work(runtime: &Runtime, stop: &AtomicBool, ready: impl FnOnce(Arc<Engine>)) {
+    let engine = runtime.engine();
     loop {
         if stop.load(Ordering::Relaxed) {
             return;
@@ -243,15 +267,29 @@ fn rebuild_then_work(engine: Arc<Engine>, stop: Arc<AtomicBool>, ready: impl FnO
         store = engine.store().kind(),
         "engine ready"
     );
-    let evaluator = engine.spawn_evaluator(stop.clone());
-    let rollup = engine.spawn_rollup(stop.clone());
-    let alerting = engine.alerting.spawn(stop.clone());
+    runtime.start();
     ready(engine);
-    let _ = evaluator.join();
-    let _ = rollup.join();
-    for w in alerting {
-        let _ = w.join();
+}
+
+/// Reloads the configuration on every SIGHUP, as Prometheus and Alertmanager do.
+async fn reload_on_sighup(runtime: Arc<Runtime>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP; reload with POST /api/v1/config/reload");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the configuration");
+            let runtime = runtime.clone();
+            let now = jiff::Timestamp::now().as_second();
+            // Refusals are logged and kept for /readyz and /metrics.
+            let _ = tokio::task::spawn_blocking(move || runtime.reload(now)).await;
+        }
     }
+    #[cfg(not(unix))]
+    let _ = runtime;
 }
 
 async fn shutdown_signal() {

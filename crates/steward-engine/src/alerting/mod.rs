@@ -170,12 +170,13 @@ pub struct Alerting {
     pub options: AlertOptions,
     /// Every service's dependencies, transitively.
     dependencies: HashMap<String, Vec<String>>,
-    /// The runbook runs executing in this process.
-    runner: runbooks::Runner,
+    /// The runbook runs executing in this process (shared with a reloaded successor).
+    runner: Arc<runbooks::Runner>,
     /// Events each integration sent in the current minute.
     rates: Mutex<HashMap<usize, (i64, u32)>>,
     work: mpsc::Sender<Work>,
-    inbox: Mutex<Option<mpsc::Receiver<Work>>>,
+    /// What the worker takes work from (one worker at a time; it may be started again).
+    inbox: Arc<Mutex<mpsc::Receiver<Work>>>,
     /// Condition changes the store has not taken yet, retried each second.
     unrecorded: Mutex<Vec<ConditionChange>>,
     pub outbox: Arc<Outbox>,
@@ -216,13 +217,13 @@ impl Alerting {
         ));
         Alerting {
             dependencies: suppress::dependencies(&catalog),
-            runner: runbooks::Runner::default(),
+            runner: Arc::default(),
             catalog,
             store,
             options,
             rates: Mutex::default(),
             work,
-            inbox: Mutex::new(Some(inbox)),
+            inbox: Arc::new(Mutex::new(inbox)),
             unrecorded: Mutex::default(),
             outbox,
             metrics,
@@ -235,6 +236,38 @@ impl Alerting {
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// The pipeline for a reloaded configuration: the same store, options, outbox, runbook
+    /// runs in flight, heartbeats seen and condition changes not yet recorded; routing,
+    /// suppression and escalation follow the new catalog from the next step on.
+    pub fn successor(&self, catalog: Arc<Catalog>) -> Alerting {
+        let (work, inbox) = mpsc::channel();
+        let index = |name: &str| catalog.integrations.iter().position(|i| i.name == name);
+        let beats: HashMap<usize, i64> = crate::lock(&self.beats)
+            .iter()
+            .filter_map(|(&i, &at)| {
+                let name = &self.catalog.integrations.get(i)?.name;
+                Some((index(name)?, at))
+            })
+            .collect();
+        Alerting {
+            dependencies: suppress::dependencies(&catalog),
+            runner: self.runner.clone(),
+            catalog,
+            store: self.store.clone(),
+            options: self.options.clone(),
+            rates: Mutex::default(),
+            work,
+            inbox: Arc::new(Mutex::new(inbox)),
+            unrecorded: Mutex::new(crate::lock(&self.unrecorded).clone()),
+            outbox: self.outbox.clone(),
+            metrics: self.metrics.clone(),
+            beats: Mutex::new(beats),
+            started_at: AtomicI64::new(self.started_at.load(Ordering::Relaxed)),
+            loaded: AtomicBool::new(self.loaded.load(Ordering::Acquire)),
+            public_url: Mutex::new(crate::lock(&self.public_url).clone()),
+        }
     }
 
     /// What suppression is judged against, for one transaction.
@@ -661,30 +694,35 @@ impl Alerting {
         Ok(())
     }
 
-    /// Spawns the worker: condition changes, escalation steps, heartbeats and suppressions
-    /// that end, woken at once by new work and at least every second.
+    /// Spawns the worker and the outbox's delivery loop (see [`Alerting::spawn_worker`]).
     pub fn spawn(self: &Arc<Self>, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<()>> {
-        let inbox = crate::lock(&self.inbox)
-            .take()
-            .expect("the alert worker is spawned once");
+        vec![self.spawn_worker(stop.clone()), self.outbox.spawn(stop)]
+    }
+
+    /// Spawns the worker: condition changes, escalation steps, heartbeats and suppressions
+    /// that end, woken at once by new work and at least every second. The outbox delivers on
+    /// its own thread ([`Outbox::spawn`]), which a reloaded successor shares.
+    pub fn spawn_worker(self: &Arc<Self>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+        let inbox = self.inbox.clone();
         let me = self.clone();
         let mut last_recheck = i64::MIN;
-        let worker = crate::supervise("alerting", self.metrics.clone(), stop.clone(), move || {
+        crate::supervise("alerting", self.metrics.clone(), stop, move || {
             let mut changes = Vec::new();
             // Wait up to a second for work; take everything that is queued.
-            let first = inbox.recv_timeout(std::time::Duration::from_secs(1));
-            for w in first.into_iter().chain(inbox.try_iter()) {
-                if let Work::Conditions(c) = w {
-                    changes.extend(c);
+            {
+                let inbox = crate::lock(&inbox);
+                let first = inbox.recv_timeout(std::time::Duration::from_secs(1));
+                for w in first.into_iter().chain(inbox.try_iter()) {
+                    if let Work::Conditions(c) = w {
+                        changes.extend(c);
+                    }
                 }
             }
             // The time after the wait: work that arrived is due now, not a second ago.
             let now = jiff::Timestamp::now().as_second();
             me.tick(changes, now, &mut last_recheck);
             std::time::Duration::ZERO
-        });
-        let outbox = self.outbox.spawn(stop);
-        vec![worker, outbox]
+        })
     }
 
     /// One round of the worker (public for tests, which drive time themselves).

@@ -170,7 +170,7 @@ fn serve(engine: &Arc<Engine>) -> (tokio::runtime::Runtime, std::net::SocketAddr
         .unwrap();
     let addr = listener.local_addr().unwrap();
     rt.spawn(steward_http::serve(
-        engine.clone(),
+        Arc::new(steward_engine::runtime::Runtime::fixed(engine.clone())),
         listener,
         std::future::pending(),
     ));

@@ -284,9 +284,12 @@ fn health_readiness_metrics_and_console() {
     let server = Server::start(&example_config(), &sqlite_url(dir.path()));
     let (status, ready) = server.get("/readyz");
     assert_eq!(status, 200);
+    let config = ready["config"].clone();
+    assert_eq!(config["hash"].as_str().map(str::len), Some(16), "{ready}");
+    assert_eq!(config["last_reload_successful"], json!(true));
     assert_eq!(
         ready,
-        json!({ "status": "ready", "store": "sqlite", "slos": 4 })
+        json!({ "status": "ready", "store": "sqlite", "slos": 4, "config": config })
     );
     let (status, body) = server.post(
         "/api/v1/samples",

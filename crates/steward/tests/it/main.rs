@@ -9,6 +9,7 @@ mod faults;
 mod gate;
 mod incidents;
 mod oncall;
+mod reload;
 mod restart;
 mod runbooks;
 mod support;
