@@ -693,11 +693,11 @@ impl Tx<'_> {
             .collect()
     }
 
-    /// Open alerts that are suppressed, oldest first.
-    pub fn open_suppressed(&mut self, limit: u32) -> Result<Vec<Alert>> {
+    /// Open pages (triggered or acknowledged), oldest first.
+    pub fn open_pages(&mut self, limit: u32) -> Result<Vec<Alert>> {
         self.db
             .query(
-                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE status <> 'resolved' AND suppressed IS NOT NULL ORDER BY id LIMIT ?1"),
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE status <> 'resolved' AND urgency = 'page' ORDER BY id LIMIT ?1"),
                 &[i64::from(limit).into()],
             )?
             .iter()

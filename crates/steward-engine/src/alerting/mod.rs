@@ -439,7 +439,7 @@ impl Alerting {
         labels: &Labels,
         now: i64,
     ) -> Result<(), StoreError> {
-        if was == a.urgency || a.status != AlertStatus::Triggered {
+        if was == a.urgency {
             return Ok(());
         }
         if a.urgency == Severity::Page {
@@ -450,10 +450,16 @@ impl Alerting {
                 "steward",
                 &format!("raised to a page ({})", a.severity),
             )?;
+            if a.status != AlertStatus::Triggered {
+                return Ok(());
+            }
             self.route(tx, ctx, a, labels, now)
         } else {
+            // A ticket is never held back nor escalated: whatever held the page back is
+            // forgotten with it.
             tx.stop_escalation(a.id)?;
             tx.set_suppressed(a.id, None)?;
+            ctx.set_suppressed(a.id, None);
             tx.log(
                 a.id,
                 now,
@@ -1064,52 +1070,70 @@ impl Alerting {
         Ok(s.on_call(&overrides, at))
     }
 
-    /// Open alerts that were suppressed, checked again: the silence, window or inhibiting
-    /// alert may be gone, and they notify then.
+    /// Every open page judged again: suppression is a state, not a verdict at opening. A page
+    /// a new silence (or window, or dependency page) covers stops escalating; one whose reason
+    /// changed names the new one; one that nothing holds back any more escalates again from
+    /// its first step. Pages of services others depend on are judged first, so a chain
+    /// settles in one pass.
     fn recheck_suppressed(self: &Arc<Self>, now: i64) -> Result<(), StoreError> {
         let me = self.clone();
-        let woke = self.store.transact(move |tx| {
+        let (held, woke) = self.store.transact(move |tx| {
             // Ended silences are kept five days for the record, as Alertmanager does.
             tx.forget_silences(now - SILENCE_RETENTION)?;
             let mut ctx = me.context();
-            let mut woke = 0;
-            for a in tx.open_suppressed(10_000)? {
+            let mut pages = tx.open_pages(100_000)?;
+            let depth = |a: &Alert| {
+                a.service
+                    .as_ref()
+                    .and_then(|s| me.dependencies.get(s))
+                    .map_or(0, Vec::len)
+            };
+            pages.sort_by_key(|a| (depth(a), a.id));
+            let (mut held, mut woke) = (0, 0);
+            for a in pages {
                 let labels: Labels = serde_json::from_str(&a.labels).unwrap_or_default();
-                if ctx.suppressed(tx, &a, &labels, now)?.is_some() {
+                let now_why = ctx.suppressed(tx, &a, &labels, now)?;
+                if now_why == a.suppressed {
                     continue;
                 }
-                tx.set_suppressed(a.id, None)?;
-                ctx.set_suppressed(a.id, None);
-                let was = a
-                    .suppressed
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default();
-                if a.status == AlertStatus::Triggered && a.urgency == Severity::Page {
-                    tx.log(
-                        a.id,
-                        now,
-                        "unsuppressed",
-                        "steward",
-                        &format!("no longer suppressed ({was}); paging"),
-                    )?;
-                    let policy = a.policy.clone();
-                    me.escalate_page(tx, &mut ctx, &a, &labels, policy, "escalating", now)?;
-                    woke += 1;
-                } else {
-                    tx.log(
+                tx.set_suppressed(a.id, now_why.as_ref())?;
+                ctx.set_suppressed(a.id, now_why.as_ref());
+                match (&a.suppressed, &now_why) {
+                    (_, Some(why)) => {
+                        tx.stop_escalation(a.id)?;
+                        tx.log(a.id, now, "suppressed", "steward", &why.to_string())?;
+                        held += 1;
+                    }
+                    (Some(was), None) if a.status == AlertStatus::Triggered => {
+                        tx.log(
+                            a.id,
+                            now,
+                            "unsuppressed",
+                            "steward",
+                            &format!("no longer suppressed ({was}); paging"),
+                        )?;
+                        let policy = a.policy.clone();
+                        me.escalate_page(tx, &mut ctx, &a, &labels, policy, "escalating", now)?;
+                        woke += 1;
+                    }
+                    (Some(was), None) => tx.log(
                         a.id,
                         now,
                         "unsuppressed",
                         "steward",
                         &format!("no longer suppressed ({was})"),
-                    )?;
+                    )?,
+                    (None, None) => {}
                 }
             }
-            Ok(woke)
+            Ok((held, woke))
         })?;
-        if woke > 0 {
-            tracing::info!(alerts = woke, "suppressed alerts notify again");
+        if held + woke > 0 {
+            tracing::info!(
+                held,
+                woke,
+                "open pages judged again: some are held back, some page again"
+            );
         }
         Ok(())
     }

@@ -95,6 +95,9 @@ pub struct Context<'c> {
     hold: i64,
     silences: Option<Vec<ActiveSilence>>,
     open: Option<Vec<(Alert, Labels)>>,
+    /// The first open page of each service that nothing holds back, as asked in this
+    /// transaction (forgotten whenever a suppression, an opening or a resolve changes it).
+    first_page: HashMap<String, Option<Alert>>,
 }
 
 /// Open alerts read for inhibition rules at most: a storm larger than this is judged against
@@ -113,11 +116,13 @@ impl<'c> Context<'c> {
             hold,
             silences: None,
             open: None,
+            first_page: HashMap::new(),
         }
     }
 
     /// A new alert joins the open ones (later events of the same transaction see it).
     pub fn opened(&mut self, a: &Alert, labels: Labels) {
+        self.first_page.clear();
         if let Some(open) = &mut self.open {
             open.push((a.clone(), labels));
         }
@@ -125,6 +130,7 @@ impl<'c> Context<'c> {
 
     /// An alert's suppression changed in this transaction: later judgements see it.
     pub fn set_suppressed(&mut self, id: i64, why: Option<&Suppression>) {
+        self.first_page.clear();
         if let Some(open) = &mut self.open {
             for (a, _) in open.iter_mut().filter(|(a, _)| a.id == id) {
                 a.suppressed = why.cloned();
@@ -133,6 +139,7 @@ impl<'c> Context<'c> {
     }
 
     pub fn resolved(&mut self, id: i64) {
+        self.first_page.clear();
         if let Some(open) = &mut self.open {
             open.retain(|(a, _)| a.id != id);
         }
@@ -238,12 +245,21 @@ impl<'c> Context<'c> {
         if now >= a.opened_at.saturating_add(self.hold) {
             return Ok(None);
         }
-        Ok(tx
-            .first_open_page_of(deps, a.id)?
-            .map(|o| Suppression::Dependency {
-                alert: o.id,
-                service: o.service.unwrap_or_default(),
-                dependent: service.clone(),
-            }))
+        for d in deps {
+            if !self.first_page.contains_key(d) {
+                let page = tx.first_open_page_of(std::slice::from_ref(d), a.id)?;
+                self.first_page.insert(d.clone(), page);
+            }
+        }
+        let first = deps
+            .iter()
+            .filter_map(|d| self.first_page.get(d).and_then(Option::as_ref))
+            .filter(|p| p.id != a.id)
+            .min_by_key(|p| p.id);
+        Ok(first.map(|o| Suppression::Dependency {
+            alert: o.id,
+            service: o.service.clone().unwrap_or_default(),
+            dependent: service.clone(),
+        }))
     }
 }
