@@ -759,7 +759,7 @@ impl World {
                         let held = &self.model.alerts[alert];
                         let holds = (held.page && !held.resolved)
                             || held.stopped_holding.is_some_and(|t| t >= now - 1);
-                        if !holds || now >= a.opened_at + HOLD + 1 {
+                        if !holds || now > a.opened_at + HOLD {
                             return Err(format!(
                                 "alert {} is held back by alert {alert}, which is not an open page within the hold",
                                 a.id
