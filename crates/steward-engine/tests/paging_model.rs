@@ -13,7 +13,11 @@
 //! 3. an alert acknowledged in a person's name was acknowledged by that person, directly or
 //!    by moving its incident after the alert opened;
 //! 4. an SLO's page is open exactly while its condition fires, and none is open for an SLO
-//!    that is no longer configured.
+//!    that is no longer configured;
+//! 5. what someone resolved (a person, its source, its incident) is resolved.
+//!
+//! "Notified" means a notification due at once, or gathered for later only because the same
+//! kind of alert reached the same person within a group interval before.
 //!
 //! `STEWARD_PAGING_SEED=N cargo test -p steward-engine --test paging_model` replays one case;
 //! `STEWARD_PAGING_CASES=N` runs more (the test command runs 60).
@@ -265,6 +269,8 @@ struct Known {
     became: Option<i64>,
     /// When it last stopped being a page that holds others back (resolved or lowered).
     stopped_holding: Option<i64>,
+    /// Someone resolved it (a person, its source, its incident): it must be resolved.
+    resolved_by_action: bool,
 }
 
 impl Known {
@@ -277,7 +283,14 @@ impl Known {
             resolved: false,
             became: None,
             stopped_holding: None,
+            resolved_by_action: false,
         }
+    }
+
+    /// Resolved by someone's action, not only seen resolved.
+    fn resolve_by_action(&mut self, at: i64) {
+        self.resolved_by_action = true;
+        self.resolve(at);
     }
 
     fn resolve(&mut self, at: i64) {
@@ -484,7 +497,11 @@ impl World {
                     .handle(vec![self.event(Action::Resolve, service, key, "critical")])
                     .unwrap();
                 if let Some(a) = found {
-                    self.model.alerts.get_mut(&a.id).unwrap().resolve(now);
+                    self.model
+                        .alerts
+                        .get_mut(&a.id)
+                        .unwrap()
+                        .resolve_by_action(now);
                 }
             }
             Op::ResolveByPerson { service, key } => {
@@ -492,7 +509,11 @@ impl World {
                     self.alerting
                         .set_status(a.id, AlertStatus::Resolved, "user:ann".into(), now)
                         .unwrap();
-                    self.model.alerts.get_mut(&a.id).unwrap().resolve(now);
+                    self.model
+                        .alerts
+                        .get_mut(&a.id)
+                        .unwrap()
+                        .resolve_by_action(now);
                 }
             }
             Op::Silence { service, minutes } => {
@@ -566,7 +587,11 @@ impl World {
                         now,
                     );
                     if r.is_ok() {
-                        self.model.alerts.get_mut(&a.id).unwrap().resolve(now);
+                        self.model
+                            .alerts
+                            .get_mut(&a.id)
+                            .unwrap()
+                            .resolve_by_action(now);
                     }
                 }
             }
@@ -595,7 +620,7 @@ impl World {
                             if let Some(k) = self.model.alerts.get_mut(&m.id) {
                                 k.acknowledged |= m.status != AlertStatus::Resolved;
                                 if to == IncidentStatus::Resolved {
-                                    k.resolve(now);
+                                    k.resolve_by_action(now);
                                 }
                             }
                         }
@@ -719,7 +744,7 @@ impl World {
                 let in_time = |m: &steward_store::Message| {
                     m.created_at >= became
                         && (m.next_attempt_at <= m.created_at + 1
-                            || self.recently_notified_group(m))
+                            || self.recently_notified_kind(&all, a, m))
                 };
                 if !messages.iter().any(in_time) {
                     let sent: Vec<String> = messages
@@ -739,6 +764,13 @@ impl World {
                         a.id, a.service.as_deref().unwrap_or("-"), a.summary, became - T0, a.status, a.suppressed
                     ));
                 }
+            }
+            // 5. What someone resolved is resolved.
+            if k.resolved_by_action && a.status != AlertStatus::Resolved {
+                return Err(format!(
+                    "alert {} ({}) was resolved, yet it is {:?}",
+                    a.id, a.summary, a.status
+                ));
             }
             // 2. A suppression names something live.
             if a.status != AlertStatus::Resolved {
@@ -831,24 +863,28 @@ impl World {
 }
 
 impl World {
-    /// Whether `m`'s group delivered to its destination within a group interval before it
-    /// is due: the only reason a page may wait.
-    fn recently_notified_group(&self, m: &steward_store::Message) -> bool {
-        let (dest, group) = (
-            m.destination.clone(),
-            m.group_key.clone().unwrap_or_default(),
-        );
-        let timing = self
-            .store
-            .transact(move |tx| tx.group_timing(&dest, &group))
-            .unwrap();
+    /// Whether the same kind of alert (the same source and key: the same alertname or SLO)
+    /// was delivered to `m`'s destination within a group interval before `m` is due: the
+    /// only reason a page may wait.
+    fn recently_notified_kind(
+        &self,
+        all: &[steward_store::Alert],
+        a: &steward_store::Alert,
+        m: &steward_store::Message,
+    ) -> bool {
         let interval = AlertOptions::default().group_interval;
-        // A delivery after it was queued can only be its own (a delivery carries every
-        // notification of its group that waits), so the last two tell.
-        [timing.last_delivery, timing.delivery_before]
-            .into_iter()
-            .flatten()
-            .any(|d| d <= m.created_at && m.next_attempt_at <= d + interval)
+        all.iter()
+            .filter(|o| o.integration == a.integration && o.dedup_key == a.dedup_key)
+            .any(|o| {
+                let id = o.id;
+                self.store
+                    .transact(move |tx| tx.messages_of(id))
+                    .unwrap()
+                    .iter()
+                    .filter(|x| x.destination == m.destination && x.id != m.id)
+                    .filter_map(|x| x.delivered_at)
+                    .any(|d| d <= m.created_at && m.next_attempt_at <= d + interval)
+            })
     }
 }
 
