@@ -220,7 +220,10 @@ pub fn build(docs: &[Document], scope: Scope, diags: &mut Diagnostics) -> Catalo
                         AlertPolicyUse::Ref(n) => {
                             ck.reference(&["AlertPolicy"], "alert policy", n, diags)
                         }
-                        AlertPolicyUse::Inline(p) => check_policy(&ck, p, diags),
+                        AlertPolicyUse::Inline(p) => {
+                            check_policy(&ck, p, diags);
+                            unused_alerting(diags, "AlertPolicy", &p.meta.name);
+                        }
                     }
                 }
                 let sli = match &slo.indicator {
@@ -249,7 +252,14 @@ pub fn build(docs: &[Document], scope: Scope, diags: &mut Diagnostics) -> Catalo
                 }
             }
             Document::Sli(sli) => check_sli(&ck, sli, diags),
-            Document::AlertPolicy(p) => check_policy(&ck, p, diags),
+            Document::AlertPolicy(p) => {
+                check_policy(&ck, p, diags);
+                unused_alerting(diags, "AlertPolicy", &p.meta.name);
+            }
+            Document::AlertCondition(c) => unused_alerting(diags, "AlertCondition", &c.meta.name),
+            Document::AlertNotificationTarget(t) => {
+                unused_alerting(diags, "AlertNotificationTarget", &t.meta.name)
+            }
             Document::CatalogService(s) => {
                 if let Some(owner) = &s.owner {
                     ck.reference(&["Team"], "owner team", owner, diags);
@@ -306,10 +316,7 @@ pub fn build(docs: &[Document], scope: Scope, diags: &mut Diagnostics) -> Catalo
                 }
                 catalog.runbooks.push(d.runbook.clone());
             }
-            Document::Service(_)
-            | Document::DataSource(_)
-            | Document::AlertCondition(_)
-            | Document::AlertNotificationTarget(_) => {}
+            Document::Service(_) | Document::DataSource(_) => {}
         }
     }
     catalog.services = merge_services(docs);
@@ -441,6 +448,18 @@ fn check_sli(ck: &Checker<'_>, sli: &SliDoc, diags: &mut Diagnostics) {
             ck.reference(&["DataSource"], "metricSourceRef", r, diags);
         }
     }
+}
+
+/// OpenSLO's alerting documents are read (and their references checked) but not acted on:
+/// said once per document, so nobody believes a condition or target of theirs will page.
+fn unused_alerting(diags: &mut Diagnostics, kind: &str, name: &Name) {
+    diags.warn(
+        name.loc.clone(),
+        format!(
+            "OpenSLO {kind} `{}` is read but not used: Steward alerts on every SLO with the multi-window burn-rate rules and pages through the service's escalationPolicy (or a Route); write those instead",
+            name.name
+        ),
+    );
 }
 
 fn check_policy(ck: &Checker<'_>, p: &AlertPolicyDoc, diags: &mut Diagnostics) {

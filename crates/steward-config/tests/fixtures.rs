@@ -158,3 +158,19 @@ fn spec_example_with_a_one_minute_calendar_window_warns() {
         "{warnings:#?}"
     );
 }
+
+/// Regression: OpenSLO AlertPolicy, AlertCondition and AlertNotificationTarget documents were
+/// accepted and then ignored without a word, so a user could believe they page someone.
+#[test]
+fn openslo_alerting_documents_are_read_with_a_warning_that_they_are_not_used() {
+    let loaded =
+        steward_config::load(&fixtures().join("schema-tests/alert-policy/alert-policy.yaml"))
+            .unwrap();
+    let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("OpenSLO AlertPolicy `") && w.contains("is read but not used")),
+        "{warnings:#?}"
+    );
+}

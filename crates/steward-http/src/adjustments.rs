@@ -64,6 +64,13 @@ fn read(app: &AppState, body: &[u8], name: Option<&str>) -> Result<StoredAdjustm
         (None, Some(Value::String(m))) => m,
         (None, _) => return Err(bad("an adjustment needs a name")),
     };
+    // The draft's document requires indicatorRef; through the API it is optional, and its
+    // absence means every SLO of the service. The draft's reader gets a stand-in, dropped
+    // after.
+    let whole_service = !spec.contains_key("indicatorRef");
+    if whole_service {
+        spec.insert("indicatorRef".into(), json!("all-slos-of-the-service"));
+    }
     let doc = json!({
         "apiVersion": "openslo.com/v2alpha",
         "kind": "BudgetAdjustment",
@@ -79,7 +86,10 @@ fn read(app: &AppState, body: &[u8], name: Option<&str>) -> Result<StoredAdjustm
     let Some(steward_config::docs::Document::BudgetAdjustment(d)) = docs.into_iter().next() else {
         return Err(bad("the body is not a budget adjustment"));
     };
-    let a = d.adjustment;
+    let mut a = d.adjustment;
+    if whole_service {
+        a.indicator = None;
+    }
     if app.engine().catalog().service(&a.service).is_none() {
         return Err(bad(format!(
             "service `{}` is not in the catalog",
@@ -92,11 +102,13 @@ fn read(app: &AppState, body: &[u8], name: Option<&str>) -> Result<StoredAdjustm
         .objectives_for(&a.service, a.indicator.as_deref())
         .is_empty()
     {
-        return Err(bad(format!(
-            "indicatorRef `{}` names no SLI or SLO of service `{}`",
-            a.indicator.as_deref().unwrap_or_default(),
-            a.service
-        )));
+        return Err(bad(match &a.indicator {
+            Some(i) => format!(
+                "indicatorRef `{i}` names no SLI or SLO of service `{}`",
+                a.service
+            ),
+            None => format!("service `{}` has no SLOs to adjust", a.service),
+        }));
     }
     Ok(StoredAdjustment {
         id: 0,

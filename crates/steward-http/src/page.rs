@@ -222,7 +222,7 @@ fn alerts_and_oncall(app: &AppState, out: &mut String) {
     let overrides = app
         .engine()
         .store()
-        .transact(move |tx| tx.overrides(now - 31 * 86_400, now + 31 * 86_400))
+        .transact(move |tx| tx.overrides(now - 400 * 86_400, now + 400 * 86_400))
         .unwrap_or_default();
     out.push_str(r#"<section class="panel"><h2>On call</h2><table class="list"><tr><th>schedule</th><th>now</th><th>until</th><th>next</th></tr>"#);
     for s in &catalog.schedules {

@@ -282,21 +282,31 @@ impl Schedule {
             .map(|s| s.user)
     }
 
-    /// Who is on call at `at` (the whole shift, from when it began) and the next shift
-    /// that starts after `at`, looking a month either way.
+    /// Who is on call at `at` (the whole shift, from when it began to when it hands off) and
+    /// the next shift that starts after `at`. It looks a month either way, and further (up
+    /// to 400 days) while the shift reaches the edge of what it looked at — a person alone on
+    /// a rotation is on call until the next override, not until a month from now.
     pub fn now_and_next(&self, overrides: &[Shift], at: i64) -> (Option<Shift>, Option<Shift>) {
-        const MONTH: i64 = 31 * 86_400;
-        let timeline = self.timeline(
-            overrides,
-            at.saturating_sub(MONTH),
-            at.saturating_add(MONTH),
-        );
-        let current = timeline
-            .iter()
-            .find(|s| s.start <= at && at < s.end)
-            .cloned();
-        let next = timeline.into_iter().find(|s| s.start > at);
-        (current, next)
+        const HORIZONS: [i64; 3] = [31 * 86_400, 124 * 86_400, 400 * 86_400];
+        let mut found = (None, None);
+        for horizon in HORIZONS {
+            let (from, to) = (at.saturating_sub(horizon), at.saturating_add(horizon));
+            let timeline = self.timeline(overrides, from, to);
+            let current = timeline
+                .iter()
+                .find(|s| s.start <= at && at < s.end)
+                .cloned();
+            let next = timeline.into_iter().find(|s| s.start > at);
+            let clipped = current
+                .as_ref()
+                .is_some_and(|s| s.start <= from || s.end >= to)
+                || (current.is_none() && next.is_none());
+            found = (current, next);
+            if !clipped {
+                break;
+            }
+        }
+        found
     }
 
     /// Every interval in [from, to) that nobody covers.
@@ -320,6 +330,24 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: "until" was cut at a month from now, so a person alone on a rotation
+    /// seemed to hand off in 31 days.
+    #[test]
+    fn a_shift_longer_than_a_month_is_reported_whole() {
+        let s = schedule(vec![rotation(
+            &["ann"],
+            ShiftLength::Weeks(1),
+            "2026-01-05T09:00",
+            "UTC",
+        )]);
+        let at = ts("2026-03-02T12:00:00Z");
+        let (now, next) = s.now_and_next(&[], at);
+        let now = now.unwrap();
+        assert_eq!(now.user, "ann");
+        assert!(now.end > at + 124 * 86_400, "until {}", now.end - at);
+        assert!(next.is_none() || next.unwrap().start > at + 124 * 86_400);
+    }
 
     fn ts(s: &str) -> i64 {
         s.parse::<Timestamp>().unwrap().as_second()

@@ -271,14 +271,25 @@ impl Tx<'_> {
         let Some(now) = self.incident(id)? else {
             return Ok(None);
         };
-        // A stage skipped is reached with the move (resolving what was never mitigated
-        // mitigates it then), so every derived time is there.
+        // A stage skipped is reached with the move: resolving what nobody acknowledged
+        // acknowledges it then. Mitigation is the exception (below).
         let stages = [
             (IncidentStatus::Acknowledged, "acknowledged"),
             (IncidentStatus::Mitigated, "mitigated"),
             (IncidentStatus::Resolved, "resolved"),
         ];
         for (stage, column) in stages {
+            // Mitigation skipped is not filled in: nobody said when it happened, and a
+            // postmortem that said "mitigated at the resolve time" would be wrong.
+            if stage == IncidentStatus::Mitigated && to != IncidentStatus::Mitigated {
+                if stage > now.status && stage <= to {
+                    self.db.exec(
+                        "UPDATE incidents SET status = ?2, updated_at = ?3 WHERE id = ?1",
+                        &[id.into(), stage.as_str().into(), at.into()],
+                    )?;
+                }
+                continue;
+            }
             if stage > now.status && stage <= to {
                 self.db.exec(
                     &format!("UPDATE incidents SET status = ?2, {column}_at = ?3, {column}_by = ?4, updated_at = ?3 WHERE id = ?1"),

@@ -96,7 +96,10 @@ pub fn markdown(
     md.push_str(&format!(
         "| Acknowledged | {} |\n| Mitigated | {} |\n| Resolved | {} |\n",
         by(i.acknowledged_at, &i.acknowledged_by),
-        by(i.mitigated_at, &i.mitigated_by),
+        match (i.mitigated_at, i.resolved_at) {
+            (None, Some(_)) => "not recorded (resolved without a separate mitigation)".into(),
+            _ => by(i.mitigated_at, &i.mitigated_by),
+        },
         by(i.resolved_at, &i.resolved_by),
     ));
     for r in &v.roles {

@@ -210,6 +210,20 @@ fn adjustments_are_checked_like_the_draft_and_a_maintenance_window_becomes_one()
         &json!({}),
     );
     assert_eq!(status, 404);
+    // Regression: the API demanded indicatorRef, which is optional there: without it, an
+    // adjustment covers every SLO of its service.
+    let whole = json!({ "name": "whole", "description": "planned failover", "service": "checkout", "startTime": rfc3339(t + 86_400), "duration": "1h" });
+    let (status, made) = send_as(&server, "POST", "ann", "/api/v1/budget-adjustments", &whole);
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["indicatorRef"], json!(null));
+    let (status, _) = send_as(
+        &server,
+        "DELETE",
+        "ann",
+        "/api/v1/budget-adjustments/whole",
+        &json!({}),
+    );
+    assert_eq!(status, 200);
 
     // The Sunday maintenance window, excluded from checkout's SLOs, recurring in Berlin time.
     let (status, made) = send_as(
