@@ -281,7 +281,7 @@ fn change(r: &Row) -> Result<Change> {
 }
 
 /// Notifications one delivery carries at most.
-pub const MAX_BATCH: i64 = 100;
+pub const MAX_BATCH: i64 = 1000;
 
 /// A transaction, with Steward's operations on it.
 pub struct Tx<'a> {

@@ -263,6 +263,9 @@ pub fn render(channel: &str, n: &Notice<'_>) -> String {
     }
 }
 
+/// Notifications a chat message, card or email of a batch shows in full.
+const SHOWN: usize = 20;
+
 /// One body for a batch of notifications to one destination: the message itself when alone;
 /// otherwise every message's text in one chat message or card, or a JSON webhook body that
 /// lists every notification.
@@ -275,22 +278,36 @@ pub fn combine(channel: &str, batch: &[Message]) -> String {
         .map(|m| serde_json::from_str(&m.payload).unwrap_or(Value::Null))
         .collect();
     let head = format!("{} alerts", batch.len());
+    // People read the first few; programs (webhooks) get every one.
+    let more = batch.len().saturating_sub(SHOWN);
+    let tail = if more > 0 {
+        format!("\n\n… and {more} more: the console lists them all")
+    } else {
+        String::new()
+    };
     match channel {
         "slack" => {
-            let texts: Vec<&str> = parsed.iter().filter_map(|p| p["text"].as_str()).collect();
-            json!({ "text": format!("{head}\n\n{}", texts.join("\n\n")) }).to_string()
+            let texts: Vec<&str> = parsed
+                .iter()
+                .take(SHOWN)
+                .filter_map(|p| p["text"].as_str())
+                .collect();
+            json!({ "text": format!("{head}\n\n{}{tail}", texts.join("\n\n")) }).to_string()
         }
         "teams" => {
             let mut body = vec![
                 json!({ "type": "TextBlock", "text": head, "weight": "Bolder", "size": "Large" }),
             ];
             let mut actions = Vec::new();
-            for p in &parsed {
+            for p in parsed.iter().take(SHOWN) {
                 let card = &p["attachments"][0]["content"];
                 body.extend(card["body"].as_array().cloned().unwrap_or_default());
                 if let Some(a) = card["actions"].as_array().and_then(|a| a.first()) {
                     actions.push(a.clone());
                 }
+            }
+            if more > 0 {
+                body.push(json!({ "type": "TextBlock", "text": tail.trim(), "wrap": true }));
             }
             actions.truncate(5);
             json!({
@@ -312,13 +329,17 @@ pub fn combine(channel: &str, batch: &[Message]) -> String {
         "email" => {
             let bodies: Vec<&str> = batch
                 .iter()
+                .take(SHOWN)
                 .map(|m| {
                     m.payload
                         .split_once("\n\n")
                         .map_or(m.payload.as_str(), |(_, b)| b)
                 })
                 .collect();
-            format!("Subject: [Steward] {head}\n\n{}", bodies.join("\n----\n\n"))
+            format!(
+                "Subject: [Steward] {head}\n\n{}{tail}",
+                bodies.join("\n----\n\n")
+            )
         }
         _ => {
             let texts: Vec<&str> = parsed.iter().filter_map(|p| p["text"].as_str()).collect();

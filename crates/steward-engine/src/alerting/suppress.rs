@@ -5,8 +5,10 @@
 //! ([`Context::new`]'s `hold`): after that it pages, naming the page it waited on, since the
 //! two may be different failures.
 
+use super::Alerting;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 use steward_config::Catalog;
 use steward_model::matcher::{all_match, Labels, MatchOp, Matcher};
 use steward_model::{Severity, Suppression};
@@ -261,5 +263,78 @@ impl<'c> Context<'c> {
             service: o.service.clone().unwrap_or_default(),
             dependent: service.clone(),
         }))
+    }
+}
+
+/// How long an ended silence is kept (seconds).
+const SILENCE_RETENTION: i64 = 5 * 86_400;
+
+impl Alerting {
+    /// Every open page judged again: suppression is a state, not a verdict at opening. A page
+    /// a new silence (or window, or dependency page) covers stops escalating; one whose reason
+    /// changed names the new one; one that nothing holds back any more escalates again from
+    /// its first step. Pages of services others depend on are judged first, so a chain
+    /// settles in one pass.
+    pub(super) fn recheck_suppressed(self: &Arc<Self>, now: i64) -> Result<(), StoreError> {
+        let me = self.clone();
+        let (held, woke) = self.store.transact(move |tx| {
+            // Ended silences are kept five days for the record, as Alertmanager does.
+            tx.forget_silences(now - SILENCE_RETENTION)?;
+            let mut ctx = me.context();
+            let mut pages = tx.open_pages(100_000)?;
+            let depth = |a: &Alert| {
+                a.service
+                    .as_ref()
+                    .and_then(|s| me.dependencies.get(s))
+                    .map_or(0, Vec::len)
+            };
+            pages.sort_by_key(|a| (depth(a), a.id));
+            let (mut held, mut woke) = (0, 0);
+            for a in pages {
+                let labels: Labels = serde_json::from_str(&a.labels).unwrap_or_default();
+                let now_why = ctx.suppressed(tx, &a, &labels, now)?;
+                if now_why == a.suppressed {
+                    continue;
+                }
+                tx.set_suppressed(a.id, now_why.as_ref())?;
+                ctx.set_suppressed(a.id, now_why.as_ref());
+                match (&a.suppressed, &now_why) {
+                    (_, Some(why)) => {
+                        tx.stop_escalation(a.id)?;
+                        tx.log(a.id, now, "suppressed", "steward", &why.to_string())?;
+                        held += 1;
+                    }
+                    (Some(was), None) if a.status == AlertStatus::Triggered => {
+                        tx.log(
+                            a.id,
+                            now,
+                            "unsuppressed",
+                            "steward",
+                            &format!("no longer suppressed ({was}); paging"),
+                        )?;
+                        let policy = a.policy.clone();
+                        me.escalate_page(tx, &mut ctx, &a, &labels, policy, "escalating", now)?;
+                        woke += 1;
+                    }
+                    (Some(was), None) => tx.log(
+                        a.id,
+                        now,
+                        "unsuppressed",
+                        "steward",
+                        &format!("no longer suppressed ({was})"),
+                    )?,
+                    (None, None) => {}
+                }
+            }
+            Ok((held, woke))
+        })?;
+        if held + woke > 0 {
+            tracing::info!(
+                held,
+                woke,
+                "open pages judged again: some are held back, some page again"
+            );
+        }
+        Ok(())
     }
 }
