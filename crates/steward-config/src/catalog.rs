@@ -842,43 +842,94 @@ pub struct Reachability {
 /// (`smtp`); a schedule when every participant is; a webhook target always. A policy reaches
 /// nobody when none of its steps does — for a tier-1 service that is an error.
 pub fn reachability(catalog: &Catalog, smtp: bool) -> Reachability {
-    use steward_model::catalog::Contact;
-    use steward_model::escalation::Target;
-    let user_reachable = |u: &str| {
-        catalog.user(u).is_some_and(|u| {
-            u.contacts
-                .iter()
-                .any(|c| smtp || !matches!(c, Contact::Email(_)))
-        })
-    };
-    let email_only = |u: &str| {
-        catalog.user(u).is_some_and(|u| {
-            !u.contacts.is_empty() && u.contacts.iter().all(|c| matches!(c, Contact::Email(_)))
-        })
-    };
     let mut out = Reachability::default();
     for s in &catalog.services {
         let tier1 = s.tier == Some(1);
-        let findings = if tier1 {
-            &mut out.errors
-        } else {
-            &mut out.warnings
-        };
         let Some(name) = &s.escalation_policy else {
-            if tier1 && catalog.routes.is_empty() {
-                findings.push(format!(
+            match (tier1, catalog.routes.is_empty()) {
+                (true, true) => out.errors.push(format!(
                     "tier-1 service `{}` has no escalationPolicy and no Route exists: its pages reach nobody",
                     s.name
-                ));
+                )),
+                (true, false) => out.warnings.push(format!(
+                    "tier-1 service `{}` has no escalationPolicy: only a Route that matches its pages reaches anyone",
+                    s.name
+                )),
+                _ => {}
             }
             continue;
         };
-        let Some(policy) = catalog.policy(name) else {
+        let Some(reach) = PolicyReach::of(catalog, name, smtp) else {
             continue;
         };
-        let mut unreached: Vec<String> = Vec::new();
-        let mut steps_reaching = 0;
-        let mut lacking: Vec<String> = Vec::new();
+        if reach.steps_reaching == 0 {
+            let findings = if tier1 {
+                &mut out.errors
+            } else {
+                &mut out.warnings
+            };
+            findings.push(format!(
+                "{}service `{}`: escalation policy `{name}` reaches no one: {}; give them a webhook, Slack, Teams or email contact",
+                if tier1 { "tier-1 " } else { "" },
+                s.name,
+                reach.why(smtp)
+            ));
+        } else if !reach.unreached.is_empty() {
+            out.warnings.push(format!(
+                "service `{}`: {} of escalation policy `{name}` may reach no one: {}",
+                s.name,
+                reach.unreached.join(", "),
+                reach.why(smtp)
+            ));
+        }
+    }
+    // A route takes pages of any service, tier 1 among them: one to a policy that reaches
+    // no one is an error.
+    for r in &catalog.routes {
+        let Some(reach) = PolicyReach::of(catalog, &r.policy, smtp) else {
+            continue;
+        };
+        if reach.steps_reaching == 0 {
+            out.errors.push(format!(
+                "route `{}` sends pages to escalation policy `{}`, which reaches no one: {}",
+                r.name,
+                r.policy,
+                reach.why(smtp)
+            ));
+        }
+    }
+    out.warnings.dedup();
+    out
+}
+
+/// Who an escalation policy reaches, judged from the configuration.
+struct PolicyReach<'c> {
+    catalog: &'c Catalog,
+    steps_reaching: usize,
+    /// Steps that reach no one ("step 2").
+    unreached: Vec<String>,
+    /// People it names (directly or on a schedule) that no contact reaches.
+    lacking: Vec<String>,
+}
+
+impl<'c> PolicyReach<'c> {
+    fn of(catalog: &'c Catalog, policy: &str, smtp: bool) -> Option<PolicyReach<'c>> {
+        use steward_model::catalog::Contact;
+        use steward_model::escalation::Target;
+        let policy = catalog.policy(policy)?;
+        let user_reachable = |u: &str| {
+            catalog.user(u).is_some_and(|u| {
+                u.contacts
+                    .iter()
+                    .any(|c| smtp || !matches!(c, Contact::Email(_)))
+            })
+        };
+        let mut reach = PolicyReach {
+            catalog,
+            steps_reaching: 0,
+            unreached: Vec::new(),
+            lacking: Vec::new(),
+        };
         for (i, step) in policy.steps.iter().enumerate() {
             let mut missing: Vec<String> = Vec::new();
             let mut reaches = false;
@@ -905,50 +956,42 @@ pub fn reachability(catalog: &Catalog, smtp: bool) -> Reachability {
                 }
             }
             if reaches {
-                steps_reaching += 1;
+                reach.steps_reaching += 1;
             } else {
-                unreached.push(format!("step {}", i + 1));
+                reach.unreached.push(format!("step {}", i + 1));
             }
             for m in missing {
-                if !lacking.contains(&m) {
-                    lacking.push(m);
+                if !reach.lacking.contains(&m) {
+                    reach.lacking.push(m);
                 }
             }
         }
-        let why = |lacking: &[String]| {
-            let emails: Vec<&String> = lacking.iter().filter(|u| email_only(u)).collect();
-            let mut text = format!(
-                "{} have no contact Steward can deliver to",
-                lacking.join(", ")
-            );
-            if !smtp && !emails.is_empty() {
-                text.push_str(&format!(
-                    " ({} only email, and no SMTP relay is set up: --smtp-url)",
-                    emails
-                        .iter()
-                        .map(|e| e.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-            text
-        };
-        if steps_reaching == 0 {
-            findings.push(format!(
-                "{}service `{}`: escalation policy `{name}` reaches no one: {}; give them a webhook, Slack, Teams or email contact",
-                if tier1 { "tier-1 " } else { "" },
-                s.name,
-                why(&lacking)
-            ));
-        } else if !unreached.is_empty() {
-            out.warnings.push(format!(
-                "service `{}`: {} of escalation policy `{name}` may reach no one: {}",
-                s.name,
-                unreached.join(", "),
-                why(&lacking)
+        Some(reach)
+    }
+
+    fn why(&self, smtp: bool) -> String {
+        use steward_model::catalog::Contact;
+        let email_only: Vec<&str> = self
+            .lacking
+            .iter()
+            .filter(|u| {
+                self.catalog.user(u).is_some_and(|u| {
+                    !u.contacts.is_empty()
+                        && u.contacts.iter().all(|c| matches!(c, Contact::Email(_)))
+                })
+            })
+            .map(String::as_str)
+            .collect();
+        let mut text = format!(
+            "{} have no contact Steward can deliver to",
+            self.lacking.join(", ")
+        );
+        if !smtp && !email_only.is_empty() {
+            text.push_str(&format!(
+                " ({} only email, and no SMTP relay is set up: --smtp-url)",
+                email_only.join(", ")
             ));
         }
+        text
     }
-    out.warnings.dedup();
-    out
 }

@@ -39,22 +39,36 @@ pub enum ReloadError {
     Invalid(Vec<String>),
     #[error("this Steward has no configuration directory to reload (the demo runs a fixed one)")]
     NoDirectory,
+    #[error("Steward is still starting (reading the store); reload once /readyz says ready")]
+    Starting,
     #[error("the new configuration could not take over, so the running one stays: {0}")]
     Engine(#[from] EngineError),
 }
 
-/// The workers of one engine.
+/// The workers of one engine: those that read its SLO state (the evaluator, the roll-up)
+/// and the alert worker, stopped apart — the alert worker goes on escalating while a
+/// reloaded engine rebuilds.
 struct Workers {
-    stop: Arc<AtomicBool>,
-    handles: Vec<JoinHandle<()>>,
+    slo: Vec<JoinHandle<()>>,
+    slo_stop: Arc<AtomicBool>,
+    alerts: Vec<JoinHandle<()>>,
+    alerts_stop: Arc<AtomicBool>,
 }
 
 impl Workers {
-    fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for h in self.handles {
-            let _ = h.join();
-        }
+    fn stop_slo(&mut self) {
+        stop(&self.slo_stop, &mut self.slo);
+    }
+
+    fn stop_alerts(&mut self) {
+        stop(&self.alerts_stop, &mut self.alerts);
+    }
+}
+
+fn stop(flag: &AtomicBool, handles: &mut Vec<JoinHandle<()>>) {
+    flag.store(true, Ordering::Relaxed);
+    for h in handles.drain(..) {
+        let _ = h.join();
     }
 }
 
@@ -66,7 +80,9 @@ pub struct Runtime {
     /// Whether email can be delivered (SMTP is set up): for the reachability check.
     smtp: bool,
     status: Mutex<ConfigStatus>,
-    /// The running engine's workers; held through a reload, so one runs at a time.
+    /// The running engine's workers, `None` until [`Runtime::start`]; held through a
+    /// reload (the configuration is read under it too), so one runs at a time and the last
+    /// to take it installs the newest files.
     workers: Mutex<Option<Workers>>,
     /// Stops everything: the outbox, and the workers of whichever engine runs.
     stop: Arc<AtomicBool>,
@@ -118,18 +134,44 @@ impl Runtime {
         crate::lock(&self.status).clone()
     }
 
-    /// Starts the running engine's workers (once it is rebuilt) and the outbox.
+    /// Starts the running engine's workers (once it is rebuilt) and the outbox; once.
     pub fn start(&self) {
+        let mut workers = crate::lock(&self.workers);
+        if workers.is_some() {
+            return;
+        }
         let engine = self.engine();
         *crate::lock(&self.outbox) = Some(engine.alerting.outbox.spawn(self.stop.clone()));
-        *crate::lock(&self.workers) = Some(workers_of(&engine, &self.stop));
+        let mut w = Workers {
+            slo: Vec::new(),
+            slo_stop: Arc::default(),
+            alerts: Vec::new(),
+            alerts_stop: Arc::default(),
+        };
+        self.start_slo(&engine, &mut w);
+        self.start_alerts(&engine, &mut w);
+        *workers = Some(w);
+    }
+
+    fn start_slo(&self, engine: &Arc<Engine>, w: &mut Workers) {
+        w.slo_stop = watched(&self.stop);
+        w.slo = vec![
+            engine.spawn_evaluator(w.slo_stop.clone()),
+            engine.spawn_rollup(w.slo_stop.clone()),
+        ];
+    }
+
+    fn start_alerts(&self, engine: &Arc<Engine>, w: &mut Workers) {
+        w.alerts_stop = watched(&self.stop);
+        w.alerts = vec![engine.alerting.spawn_worker(w.alerts_stop.clone())];
     }
 
     /// Stops every worker and the outbox, and waits for them.
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(w) = crate::lock(&self.workers).take() {
-            w.stop();
+        if let Some(mut w) = crate::lock(&self.workers).take() {
+            w.stop_slo();
+            w.stop_alerts();
         }
         if let Some(h) = crate::lock(&self.outbox).take() {
             let _ = h.join();
@@ -139,7 +181,12 @@ impl Runtime {
     /// Loads the configuration directory again and, if it is whole, puts it in place of the
     /// running one (see the module's documentation). Blocks for as long as the rebuild takes.
     pub fn reload(&self, now: i64) -> Result<ConfigStatus, ReloadError> {
-        let result = self.try_reload(now);
+        let mut workers = crate::lock(&self.workers);
+        let result = match workers.as_mut() {
+            // Still starting: the first rebuild has not finished.
+            None => Err(ReloadError::Starting),
+            Some(w) => self.try_reload(w, now),
+        };
         let mut status = crate::lock(&self.status);
         status.last_reload_at = now;
         match &result {
@@ -162,10 +209,11 @@ impl Runtime {
             }
         }
         let status = status.clone();
+        drop(workers);
         result.map(|_| status)
     }
 
-    fn try_reload(&self, now: i64) -> Result<String, ReloadError> {
+    fn try_reload(&self, workers: &mut Workers, now: i64) -> Result<String, ReloadError> {
         let Some(directory) = &self.directory else {
             return Err(ReloadError::NoDirectory);
         };
@@ -183,12 +231,9 @@ impl Runtime {
         {
             tracing::warn!("{w}");
         }
-        // One reload at a time: the workers' lock is held throughout.
-        let mut workers = crate::lock(&self.workers);
         let old = self.engine();
-        if let Some(w) = workers.take() {
-            w.stop();
-        }
+        // The old engine stops counting; its alert worker goes on escalating meanwhile.
+        workers.stop_slo();
         let gate = old.retire();
         let taken_over = old.successor(loaded.catalog, now).and_then(|new| {
             new.rebuild(now)?;
@@ -196,46 +241,36 @@ impl Runtime {
         });
         match taken_over {
             Ok(new) => {
+                workers.stop_alerts();
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
-                *workers = Some(workers_of(&new, &self.stop));
+                self.start_slo(&new, workers);
+                self.start_alerts(&new, workers);
                 drop(gate);
                 Ok(loaded.hash)
             }
             Err(e) => {
                 drop(gate);
                 old.revive();
-                *workers = Some(workers_of(&old, &self.stop));
+                self.start_slo(&old, workers);
                 Err(e.into())
             }
         }
     }
 }
 
-/// Starts an engine's own workers: the evaluator, the roll-up and the alert worker.
-fn workers_of(engine: &Arc<Engine>, stop_all: &Arc<AtomicBool>) -> Workers {
-    let stop = Arc::new(AtomicBool::new(false));
-    // Stopping everything stops these too.
-    let watch = {
-        let (stop, all) = (stop.clone(), stop_all.clone());
-        std::thread::Builder::new()
-            .name("workers-stop".into())
-            .spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    if all.load(Ordering::Relaxed) {
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(100));
+/// A stop flag of its own, also set when everything stops.
+fn watched(stop_all: &Arc<AtomicBool>) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(stop_all.load(Ordering::Relaxed)));
+    let (mine, all) = (stop.clone(), stop_all.clone());
+    let _ = std::thread::Builder::new()
+        .name("workers-stop".into())
+        .spawn(move || {
+            while !mine.load(Ordering::Relaxed) {
+                if all.load(Ordering::Relaxed) {
+                    mine.store(true, Ordering::Relaxed);
                 }
-            })
-            .expect("spawning a worker thread")
-    };
-    Workers {
-        handles: vec![
-            engine.spawn_evaluator(stop.clone()),
-            engine.spawn_rollup(stop.clone()),
-            engine.alerting.spawn_worker(stop.clone()),
-            watch,
-        ],
-        stop,
-    }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+    stop
 }

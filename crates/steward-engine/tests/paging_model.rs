@@ -147,7 +147,9 @@ fn build(text: &str) -> Catalog {
 const T0: i64 = 1_767_787_200;
 const HOLD: i64 = 1800;
 const SERVICES: [&str; 4] = ["db", "api", "checkout", "shop"];
-const WORDS: [&str; 5] = ["critical", "error", "page", "warning", "info"];
+const WORDS: [&str; 7] = [
+    "critical", "error", "page", "sev1", "warning", "info", "low",
+];
 const PEOPLE: [&str; 3] = ["ann", "bob", "cid"];
 
 struct Rng(u64);
@@ -323,8 +325,9 @@ struct Model {
 
 impl Model {
     fn page(word: &str) -> bool {
-        // The documented mapping, written out: these page, the rest are tickets.
-        matches!(word, "critical" | "error" | "page")
+        // The documented mapping, written out: these are tickets; every other word pages,
+        // the ones Steward does not know ("sev1") too.
+        !matches!(word, "warning" | "info" | "low")
     }
 
     fn silenced(&self, service: &str, now: i64) -> bool {
@@ -446,7 +449,8 @@ impl World {
             dedup_key: format!("{service}-{key}"),
             severity: word.into(),
             summary: format!("{service} {key} {word}"),
-            labels: BTreeMap::from([("alertname".to_string(), format!("{service}-{key}"))]),
+            // Kinds shared across services, as Prometheus's alertnames are.
+            labels: BTreeMap::from([("alertname".to_string(), kind(service, key))]),
             details: Value::Null,
             at: self.now,
             expires_at: None,
@@ -863,9 +867,9 @@ impl World {
 }
 
 impl World {
-    /// Whether the same kind of alert (the same source and key: the same alertname or SLO)
-    /// was delivered to `m`'s destination within a group interval before `m` is due: the
-    /// only reason a page may wait.
+    /// Whether the same kind of alert (the same alertname, or the same SLO) was delivered to
+    /// `m`'s destination within a group interval before `m` is due: the only reason a page
+    /// may wait.
     fn recently_notified_kind(
         &self,
         all: &[steward_store::Alert],
@@ -874,7 +878,7 @@ impl World {
     ) -> bool {
         let interval = AlertOptions::default().group_interval;
         all.iter()
-            .filter(|o| o.integration == a.integration && o.dedup_key == a.dedup_key)
+            .filter(|o| alert_kind(o) == alert_kind(a))
             .any(|o| {
                 let id = o.id;
                 self.store
@@ -885,6 +889,19 @@ impl World {
                     .filter_map(|x| x.delivered_at)
                     .any(|d| d <= m.created_at && m.next_attempt_at <= d + interval)
             })
+    }
+}
+
+/// The kind of alert the model's events say: an outside alert's is its key's (shared by every
+/// service), an SLO's its own.
+fn kind(_service: &str, key: u8) -> String {
+    format!("Kind{key}")
+}
+
+fn alert_kind(a: &steward_store::Alert) -> String {
+    match a.dedup_key.rsplit_once('-') {
+        Some((_, key)) if a.integration == "prom" => kind("", key.parse().unwrap_or(0)),
+        _ => a.dedup_key.clone(),
     }
 }
 

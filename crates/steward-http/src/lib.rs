@@ -200,7 +200,16 @@ async fn reload(State(app): State<AppState>) -> Result<Json<serde_json::Value>, 
             "not_reloadable",
             e.to_string(),
         )),
-        Err(e @ ReloadError::Engine(_)) => Err(ApiError::unavailable(e.to_string())),
+        Err(e @ ReloadError::Starting) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            e.to_string(),
+        )),
+        Err(e @ ReloadError::Engine(_)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "reload_failed",
+            e.to_string(),
+        )),
     }
 }
 
@@ -274,6 +283,7 @@ async fn readyz(State(app): State<AppState>) -> axum::response::Response {
             "hash": config.hash,
             "loaded_at": slos::rfc3339(config.loaded_at),
             "last_reload_successful": config.last_reload_successful,
+            "last_reload_at": slos::rfc3339(config.last_reload_at),
         },
     }))
     .into_response()

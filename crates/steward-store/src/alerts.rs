@@ -312,18 +312,14 @@ pub(crate) fn alert(r: &Row) -> Result<Alert> {
         resolved_by: r.opt_text(15)?,
         updated_at: r.int(16)?,
         events: r.int(17)?,
-        suppressed: r
-            .opt_text(18)?
-            .map(|t| decode_suppression(&t))
-            .transpose()?,
+        // A value this version cannot read (written by another) is judged again by the
+        // worker's next pass rather than failing every read of the alert.
+        suppressed: r.opt_text(18)?.and_then(|t| decode_suppression(&t).ok()),
         policy: r.opt_text(19)?,
         expires_at: r.opt_int(20)?,
         incident: r.opt_int(21)?,
-        urgency: {
-            let u = r.text(22)?;
-            Severity::parse(&u)
-                .ok_or_else(|| StoreError::Backend(format!("unknown alert urgency `{u}`")))?
-        },
+        // Unknown: it pages (a page too many over a page too few).
+        urgency: Severity::parse(&r.text(22)?).unwrap_or(Severity::Page),
     })
 }
 
@@ -891,6 +887,16 @@ impl Tx<'_> {
         self.db.exec(
             "UPDATE outbox SET batch = ?2 WHERE batch = ?1 AND status = 'pending'",
             &[from.into(), to.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Takes a pending message out of the batch that claimed it: the next delivery of its
+    /// group carries it.
+    pub fn unbatch(&mut self, id: i64) -> Result<()> {
+        self.db.exec(
+            "UPDATE outbox SET batch = NULL WHERE id = ?1 AND status = 'pending'",
+            &[id.into()],
         )?;
         Ok(())
     }

@@ -316,9 +316,23 @@ impl Tx<'_> {
         }
         // Resolved: its alerts are too, so none stays open acknowledged, holding back the
         // pages of services that depend on it. A condition that still fires pages anew.
+        // A page of an SLO whose condition still fires stays open (acknowledged, on the
+        // incident's record): resolving it would open it again within a second, and page
+        // again, as the burn goes on. It resolves when the burn stops.
         if to == IncidentStatus::Resolved {
             for a in self.alerts_of_incident(id)? {
-                if a.status != crate::AlertStatus::Resolved {
+                if a.status == crate::AlertStatus::Resolved {
+                    continue;
+                }
+                if self.condition_fires(&a)? {
+                    self.log(
+                        a.id,
+                        at,
+                        "left_open",
+                        actor,
+                        &format!("incident {id} resolved while its SLO still burns; the page resolves when the burn stops"),
+                    )?;
+                } else {
                     self.resolve(a.id, actor, at)?;
                 }
             }
@@ -392,6 +406,26 @@ impl Tx<'_> {
     }
 
     /// Joins an alert to an incident (an alert belongs to one incident at most).
+    /// Whether `a` is an SLO's alert (key `slo/NAME/SEVERITY`) whose condition fires.
+    fn condition_fires(&mut self, a: &Alert) -> Result<bool> {
+        let Some((slo, severity)) = a
+            .dedup_key
+            .strip_prefix("slo/")
+            .and_then(|k| k.rsplit_once('/'))
+            .filter(|_| a.source == "slo")
+        else {
+            return Ok(false);
+        };
+        Ok(self
+            .db
+            .one(
+                "SELECT count(*) FROM slo_alert_state WHERE slo = ?1 AND severity = ?2 AND firing = ?3",
+                &[slo.into(), severity.into(), crate::sql::Val::Int(1)],
+            )?
+            .int(0)?
+            > 0)
+    }
+
     pub fn join_incident(&mut self, incident: i64, alert: &Alert, at: i64) -> Result<()> {
         self.db.exec(
             "UPDATE alerts SET incident = ?2 WHERE id = ?1 AND incident IS NULL",

@@ -1142,6 +1142,61 @@ fn runs_are_one_at_a_time_per_target_and_counted_for_the_breaker(f: Fixture) {
     assert_eq!(store.transact(|tx| tx.switch("runbooks")).unwrap(), Some(s));
 }
 
+/// Resolving an incident resolves its alerts, but leaves open the page of an SLO whose
+/// condition still fires: resolving that would only open it again and page again.
+fn resolving_an_incident_resolves_its_alerts_and_leaves_a_burning_slo_page_open(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let (id, other, slo) = store
+        .transact(|tx| {
+            tx.record_transition(&AlertTransition {
+                slo: "checkout-availability".into(),
+                long_window: "1h".into(),
+                short_window: "5m".into(),
+                severity: "page".into(),
+                firing: true,
+                at: 100,
+                long_burn: 20.0,
+                short_burn: 30.0,
+                factor: 14.4,
+            })?;
+            let i = tx.declare_incident(
+                &NewIncident {
+                    title: "checkout down".into(),
+                    severity: "SEV2".into(),
+                    service: "checkout".into(),
+                    customer: None,
+                    started_at: 100,
+                    declared_at: 100,
+                    impact_started_at: None,
+                    actor: "user:ann".into(),
+                },
+                "declared by user:ann",
+            )?;
+            let other = tx.trigger(&new_alert("k", 100))?.alert().clone();
+            let mut burning = new_alert("slo/checkout-availability/page", 100);
+            burning.source = "slo".into();
+            burning.integration = "steward".into();
+            let slo = tx.trigger(&burning)?.alert().clone();
+            tx.join_incident(i.id, &other, 101)?;
+            tx.join_incident(i.id, &slo, 101)?;
+            tx.move_incident(i.id, IncidentStatus::Resolved, "user:ann", 200)?;
+            Ok((
+                i.id,
+                tx.alert(other.id)?.unwrap(),
+                tx.alert(slo.id)?.unwrap(),
+            ))
+        })
+        .unwrap();
+    assert_eq!(
+        (other.status, other.resolved_by.as_deref()),
+        (AlertStatus::Resolved, Some("user:ann"))
+    );
+    assert_eq!(
+        (slo.status, slo.incident),
+        (AlertStatus::Acknowledged, Some(id))
+    );
+}
+
 macro_rules! conformance_suite {
     ($backend:ident: $($test:ident),* $(,)?) => {
         mod $backend {
@@ -1177,6 +1232,7 @@ conformance_suite!(sqlite:
     a_batch_moves_to_a_new_leader_and_only_a_leader_is_retried,
     changes_are_kept_and_listed_newest_first_per_service,
     incidents_move_forward_acknowledge_their_alerts_and_keep_roles_and_items,
+    resolving_an_incident_resolves_its_alerts_and_leaves_a_burning_slo_page_open,
     runs_are_one_at_a_time_per_target_and_counted_for_the_breaker,
     a_failed_transaction_leaves_nothing_behind,
     ping_answers,
@@ -1203,6 +1259,7 @@ conformance_suite!(postgres:
     a_batch_moves_to_a_new_leader_and_only_a_leader_is_retried,
     changes_are_kept_and_listed_newest_first_per_service,
     incidents_move_forward_acknowledge_their_alerts_and_keep_roles_and_items,
+    resolving_an_incident_resolves_its_alerts_and_leaves_a_burning_slo_page_open,
     runs_are_one_at_a_time_per_target_and_counted_for_the_breaker,
     a_failed_transaction_leaves_nothing_behind,
     ping_answers,

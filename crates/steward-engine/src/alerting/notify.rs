@@ -263,6 +263,10 @@ pub fn render(channel: &str, n: &Notice<'_>) -> String {
     }
 }
 
+/// The most one delivery carries, in bytes of its notifications (receivers refuse large
+/// bodies, and a refusal would dead-letter the whole batch).
+const MAX_DELIVERY_BYTES: usize = 1 << 20;
+
 /// Notifications a chat message, card or email of a batch shows in full.
 const SHOWN: usize = 20;
 
@@ -584,6 +588,19 @@ impl Outbox {
                 } else {
                     tx.skip(m.id)?;
                 }
+            }
+            // A delivery stays under a megabyte: what does not fit goes with the next one.
+            let mut bytes = 0;
+            let mut fits = keep.len();
+            for (n, m) in keep.iter().enumerate() {
+                bytes += m.payload.len();
+                if n > 0 && bytes > MAX_DELIVERY_BYTES {
+                    fits = n;
+                    break;
+                }
+            }
+            for m in keep.drain(fits..) {
+                tx.unbatch(m.id)?;
             }
             // The leader was left out: the first kept message leads, under its own key.
             if let Some(first) = keep.first() {

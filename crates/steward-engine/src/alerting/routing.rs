@@ -237,7 +237,8 @@ impl Alerting {
             tx.stop_escalation(e.alert)?;
             return Ok(0);
         };
-        if alert.status != AlertStatus::Triggered {
+        // Acknowledged, resolved, or a ticket now: nobody is paged further.
+        if alert.status != AlertStatus::Triggered || alert.urgency != Severity::Page {
             tx.stop_escalation(e.alert)?;
             return Ok(0);
         }
@@ -250,15 +251,46 @@ impl Alerting {
             return Ok(0);
         }
         let Some(policy) = self.catalog.policy(&e.policy) else {
-            tx.stop_escalation(alert.id)?;
+            // The policy went away in a reload: the page is routed again, from the first
+            // step of where it goes now, rather than left with nobody.
+            let now_to = self.policy_for(alert.service.as_deref(), &labels);
+            tx.set_policy(alert.id, now_to.as_deref())?;
+            let Some(p) = now_to.filter(|p| self.catalog.policy(p).is_some()) else {
+                tx.stop_escalation(alert.id)?;
+                tracing::error!(alert = alert.id, policy = %e.policy, "a page's escalation policy is gone and nothing routes it: it reaches nobody");
+                return tx
+                    .log(
+                        alert.id,
+                        now,
+                        "unrouted",
+                        "steward",
+                        &format!(
+                            "escalation policy {} is no longer configured and no route or service policy takes the page: nobody is paged",
+                            e.policy
+                        ),
+                    )
+                    .map(|()| 0);
+            };
             tx.log(
                 alert.id,
                 now,
-                "unrouted",
+                "routed",
                 "steward",
-                &format!("escalation policy {} is no longer configured", e.policy),
+                &format!(
+                    "escalation policy {} is no longer configured; escalation policy {p} from its first step",
+                    e.policy
+                ),
             )?;
-            return Ok(0);
+            tx.start_escalation(alert.id, &p, now)?;
+            let first = Escalation {
+                alert: alert.id,
+                policy: p,
+                step: 0,
+                round: 0,
+                next_at: now,
+                started_at: now,
+            };
+            return self.step(tx, ctx, first, now);
         };
         // Past the last step: its delay went by and nobody acknowledged. The last step is
         // notified again every repeat interval, as long as the alert is not acknowledged.

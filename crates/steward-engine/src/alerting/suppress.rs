@@ -100,6 +100,9 @@ pub struct Context<'c> {
     /// The first open page of each service that nothing holds back, as asked in this
     /// transaction (forgotten whenever a suppression, an opening or a resolve changes it).
     first_page: HashMap<String, Option<Alert>>,
+    /// For each inhibition rule, where in `open` its live source alerts are (forgotten with
+    /// `first_page`): a page is judged against a rule's few sources, not every open alert.
+    rule_sources: Option<Vec<Vec<usize>>>,
 }
 
 /// Open alerts read for inhibition rules at most: a storm larger than this is judged against
@@ -119,12 +122,14 @@ impl<'c> Context<'c> {
             silences: None,
             open: None,
             first_page: HashMap::new(),
+            rule_sources: None,
         }
     }
 
     /// A new alert joins the open ones (later events of the same transaction see it).
     pub fn opened(&mut self, a: &Alert, labels: Labels) {
         self.first_page.clear();
+        self.rule_sources = None;
         if let Some(open) = &mut self.open {
             open.push((a.clone(), labels));
         }
@@ -133,6 +138,7 @@ impl<'c> Context<'c> {
     /// An alert's suppression changed in this transaction: later judgements see it.
     pub fn set_suppressed(&mut self, id: i64, why: Option<&Suppression>) {
         self.first_page.clear();
+        self.rule_sources = None;
         if let Some(open) = &mut self.open {
             for (a, _) in open.iter_mut().filter(|(a, _)| a.id == id) {
                 a.suppressed = why.cloned();
@@ -142,6 +148,7 @@ impl<'c> Context<'c> {
 
     pub fn resolved(&mut self, id: i64) {
         self.first_page.clear();
+        self.rule_sources = None;
         if let Some(open) = &mut self.open {
             open.retain(|(a, _)| a.id != id);
         }
@@ -185,6 +192,30 @@ impl<'c> Context<'c> {
         Ok(self.open.as_deref().unwrap_or_default())
     }
 
+    /// Reads each rule's live source alerts, as positions in `open` (which must be read).
+    fn sources(&mut self) {
+        if self.rule_sources.is_none() {
+            let open = self.open.as_deref().unwrap_or_default();
+            let sources = self
+                .catalog
+                .inhibit_rules
+                .iter()
+                .map(|rule| {
+                    open.iter()
+                        .enumerate()
+                        .filter(|(_, (o, ol))| {
+                            o.suppressed.is_none()
+                                && o.status != AlertStatus::Resolved
+                                && all_match(&rule.source, ol)
+                        })
+                        .map(|(pos, _)| pos)
+                        .collect()
+                })
+                .collect();
+            self.rule_sources = Some(sources);
+        }
+    }
+
     /// Why `a` notifies no one at `now`, if anything says so.
     pub fn suppressed(
         &mut self,
@@ -214,25 +245,34 @@ impl<'c> Context<'c> {
         }
         // Only an open alert that itself notifies inhibits: a silenced source does not hide
         // its dependents.
-        let rules: Vec<_> = catalog
-            .inhibit_rules
-            .iter()
-            .filter(|r| all_match(&r.target, labels))
+        let rules: Vec<usize> = (0..catalog.inhibit_rules.len())
+            .filter(|&r| all_match(&catalog.inhibit_rules[r].target, labels))
             .collect();
         if !rules.is_empty() {
-            for (o, ol) in self.open(tx)? {
-                if o.id == a.id || o.suppressed.is_some() || o.status == AlertStatus::Resolved {
-                    continue;
+            self.open(tx)?;
+            self.sources();
+            let sources = self.rule_sources.as_deref().unwrap_or_default();
+            let open = self.open.as_deref().unwrap_or_default();
+            // The earliest open source alert that any of these rules names (with equal
+            // labels), and the first such rule.
+            let mut best: Option<(usize, usize)> = None;
+            for &r in &rules {
+                let rule = &catalog.inhibit_rules[r];
+                let first = sources[r].iter().copied().find(|&pos| {
+                    let (o, ol) = &open[pos];
+                    o.id != a.id && rule.equal.iter().all(|l| labels.get(l) == ol.get(l))
+                });
+                if let Some(pos) = first {
+                    if best.is_none_or(|(p, _)| pos < p) {
+                        best = Some((pos, r));
+                    }
                 }
-                if let Some(rule) = rules.iter().find(|rule| {
-                    all_match(&rule.source, ol)
-                        && rule.equal.iter().all(|l| labels.get(l) == ol.get(l))
-                }) {
-                    return Ok(Some(Suppression::Inhibited {
-                        alert: o.id,
-                        rule: rule.name.clone(),
-                    }));
-                }
+            }
+            if let Some((pos, r)) = best {
+                return Ok(Some(Suppression::Inhibited {
+                    alert: open[pos].0.id,
+                    rule: catalog.inhibit_rules[r].name.clone(),
+                }));
             }
         }
         // A page of a dependency holds a page back for `hold` after it opened; a ticket

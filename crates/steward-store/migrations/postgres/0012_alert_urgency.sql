@@ -4,6 +4,10 @@ ALTER TABLE alerts ADD COLUMN urgency TEXT NOT NULL DEFAULT 'page';
 UPDATE alerts SET urgency = 'ticket'
  WHERE lower(trim(severity)) IN ('warning', 'warn', 'info', 'informational', 'notice', 'low', 'debug', 'ticket', 'none');
 CREATE INDEX alerts_open_pages ON alerts (service, urgency) WHERE status <> 'resolved';
+-- A ticket neither escalates nor is held back: what an open one had (as a `warning`, it used
+-- to page) stops here.
+DELETE FROM escalations
+ WHERE alert IN (SELECT id FROM alerts WHERE urgency = 'ticket' AND status <> 'resolved');
 
 -- Suppressions are stored as values (`silence N`, `maintenance W`, `rule N R`,
 -- `dependency N S D`), no longer as sentences. Silences and windows carry over; an open
@@ -14,3 +18,7 @@ UPDATE alerts SET suppressed = 'maintenance ' || substr(suppressed, 23)
  WHERE suppressed LIKE 'in maintenance window %';
 UPDATE alerts SET suppressed = 'rule 0 carried-over'
  WHERE suppressed LIKE 'inhibited by %';
+UPDATE alerts SET suppressed = NULL WHERE urgency = 'ticket';
+
+-- A group's last deliveries, asked for every notification queued.
+CREATE INDEX outbox_group_deliveries ON outbox (destination, group_key, status, delivered_at);

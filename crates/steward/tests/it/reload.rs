@@ -222,11 +222,20 @@ fn a_reload_adds_and_removes_slos_changes_a_policy_mid_escalation_and_refuses_a_
         Some(0.0)
     );
 
-    // SIGHUP reloads too, and never stops the server.
+    // SIGHUP reloads too (a refusal is recorded), and never stops the server.
+    let tried = |s: &Server| s.get("/readyz").1["config"]["last_reload_at"].clone();
+    let before = tried(&server);
+    std::thread::sleep(Duration::from_millis(1100));
     sighup(&server);
-    std::thread::sleep(Duration::from_millis(500));
+    wait_until(Duration::from_secs(10), "the refused SIGHUP reload", || {
+        tried(&server) != before
+    });
     assert_eq!(server.get("/healthz").0, 200);
     assert_eq!(config_hash(&server), running);
+    assert_eq!(
+        metric(&server, "steward_config_last_reload_successful"),
+        Some(0.0)
+    );
     std::fs::remove_file(config.join("broken.yaml")).unwrap();
     write_config(&config, urls, "bob", &["checkout-availability"]);
     sighup(&server);
