@@ -327,7 +327,7 @@ table.burn{border-collapse:collapse;margin:.6rem 0}.burn th,.burn td{padding:.15
 .badge{display:inline-block;padding:.1rem .5rem;border-radius:1rem;color:#fff;margin-right:.3rem}.badge.page{background:#c0392b}.badge.ticket{background:#d68910}
 .alerts{margin:.2rem 0 0;color:#555}
 .panel{background:#fff;border-radius:6px;padding:.8rem 1rem;margin:0 0 1rem;box-shadow:0 1px 2px #0002}
-.sent-all{display:flex;gap:1rem;flex-wrap:wrap}.sent{flex:1 1 22rem;min-width:0}.sent pre{white-space:pre-wrap;word-break:break-word;background:#f4f4f1;padding:.5rem;max-height:24rem;overflow:auto}
+.sent-all{display:flex;gap:1rem;flex-wrap:wrap}.sent{flex:1 1 22rem;min-width:0}.sent pre{white-space:pre-wrap;word-break:break-word;background:#f4f4f1;padding:.5rem;max-height:24rem;overflow:auto}.sent pre.said{background:#fff;border-left:3px solid #888;font:inherit}
 table.list{border-collapse:collapse;width:100%}.list th,.list td{padding:.2rem .5rem;text-align:left;border-bottom:1px solid #eee}
 .list th{color:#666;font-weight:normal}.list tr.page td:nth-child(2){color:#c0392b;font-weight:600}.gap{color:#c0392b}
 form.inline{display:inline}button{font:inherit;padding:.3rem .9rem;margin-right:.5rem}";
@@ -378,10 +378,11 @@ pub async fn alert(
         };
         let _ = write!(
             sent,
-            r#"<div class="sent"><p class="meta"><b>{channel}</b> to {dest} · {state}</p><pre>{body}</pre></div>"#,
+            r#"<div class="sent"><p class="meta"><b>{channel}</b> to {dest} · {state}</p><pre class="said">{said}</pre><details><summary>as sent</summary><pre>{body}</pre></details></div>"#,
             channel = esc(&m.channel),
             dest = esc(&steward_engine::alerting::redact(&m.destination)),
             state = esc(&state),
+            said = esc(&what_it_said(&m.channel, &m.payload)),
             body = esc(&body),
         );
     }
@@ -669,4 +670,25 @@ pub async fn postmortem(
         esc(&md),
         id = esc(&id)
     )))
+}
+
+/// What a notification says to the person who reads it: the text of a webhook or Slack
+/// message, the text blocks of a Teams card, an email's body.
+fn what_it_said(channel: &str, payload: &str) -> String {
+    if channel == "email" {
+        return payload.to_string();
+    }
+    let v: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
+    if let Some(text) = v["text"].as_str() {
+        return text.to_string();
+    }
+    let blocks: Vec<&str> = v["attachments"][0]["content"]["body"]
+        .as_array()
+        .map(|b| b.iter().filter_map(|x| x["text"].as_str()).collect())
+        .unwrap_or_default();
+    if blocks.is_empty() {
+        payload.to_string()
+    } else {
+        blocks.join("\n")
+    }
 }

@@ -228,6 +228,8 @@ pub struct GroupTiming {
     pub delivery_before: Option<i64>,
     /// When a pending notification that no batch carries yet is due: a new one joins it.
     pub waiting: Option<i64>,
+    /// When a delivery under way (claimed, not yet delivered) was due.
+    pub in_flight: Option<i64>,
 }
 
 /// An on-call override: `user` covers `schedule` from `starts_at` to `ends_at`.
@@ -858,10 +860,18 @@ impl Tx<'_> {
                 &[destination.into(), group_key.into()],
             )?
             .opt_int(0)?;
+        let in_flight = self
+            .db
+            .one(
+                "SELECT min(next_attempt_at) FROM outbox WHERE destination = ?1 AND group_key = ?2 AND status = 'pending' AND batch IS NOT NULL",
+                &[destination.into(), group_key.into()],
+            )?
+            .opt_int(0)?;
         Ok(GroupTiming {
             last_delivery: delivered.first().copied(),
             delivery_before: delivered.get(1).copied(),
             waiting,
+            in_flight,
         })
     }
 

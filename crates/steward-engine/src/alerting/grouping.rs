@@ -39,7 +39,12 @@ pub fn due_at(t: GroupTiming, now: i64, group_wait: i64, group_interval: i64) ->
     if let Some(waiting) = t.waiting {
         return waiting.max(now);
     }
-    let Some(last) = t.last_delivery else {
+    // A delivery under way counts as sent when it was due.
+    let (last, before) = match t.in_flight {
+        Some(f) => (Some(f), t.last_delivery),
+        None => (t.last_delivery, t.delivery_before),
+    };
+    let Some(last) = last else {
         return now;
     };
     if now >= last.saturating_add(group_interval) {
@@ -47,9 +52,7 @@ pub fn due_at(t: GroupTiming, now: i64, group_wait: i64, group_interval: i64) ->
     }
     // The last delivery opened the group (nothing for an interval before it): what follows
     // within group_wait is gathered into one notification at its end.
-    let opened = t
-        .delivery_before
-        .is_none_or(|before| last - before >= group_interval);
+    let opened = before.is_none_or(|before| last - before >= group_interval);
     if opened && now < last.saturating_add(group_wait) {
         last + group_wait
     } else if opened && group_wait >= group_interval {
@@ -68,7 +71,17 @@ mod tests {
             last_delivery: last,
             delivery_before: before,
             waiting,
+            in_flight: None,
         }
+    }
+
+    #[test]
+    fn what_follows_a_first_notification_still_under_way_is_gathered_too() {
+        let t = GroupTiming {
+            in_flight: Some(1000),
+            ..GroupTiming::default()
+        };
+        assert_eq!(due_at(t, 1002, 30, 300), 1030);
     }
 
     #[test]

@@ -223,7 +223,7 @@ pub fn render(channel: &str, n: &Notice<'_>) -> String {
                         "body": body,
                         "actions": [
                             { "type": "Action.OpenUrl", "title": "Open alert", "url": n.alert_url() },
-                            { "type": "Action.OpenUrl", "title": "Acknowledge", "url": n.ack_url() }
+                            { "type": "Action.OpenUrl", "title": "Open to acknowledge", "url": n.ack_url() }
                         ]
                     }
                 }]

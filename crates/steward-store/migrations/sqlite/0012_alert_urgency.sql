@@ -20,5 +20,11 @@ UPDATE alerts SET suppressed = 'rule 0 carried-over'
  WHERE suppressed LIKE 'inhibited by %';
 UPDATE alerts SET suppressed = NULL WHERE urgency = 'ticket';
 
--- A group's last deliveries, asked for every notification queued.
+-- Where a group stands, asked for every notification queued: its last deliveries, the
+-- notification waiting to leave, and the delivery under way. One index seek each, however
+-- many notifications a storm has queued.
 CREATE INDEX outbox_group_deliveries ON outbox (destination, group_key, status, delivered_at);
+CREATE INDEX outbox_group_waiting ON outbox (destination, group_key, next_attempt_at)
+ WHERE status = 'pending' AND batch IS NULL;
+CREATE INDEX outbox_group_in_flight ON outbox (destination, group_key, next_attempt_at)
+ WHERE status = 'pending' AND batch IS NOT NULL;
