@@ -63,6 +63,13 @@ impl From<steward_store::StoreError> for ApiError {
                     format!("{e}; nothing was stored. Check the batch's counts"),
                 );
             }
+            // Not an outage: retrying will not help, and someone should look.
+            steward_store::StoreError::Corrupt(_) => {
+                tracing::error!(error = %e, "the store holds something Steward cannot read");
+                return ApiError::internal(format!(
+                    "{e}; this is a bug in Steward, not your request: please report it with the time"
+                ));
+            }
             steward_store::StoreError::CommitUnknown(_) => {
                 tracing::error!(error = %e, "commit outcome unknown");
                 return ApiError::unavailable(format!(

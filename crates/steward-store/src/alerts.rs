@@ -306,7 +306,7 @@ pub(crate) fn alert(r: &Row) -> Result<Alert> {
         labels: r.text(8)?,
         details: r.text(9)?,
         status: AlertStatus::parse(&status)
-            .ok_or_else(|| StoreError::Backend(format!("unknown alert status `{status}`")))?,
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown alert status `{status}`")))?,
         opened_at: r.int(11)?,
         acknowledged_at: r.opt_int(12)?,
         acknowledged_by: r.opt_text(13)?,
@@ -340,7 +340,7 @@ pub(crate) fn encode_suppression(s: &Suppression) -> String {
 }
 
 fn decode_suppression(text: &str) -> Result<Suppression> {
-    let bad = || StoreError::Backend(format!("unknown suppression `{text}`"));
+    let bad = || StoreError::Corrupt(format!("unknown suppression `{text}`"));
     let parts: Vec<&str> = text.split(' ').collect();
     let id = |s: &str| s.parse::<i64>().map_err(|_| bad());
     Ok(match parts.as_slice() {
@@ -370,7 +370,7 @@ fn message(r: &Row) -> Result<Message> {
         "dead" => MessageStatus::Dead,
         "skipped" => MessageStatus::Skipped,
         other => {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::Corrupt(format!(
                 "unknown message status `{other}`"
             )))
         }
@@ -534,7 +534,7 @@ impl Tx<'_> {
 
     fn alert_by_id(&mut self, id: i64) -> Result<Alert> {
         self.alert(id)?
-            .ok_or_else(|| StoreError::Backend(format!("alert {id} vanished")))
+            .ok_or_else(|| StoreError::Corrupt(format!("alert {id} vanished")))
     }
 
     /// Acknowledges a triggered alert and stops its escalation. An alert already

@@ -135,7 +135,7 @@ fn incident(r: &Row) -> Result<Incident> {
         service: r.text(3)?,
         customer: r.opt_text(4)?,
         status: IncidentStatus::parse(&status)
-            .ok_or_else(|| StoreError::Backend(format!("unknown incident status `{status}`")))?,
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown incident status `{status}`")))?,
         started_at: r.int(6)?,
         impact_started_at: r.opt_int(7)?,
         acknowledged_at: r.opt_int(8)?,
@@ -180,7 +180,7 @@ impl Tx<'_> {
             .int(0)?;
         self.incident_event(id, n.declared_at, "declared", summary, &n.actor, "{}")?;
         self.incident(id)?
-            .ok_or_else(|| StoreError::Backend(format!("incident {id} vanished")))
+            .ok_or_else(|| StoreError::Corrupt(format!("incident {id} vanished")))
     }
 
     pub fn incident(&mut self, id: i64) -> Result<Option<Incident>> {
@@ -540,7 +540,7 @@ impl Tx<'_> {
             &format!("{{\"action_item\":{id}}}"),
         )?;
         self.action_item(id)?
-            .ok_or_else(|| StoreError::Backend(format!("action item {id} vanished")))
+            .ok_or_else(|| StoreError::Corrupt(format!("action item {id} vanished")))
     }
 
     pub fn action_item(&mut self, id: i64) -> Result<Option<ActionItem>> {

@@ -129,8 +129,13 @@ pub struct AlertState {
 pub enum StoreError {
     #[error("cannot open the store at {url}: {reason}")]
     Open { url: String, reason: String },
+    /// The database driver failed; its error is kept as the cause.
     #[error("store error: {0}")]
-    Backend(String),
+    Driver(#[source] std::sync::Arc<dyn std::error::Error + Send + Sync>),
+    /// What the store holds is not what Steward wrote (a row that vanished within a
+    /// transaction, a value it cannot read): a bug, not an outage.
+    #[error("the store holds something Steward cannot read: {0}")]
+    Corrupt(String),
     /// The batch's own data was refused (a count out of range): it alone fails.
     #[error("the store refused the batch: {0}")]
     Rejected(String),
@@ -153,7 +158,7 @@ impl From<rusqlite::Error> for StoreError {
         if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
             StoreError::Rejected(e.to_string())
         } else {
-            StoreError::Backend(e.to_string())
+            StoreError::Driver(std::sync::Arc::new(e))
         }
     }
 }
@@ -175,7 +180,7 @@ impl From<::postgres::Error> for StoreError {
             // own data, which no retry fixes.
             StoreError::Rejected(e.to_string())
         } else {
-            StoreError::Backend(e.to_string())
+            StoreError::Driver(std::sync::Arc::new(e))
         }
     }
 }
@@ -188,8 +193,9 @@ impl StoreError {
             StoreError::CommitUnknown(m) => StoreError::CommitUnknown(m.clone()),
             StoreError::Rejected(m) => StoreError::Rejected(m.clone()),
             StoreError::Locked => StoreError::Locked,
-            StoreError::Backend(m) => StoreError::Backend(m.clone()),
-            other => StoreError::Backend(other.to_string()),
+            StoreError::Driver(e) => StoreError::Driver(e.clone()),
+            StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+            other => StoreError::Corrupt(other.to_string()),
         }
     }
 }

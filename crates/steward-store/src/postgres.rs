@@ -330,7 +330,7 @@ impl Backend for Postgres {
             .iter()
             .map(|name| {
                 let (id, units_through) = *found.get(name).ok_or_else(|| {
-                    StoreError::Backend(format!("series `{name}` was not created"))
+                    StoreError::Corrupt(format!("series `{name}` was not created"))
                 })?;
                 Ok(SeriesInfo {
                     id,

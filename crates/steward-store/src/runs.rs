@@ -110,7 +110,7 @@ impl Tx<'_> {
             )?
             .int(0)?;
         self.run(id)?
-            .ok_or_else(|| StoreError::Backend(format!("run {id} vanished")))
+            .ok_or_else(|| StoreError::Corrupt(format!("run {id} vanished")))
     }
 
     pub fn run(&mut self, id: i64) -> Result<Option<Run>> {
@@ -511,7 +511,7 @@ impl Tx<'_> {
             &[(&a.name).into(), (&a.description).into(), (&a.service).into(), a.indicator.as_ref().into(), a.start_at.into(), a.duration.into(), a.rrule.as_ref().into(), (&a.time_zone).into(), (&a.updated_by).into(), a.updated_at.into()],
         )?;
         self.adjustment(&a.name)?
-            .ok_or_else(|| StoreError::Backend(format!("adjustment {} vanished", a.name)))
+            .ok_or_else(|| StoreError::Corrupt(format!("adjustment {} vanished", a.name)))
     }
 
     /// Removes an adjustment; false when there was none of that name.

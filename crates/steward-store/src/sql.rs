@@ -57,7 +57,7 @@ impl Row {
     pub fn int(&self, i: usize) -> Result<i64> {
         match self.0.get(i) {
             Some(Val::Int(v)) => Ok(*v),
-            other => Err(StoreError::Backend(format!(
+            other => Err(StoreError::Corrupt(format!(
                 "column {i}: expected an integer, found {other:?}"
             ))),
         }
@@ -74,7 +74,7 @@ impl Row {
         match self.0.get(i) {
             Some(Val::Real(v)) => Ok(*v),
             Some(Val::Int(v)) => Ok(*v as f64),
-            other => Err(StoreError::Backend(format!(
+            other => Err(StoreError::Corrupt(format!(
                 "column {i}: expected a number, found {other:?}"
             ))),
         }
@@ -83,7 +83,7 @@ impl Row {
     pub fn text(&self, i: usize) -> Result<String> {
         match self.0.get(i) {
             Some(Val::Text(v)) => Ok(v.clone()),
-            other => Err(StoreError::Backend(format!(
+            other => Err(StoreError::Corrupt(format!(
                 "column {i}: expected text, found {other:?}"
             ))),
         }
@@ -107,7 +107,7 @@ pub(crate) trait Db {
 impl dyn Db + '_ {
     pub fn one(&mut self, sql: &str, params: &[Val]) -> Result<Row> {
         self.opt(sql, params)?
-            .ok_or_else(|| StoreError::Backend(format!("no row for `{sql}`")))
+            .ok_or_else(|| StoreError::Corrupt(format!("no row for `{sql}`")))
     }
 
     pub fn opt(&mut self, sql: &str, params: &[Val]) -> Result<Option<Row>> {
