@@ -180,13 +180,16 @@ impl Runtime {
 
     /// Loads the configuration directory again and, if it is whole, puts it in place of the
     /// running one (see the module's documentation). Blocks for as long as the rebuild takes.
-    pub fn reload(&self, now: i64) -> Result<ConfigStatus, ReloadError> {
+    pub fn reload(&self) -> Result<ConfigStatus, ReloadError> {
         let mut workers = crate::lock(&self.workers);
-        let result = match workers.as_mut() {
-            // Still starting: the first rebuild has not finished.
-            None => Err(ReloadError::Starting),
-            Some(w) => self.try_reload(w, now),
+        // Still starting: the first rebuild has not finished. The configuration it runs is
+        // not in question, so the status stays as it is.
+        let Some(w) = workers.as_mut() else {
+            return Err(ReloadError::Starting);
         };
+        // The time once it is this reload's turn (another may have held the lock).
+        let now = jiff::Timestamp::now().as_second();
+        let result = self.try_reload(w, now);
         let mut status = crate::lock(&self.status);
         status.last_reload_at = now;
         match &result {

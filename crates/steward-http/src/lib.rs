@@ -175,8 +175,7 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
 /// running configuration stays.
 async fn reload(State(app): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let runtime = app.runtime.clone();
-    let now = jiff::Timestamp::now().as_second();
-    let result = tokio::task::spawn_blocking(move || runtime.reload(now))
+    let result = tokio::task::spawn_blocking(move || runtime.reload())
         .await
         .map_err(|e| ApiError::internal(format!("the reload stopped: {e}")))?;
     match result {

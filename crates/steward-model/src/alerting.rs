@@ -68,6 +68,9 @@ pub enum Suppression {
         service: String,
         dependent: String,
     },
+    /// What the store holds cannot be read (another version wrote it): never a verdict of
+    /// this one, so the next judgement replaces it.
+    Unreadable { stored: String },
 }
 
 impl Suppression {
@@ -106,6 +109,9 @@ impl std::fmt::Display for Suppression {
                 f,
                 "held back by alert {alert} of {service}, which {dependent} depends on"
             ),
+            Suppression::Unreadable { stored } => {
+                write!(f, "a suppression this Steward cannot read (`{stored}`)")
+            }
         }
     }
 }

@@ -228,7 +228,8 @@ pub struct GroupTiming {
     pub delivery_before: Option<i64>,
     /// When a pending notification that no batch carries yet is due: a new one joins it.
     pub waiting: Option<i64>,
-    /// When a delivery under way (claimed, not yet delivered) was due.
+    /// When a first delivery under way (claimed, not yet attempted) was due. A batch being
+    /// retried is not counted: a receiver that recovers gets new pages at once.
     pub in_flight: Option<i64>,
 }
 
@@ -316,7 +317,9 @@ pub(crate) fn alert(r: &Row) -> Result<Alert> {
         events: r.int(17)?,
         // A value this version cannot read (written by another) is judged again by the
         // worker's next pass rather than failing every read of the alert.
-        suppressed: r.opt_text(18)?.and_then(|t| decode_suppression(&t).ok()),
+        suppressed: r
+            .opt_text(18)?
+            .map(|t| decode_suppression(&t).unwrap_or(Suppression::Unreadable { stored: t })),
         policy: r.opt_text(19)?,
         expires_at: r.opt_int(20)?,
         incident: r.opt_int(21)?,
@@ -336,6 +339,7 @@ pub(crate) fn encode_suppression(s: &Suppression) -> String {
             service,
             dependent,
         } => format!("dependency {alert} {service} {dependent}"),
+        Suppression::Unreadable { stored } => stored.clone(),
     }
 }
 
@@ -670,7 +674,7 @@ impl Tx<'_> {
         params.extend(services.iter().map(Val::from));
         self.db
             .query(
-                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE status <> 'resolved' AND suppressed IS NULL AND urgency = 'page' AND id <> ?1 AND service IN ({}) ORDER BY id LIMIT 1", marks.join(", ")),
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE status <> 'resolved' AND suppressed IS NULL AND urgency <> 'ticket' AND id <> ?1 AND (incident IS NULL OR incident NOT IN (SELECT id FROM incidents WHERE status = 'resolved')) AND service IN ({}) ORDER BY id LIMIT 1", marks.join(", ")),
                 &params,
             )?
             .iter()
@@ -695,7 +699,7 @@ impl Tx<'_> {
     pub fn open_pages(&mut self, limit: u32) -> Result<Vec<Alert>> {
         self.db
             .query(
-                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE status <> 'resolved' AND urgency = 'page' ORDER BY id LIMIT ?1"),
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE status <> 'resolved' AND urgency <> 'ticket' ORDER BY id LIMIT ?1"),
                 &[i64::from(limit).into()],
             )?
             .iter()
@@ -863,7 +867,7 @@ impl Tx<'_> {
         let in_flight = self
             .db
             .one(
-                "SELECT min(next_attempt_at) FROM outbox WHERE destination = ?1 AND group_key = ?2 AND status = 'pending' AND batch IS NOT NULL",
+                "SELECT min(next_attempt_at) FROM outbox WHERE destination = ?1 AND group_key = ?2 AND status = 'pending' AND batch IS NOT NULL AND attempts = 0",
                 &[destination.into(), group_key.into()],
             )?
             .opt_int(0)?;

@@ -195,7 +195,9 @@ impl StoreError {
             StoreError::Locked => StoreError::Locked,
             StoreError::Driver(e) => StoreError::Driver(e.clone()),
             StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
-            other => StoreError::Corrupt(other.to_string()),
+            StoreError::Busy(n) => StoreError::Busy(*n),
+            StoreError::Stopped => StoreError::Stopped,
+            other => StoreError::Unavailable(other.to_string()),
         }
     }
 }

@@ -283,9 +283,8 @@ async fn reload_on_sighup(runtime: Arc<Runtime>) {
         while hup.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading the configuration");
             let runtime = runtime.clone();
-            let now = jiff::Timestamp::now().as_second();
             // Refusals are logged and kept for /readyz and /metrics.
-            let _ = tokio::task::spawn_blocking(move || runtime.reload(now)).await;
+            let _ = tokio::task::spawn_blocking(move || runtime.reload()).await;
         }
     }
     #[cfg(not(unix))]

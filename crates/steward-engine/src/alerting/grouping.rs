@@ -39,7 +39,8 @@ pub fn due_at(t: GroupTiming, now: i64, group_wait: i64, group_interval: i64) ->
     if let Some(waiting) = t.waiting {
         return waiting.max(now);
     }
-    // A delivery under way counts as sent when it was due.
+    // A first delivery under way counts as sent when it was due (one being retried does
+    // not: a receiver that recovers gets new pages at once).
     let (last, before) = match t.in_flight {
         Some(f) => (Some(f), t.last_delivery),
         None => (t.last_delivery, t.delivery_before),

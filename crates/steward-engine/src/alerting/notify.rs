@@ -263,9 +263,10 @@ pub fn render(channel: &str, n: &Notice<'_>) -> String {
     }
 }
 
-/// The most one delivery carries, in bytes of its notifications (receivers refuse large
-/// bodies, and a refusal would dead-letter the whole batch).
-const MAX_DELIVERY_BYTES: usize = 1 << 20;
+/// The most one webhook delivery carries, in bytes of its notifications: the body, with each
+/// one's text again, stays under a megabyte (receivers refuse large bodies, and a refusal
+/// would dead-letter the whole batch).
+const MAX_WEBHOOK_PAYLOADS: usize = 512 << 10;
 
 /// Notifications a chat message, card or email of a batch shows in full.
 const SHOWN: usize = 20;
@@ -589,12 +590,14 @@ impl Outbox {
                     tx.skip(m.id)?;
                 }
             }
-            // A delivery stays under a megabyte: what does not fit goes with the next one.
+            // A webhook delivery (which carries every notification whole, and their text
+            // again) stays under a megabyte: what does not fit goes with the next one.
+            // Chat, cards and email show the first few, whatever the batch.
             let mut bytes = 0;
             let mut fits = keep.len();
             for (n, m) in keep.iter().enumerate() {
                 bytes += m.payload.len();
-                if n > 0 && bytes > MAX_DELIVERY_BYTES {
+                if n > 0 && m.channel == "webhook" && bytes > MAX_WEBHOOK_PAYLOADS {
                     fits = n;
                     break;
                 }

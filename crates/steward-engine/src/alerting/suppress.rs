@@ -352,7 +352,16 @@ impl Alerting {
                             "steward",
                             &format!("no longer suppressed ({was}); paging"),
                         )?;
-                        let policy = a.policy.clone();
+                        // Where it goes now: its policy, or (gone in a reload, or never
+                        // found) wherever it would be routed today.
+                        let policy = a
+                            .policy
+                            .clone()
+                            .filter(|p| me.catalog.policy(p).is_some())
+                            .or_else(|| me.policy_for(a.service.as_deref(), &labels));
+                        if policy != a.policy {
+                            tx.set_policy(a.id, policy.as_deref())?;
+                        }
                         me.escalate_page(tx, &mut ctx, &a, &labels, policy, "escalating", now)?;
                         woke += 1;
                     }

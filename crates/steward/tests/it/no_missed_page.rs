@@ -193,7 +193,7 @@ fn an_acknowledged_warning_of_a_dependency_holds_back_no_page() {
 /// page, naming the page they waited on.
 #[test]
 fn a_dependency_page_holds_a_dependents_page_back_only_for_the_hold() {
-    let s = shop(&["--dependency-hold", "3s"]);
+    let s = shop(&["--dependency-hold", "8s"]);
     hook(
         &s.server,
         json!({ "dedup_key": "db-down", "summary": "db is down", "severity": "critical", "service": "db", "labels": { "alertname": "DbDown" } }),
@@ -203,14 +203,20 @@ fn a_dependency_page_holds_a_dependents_page_back_only_for_the_hold() {
         &s.server,
         json!({ "dedup_key": "corrupt", "summary": "checkout writes corrupt orders", "severity": "critical", "service": "checkout", "labels": { "alertname": "CorruptOrders" } }),
     );
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(s.ann.requests().len(), 1, "held back behind db's page");
-    let got = s.ann.wait_for(2, Duration::from_secs(10));
+    let id = alert_by_key(&s.server, "corrupt")["id"].as_i64().unwrap();
+    let (_, held) = s.server.get(&format!("/api/v1/alerts/{id}"));
+    assert!(
+        held["suppressed"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("held back by alert")),
+        "held back behind db's page: {held}"
+    );
+    assert_eq!(s.ann.requests().len(), 1);
+    let got = s.ann.wait_for(2, Duration::from_secs(20));
     assert_eq!(
         got[1].body["alert"]["summary"],
         "checkout writes corrupt orders"
     );
-    let id = alert_by_key(&s.server, "corrupt")["id"].as_i64().unwrap();
     let (_, alert) = s.server.get(&format!("/api/v1/alerts/{id}"));
     assert!(
         alert.to_string().contains("held back by alert"),

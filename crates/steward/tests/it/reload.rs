@@ -67,8 +67,8 @@ kind: EscalationPolicy
 metadata: {{name: web}}
 spec:
   steps:
-    - {{delay: 4s, targets: [{{user: ann}}]}}
-    - {{delay: 4s, targets: [{{user: {second}}}]}}
+    - {{delay: 12s, targets: [{{user: ann}}]}}
+    - {{delay: 12s, targets: [{{user: {second}}}]}}
 ---
 apiVersion: steward/v1
 kind: Integration
@@ -155,7 +155,8 @@ fn a_reload_adds_and_removes_slos_changes_a_policy_mid_escalation_and_refuses_a_
     let legacy = wait_for_alert(&server, "slo/legacy-availability/page");
     ann.wait_for(1, Duration::from_secs(10));
 
-    // An outside page starts its escalation: ann now, step 2 in 4 s.
+    // An outside page starts its escalation: ann now, step 2 in 12 s (time for the reload,
+    // on a busy machine, to take over before it).
     let (status, body) = server.post_key(
         "/api/v1/integrations/webhook",
         HOOK_KEY,
@@ -194,7 +195,7 @@ fn a_reload_adds_and_removes_slos_changes_a_policy_mid_escalation_and_refuses_a_
         },
     );
     // The escalation carries on under the new policy: step 2 reaches cid, not bob.
-    cid.wait_for(1, Duration::from_secs(15));
+    cid.wait_for(1, Duration::from_secs(30));
     assert!(bob.requests().is_empty(), "bob is no longer step 2");
     // Samples are taken again after the swap.
     let (status, body) = server.post(
