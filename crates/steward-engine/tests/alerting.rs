@@ -1146,3 +1146,40 @@ fn a_failed_delivery_is_not_retried_once_its_alert_is_acknowledged() {
     // Its own notification to ann (unreachable) and the one to the failing receiver.
     assert_eq!(status, [steward_store::MessageStatus::Skipped; 2]);
 }
+
+/// Regression (review): a page that nothing routed — its service had no policy, or a reload
+/// removed it — stayed with nobody after a reload gave it one.
+#[test]
+fn a_page_nothing_routed_pages_once_a_reload_gives_it_a_policy() {
+    let mut f = fixture();
+    let without = CONFIG.replace(
+        "metadata: {name: batch}\nspec: {owner: web, tier: 3, escalationPolicy: web}",
+        "metadata: {name: batch}\nspec: {owner: web, tier: 3}",
+    );
+    assert_ne!(without, CONFIG);
+    let build = |text: &str| {
+        let mut diags = Diagnostics::default();
+        let docs = parse_text("test.yaml", text, &mut diags);
+        let catalog = catalog::build(&docs, Scope::Complete, &mut diags);
+        assert!(!diags.has_errors(), "{:?}", diags.items);
+        Arc::new(catalog)
+    };
+    f.alerting = Arc::new(f.alerting.successor(build(&without)));
+    let id = opened(f.trigger("batch", "nightly-failed", &[], T0));
+    f.tick(T0);
+    assert!(
+        f.messages().iter().all(|m| m.alert != Some(id)),
+        "nothing routes it"
+    );
+    f.alerting = Arc::new(f.alerting.successor(build(CONFIG)));
+    f.recheck = i64::MIN;
+    f.tick(T0 + 5);
+    assert_eq!(
+        f.messages()
+            .iter()
+            .filter(|m| m.alert == Some(id))
+            .map(|m| m.destination.as_str())
+            .collect::<Vec<_>>(),
+        ["http://127.0.0.1:9/ann"]
+    );
+}

@@ -333,6 +333,22 @@ impl Alerting {
             for a in pages {
                 let labels: Labels = serde_json::from_str(&a.labels).unwrap_or_default();
                 let now_why = ctx.suppressed(tx, &a, &labels, now)?;
+                if now_why.is_none() && a.suppressed.is_none() {
+                    // A page nothing routed (its policy gone in a reload, or none when it
+                    // opened) goes where it would be routed now, once something takes it.
+                    let routed = a
+                        .policy
+                        .as_deref()
+                        .is_some_and(|p| me.catalog.policy(p).is_some());
+                    if a.status == AlertStatus::Triggered && !routed {
+                        if let Some(p) = me.policy_for(a.service.as_deref(), &labels) {
+                            tx.set_policy(a.id, Some(&p))?;
+                            me.escalate_page(tx, &mut ctx, &a, &labels, Some(p), "routed", now)?;
+                            woke += 1;
+                        }
+                    }
+                    continue;
+                }
                 if now_why == a.suppressed {
                     continue;
                 }
