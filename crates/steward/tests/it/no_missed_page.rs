@@ -14,6 +14,7 @@ const HOOK_KEY: &str = "hook-key-0123456789abcdef";
 fn config(dir: &Path, ann: &str, bob: &str) -> std::path::PathBuf {
     let config = dir.join("config");
     std::fs::create_dir_all(&config).unwrap();
+    let slo = ratio_slo("checkout-availability", "checkout", "30d");
     std::fs::write(
         config.join("steward.yaml"),
         format!(
@@ -71,23 +72,7 @@ apiVersion: steward/v1
 kind: Integration
 metadata: {{name: hook}}
 spec: {{kind: webhook, service: checkout, key: {{value: {HOOK_KEY}}}}}
----
-apiVersion: openslo/v1
-kind: SLO
-metadata: {{name: checkout-availability}}
-spec:
-  service: checkout
-  indicator:
-    metadata: {{name: checkout-requests}}
-    spec:
-      ratioMetric:
-        counter: true
-        good: {{metricSource: {{type: steward, spec: {{}}}}}}
-        total: {{metricSource: {{type: steward, spec: {{}}}}}}
-  timeWindow: [{{duration: 30d, isRolling: true}}]
-  budgetingMethod: Occurrences
-  objectives: [{{target: 0.999}}]
-"#
+{slo}"#
         ),
     )
     .unwrap();
@@ -122,6 +107,11 @@ fn hook(server: &Server, event: Value) {
     let (status, body) =
         server.post_key("/api/v1/integrations/webhook", HOOK_KEY, &event.to_string());
     assert_eq!(status, 202, "{body}");
+}
+
+/// A person's action on the API (acknowledge, resolve, ...): its status and answer.
+fn act(server: &Server, user: &str, path: &str) -> (u16, Value) {
+    send_as(server, "POST", user, path, &json!({}))
 }
 
 fn alert_by_key(server: &Server, key: &str) -> Value {
@@ -173,13 +163,7 @@ fn an_acknowledged_warning_of_a_dependency_holds_back_no_page() {
         json!({ "dedup_key": "tls", "summary": "TLS certificate expires in 20 days", "severity": "warning", "service": "db" }),
     );
     let tls = alert_by_key(&s.server, "tls")["id"].as_i64().unwrap();
-    let (status, _) = send_as(
-        &s.server,
-        "POST",
-        "ann",
-        &format!("/api/v1/alerts/{tls}/ack"),
-        &json!({}),
-    );
+    let (status, _) = act(&s.server, "ann", &format!("/api/v1/alerts/{tls}/ack"));
     assert_eq!(status, 200);
     hook(
         &s.server,
@@ -237,26 +221,8 @@ fn a_person_cannot_resolve_an_slo_page_that_still_burns() {
         &json!({ "samples": samples }).to_string(),
     );
     assert_eq!(status, 202, "{body}");
-    let start = Instant::now();
-    let id = loop {
-        if let Some(a) = s
-            .server
-            .alerts("status=open")
-            .into_iter()
-            .find(|a| a["dedup_key"] == json!("slo/checkout-availability/page"))
-        {
-            break a["id"].as_i64().unwrap();
-        }
-        assert!(start.elapsed() < Duration::from_secs(15), "no page");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let (status, body) = send_as(
-        &s.server,
-        "POST",
-        "ann",
-        &format!("/api/v1/alerts/{id}/resolve"),
-        &json!({}),
-    );
+    let id = s.server.wait_for_alert("slo/checkout-availability/page");
+    let (status, body) = act(&s.server, "ann", &format!("/api/v1/alerts/{id}/resolve"));
     assert_eq!(status, 409, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
@@ -264,13 +230,7 @@ fn a_person_cannot_resolve_an_slo_page_that_still_burns() {
         "{message}"
     );
     assert!(message.contains("acknowledge it"), "{message}");
-    let (status, _) = send_as(
-        &s.server,
-        "POST",
-        "ann",
-        &format!("/api/v1/alerts/{id}/ack"),
-        &json!({}),
-    );
+    let (status, _) = act(&s.server, "ann", &format!("/api/v1/alerts/{id}/ack"));
     assert_eq!(status, 200);
 }
 
@@ -288,12 +248,10 @@ fn a_page_joining_an_acknowledged_incident_reaches_who_has_it() {
     let incident = alert_by_key(&s.server, "slow")["incident"]
         .as_i64()
         .unwrap();
-    let (status, _) = send_as(
+    let (status, _) = act(
         &s.server,
-        "POST",
         "bob",
         &format!("/api/v1/incidents/{incident}/ack"),
-        &json!({}),
     );
     assert_eq!(status, 200);
     hook(
@@ -348,13 +306,7 @@ fn a_failing_delivery_stops_being_retried_once_the_alert_is_acknowledged() {
     );
     s.ann.wait_for(1, Duration::from_secs(5));
     let id = alert_by_key(&s.server, "disk")["id"].as_i64().unwrap();
-    let (status, _) = send_as(
-        &s.server,
-        "POST",
-        "ann",
-        &format!("/api/v1/alerts/{id}/ack"),
-        &json!({}),
-    );
+    let (status, _) = act(&s.server, "ann", &format!("/api/v1/alerts/{id}/ack"));
     assert_eq!(status, 200);
     let after_ack = s.ann.requests().len();
     std::thread::sleep(Duration::from_secs(4));

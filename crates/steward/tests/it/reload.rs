@@ -9,29 +9,6 @@ use std::time::{Duration, Instant};
 
 const HOOK_KEY: &str = "hook-key-0123456789abcdef";
 
-fn slo(name: &str) -> String {
-    format!(
-        r#"
----
-apiVersion: openslo/v1
-kind: SLO
-metadata: {{name: {name}}}
-spec:
-  service: checkout
-  indicator:
-    metadata: {{name: {name}-requests}}
-    spec:
-      ratioMetric:
-        counter: true
-        good: {{metricSource: {{type: steward, spec: {{}}}}}}
-        total: {{metricSource: {{type: steward, spec: {{}}}}}}
-  timeWindow: [{{duration: 28d, isRolling: true}}]
-  budgetingMethod: Occurrences
-  objectives: [{{target: 0.999}}]
-"#
-    )
-}
-
 /// Three people with webhooks; step 2 of the policy reaches `second`; the SLOs given.
 fn write_config(dir: &Path, urls: [&str; 3], second: &str, slos: &[&str]) {
     let [a, b, c] = urls;
@@ -77,7 +54,7 @@ spec: {{kind: webhook, service: checkout, key: {{value: {HOOK_KEY}}}}}
 "#
     );
     for s in slos {
-        text.push_str(&slo(s));
+        text.push_str(&ratio_slo(s, "checkout", "28d"));
     }
     std::fs::write(dir.join("steward.yaml"), text).unwrap();
 }
@@ -152,7 +129,7 @@ fn a_reload_adds_and_removes_slos_changes_a_policy_mid_escalation_and_refuses_a_
         &json!({ "samples": samples }).to_string(),
     );
     assert_eq!(status, 202, "{body}");
-    let legacy = wait_for_alert(&server, "slo/legacy-availability/page");
+    let legacy = server.wait_for_alert("slo/legacy-availability/page");
     ann.wait_for(1, Duration::from_secs(10));
 
     // An outside page starts its escalation: ann now, step 2 in 12 s (time for the reload,
@@ -247,22 +224,4 @@ fn a_reload_adds_and_removes_slos_changes_a_policy_mid_escalation_and_refuses_a_
     let (_, slos) = server.get("/api/v1/slos");
     assert_eq!(slos["slos"].as_array().unwrap().len(), 1);
     assert_eq!(server.get("/healthz").0, 200);
-}
-
-fn wait_for_alert(server: &Server, key: &str) -> i64 {
-    let start = Instant::now();
-    loop {
-        if let Some(a) = server
-            .alerts("status=unresolved")
-            .iter()
-            .find(|a| a["dedup_key"] == json!(key))
-        {
-            return a["id"].as_i64().unwrap();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "no alert {key} opened"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

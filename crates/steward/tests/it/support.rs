@@ -117,6 +117,25 @@ impl Server {
         body["alerts"].as_array().unwrap().clone()
     }
 
+    /// The id of the alert with `key` once it is open, waiting up to 15 s for it.
+    pub fn wait_for_alert(&self, key: &str) -> i64 {
+        let start = Instant::now();
+        loop {
+            if let Some(a) = self
+                .alerts("status=unresolved")
+                .iter()
+                .find(|a| a["dedup_key"] == serde_json::json!(key))
+            {
+                return a["id"].as_i64().unwrap();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "no alert {key} opened"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Kills the process without warning (SIGKILL).
     pub fn kill9(mut self) {
         self.child.kill().unwrap();
@@ -191,6 +210,31 @@ pub fn get_text_of(url: &str) -> String {
         .body_mut()
         .read_to_string()
         .unwrap()
+}
+
+/// An OpenSLO ratio SLO of `service` (a document with its leading `---`), counting pushed
+/// good and total events, 99.9 % over a rolling `window`.
+pub fn ratio_slo(name: &str, service: &str, window: &str) -> String {
+    format!(
+        r#"
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {{name: {name}}}
+spec:
+  service: {service}
+  indicator:
+    metadata: {{name: {name}-requests}}
+    spec:
+      ratioMetric:
+        counter: true
+        good: {{metricSource: {{type: steward, spec: {{}}}}}}
+        total: {{metricSource: {{type: steward, spec: {{}}}}}}
+  timeWindow: [{{duration: {window}, isRolling: true}}]
+  budgetingMethod: Occurrences
+  objectives: [{{target: 0.999}}]
+"#
+    )
 }
 
 /// A POST whose answer need not be JSON.
