@@ -1183,3 +1183,38 @@ fn a_page_nothing_routed_pages_once_a_reload_gives_it_a_policy() {
         ["http://127.0.0.1:9/ann"]
     );
 }
+
+/// Regression (review): a notification already queued (waiting for its group, or for a
+/// retry) was still sent after a silence covered its page.
+#[test]
+fn a_queued_notification_of_a_page_silenced_meanwhile_is_not_sent() {
+    let mut f = fixture();
+    let now = jiff::Timestamp::now().as_second();
+    let (url, count) = receiver(200);
+    let id = opened(f.trigger("db", "down", &[], now));
+    queue_to(&f.store, id, &url, "k-silenced", now);
+    let silence = Silence {
+        id: 0,
+        matchers: r#"[{"name":"service","value":"db","isRegex":false,"isEqual":true}]"#.into(),
+        starts_at: now,
+        ends_at: now + 3600,
+        created_by: "user:ann".into(),
+        comment: "planned".into(),
+        updated_at: now,
+    };
+    f.store
+        .transact(move |tx| tx.add_silence(&silence))
+        .unwrap();
+    f.tick(now);
+    assert!(f.alert(id).suppressed.is_some());
+    let outbox = outbox(&f.store, 60);
+    let pending = |f: &Fixture| {
+        f.store
+            .transact(move |tx| tx.messages_of(id))
+            .unwrap()
+            .iter()
+            .any(|m| m.status == steward_store::MessageStatus::Pending)
+    };
+    dispatch_until(&outbox, 15, || !pending(&f));
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 0);
+}

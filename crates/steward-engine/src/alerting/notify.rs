@@ -263,6 +263,15 @@ pub fn render(channel: &str, n: &Notice<'_>) -> String {
     }
 }
 
+/// Whether an alert still needs someone: open, unacknowledged, a page, and nothing holds it
+/// back (a notification queued before a silence, a dependency's page or a lowering to a
+/// ticket is not sent).
+fn still_pages(a: &steward_store::Alert) -> bool {
+    a.status == steward_store::AlertStatus::Triggered
+        && a.suppressed.is_none()
+        && a.urgency == steward_model::Severity::Page
+}
+
 /// The most one webhook delivery carries, in bytes of its notifications: the body, with each
 /// one's text again, stays under a megabyte (receivers refuse large bodies, and a refusal
 /// would dead-letter the whole batch).
@@ -560,9 +569,7 @@ impl Outbox {
                 let mut needed = false;
                 for m in &members {
                     needed |= match m.alert {
-                        Some(a) => tx
-                            .alert(a)?
-                            .is_some_and(|a| a.status == steward_store::AlertStatus::Triggered),
+                        Some(a) => tx.alert(a)?.is_some_and(|a| still_pages(&a)),
                         None => true,
                     };
                 }
@@ -579,9 +586,7 @@ impl Outbox {
                 // A notification of an alert someone took care of before it was first sent
                 // is not sent.
                 let wanted = match m.alert {
-                    Some(a) => tx
-                        .alert(a)?
-                        .is_some_and(|a| a.status == steward_store::AlertStatus::Triggered),
+                    Some(a) => tx.alert(a)?.is_some_and(|a| still_pages(&a)),
                     None => true,
                 };
                 if wanted {
