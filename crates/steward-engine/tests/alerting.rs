@@ -275,7 +275,7 @@ fn a_page_notifies_the_on_call_then_escalates_and_stops_when_acknowledged() {
         f.destinations(),
         vec!["http://127.0.0.1:9/ann", "http://127.0.0.1:9/bob"]
     );
-    assert_eq!(f.messages()[1].channel, "slack");
+    assert_eq!(f.messages()[1].channel.as_str(), "slack");
     // Acknowledged: the escalation stops.
     let a = f
         .alerting
@@ -587,7 +587,7 @@ fn a_burn_rate_condition_opens_a_page_and_resolves_it_when_it_stops() {
         .unwrap()
         .unwrap();
     assert_eq!(a.summary, "db-availability burns its error budget 20.0x too fast (1h and 5m windows; the threshold is 14.4x)");
-    let labels: BTreeMap<String, String> = serde_json::from_str(&a.labels).unwrap();
+    let labels = &a.labels;
     assert_eq!(labels["slo"], "db-availability");
     assert_eq!(labels["long_window"], "1h");
     let text = serde_json::from_str::<Value>(&f.messages()[0].payload).unwrap()["text"]
@@ -1047,7 +1047,7 @@ fn queue_to(store: &Store, alert: i64, url: &str, key: &str, now: i64) {
         alert: Some(alert),
         service: Some("db".into()),
         customer: None,
-        channel: "webhook".into(),
+        channel: steward_model::catalog::Channel::Webhook,
         destination: url.into(),
         payload: "{}".into(),
         idempotency_key: key.into(),

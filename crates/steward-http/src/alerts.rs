@@ -122,7 +122,7 @@ pub fn alert_json(a: &Alert) -> Value {
         "customer": a.customer,
         "severity": a.severity,
         "summary": a.summary,
-        "labels": serde_json::from_str::<Value>(&a.labels).unwrap_or(Value::Null),
+        "labels": a.labels,
         "details": serde_json::from_str::<Value>(&a.details).unwrap_or(Value::Null),
         "opened_at": rfc3339(a.opened_at),
         "acknowledged_at": opt_time(a.acknowledged_at),
@@ -144,7 +144,7 @@ fn message_json(m: &Message) -> Value {
         "id": m.id,
         "alert": m.alert,
         "service": m.service,
-        "channel": m.channel,
+        "channel": m.channel.as_str(),
         "destination": m.destination,
         "status": m.status.as_str(),
         "attempts": m.attempts,
@@ -249,12 +249,10 @@ pub async fn get(
         .map(|e| json!({ "at": rfc3339(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail }))
         .collect();
     body["notifications"] = messages.iter().map(message_json).collect();
-    let labels: steward_model::matcher::Labels =
-        serde_json::from_str(&alert.labels).unwrap_or_default();
     body["runbook"] = json!(app
         .engine()
         .catalog()
-        .runbook_for(alert.service.as_deref(), &labels)
+        .runbook_for(alert.service.as_deref(), &alert.labels)
         .map(|r| r.name.clone()));
     Ok(Json(body))
 }

@@ -9,34 +9,40 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use steward_store::{Change, GateOverride};
+use steward_model::Labels;
+use steward_store::{Change, ChangeKind, ChangeStatus, GateOverride};
 
 fn change_json(c: &Change) -> Value {
     json!({
         "id": c.id,
         "service": c.service,
-        "kind": c.kind,
+        "kind": c.kind.as_str(),
         "version": c.version,
-        "status": c.status,
+        "status": c.status.as_str(),
         "link": c.link,
-        "labels": serde_json::from_str::<Value>(&c.labels).unwrap_or(Value::Null),
+        "labels": c.labels,
         "time": rfc3339(c.at),
         "commit_time": c.commit_at.map(rfc3339),
         "created_by": c.created_by,
     })
 }
 
-fn one_of(
+/// One of `all`, by its word; `default` when absent.
+fn one_of<T: Copy + std::fmt::Display>(
     v: &Value,
     what: &str,
-    allowed: &[&str],
-    default: Option<&str>,
-) -> Result<String, ApiError> {
-    match (v.as_str(), default) {
-        (Some(s), _) if allowed.contains(&s) => Ok(s.to_string()),
-        (None, Some(d)) if v.is_null() => Ok(d.to_string()),
-        _ => Err(bad(format!("{what} must be one of {}", allowed.join(", ")))),
-    }
+    all: &[T],
+    default: Option<T>,
+) -> Result<T, ApiError> {
+    let found = match (v.as_str(), default) {
+        (Some(s), _) => all.iter().copied().find(|x| x.to_string() == s),
+        (None, Some(d)) if v.is_null() => Some(d),
+        _ => None,
+    };
+    found.ok_or_else(|| {
+        let words: Vec<String> = all.iter().map(T::to_string).collect();
+        bad(format!("{what} must be one of {}", words.join(", ")))
+    })
 }
 
 fn short_text(v: &Value, what: &str, max: usize) -> Result<Option<String>, ApiError> {
@@ -64,12 +70,12 @@ pub async fn add(
         Some(s) => s.customer.clone(),
         None => return Err(bad(format!("service `{service}` is not in the catalog"))),
     };
-    let kind = one_of(&b["kind"], "kind", &["deploy", "config", "flag"], None)?;
+    let kind = one_of(&b["kind"], "kind", ChangeKind::ALL, None)?;
     let status = one_of(
         &b["status"],
         "status",
-        &["started", "succeeded", "failed"],
-        Some("succeeded"),
+        ChangeStatus::ALL,
+        Some(ChangeStatus::Succeeded),
     )?;
     let t = now();
     let at = match b.get("time").filter(|v| !v.is_null()) {
@@ -86,13 +92,15 @@ pub async fn add(
         ));
     }
     let labels = match &b["labels"] {
-        Value::Null => json!({}),
+        Value::Null => Labels::new(),
         Value::Object(m)
             if m.len() <= 64
                 && m.values()
                     .all(|v| v.as_str().is_some_and(|s| s.len() <= 1024)) =>
         {
-            Value::Object(m.clone())
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
         }
         _ => return Err(bad("labels must be an object of at most 64 strings")),
     };
@@ -104,7 +112,7 @@ pub async fn add(
         version: short_text(&b["version"], "version", 255)?,
         status,
         link: short_text(&b["link"], "link", 2048)?,
-        labels: labels.to_string(),
+        labels,
         at,
         commit_at,
         created_by: actor(&headers),
@@ -404,7 +412,7 @@ pub async fn delivery(
     .await?;
     let mut deploys: Vec<&Change> = changes
         .iter()
-        .filter(|c| c.kind == "deploy" && (c.status == "succeeded" || c.status == "failed"))
+        .filter(|c| c.kind == ChangeKind::Deploy && c.status != ChangeStatus::Started)
         .collect();
     deploys.sort_by_key(|c| (c.at, c.id));
     // An incident is put on the last successful deploy within the hour before its impact
@@ -417,19 +425,22 @@ pub async fn delivery(
             .min(i.started_at);
         if let Some(d) = deploys
             .iter()
-            .rfind(|c| c.status == "succeeded" && c.at <= began && began < c.at + 3600)
+            .rfind(|c| c.status == ChangeStatus::Succeeded && c.at <= began && began < c.at + 3600)
         {
             blamed.insert(d.id);
         }
     }
     let failed = deploys
         .iter()
-        .filter(|c| c.status == "failed" || blamed.contains(&c.id))
+        .filter(|c| c.status == ChangeStatus::Failed || blamed.contains(&c.id))
         .count();
-    let succeeded = deploys.iter().filter(|c| c.status == "succeeded").count();
+    let succeeded = deploys
+        .iter()
+        .filter(|c| c.status == ChangeStatus::Succeeded)
+        .count();
     let lead: Vec<i64> = deploys
         .iter()
-        .filter(|c| c.status == "succeeded")
+        .filter(|c| c.status == ChangeStatus::Succeeded)
         .filter_map(|c| c.commit_at.map(|k| c.at - k))
         .collect();
     let restore: Vec<i64> = incidents

@@ -773,8 +773,7 @@ fn am_alerts(
     alerts
         .iter()
         .filter_map(|a| {
-            let l: Labels = serde_json::from_str(&a.labels).unwrap_or_default();
-            if !all_match(filters, &l) {
+            if !all_match(filters, &a.labels) {
                 return None;
             }
             let why = a.suppressed.as_ref();
@@ -800,7 +799,7 @@ fn am_alerts(
                 .into_iter()
                 .collect();
             Some(json!({
-                "labels": l,
+                "labels": a.labels,
                 "annotations": details.get("annotations").filter(|v| v.is_object()).cloned().unwrap_or_else(|| json!({})),
                 "startsAt": rfc3339(a.opened_at),
                 "updatedAt": rfc3339(a.updated_at),

@@ -361,6 +361,7 @@ pub async fn alert(
     // What each notification said, as its receiver got it (a webhook's JSON beside a chat
     // message's text), and whether it arrived.
     let mut sent = String::new();
+    let outbox = app.engine().alerting.outbox.clone();
     for m in &messages {
         let body = serde_json::from_str::<serde_json::Value>(&m.payload)
             .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
@@ -379,22 +380,20 @@ pub async fn alert(
         let _ = write!(
             sent,
             r#"<div class="sent"><p class="meta"><b>{channel}</b> to {dest} · {state}</p><pre class="said">{said}</pre><details><summary>as sent</summary><pre>{body}</pre></details></div>"#,
-            channel = esc(&m.channel),
+            channel = m.channel,
             dest = esc(&steward_engine::alerting::redact(&m.destination)),
             state = esc(&state),
-            said = esc(&what_it_said(&m.channel, &m.payload)),
+            said = esc(&outbox.notifier(m.channel).text(&m.payload)),
             body = esc(&body),
         );
     }
     if sent.is_empty() {
         sent.push_str("<p>None.</p>");
     }
-    let labels: steward_model::matcher::Labels =
-        serde_json::from_str(&a.labels).unwrap_or_default();
     let runbook = match app
         .engine()
         .catalog()
-        .runbook_for(a.service.as_deref(), &labels)
+        .runbook_for(a.service.as_deref(), &a.labels)
     {
         Some(r) => format!(
             r#" · runbook <a href="/runbooks/{n}">{n}</a>"#,
@@ -670,25 +669,4 @@ pub async fn postmortem(
         esc(&md),
         id = esc(&id)
     )))
-}
-
-/// What a notification says to the person who reads it: the text of a webhook or Slack
-/// message, the text blocks of a Teams card, an email's body.
-fn what_it_said(channel: &str, payload: &str) -> String {
-    if channel == "email" {
-        return payload.to_string();
-    }
-    let v: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
-    if let Some(text) = v["text"].as_str() {
-        return text.to_string();
-    }
-    let blocks: Vec<&str> = v["attachments"][0]["content"]["body"]
-        .as_array()
-        .map(|b| b.iter().filter_map(|x| x["text"].as_str()).collect())
-        .unwrap_or_default();
-    if blocks.is_empty() {
-        payload.to_string()
-    } else {
-        blocks.join("\n")
-    }
 }

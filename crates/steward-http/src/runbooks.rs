@@ -9,9 +9,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use steward_engine::alerting::{Mode, Subject};
+use steward_engine::alerting::Subject;
 use steward_model::runbook::{Action, Arg, Runbook};
-use steward_store::{Run, RunStep, Switch};
+use steward_store::{Run, RunMode, RunStatus, RunStep, Switch};
 
 pub fn runbook_json(r: &Runbook) -> Value {
     let steps: Vec<Value> = r
@@ -107,18 +107,18 @@ fn run_json(r: &Run, steps: &[RunStep]) -> Value {
         "target": r.target,
         "alert": r.alert,
         "incident": r.incident,
-        "mode": r.mode,
-        "status": r.status,
+        "mode": r.mode.as_str(),
+        "status": r.status.as_str(),
         "reason": r.reason,
         "causation": r.causation,
-        "labels": serde_json::from_str::<Value>(&r.labels).unwrap_or(Value::Null),
+        "labels": r.labels,
         "started_by": r.started_by,
         "started_at": rfc3339(r.started_at),
         "finished_at": r.finished_at.map(rfc3339),
         "steps": steps.iter().map(|s| json!({
             "step": s.step + 1,
             "name": s.name,
-            "status": s.status,
+            "status": s.status.as_str(),
             "inputs": serde_json::from_str::<Value>(&s.inputs).unwrap_or(Value::Null),
             "output": s.output,
             "exit_code": s.exit_code,
@@ -142,7 +142,7 @@ async fn run_view(app: &AppState, id: i64) -> Result<Value, ApiError> {
 /// the same).
 async fn started(app: &AppState, run: Run) -> Result<Response, ApiError> {
     let body = run_view(app, run.id).await?;
-    if run.status == "refused" {
+    if run.status == RunStatus::Refused {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "refused",
@@ -210,8 +210,8 @@ pub async fn start(
         _ => return Err(bad("labels must be an object of at most 64 strings")),
     }
     let mode = match &b["dry_run"] {
-        Value::Null | Value::Bool(false) => Mode::Real,
-        Value::Bool(true) => Mode::DryRun,
+        Value::Null | Value::Bool(false) => RunMode::Real,
+        Value::Bool(true) => RunMode::DryRun,
         _ => return Err(bad("dry_run must be true or false")),
     };
     let alerting = app.engine().alerting.clone();
@@ -229,7 +229,7 @@ pub async fn rehearse(
     let alerting = app.engine().alerting.clone();
     let who = actor(&headers);
     let run = blocking(move || {
-        Ok(alerting.start_run(&name, Subject::default(), Mode::Rehearsal, who, now())?)
+        Ok(alerting.start_run(&name, Subject::default(), RunMode::Rehearsal, who, now())?)
     })
     .await?;
     started(&app, run).await

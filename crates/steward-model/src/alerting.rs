@@ -2,28 +2,15 @@
 
 use crate::duration::Duration;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Severity {
-    Page,
-    Ticket,
+crate::words! {
+    /// What Steward does with an alert: page someone, or record a ticket.
+    pub enum Severity {
+        Page = "page",
+        Ticket = "ticket",
+    }
 }
 
 impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Page => "page",
-            Severity::Ticket => "ticket",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Severity> {
-        match text {
-            "page" => Some(Severity::Page),
-            "ticket" => Some(Severity::Ticket),
-            _ => None,
-        }
-    }
-
     /// What a source's own severity word means here; the one mapping for every source.
     ///
     /// Tickets: `warning`, `warn`, `info`, `informational`, `notice`, `low`, `debug`,

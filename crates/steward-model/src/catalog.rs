@@ -49,14 +49,28 @@ pub enum Contact {
     Email(String),
 }
 
+crate::words! {
+    /// How a notification travels: each channel writes and sends it its own way.
+    pub enum Channel {
+        /// A JSON document POSTed to a URL.
+        Webhook = "webhook",
+        /// A Slack incoming webhook.
+        Slack = "slack",
+        /// A Microsoft Teams workflow webhook (an Adaptive Card).
+        Teams = "teams",
+        /// Mail through the SMTP relay.
+        Email = "email",
+    }
+}
+
 impl Contact {
-    /// The outbox channel and destination.
-    pub fn channel(&self) -> (&'static str, &str) {
+    /// The channel and destination.
+    pub fn channel(&self) -> (Channel, &str) {
         match self {
-            Contact::Webhook(u) => ("webhook", u),
-            Contact::Slack(u) => ("slack", u),
-            Contact::Teams(u) => ("teams", u),
-            Contact::Email(a) => ("email", a),
+            Contact::Webhook(u) => (Channel::Webhook, u),
+            Contact::Slack(u) => (Channel::Slack, u),
+            Contact::Teams(u) => (Channel::Teams, u),
+            Contact::Email(a) => (Channel::Email, a),
         }
     }
 }

@@ -17,12 +17,14 @@ pub mod rollup;
 pub mod runbook;
 pub mod slo;
 pub mod window;
+pub mod words;
 
 pub use alerting::{BurnRateRule, RuleId, Severity, Suppression, BURN_WINDOWS, SRE_WORKBOOK_RULES};
 pub use budget::{burn_rate, ErrorBudget};
 pub use buffer::{SliBuffer, Tier};
 pub use counts::Counts;
 pub use duration::Duration;
+pub use matcher::Labels;
 pub use slo::{
     AlertCondition, BudgetCurve, BudgetingMethod, Indicator, Measurement, Objective, Op,
     SampleError, SloDefinition, SloState, SloStatus, UnixSeconds,

@@ -5,32 +5,15 @@
 
 use crate::sql::{Db, Row, Val};
 use crate::{AlertState, AlertTransition, Result, StoreError};
-use steward_model::{Severity, Suppression};
+use steward_model::catalog::Channel;
+use steward_model::{Labels, Severity, Suppression};
 
-/// An alert's place in its lifecycle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AlertStatus {
-    Triggered,
-    Acknowledged,
-    Resolved,
-}
-
-impl AlertStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertStatus::Triggered => "triggered",
-            AlertStatus::Acknowledged => "acknowledged",
-            AlertStatus::Resolved => "resolved",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<AlertStatus> {
-        match s {
-            "triggered" => Some(AlertStatus::Triggered),
-            "acknowledged" => Some(AlertStatus::Acknowledged),
-            "resolved" => Some(AlertStatus::Resolved),
-            _ => None,
-        }
+steward_model::words! {
+    /// An alert's place in its lifecycle.
+    pub enum AlertStatus {
+        Triggered = "triggered",
+        Acknowledged = "acknowledged",
+        Resolved = "resolved",
     }
 }
 
@@ -48,8 +31,8 @@ pub struct Alert {
     /// What Steward does with it: page someone, or record a ticket ([`Severity::of`]).
     pub urgency: Severity,
     pub summary: String,
-    /// A JSON object of strings.
-    pub labels: String,
+    /// Stored as a JSON object of strings.
+    pub labels: Labels,
     /// A JSON object.
     pub details: String,
     pub status: AlertStatus,
@@ -82,7 +65,7 @@ pub struct NewAlert {
     pub severity: String,
     pub urgency: Severity,
     pub summary: String,
-    pub labels: String,
+    pub labels: Labels,
     pub details: String,
     pub at: i64,
     /// Resolved at this time unless triggered again before.
@@ -154,23 +137,14 @@ pub struct Escalation {
     pub started_at: i64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MessageStatus {
-    Pending,
-    Delivered,
-    Dead,
-    /// Not sent: its alert was acknowledged or resolved before its turn came.
-    Skipped,
-}
-
-impl MessageStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageStatus::Pending => "pending",
-            MessageStatus::Delivered => "delivered",
-            MessageStatus::Dead => "dead",
-            MessageStatus::Skipped => "skipped",
-        }
+steward_model::words! {
+    /// A notification's place in the outbox.
+    pub enum MessageStatus {
+        Pending = "pending",
+        Delivered = "delivered",
+        Dead = "dead",
+        /// Not sent: its alert was acknowledged or resolved before its turn came.
+        Skipped = "skipped",
     }
 }
 
@@ -180,8 +154,7 @@ pub struct NewMessage {
     pub alert: Option<i64>,
     pub service: Option<String>,
     pub customer: Option<String>,
-    /// webhook | slack | teams | email
-    pub channel: String,
+    pub channel: Channel,
     /// A URL or an email address.
     pub destination: String,
     pub payload: String,
@@ -203,7 +176,7 @@ pub struct Message {
     pub alert: Option<i64>,
     pub service: Option<String>,
     pub customer: Option<String>,
-    pub channel: String,
+    pub channel: Channel,
     pub destination: String,
     pub payload: String,
     pub idempotency_key: String,
@@ -250,18 +223,53 @@ pub struct Change {
     pub id: i64,
     pub service: String,
     pub customer: Option<String>,
-    /// deploy | config | flag
-    pub kind: String,
+    pub kind: ChangeKind,
     pub version: Option<String>,
-    /// started | succeeded | failed
-    pub status: String,
+    pub status: ChangeStatus,
     pub link: Option<String>,
-    /// A JSON object of strings.
-    pub labels: String,
+    /// Stored as a JSON object of strings.
+    pub labels: Labels,
     pub at: i64,
     pub commit_at: Option<i64>,
     pub created_by: String,
     pub created_at: i64,
+}
+
+steward_model::words! {
+    /// What a recorded change changed.
+    pub enum ChangeKind {
+        Deploy = "deploy",
+        Config = "config",
+        Flag = "flag",
+    }
+}
+
+steward_model::words! {
+    /// Where a recorded change stands.
+    pub enum ChangeStatus {
+        Started = "started",
+        Succeeded = "succeeded",
+        Failed = "failed",
+    }
+}
+
+/// A column of words: a word this version does not know is corrupt.
+pub(crate) fn word<T>(r: &Row, i: usize, parse: fn(&str) -> Option<T>, what: &str) -> Result<T> {
+    let text = r.text(i)?;
+    parse(&text).ok_or_else(|| StoreError::Corrupt(format!("unknown {what} `{text}`")))
+}
+
+/// Labels as a column holds them: a JSON object of strings, keys in order.
+pub(crate) fn encode_labels(labels: &Labels) -> String {
+    serde_json::to_string(labels).expect("a map of strings always encodes")
+}
+
+/// A labels column; what is not a JSON object of strings is corrupt.
+pub(crate) fn labels(r: &Row, i: usize) -> Result<Labels> {
+    let text = r.text(i)?;
+    serde_json::from_str(&text).map_err(|e| {
+        StoreError::Corrupt(format!("labels `{text}` are not an object of strings: {e}"))
+    })
 }
 
 const CHANGE_COLUMNS: &str = "id, service, customer, kind, version, status, link, labels, at, commit_at, created_by, created_at";
@@ -271,11 +279,11 @@ fn change(r: &Row) -> Result<Change> {
         id: r.int(0)?,
         service: r.text(1)?,
         customer: r.opt_text(2)?,
-        kind: r.text(3)?,
+        kind: word(r, 3, ChangeKind::parse, "change kind")?,
         version: r.opt_text(4)?,
-        status: r.text(5)?,
+        status: word(r, 5, ChangeStatus::parse, "change status")?,
         link: r.opt_text(6)?,
-        labels: r.text(7)?,
+        labels: labels(r, 7)?,
         at: r.int(8)?,
         commit_at: r.opt_int(9)?,
         created_by: r.text(10)?,
@@ -294,7 +302,6 @@ pub struct Tx<'a> {
 pub(crate) const ALERT_COLUMNS: &str = "id, source, integration, dedup_key, service, customer, severity, summary, labels, details, status, opened_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, updated_at, events, suppressed, policy, expires_at, incident, urgency";
 
 pub(crate) fn alert(r: &Row) -> Result<Alert> {
-    let status = r.text(10)?;
     Ok(Alert {
         id: r.int(0)?,
         source: r.text(1)?,
@@ -304,10 +311,9 @@ pub(crate) fn alert(r: &Row) -> Result<Alert> {
         customer: r.opt_text(5)?,
         severity: r.text(6)?,
         summary: r.text(7)?,
-        labels: r.text(8)?,
+        labels: labels(r, 8)?,
         details: r.text(9)?,
-        status: AlertStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown alert status `{status}`")))?,
+        status: word(r, 10, AlertStatus::parse, "alert status")?,
         opened_at: r.int(11)?,
         acknowledged_at: r.opt_int(12)?,
         acknowledged_by: r.opt_text(13)?,
@@ -368,23 +374,13 @@ fn decode_suppression(text: &str) -> Result<Suppression> {
 const MESSAGE_COLUMNS: &str = "id, alert, service, customer, channel, destination, payload, idempotency_key, status, attempts, created_at, next_attempt_at, give_up_at, last_error, delivered_at, group_key, batch";
 
 fn message(r: &Row) -> Result<Message> {
-    let status = match r.text(8)?.as_str() {
-        "pending" => MessageStatus::Pending,
-        "delivered" => MessageStatus::Delivered,
-        "dead" => MessageStatus::Dead,
-        "skipped" => MessageStatus::Skipped,
-        other => {
-            return Err(StoreError::Corrupt(format!(
-                "unknown message status `{other}`"
-            )))
-        }
-    };
+    let status = word(r, 8, MessageStatus::parse, "message status")?;
     Ok(Message {
         id: r.int(0)?,
         alert: r.opt_int(1)?,
         service: r.opt_text(2)?,
         customer: r.opt_text(3)?,
-        channel: r.text(4)?,
+        channel: word(r, 4, Channel::parse, "channel")?,
         destination: r.text(5)?,
         payload: r.text(6)?,
         idempotency_key: r.text(7)?,
@@ -496,7 +492,7 @@ impl Tx<'_> {
         if let Some(open) = self.open_alert(&a.integration, &a.dedup_key)? {
             self.db.exec(
                 "UPDATE alerts SET severity = ?2, summary = ?3, labels = ?4, details = ?5, updated_at = ?6, events = events + 1, expires_at = ?7, urgency = ?8 WHERE id = ?1",
-                &[open.id.into(), (&a.severity).into(), (&a.summary).into(), (&a.labels).into(), (&a.details).into(), a.at.into(), a.expires_at.into(), a.urgency.as_str().into()],
+                &[open.id.into(), (&a.severity).into(), (&a.summary).into(), encode_labels(&a.labels).into(), (&a.details).into(), a.at.into(), a.expires_at.into(), a.urgency.as_str().into()],
             )?;
             return Ok(Triggered::Repeated(
                 self.alert_by_id(open.id)?,
@@ -508,7 +504,7 @@ impl Tx<'_> {
             .one(
                 "INSERT INTO alerts (source, integration, dedup_key, service, customer, severity, summary, labels, details, status, opened_at, updated_at, events, expires_at, urgency)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'triggered', ?10, ?10, 1, ?11, ?12) RETURNING id",
-                &[(&a.source).into(), (&a.integration).into(), (&a.dedup_key).into(), a.service.as_ref().into(), a.customer.as_ref().into(), (&a.severity).into(), (&a.summary).into(), (&a.labels).into(), (&a.details).into(), a.at.into(), a.expires_at.into(), a.urgency.as_str().into()],
+                &[(&a.source).into(), (&a.integration).into(), (&a.dedup_key).into(), a.service.as_ref().into(), a.customer.as_ref().into(), (&a.severity).into(), (&a.summary).into(), encode_labels(&a.labels).into(), (&a.details).into(), a.at.into(), a.expires_at.into(), a.urgency.as_str().into()],
             )?
             .int(0)?;
         self.log(id, a.at, "triggered", &a.actor, &a.summary)?;
@@ -838,7 +834,7 @@ impl Tx<'_> {
                 "INSERT INTO outbox (alert, service, customer, channel, destination, payload, idempotency_key, status, attempts, created_at, next_attempt_at, give_up_at, created_by, group_key)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-                &[m.alert.into(), m.service.as_ref().into(), m.customer.as_ref().into(), (&m.channel).into(), (&m.destination).into(), (&m.payload).into(), (&m.idempotency_key).into(), m.at.into(), m.due_at.into(), m.give_up_at.into(), (&m.created_by).into(), m.group_key.as_ref().into()],
+                &[m.alert.into(), m.service.as_ref().into(), m.customer.as_ref().into(), m.channel.as_str().into(), (&m.destination).into(), (&m.payload).into(), (&m.idempotency_key).into(), m.at.into(), m.due_at.into(), m.give_up_at.into(), (&m.created_by).into(), m.group_key.as_ref().into()],
             )?
             .map(|r| r.int(0))
             .transpose()
@@ -1078,7 +1074,7 @@ impl Tx<'_> {
             .one(
                 "INSERT INTO changes (service, customer, kind, version, status, link, labels, at, commit_at, created_by, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
-                &[(&c.service).into(), c.customer.as_ref().into(), (&c.kind).into(), c.version.as_ref().into(), (&c.status).into(), c.link.as_ref().into(), (&c.labels).into(), c.at.into(), c.commit_at.into(), (&c.created_by).into(), c.created_at.into()],
+                &[(&c.service).into(), c.customer.as_ref().into(), c.kind.as_str().into(), c.version.as_ref().into(), c.status.as_str().into(), c.link.as_ref().into(), encode_labels(&c.labels).into(), c.at.into(), c.commit_at.into(), (&c.created_by).into(), c.created_at.into()],
             )?
             .int(0)?;
         Ok(Change { id, ..c.clone() })

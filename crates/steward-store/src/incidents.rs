@@ -5,34 +5,14 @@ use crate::alerts::{alert, Alert, ALERT_COLUMNS};
 use crate::sql::Row;
 use crate::{Result, StoreError, Tx};
 
-/// An incident's place in its lifecycle; it only moves forward.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum IncidentStatus {
-    Triggered,
-    Acknowledged,
-    Mitigated,
-    Resolved,
-}
-
-impl IncidentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IncidentStatus::Triggered => "triggered",
-            IncidentStatus::Acknowledged => "acknowledged",
-            IncidentStatus::Mitigated => "mitigated",
-            IncidentStatus::Resolved => "resolved",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<IncidentStatus> {
-        [
-            IncidentStatus::Triggered,
-            IncidentStatus::Acknowledged,
-            IncidentStatus::Mitigated,
-            IncidentStatus::Resolved,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
+steward_model::words! {
+    /// An incident's place in its lifecycle; it only moves forward.
+    #[derive(PartialOrd, Ord)]
+    pub enum IncidentStatus {
+        Triggered = "triggered",
+        Acknowledged = "acknowledged",
+        Mitigated = "mitigated",
+        Resolved = "resolved",
     }
 }
 
@@ -127,15 +107,13 @@ pub enum Moved {
 const INCIDENT_COLUMNS: &str = "id, title, severity, service, customer, status, started_at, impact_started_at, acknowledged_at, acknowledged_by, mitigated_at, mitigated_by, resolved_at, resolved_by, created_by, updated_at";
 
 fn incident(r: &Row) -> Result<Incident> {
-    let status = r.text(5)?;
     Ok(Incident {
         id: r.int(0)?,
         title: r.text(1)?,
         severity: r.text(2)?,
         service: r.text(3)?,
         customer: r.opt_text(4)?,
-        status: IncidentStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown incident status `{status}`")))?,
+        status: crate::alerts::word(r, 5, IncidentStatus::parse, "incident status")?,
         started_at: r.int(6)?,
         impact_started_at: r.opt_int(7)?,
         acknowledged_at: r.opt_int(8)?,

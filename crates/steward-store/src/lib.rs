@@ -19,13 +19,16 @@ use std::fmt;
 
 pub use actor::{Store, StoreStats, MAX_QUEUED};
 pub use alerts::{
-    Alert, AlertFilter, AlertStatus, Change, Escalation, GroupTiming, LogEntry, Message,
-    MessageStatus, NewAlert, NewMessage, Override, Silence, Triggered, Tx,
+    Alert, AlertFilter, AlertStatus, Change, ChangeKind, ChangeStatus, Escalation, GroupTiming,
+    LogEntry, Message, MessageStatus, NewAlert, NewMessage, Override, Silence, Triggered, Tx,
 };
 pub use incidents::{
     ActionItem, Incident, IncidentEvent, IncidentStatus, Moved, NewIncident, Role,
 };
-pub use runs::{AuditEntry, GateOverride, Run, RunStep, StoredAdjustment, Switch};
+pub use runs::{
+    AuditEntry, GateOverride, Run, RunMode, RunStatus, RunStep, StepStatus, StoredAdjustment,
+    Switch,
+};
 
 /// A series' id: every name samples are stored under has one.
 pub type SeriesId = i64;

@@ -1,8 +1,52 @@
 //! Runbook runs, their steps and approvals, and the switches people flip (the runbook kill
 //! switch): typed operations on a transaction, written once for both backends.
 
+use crate::alerts::word;
 use crate::sql::Row;
 use crate::{Result, StoreError, Tx};
+use steward_model::Labels;
+
+steward_model::words! {
+    /// How a run acts.
+    pub enum RunMode {
+        /// Does what the steps say.
+        Real = "real",
+        /// Records what each step would do, and does nothing.
+        DryRun = "dry_run",
+        /// A dry run that proves the runbook is known and current; its age is shown.
+        Rehearsal = "rehearsal",
+    }
+}
+
+steward_model::words! {
+    /// Where a run stands.
+    pub enum RunStatus {
+        Running = "running",
+        AwaitingApproval = "awaiting_approval",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        /// A guard stopped it before its first step.
+        Refused = "refused",
+    }
+}
+
+steward_model::words! {
+    /// How one step of a run went.
+    pub enum StepStatus {
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        TimedOut = "timed_out",
+        /// A dry run's record of what it would have done.
+        WouldRun = "would_run",
+        /// A step for a person: the run waits for their approval.
+        Manual = "manual",
+        /// The process stopped while the step ran.
+        Interrupted = "interrupted",
+        /// The kill switch stopped it.
+        Killed = "killed",
+    }
+}
 
 /// A run of a runbook as stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -13,15 +57,13 @@ pub struct Run {
     pub target: String,
     pub alert: Option<i64>,
     pub incident: Option<i64>,
-    /// real | dry_run | rehearsal
-    pub mode: String,
-    /// running | awaiting_approval | succeeded | failed | refused
-    pub status: String,
+    pub mode: RunMode,
+    pub status: RunStatus,
     pub reason: Option<String>,
     /// Passed to what the run does; an alert that carries it starts no run.
     pub causation: String,
-    /// A JSON object: the labels the steps read.
-    pub labels: String,
+    /// The labels the steps read (stored as a JSON object).
+    pub labels: Labels,
     pub started_by: String,
     pub started_at: i64,
     pub finished_at: Option<i64>,
@@ -35,8 +77,7 @@ pub struct RunStep {
     pub run: i64,
     pub step: i64,
     pub name: String,
-    /// running | succeeded | failed | timed_out | would_run | manual | interrupted
-    pub status: String,
+    pub status: StepStatus,
     /// JSON: the argument list, or the request.
     pub inputs: String,
     pub output: String,
@@ -65,11 +106,11 @@ fn run(r: &Row) -> Result<Run> {
         target: r.text(2)?,
         alert: r.opt_int(3)?,
         incident: r.opt_int(4)?,
-        mode: r.text(5)?,
-        status: r.text(6)?,
+        mode: word(r, 5, RunMode::parse, "run mode")?,
+        status: word(r, 6, RunStatus::parse, "run status")?,
         reason: r.opt_text(7)?,
         causation: r.text(8)?,
-        labels: r.text(9)?,
+        labels: crate::alerts::labels(r, 9)?,
         started_by: r.text(10)?,
         started_at: r.int(11)?,
         finished_at: r.opt_int(12)?,
@@ -86,7 +127,7 @@ fn step(r: &Row) -> Result<RunStep> {
         run: r.int(1)?,
         step: r.int(2)?,
         name: r.text(3)?,
-        status: r.text(4)?,
+        status: word(r, 4, StepStatus::parse, "step status")?,
         inputs: r.text(5)?,
         output: r.text(6)?,
         exit_code: r.opt_int(7)?,
@@ -106,7 +147,7 @@ impl Tx<'_> {
             .one(
                 "INSERT INTO runbook_runs (runbook, target, alert, incident, mode, status, reason, causation, labels, started_by, started_at, finished_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
-                &[(&r.runbook).into(), (&r.target).into(), r.alert.into(), r.incident.into(), (&r.mode).into(), (&r.status).into(), r.reason.as_ref().into(), (&r.causation).into(), (&r.labels).into(), (&r.started_by).into(), r.started_at.into(), r.finished_at.into()],
+                &[(&r.runbook).into(), (&r.target).into(), r.alert.into(), r.incident.into(), r.mode.as_str().into(), r.status.as_str().into(), r.reason.as_ref().into(), (&r.causation).into(), crate::alerts::encode_labels(&r.labels).into(), (&r.started_by).into(), r.started_at.into(), r.finished_at.into()],
             )?
             .int(0)?;
         self.run(id)?
@@ -151,13 +192,13 @@ impl Tx<'_> {
     }
 
     /// Runs in a status, oldest first.
-    pub fn runs_in(&mut self, status: &str, limit: u32) -> Result<Vec<Run>> {
+    pub fn runs_in(&mut self, status: RunStatus, limit: u32) -> Result<Vec<Run>> {
         self.db
             .query(
                 &format!(
                     "SELECT {RUN_COLUMNS} FROM runbook_runs WHERE status = ?1 ORDER BY id LIMIT ?2"
                 ),
-                &[status.into(), i64::from(limit).into()],
+                &[status.as_str().into(), i64::from(limit).into()],
             )?
             .iter()
             .map(run)
@@ -190,14 +231,17 @@ impl Tx<'_> {
     pub fn set_run_status(
         &mut self,
         id: i64,
-        status: &str,
+        status: RunStatus,
         reason: Option<&str>,
         at: i64,
     ) -> Result<()> {
-        let finished = matches!(status, "succeeded" | "failed" | "refused");
+        let finished = matches!(
+            status,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Refused
+        );
         self.db.exec(
             "UPDATE runbook_runs SET status = ?2, reason = COALESCE(?3, reason), finished_at = ?4 WHERE id = ?1",
-            &[id.into(), status.into(), reason.into(), finished.then_some(at).into()],
+            &[id.into(), status.as_str().into(), reason.into(), finished.then_some(at).into()],
         )?;
         Ok(())
     }
@@ -236,7 +280,7 @@ impl Tx<'_> {
             .one(
                 "INSERT INTO runbook_steps (run, step, name, status, inputs, output, exit_code, approved_by, started_at, finished_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
-                &[s.run.into(), s.step.into(), (&s.name).into(), (&s.status).into(), (&s.inputs).into(), (&s.output).into(), s.exit_code.into(), s.approved_by.as_ref().into(), s.started_at.into(), s.finished_at.into()],
+                &[s.run.into(), s.step.into(), (&s.name).into(), s.status.as_str().into(), (&s.inputs).into(), (&s.output).into(), s.exit_code.into(), s.approved_by.as_ref().into(), s.started_at.into(), s.finished_at.into()],
             )?
             .int(0)
     }
@@ -244,14 +288,14 @@ impl Tx<'_> {
     pub fn finish_step(
         &mut self,
         id: i64,
-        status: &str,
+        status: StepStatus,
         exit_code: Option<i64>,
         output: &str,
         at: i64,
     ) -> Result<()> {
         self.db.exec(
             "UPDATE runbook_steps SET status = ?2, exit_code = ?3, output = ?4, finished_at = ?5 WHERE id = ?1",
-            &[id.into(), status.into(), exit_code.into(), output.into(), at.into()],
+            &[id.into(), status.as_str().into(), exit_code.into(), output.into(), at.into()],
         )?;
         Ok(())
     }

@@ -5,9 +5,10 @@
 //! skip.
 
 use steward_store::{
-    ActionItem, AlertFilter, AlertStatus, AlertTransition, Appended, Change, Escalation,
-    IncidentStatus, IngestKey, MessageStatus, Moved, NewAlert, NewIncident, NewMessage, Override,
-    Rewrite, RewriteStats, Run, SeriesId, SeriesRow, Silence, Store, StoreError, Switch, Triggered,
+    ActionItem, AlertFilter, AlertStatus, AlertTransition, Appended, Change, ChangeKind,
+    ChangeStatus, Escalation, IncidentStatus, IngestKey, MessageStatus, Moved, NewAlert,
+    NewIncident, NewMessage, Override, Rewrite, RewriteStats, Run, RunMode, RunStatus, SeriesId,
+    SeriesRow, Silence, Store, StoreError, Switch, Triggered,
 };
 
 /// A store and whatever must live as long as it (a temporary directory).
@@ -467,7 +468,7 @@ fn new_alert(key: &str, at: i64) -> NewAlert {
         severity: "page".into(),
         urgency: steward_model::Severity::Page,
         summary: format!("{key} is down"),
-        labels: r#"{"alertname":"Down"}"#.into(),
+        labels: [("alertname".to_string(), "Down".to_string())].into(),
         details: "{}".into(),
         at,
         expires_at: None,
@@ -615,7 +616,7 @@ fn message(key: &str, at: i64) -> NewMessage {
         alert: None,
         service: Some("checkout".into()),
         customer: None,
-        channel: "webhook".into(),
+        channel: steward_model::catalog::Channel::Webhook,
         destination: "http://127.0.0.1:9/hook".into(),
         payload: "{}".into(),
         idempotency_key: key.into(),
@@ -804,11 +805,11 @@ fn changes_are_kept_and_listed_newest_first_per_service(f: Fixture) {
         id: 0,
         service: service.into(),
         customer: Some("acme".into()),
-        kind: "deploy".into(),
+        kind: ChangeKind::Deploy,
         version: Some(format!("v{at}")),
-        status: "succeeded".into(),
+        status: ChangeStatus::Succeeded,
         link: None,
-        labels: "{}".into(),
+        labels: Default::default(),
         at,
         commit_at: Some(at - 60),
         created_by: "user:ci".into(),
@@ -1045,18 +1046,18 @@ fn incidents_move_forward_acknowledge_their_alerts_and_keep_roles_and_items(f: F
     );
 }
 
-fn run_of(target: &str, mode: &str, at: i64) -> Run {
+fn run_of(target: &str, mode: RunMode, at: i64) -> Run {
     Run {
         id: 0,
         runbook: "restart".into(),
         target: target.into(),
         alert: None,
         incident: None,
-        mode: mode.into(),
-        status: "running".into(),
+        mode,
+        status: RunStatus::Running,
         reason: None,
         causation: String::new(),
-        labels: "{}".into(),
+        labels: Default::default(),
         started_by: "user:ann".into(),
         started_at: at,
         finished_at: None,
@@ -1067,14 +1068,14 @@ fn run_of(target: &str, mode: &str, at: i64) -> Run {
 fn runs_are_one_at_a_time_per_target_and_counted_for_the_breaker(f: Fixture) {
     let store = Store::open(&f.url).unwrap();
     let first = store
-        .transact(|tx| tx.insert_run(&run_of("db-1", "real", 100)))
+        .transact(|tx| tx.insert_run(&run_of("db-1", RunMode::Real, 100)))
         .unwrap();
     // The store itself refuses a second run on the same target while one is in progress.
     assert!(store
-        .transact(|tx| tx.insert_run(&run_of("db-1", "real", 101)))
+        .transact(|tx| tx.insert_run(&run_of("db-1", RunMode::Real, 101)))
         .is_err());
     let other = store
-        .transact(|tx| tx.insert_run(&run_of("db-2", "real", 102)))
+        .transact(|tx| tx.insert_run(&run_of("db-2", RunMode::Real, 102)))
         .unwrap();
     assert_eq!(
         store
@@ -1084,13 +1085,13 @@ fn runs_are_one_at_a_time_per_target_and_counted_for_the_breaker(f: Fixture) {
         Some(first.id)
     );
     store
-        .transact(move |tx| tx.set_run_status(first.id, "succeeded", None, 110))
+        .transact(move |tx| tx.set_run_status(first.id, RunStatus::Succeeded, None, 110))
         .unwrap();
     let again = store
-        .transact(|tx| tx.insert_run(&run_of("db-1", "rehearsal", 120)))
+        .transact(|tx| tx.insert_run(&run_of("db-1", RunMode::Rehearsal, 120)))
         .unwrap();
     store
-        .transact(move |tx| tx.set_run_status(again.id, "succeeded", None, 121))
+        .transact(move |tx| tx.set_run_status(again.id, RunStatus::Succeeded, None, 121))
         .unwrap();
     assert_eq!(
         store
@@ -1110,7 +1111,7 @@ fn runs_are_one_at_a_time_per_target_and_counted_for_the_breaker(f: Fixture) {
     );
     assert_eq!(
         store
-            .transact(|tx| tx.runs_in("running", 10))
+            .transact(|tx| tx.runs_in(RunStatus::Running, 10))
             .unwrap()
             .iter()
             .map(|r| r.id)

@@ -76,7 +76,7 @@ impl Alerting {
                     severity: e.severity.clone(),
                     urgency: Severity::of(&e.severity),
                     summary: e.summary.clone(),
-                    labels: serde_json::to_string(&labels).unwrap_or_default(),
+                    labels,
                     details: capped(&e.details),
                     at: e.at,
                     expires_at: e.expires_at,
@@ -84,14 +84,14 @@ impl Alerting {
                 };
                 match tx.trigger(&new)? {
                     Triggered::Repeated(a, was) => {
-                        self.regraded(tx, ctx, &a, was, &labels, e.at)?;
+                        self.regraded(tx, ctx, &a, was, e.at)?;
                         Ok(Outcome::Updated(tx.alert(a.id)?.unwrap_or(a)))
                     }
                     Triggered::Opened(a) => {
-                        self.route(tx, ctx, &a, &labels, e.at)?;
+                        self.route(tx, ctx, &a, e.at)?;
                         // As it is after routing (suppressed or not), for later events.
                         let a = tx.alert(a.id)?.unwrap_or(a);
-                        ctx.opened(&a, labels);
+                        ctx.opened(&a);
                         Ok(Outcome::Opened(a))
                     }
                 }

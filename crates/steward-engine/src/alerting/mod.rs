@@ -9,6 +9,7 @@
 //! commit together. So a `kill -9` at any point loses nothing and repeats nothing but a
 //! delivery, which carries the same idempotency key every time.
 
+mod channels;
 mod grouping;
 mod incidents;
 mod intake;
@@ -18,10 +19,11 @@ mod routing;
 mod runbooks;
 mod suppress;
 
+pub use channels::{check_smtp, sign, Attempt, Notice, Notifier};
 pub use incidents::{redact, Durations, Entry, IncidentView, CHANGES_BEFORE, SEVERITIES};
 pub use intake::slo_of;
-pub use notify::{check_smtp, sign, DeliveryOptions, Outbox, SmtpOptions};
-pub use runbooks::{Mode, Subject, CAUSATION_LABEL, KILL_SWITCH};
+pub use notify::{DeliveryOptions, Outbox, SmtpOptions};
+pub use runbooks::{Subject, CAUSATION_LABEL, KILL_SWITCH};
 pub use suppress::{matchers_json, silence_matchers};
 
 use crate::metrics::Metrics;

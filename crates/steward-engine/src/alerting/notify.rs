@@ -7,14 +7,14 @@
 //! then, or at once for a refusal (another 4xx), it becomes a dead letter, which the API lists
 //! and can send again.
 
+use super::channels::{combine, Attempt, Notifier, Notifiers};
 use crate::metrics::Metrics;
-use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
-use steward_model::matcher::Labels;
-use steward_store::{Alert, Message, Store, StoreError};
+use steward_model::catalog::Channel;
+use steward_store::{Message, Store, StoreError};
 
 /// How deliveries are made.
 #[derive(Clone)]
@@ -42,19 +42,6 @@ pub struct DeliveryOptions {
 pub struct SmtpOptions {
     pub url: String,
     pub from: String,
-}
-
-/// Checks an SMTP relay URL and sender address, for the command line to refuse bad ones.
-pub fn check_smtp(o: &SmtpOptions) -> Result<(), String> {
-    lettre::SmtpTransport::from_url(&o.url)
-        .map_err(|e| format!("the SMTP URL is not usable ({e}); write smtp://HOST:PORT or smtps://USER:PASSWORD@HOST"))?;
-    o.from.parse::<lettre::message::Mailbox>().map_err(|e| {
-        format!(
-            "the sender address `{}` is not an email address: {e}",
-            o.from
-        )
-    })?;
-    Ok(())
 }
 
 impl std::fmt::Debug for DeliveryOptions {
@@ -92,177 +79,6 @@ impl Default for DeliveryOptions {
     }
 }
 
-/// What a notification says, for a tired person: what burns, since when, how fast, budget
-/// left, whose service it is, who else is paged, and where to acknowledge.
-pub struct Notice<'a> {
-    pub alert: &'a Alert,
-    pub labels: &'a Labels,
-    pub owner: Option<String>,
-    pub paged: &'a [String],
-    pub step: usize,
-    pub round: i64,
-    pub policy: &'a str,
-    pub public_url: &'a str,
-    /// The runbook that answers the alert.
-    pub runbook: Option<&'a str>,
-}
-
-fn rfc3339(t: i64) -> String {
-    jiff::Timestamp::from_second(t).map_or_else(|_| t.to_string(), |ts| ts.to_string())
-}
-
-impl Notice<'_> {
-    fn alert_url(&self) -> String {
-        format!(
-            "{}/alerts/{}",
-            self.public_url.trim_end_matches('/'),
-            self.alert.id
-        )
-    }
-
-    /// People acknowledge on the alert's page (a button: a link that acknowledged on GET
-    /// would be clicked by every chat link-preview bot); programs POST to the API.
-    fn ack_url(&self) -> String {
-        self.alert_url()
-    }
-
-    fn runbook_url(&self) -> Option<String> {
-        self.runbook
-            .map(|r| format!("{}/runbooks/{r}", self.public_url.trim_end_matches('/')))
-    }
-
-    fn ack_api(&self) -> String {
-        format!(
-            "{}/api/v1/alerts/{}/ack",
-            self.public_url.trim_end_matches('/'),
-            self.alert.id
-        )
-    }
-
-    fn details(&self) -> Value {
-        serde_json::from_str(&self.alert.details).unwrap_or(Value::Null)
-    }
-
-    /// The lines of a chat message.
-    fn lines(&self) -> Vec<String> {
-        let a = self.alert;
-        let d = self.details();
-        let mut lines = vec![format!("[{}] {}", a.severity.to_uppercase(), a.summary)];
-        lines.push(format!(
-            "Service: {}{}",
-            a.service.as_deref().unwrap_or("(none)"),
-            self.owner
-                .as_deref()
-                .map(|o| format!(" (owner: {o})"))
-                .unwrap_or_default()
-        ));
-        lines.push(format!("Since: {}", rfc3339(a.opened_at)));
-        if let (Some(l), Some(s)) = (d["long_burn_rate"].as_f64(), d["short_burn_rate"].as_f64()) {
-            lines.push(format!(
-                "Burn rate: {l:.1}x over {}, {s:.1}x over {} (threshold {:.1}x)",
-                d["long_window"].as_str().unwrap_or("?"),
-                d["short_window"].as_str().unwrap_or("?"),
-                d["threshold"].as_f64().unwrap_or(0.0)
-            ));
-        }
-        if let Some(b) = d["budget_remaining"].as_f64() {
-            lines.push(format!("Error budget left: {:.1}%", b * 100.0));
-        }
-        if let (Some(r), Some(url)) = (self.runbook, self.runbook_url()) {
-            lines.push(format!("Runbook: {r} {url}"));
-        }
-        lines.push(format!(
-            "Paged now: {}",
-            if self.paged.is_empty() {
-                "nobody else".to_string()
-            } else {
-                self.paged.join(", ")
-            }
-        ));
-        lines
-    }
-}
-
-/// The body a channel sends.
-pub fn render(channel: &str, n: &Notice<'_>) -> String {
-    let a = n.alert;
-    match channel {
-        "slack" => {
-            let text = format!(
-                "{}\n<{}|Open alert {}> · <{}|Acknowledge>",
-                n.lines().join("\n"),
-                n.alert_url(),
-                a.id,
-                n.ack_url()
-            );
-            json!({ "text": text }).to_string()
-        }
-        "teams" => {
-            let body: Vec<Value> = n
-                .lines()
-                .into_iter()
-                .enumerate()
-                .map(|(i, l)| {
-                    let mut block = json!({ "type": "TextBlock", "text": l, "wrap": true });
-                    if i == 0 {
-                        block["weight"] = json!("Bolder");
-                        block["size"] = json!("Medium");
-                    }
-                    block
-                })
-                .collect();
-            json!({
-                "type": "message",
-                "attachments": [{
-                    "contentType": "application/vnd.microsoft.card.adaptive",
-                    "contentUrl": null,
-                    "content": {
-                        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                        "type": "AdaptiveCard",
-                        "version": "1.4",
-                        "body": body,
-                        "actions": [
-                            { "type": "Action.OpenUrl", "title": "Open alert", "url": n.alert_url() },
-                            { "type": "Action.OpenUrl", "title": "Open to acknowledge", "url": n.ack_url() }
-                        ]
-                    }
-                }]
-            })
-            .to_string()
-        }
-        "email" => format!(
-            "Subject: [{}] {}\n\n{}\n\nOpen the alert: {}\nAcknowledge: {}\n",
-            a.severity.to_uppercase().replace(['\r', '\n'], " "),
-            a.summary.replace(['\r', '\n'], " "),
-            n.lines().join("\n"),
-            n.alert_url(),
-            n.ack_url()
-        ),
-        _ => json!({
-            "event": "alert.notify",
-            "alert": {
-                "id": a.id,
-                "status": a.status.as_str(),
-                "source": a.source,
-                "dedup_key": a.dedup_key,
-                "service": a.service,
-                "customer": a.customer,
-                "severity": a.severity,
-                "summary": a.summary,
-                "labels": n.labels,
-                "details": n.details(),
-                "opened_at": rfc3339(a.opened_at),
-            },
-            "service_owner": n.owner,
-            "escalation": { "policy": n.policy, "step": n.step + 1, "round": n.round + 1 },
-            "paged": n.paged,
-            "links": { "alert": n.alert_url(), "acknowledge": n.ack_api(), "acknowledge_page": n.ack_url(), "runbook": n.runbook_url() },
-            "text": n.lines().join("\n"),
-        })
-        .to_string(),
-    }
-}
-
 /// Whether an alert still needs someone: open, unacknowledged, a page, and nothing holds it
 /// back (a notification queued before a silence, a dependency's page or a lowering to a
 /// ticket is not sent).
@@ -272,135 +88,12 @@ fn still_pages(a: &steward_store::Alert) -> bool {
         && a.urgency == steward_model::Severity::Page
 }
 
-/// The most one webhook delivery carries, in bytes of its notifications: the body, with each
-/// one's text again, stays under a megabyte (receivers refuse large bodies, and a refusal
-/// would dead-letter the whole batch).
-const MAX_WEBHOOK_PAYLOADS: usize = 512 << 10;
-
-/// Notifications a chat message, card or email of a batch shows in full.
-const SHOWN: usize = 20;
-
-/// One body for a batch of notifications to one destination: the message itself when alone;
-/// otherwise every message's text in one chat message or card, or a JSON webhook body that
-/// lists every notification.
-pub fn combine(channel: &str, batch: &[Message]) -> String {
-    if let [one] = batch {
-        return one.payload.clone();
-    }
-    let parsed: Vec<Value> = batch
-        .iter()
-        .map(|m| serde_json::from_str(&m.payload).unwrap_or(Value::Null))
-        .collect();
-    let head = format!("{} alerts", batch.len());
-    // People read the first few; programs (webhooks) get every one.
-    let more = batch.len().saturating_sub(SHOWN);
-    let tail = if more > 0 {
-        format!("\n\n… and {more} more: the console lists them all")
-    } else {
-        String::new()
-    };
-    match channel {
-        "slack" => {
-            let texts: Vec<&str> = parsed
-                .iter()
-                .take(SHOWN)
-                .filter_map(|p| p["text"].as_str())
-                .collect();
-            json!({ "text": format!("{head}\n\n{}{tail}", texts.join("\n\n")) }).to_string()
-        }
-        "teams" => {
-            let mut body = vec![
-                json!({ "type": "TextBlock", "text": head, "weight": "Bolder", "size": "Large" }),
-            ];
-            let mut actions = Vec::new();
-            for p in parsed.iter().take(SHOWN) {
-                let card = &p["attachments"][0]["content"];
-                body.extend(card["body"].as_array().cloned().unwrap_or_default());
-                if let Some(a) = card["actions"].as_array().and_then(|a| a.first()) {
-                    actions.push(a.clone());
-                }
-            }
-            if more > 0 {
-                body.push(json!({ "type": "TextBlock", "text": tail.trim(), "wrap": true }));
-            }
-            actions.truncate(5);
-            json!({
-                "type": "message",
-                "attachments": [{
-                    "contentType": "application/vnd.microsoft.card.adaptive",
-                    "contentUrl": null,
-                    "content": {
-                        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                        "type": "AdaptiveCard",
-                        "version": "1.4",
-                        "body": body,
-                        "actions": actions,
-                    }
-                }]
-            })
-            .to_string()
-        }
-        "email" => {
-            let bodies: Vec<&str> = batch
-                .iter()
-                .take(SHOWN)
-                .map(|m| {
-                    m.payload
-                        .split_once("\n\n")
-                        .map_or(m.payload.as_str(), |(_, b)| b)
-                })
-                .collect();
-            format!(
-                "Subject: [Steward] {head}\n\n{}{tail}",
-                bodies.join("\n----\n\n")
-            )
-        }
-        _ => {
-            let texts: Vec<&str> = parsed.iter().filter_map(|p| p["text"].as_str()).collect();
-            json!({
-                "event": "alert.notify.group",
-                "count": batch.len(),
-                "notifications": parsed,
-                "text": format!("{head}\n\n{}", texts.join("\n\n")),
-            })
-            .to_string()
-        }
-    }
-}
-
-/// HMAC-SHA256 of `timestamp.body`, hex: what `X-Steward-Signature: v1=...` carries, so a
-/// receiver can check both the body and that it is fresh.
-pub fn sign(key: &[u8], timestamp: i64, body: &[u8]) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// How one attempt went.
-#[derive(Debug)]
-enum Attempt {
-    Delivered,
-    /// Worth trying again (5xx, 429, timeout, connection refused), after at least this long.
-    Transient(String, Option<Duration>),
-    /// The receiver refused it (another 4xx), or it cannot be sent: no retry helps.
-    Refused(String),
-}
-
 /// The outbox worker and its deliveries.
 pub struct Outbox {
     store: Store,
     options: DeliveryOptions,
     metrics: Arc<Metrics>,
-    agent: ureq::Agent,
-    /// The SMTP relay and the sender, when email is configured.
-    mailer: Option<(lettre::SmtpTransport, lettre::message::Mailbox)>,
+    notifiers: Notifiers,
     woken: Mutex<bool>,
     bell: Condvar,
     /// Destinations with a delivery in flight.
@@ -411,37 +104,21 @@ pub struct Outbox {
 
 impl Outbox {
     pub fn new(store: Store, options: DeliveryOptions, metrics: Arc<Metrics>) -> Outbox {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(options.timeout))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .user_agent("steward")
-            .build()
-            .into();
-        let mailer = options.smtp.as_ref().and_then(|o| {
-            let transport = lettre::SmtpTransport::from_url(&o.url)
-                .map(|b| b.timeout(Some(options.timeout)).build());
-            match (transport, o.from.parse()) {
-                (Ok(t), Ok(from)) => Some((t, from)),
-                _ => {
-                    tracing::error!(
-                        "the SMTP settings are not usable; email notifications will fail"
-                    );
-                    None
-                }
-            }
-        });
         Outbox {
-            mailer,
+            notifiers: Notifiers::new(&options),
             store,
             options,
             metrics,
-            agent,
             woken: Mutex::new(false),
             bell: Condvar::new(),
             in_flight: Mutex::default(),
             sent: Mutex::default(),
         }
+    }
+
+    /// The channel's notifier.
+    pub fn notifier(&self, channel: Channel) -> &dyn Notifier {
+        self.notifiers.of(channel)
     }
 
     pub fn wake(&self) {
@@ -543,6 +220,10 @@ impl Outbox {
     fn deliver_batch(&self, leader: Message) -> Result<(), StoreError> {
         let id = leader.id;
         let now = jiff::Timestamp::now().as_second();
+        let most = self
+            .notifier(leader.channel)
+            .max_batch_bytes()
+            .unwrap_or(usize::MAX);
         let batch = self.store.transact(move |tx| {
             // The leader as it is now: the dispatcher's copy may be older than a delivery
             // that finished meanwhile.
@@ -602,7 +283,7 @@ impl Outbox {
             let mut fits = keep.len();
             for (n, m) in keep.iter().enumerate() {
                 bytes += m.payload.len();
-                if n > 0 && m.channel == "webhook" && bytes > MAX_WEBHOOK_PAYLOADS {
+                if n > 0 && bytes > most {
                     fits = n;
                     break;
                 }
@@ -622,7 +303,7 @@ impl Outbox {
             return Ok(());
         };
         let mut m = first.clone();
-        m.payload = combine(&m.channel, &batch);
+        m.payload = combine(self.notifier(m.channel), &batch);
         if batch.len() > 1 {
             self.metrics
                 .notifications_grouped
@@ -633,7 +314,7 @@ impl Outbox {
 
     fn deliver_and_record(&self, m: Message) -> Result<(), StoreError> {
         self.count_attempt(&m.destination);
-        let attempt = self.attempt(&m);
+        let attempt = self.notifier(m.channel).send(&m);
         let now = jiff::Timestamp::now().as_second();
         let attempts = m.attempts + 1;
         let id = m.id;
@@ -686,110 +367,5 @@ impl Outbox {
         // A cheap mix of the clock and the message id: jitter, not cryptography.
         let r = (u64::from(nanos) ^ (salt as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) % 1000;
         exp.mul_f64(0.5 + r as f64 / 2000.0)
-    }
-
-    /// Sends an email notification through the SMTP relay; its Message-ID carries the
-    /// idempotency key, the same on every attempt.
-    fn mail(&self, m: &Message) -> Attempt {
-        use lettre::Transport;
-        let Some((mailer, from)) = &self.mailer else {
-            return Attempt::Refused(format!(
-                "email to {} cannot be sent: this Steward has no SMTP relay (serve --smtp-url and --smtp-from)",
-                m.destination
-            ));
-        };
-        let to = match m.destination.parse::<lettre::message::Mailbox>() {
-            Ok(to) => to,
-            Err(e) => {
-                return Attempt::Refused(format!(
-                    "`{}` is not an email address: {e}",
-                    m.destination
-                ))
-            }
-        };
-        let (head, body) = m
-            .payload
-            .split_once("\n\n")
-            .unwrap_or(("", m.payload.as_str()));
-        let subject = head
-            .strip_prefix("Subject: ")
-            .unwrap_or("Steward notification");
-        let message = lettre::Message::builder()
-            .from(from.clone())
-            .to(to)
-            .subject(subject)
-            .message_id(Some(format!("<{}@steward>", m.idempotency_key)))
-            .header(lettre::message::header::ContentType::TEXT_PLAIN)
-            .body(body.to_string());
-        let message = match message {
-            Ok(msg) => msg,
-            Err(e) => return Attempt::Refused(format!("the email cannot be built: {e}")),
-        };
-        match mailer.send(&message) {
-            Ok(_) => Attempt::Delivered,
-            Err(e) if e.is_permanent() => {
-                Attempt::Refused(format!("the SMTP relay refused it: {e}"))
-            }
-            Err(e) => Attempt::Transient(format!("SMTP: {e}"), None),
-        }
-    }
-
-    fn attempt(&self, m: &Message) -> Attempt {
-        if m.channel == "email" {
-            return self.mail(m);
-        }
-        let now = jiff::Timestamp::now().as_second();
-        let mut req = self
-            .agent
-            .post(&m.destination)
-            .header("Content-Type", "application/json")
-            .header("Idempotency-Key", &m.idempotency_key)
-            .header("X-Steward-Timestamp", &now.to_string());
-        if let Some(key) = &self.options.signing_key {
-            req = req.header(
-                "X-Steward-Signature",
-                &format!("v1={}", sign(key, now, m.payload.as_bytes())),
-            );
-        }
-        match req.send(m.payload.as_bytes()) {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let retry_after = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(|s| Duration::from_secs(s.min(3600)));
-                match status {
-                    200..=299 => Attempt::Delivered,
-                    408 | 429 | 500..=599 => {
-                        Attempt::Transient(format!("HTTP {status}"), retry_after)
-                    }
-                    _ => Attempt::Refused(format!(
-                        "HTTP {status}: the receiver refused the notification"
-                    )),
-                }
-            }
-            Err(ureq::Error::Timeout(_)) => Attempt::Transient(
-                format!("no answer within {}s", self.options.timeout.as_secs()),
-                None,
-            ),
-            Err(e @ (ureq::Error::BadUri(_) | ureq::Error::InvalidProxyUrl)) => {
-                Attempt::Refused(format!("the destination cannot be used: {e}"))
-            }
-            Err(e) => Attempt::Transient(e.to_string(), None),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn signatures_are_hmac_sha256_of_timestamp_dot_body() {
-        // The same as: printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac key
-        assert_eq!(
-            super::sign(b"key", 1_700_000_000, br#"{"a":1}"#),
-            "a438e398bfafc57e4396bb7fc2304422f0f768e965d073ca313cb52e22e6ad03"
-        );
     }
 }

@@ -3,8 +3,9 @@
 //! each step's notifications queued (grouped, see `grouping.rs`) with the move to the next
 //! step in one transaction.
 
-use super::{grouping, notify, overrides_of, suppress, Alerting};
+use super::{grouping, overrides_of, suppress, Alerting, Notice};
 use std::sync::Arc;
+use steward_model::catalog::Channel;
 use steward_model::escalation::Target;
 use steward_model::matcher::{all_match, Labels};
 use steward_model::Severity;
@@ -22,7 +23,6 @@ impl Alerting {
         ctx: &mut suppress::Context<'_>,
         a: &Alert,
         was: Severity,
-        labels: &Labels,
         now: i64,
     ) -> Result<(), StoreError> {
         if was == a.urgency {
@@ -39,7 +39,7 @@ impl Alerting {
             if a.status != AlertStatus::Triggered {
                 return Ok(());
             }
-            self.route(tx, ctx, a, labels, now)
+            self.route(tx, ctx, a, now)
         } else {
             // A ticket is never held back nor escalated: whatever held the page back is
             // forgotten with it.
@@ -65,26 +65,25 @@ impl Alerting {
         tx: &mut Tx<'_>,
         ctx: &mut suppress::Context<'_>,
         a: &Alert,
-        labels: &Labels,
         now: i64,
     ) -> Result<(), StoreError> {
         if a.urgency != Severity::Page {
             return Ok(());
         }
         // A page about a runbook's run goes where the runbook's escalation line says.
-        let policy = match labels.get("escalation_policy") {
+        let policy = match a.labels.get("escalation_policy") {
             Some(p) if a.source == "runbook" && self.catalog.policy(p).is_some() => Some(p.clone()),
-            _ => self.policy_for(a.service.as_deref(), labels),
+            _ => self.policy_for(a.service.as_deref(), &a.labels),
         };
         tx.set_policy(a.id, policy.as_deref())?;
-        if let Some(why) = ctx.suppressed(tx, a, labels, now)? {
+        if let Some(why) = ctx.suppressed(tx, a, now)? {
             tx.set_suppressed(a.id, Some(&why))?;
             ctx.set_suppressed(a.id, Some(&why));
             tx.log(a.id, now, "suppressed", "steward", &why.to_string())?;
             return Ok(());
         }
-        self.auto_run(tx, a, labels, now)?;
-        self.escalate_page(tx, ctx, a, labels, policy, "routed", now)
+        self.auto_run(tx, a, now)?;
+        self.escalate_page(tx, ctx, a, policy, "routed", now)
     }
 
     /// Starts paging for an alert that notifies (new, raised, or no longer suppressed): it
@@ -97,7 +96,6 @@ impl Alerting {
         tx: &mut Tx<'_>,
         ctx: &mut suppress::Context<'_>,
         a: &Alert,
-        labels: &Labels,
         policy: Option<String>,
         why: &str,
         now: i64,
@@ -111,7 +109,6 @@ impl Alerting {
             let reached = self.notify(
                 tx,
                 a,
-                labels,
                 Recipients {
                     people: vec![person.clone()],
                     webhooks: Vec::new(),
@@ -242,8 +239,7 @@ impl Alerting {
             tx.stop_escalation(e.alert)?;
             return Ok(0);
         }
-        let labels: Labels = serde_json::from_str(&alert.labels).unwrap_or_default();
-        if let Some(why) = ctx.suppressed(tx, &alert, &labels, now)? {
+        if let Some(why) = ctx.suppressed(tx, &alert, now)? {
             tx.set_suppressed(alert.id, Some(&why))?;
             ctx.set_suppressed(alert.id, Some(&why));
             tx.stop_escalation(alert.id)?;
@@ -253,7 +249,7 @@ impl Alerting {
         let Some(policy) = self.catalog.policy(&e.policy) else {
             // The policy went away in a reload: the page is routed again, from the first
             // step of where it goes now, rather than left with nobody.
-            let now_to = self.policy_for(alert.service.as_deref(), &labels);
+            let now_to = self.policy_for(alert.service.as_deref(), &alert.labels);
             tx.set_policy(alert.id, now_to.as_deref())?;
             let Some(p) = now_to.filter(|p| self.catalog.policy(p).is_some()) else {
                 tx.stop_escalation(alert.id)?;
@@ -348,7 +344,6 @@ impl Alerting {
         let reached = self.notify(
             tx,
             &alert,
-            &labels,
             Recipients {
                 people,
                 webhooks,
@@ -405,14 +400,14 @@ impl Alerting {
         &self,
         tx: &mut Tx<'_>,
         alert: &Alert,
-        labels: &Labels,
         to: Recipients<'_>,
         now: i64,
     ) -> Result<Reached, StoreError> {
+        let labels = &alert.labels;
         let mut people = to.people;
         let mut seen = std::collections::HashSet::new();
         people.retain(|p| seen.insert(p.clone()));
-        let mut destinations: Vec<(String, String, Option<String>)> = Vec::new();
+        let mut destinations: Vec<(Channel, String, Option<String>)> = Vec::new();
         for p in &people {
             let contacts = self
                 .catalog
@@ -430,7 +425,7 @@ impl Alerting {
             }
             for c in contacts {
                 let (channel, dest) = c.channel();
-                if channel == "email" && self.options.delivery.smtp.is_none() {
+                if channel == Channel::Email && self.options.delivery.smtp.is_none() {
                     tx.log(
                         alert.id,
                         now,
@@ -440,18 +435,18 @@ impl Alerting {
                     )?;
                     continue;
                 }
-                destinations.push((channel.to_string(), dest.to_string(), Some(p.clone())));
+                destinations.push((channel, dest.to_string(), Some(p.clone())));
             }
         }
         for w in to.webhooks {
-            destinations.push(("webhook".into(), w, None));
+            destinations.push((Channel::Webhook, w, None));
         }
         let service = alert
             .service
             .as_deref()
             .and_then(|s| self.catalog.service(s));
         let public_url = crate::lock(&self.public_url).clone();
-        let info = notify::Notice {
+        let info = Notice {
             alert,
             labels,
             owner: service.and_then(|s| s.owner.clone()),
@@ -490,9 +485,9 @@ impl Alerting {
                 alert: Some(alert.id),
                 service: alert.service.clone(),
                 customer: alert.customer.clone(),
-                channel: channel.clone(),
+                channel: *channel,
                 destination: dest.clone(),
-                payload: notify::render(channel, &info),
+                payload: self.outbox.notifier(*channel).render(&info),
                 idempotency_key: key,
                 at: now,
                 due_at,

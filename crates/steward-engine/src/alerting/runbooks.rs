@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use steward_model::matcher::Labels;
 use steward_model::runbook::{Action, Arg, Runbook};
-use steward_store::{Alert, Run, RunStep, StoreError, Switch, Tx};
+use steward_store::{Alert, Run, RunMode, RunStatus, RunStep, StepStatus, StoreError, Switch, Tx};
 
 /// The switch that stops every real run.
 pub const KILL_SWITCH: &str = "runbooks";
@@ -39,27 +39,6 @@ pub const CAUSATION_LABEL: &str = "steward_causation";
 
 /// Output kept of a step (stdout and stderr together, or a response body).
 const MAX_OUTPUT: usize = 64 * 1024;
-
-/// The modes of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// Does what the steps say.
-    Real,
-    /// Records what each step would do, and does nothing.
-    DryRun,
-    /// A dry run that proves the runbook is known and current; its age is shown.
-    Rehearsal,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Real => "real",
-            Mode::DryRun => "dry_run",
-            Mode::Rehearsal => "rehearsal",
-        }
-    }
-}
 
 /// What a run is asked to act on.
 #[derive(Clone, Debug, Default)]
@@ -143,7 +122,7 @@ impl Alerting {
         self: &Arc<Self>,
         runbook: &str,
         subject: Subject,
-        mode: Mode,
+        mode: RunMode,
         actor: String,
         now: i64,
     ) -> Result<Run, AlertError> {
@@ -168,7 +147,7 @@ impl Alerting {
             }
             let mut labels = subject.labels.clone();
             if let Some(a) = &alert {
-                labels.extend(serde_json::from_str::<Labels>(&a.labels).unwrap_or_default());
+                labels.extend(a.labels.clone());
             }
             let incident = subject.incident.or(alert.as_ref().and_then(|a| a.incident));
             me.begin_run(tx, &rb, alert.as_ref(), incident, labels, mode, &actor, now)
@@ -189,7 +168,7 @@ impl Alerting {
         alert: Option<&Alert>,
         incident: Option<i64>,
         labels: Labels,
-        mode: Mode,
+        mode: RunMode,
         actor: &str,
         now: i64,
     ) -> Result<Run, StoreError> {
@@ -200,11 +179,11 @@ impl Alerting {
             target: target.clone(),
             alert: alert.map(|a| a.id),
             incident,
-            mode: mode.as_str().into(),
-            status: "running".into(),
+            mode,
+            status: RunStatus::Running,
             reason: None,
             causation: String::new(),
-            labels: serde_json::to_string(&labels).unwrap_or_else(|_| "{}".into()),
+            labels,
             started_by: actor.into(),
             started_at: now,
             finished_at: None,
@@ -212,20 +191,20 @@ impl Alerting {
         };
         let mut page = None;
         let switch = tx.switch(KILL_SWITCH)?.filter(|s| s.on);
-        let refusal = if let (Mode::Real, Some(s)) = (mode, &switch) {
+        let refusal = if let (RunMode::Real, Some(s)) = (mode, &switch) {
             Some(format!(
                 "the runbook kill switch is on (set by {}: {})",
                 s.set_by, s.reason
             ))
         } else if let Some(other) = match mode {
-            Mode::Real => tx.active_run(&rb.name, &target)?,
+            RunMode::Real => tx.active_run(&rb.name, &target)?,
             _ => None,
         } {
             Some(format!(
                 "run {} of runbook {} is already in progress on {target}",
                 other.id, rb.name
             ))
-        } else if mode == Mode::Real
+        } else if mode == RunMode::Real
             && tx.real_runs_since(&rb.name, now - 3600)? >= i64::from(rb.max_runs_per_hour)
         {
             page = Some(format!(
@@ -240,7 +219,7 @@ impl Alerting {
             None
         };
         if let Some(why) = &refusal {
-            run.status = "refused".into();
+            run.status = RunStatus::Refused;
             run.reason = Some(why.clone());
             run.finished_at = Some(now);
         }
@@ -336,23 +315,17 @@ impl Alerting {
 
     /// For a new page: the runbook that answers it runs by itself when it says so, unless
     /// the page was caused by a run (automation never feeds itself).
-    pub(super) fn auto_run(
-        &self,
-        tx: &mut Tx<'_>,
-        a: &Alert,
-        labels: &Labels,
-        now: i64,
-    ) -> Result<(), StoreError> {
+    pub(super) fn auto_run(&self, tx: &mut Tx<'_>, a: &Alert, now: i64) -> Result<(), StoreError> {
         if a.urgency != steward_model::Severity::Page || a.source == "runbook" {
             return Ok(());
         }
         let Some(rb) = self
             .catalog
-            .automatic_runbook_for(a.service.as_deref(), labels)
+            .automatic_runbook_for(a.service.as_deref(), &a.labels)
         else {
             return Ok(());
         };
-        if let Some(cause) = labels.get(CAUSATION_LABEL) {
+        if let Some(cause) = a.labels.get(CAUSATION_LABEL) {
             tracing::info!(alert = a.id, cause = %cause, runbook = %rb.name, "an alert caused by a run starts no run");
             return tx.log(
                 a.id,
@@ -368,8 +341,8 @@ impl Alerting {
             rb,
             Some(a),
             incident,
-            labels.clone(),
-            Mode::Real,
+            a.labels.clone(),
+            RunMode::Real,
             &format!("alert:{}", a.id),
             now,
         )?;
@@ -407,7 +380,7 @@ impl Alerting {
                     run.runbook
                 ))));
             };
-            if run.status != "awaiting_approval" {
+            if run.status != RunStatus::AwaitingApproval {
                 return Ok(Err(AlertError::Conflict(format!(
                     "run {id} is {}, not waiting for an approval",
                     run.status
@@ -435,7 +408,7 @@ impl Alerting {
                 ))));
             }
             tx.approve(id, waiting, &format!("user:{person}"), now)?;
-            tx.set_run_status(id, "running", None, now)?;
+            tx.set_run_status(id, RunStatus::Running, None, now)?;
             let what = if person_step { "did" } else { "approved" };
             me.run_event(
                 tx,
@@ -498,8 +471,8 @@ impl Alerting {
     pub(super) fn run_runbooks(self: &Arc<Self>, now: i64) -> Result<(), StoreError> {
         let (due, waiting, switch) = self.store.transact(|tx| {
             Ok((
-                tx.runs_in("running", 1000)?,
-                tx.runs_in("awaiting_approval", 1000)?,
+                tx.runs_in(RunStatus::Running, 1000)?,
+                tx.runs_in(RunStatus::AwaitingApproval, 1000)?,
                 tx.switch(KILL_SWITCH)?,
             ))
         })?;
@@ -544,7 +517,7 @@ impl Alerting {
                         next_step(&steps) + 1,
                         super::postmortem::span(APPROVAL_WAIT)
                     );
-                    self.finish(&run, &rb, "failed", &why, true)?;
+                    self.finish(&run, &rb, RunStatus::Failed, &why, true)?;
                 }
             }
         }
@@ -572,7 +545,7 @@ impl Alerting {
                     Some(a) => tx
                         .alert(a)?
                         .is_some_and(|a| a.status != steward_store::AlertStatus::Resolved),
-                    None => run.status == "running" || run.status == "awaiting_approval",
+                    None => matches!(run.status, RunStatus::Running | RunStatus::AwaitingApproval),
                 };
                 let mitigated = match run.incident {
                     Some(i) => tx
@@ -604,40 +577,40 @@ impl Alerting {
             .store
             .transact(move |tx| Ok((tx.run(id)?, tx.steps_of(id)?)))?;
         // Another pass may have finished it since it was listed.
-        let Some(run) = run.filter(|r| r.status == "running") else {
+        let Some(run) = run.filter(|r| r.status == RunStatus::Running) else {
             return Ok(());
         };
         let Some(rb) = self.catalog.runbook(&run.runbook).cloned() else {
             let why = format!("runbook {} is no longer in the configuration", run.runbook);
             let me = self.clone();
             return self.store.transact(move |tx| {
-                tx.set_run_status(run.id, "failed", Some(&why), now())?;
+                tx.set_run_status(run.id, RunStatus::Failed, Some(&why), now())?;
                 me.run_event(tx, &run, now(), "runbook_failed", &why, json!({}))
             });
         };
-        if let Some(bad) = done.iter().find(|s| !ended_well(&s.status)) {
+        if let Some(bad) = done.iter().find(|s| !ended_well(s.status)) {
             let why = format!(
                 "interrupted: Steward stopped during step {} ({}); not repeated",
                 bad.step + 1,
                 bad.name
             );
-            if bad.status == "running" {
+            if bad.status == StepStatus::Running {
                 let (sid, t) = (bad.id, now());
                 self.store.transact(move |tx| {
                     tx.finish_step(
                         sid,
-                        "interrupted",
+                        StepStatus::Interrupted,
                         None,
                         "Steward stopped while this step ran; it is not run again",
                         t,
                     )
                 })?;
             }
-            return self.finish(&run, &rb, "failed", &why, true);
+            return self.finish(&run, &rb, RunStatus::Failed, &why, true);
         }
-        let labels: Labels = serde_json::from_str(&run.labels).unwrap_or_default();
+        let labels = &run.labels;
         let first = next_step(&done) as usize;
-        let real = run.mode == "real";
+        let real = run.mode == RunMode::Real;
         for (i, step) in rb.steps.iter().enumerate().skip(first) {
             let idx = i as i64;
             let (switch, approved) = self
@@ -652,7 +625,7 @@ impl Alerting {
                         s.set_by,
                         s.reason
                     );
-                    return self.finish(&run, &rb, "failed", &why, false);
+                    return self.finish(&run, &rb, RunStatus::Failed, &why, false);
                 }
                 // A real run waits for a person to do their step, and for an approver.
                 let needs = step.action.is_none() || step.approval;
@@ -676,7 +649,7 @@ impl Alerting {
                     };
                     let (me, run2) = (self.clone(), run.clone());
                     return self.store.transact(move |tx| {
-                        tx.set_run_status(run2.id, "awaiting_approval", None, now())?;
+                        tx.set_run_status(run2.id, RunStatus::AwaitingApproval, None, now())?;
                         me.run_event(
                             tx,
                             &run2,
@@ -700,7 +673,7 @@ impl Alerting {
                     &run,
                     idx,
                     &step.name,
-                    "manual",
+                    StepStatus::Manual,
                     json!(null),
                     &text,
                     approved.clone(),
@@ -708,14 +681,14 @@ impl Alerting {
                 )?;
                 continue;
             };
-            let inputs = inputs(action, &labels);
+            let inputs = inputs(action, labels);
             if !real {
                 let text = format!("would run: {inputs}");
                 self.record_step(
                     &run,
                     idx,
                     &step.name,
-                    "would_run",
+                    StepStatus::WouldRun,
                     inputs,
                     &text,
                     None,
@@ -723,11 +696,11 @@ impl Alerting {
                 )?;
                 continue;
             }
-            let argv = match action.argv(&labels) {
+            let argv = match action.argv(labels) {
                 Ok(v) => v,
                 Err(e) => {
                     let why = format!("step {} ({}) cannot run: {e}", i + 1, step.name);
-                    return self.finish(&run, &rb, "failed", &why, true);
+                    return self.finish(&run, &rb, RunStatus::Failed, &why, true);
                 }
             };
             let step_row = RunStep {
@@ -735,7 +708,7 @@ impl Alerting {
                 run: run.id,
                 step: idx,
                 name: step.name.clone(),
-                status: "running".into(),
+                status: StepStatus::Running,
                 inputs: inputs.to_string(),
                 output: String::new(),
                 exit_code: None,
@@ -756,7 +729,7 @@ impl Alerting {
                     i + 1,
                     step.name
                 );
-                return self.finish(&run, &rb, "failed", &why, false);
+                return self.finish(&run, &rb, RunStatus::Failed, &why, false);
             };
             let clock = Instant::now();
             let timeout = Duration::from_secs(step.timeout.max(1) as u64);
@@ -771,7 +744,7 @@ impl Alerting {
                     &run,
                     &rb.name,
                     &step.name,
-                    &labels,
+                    labels,
                     timeout,
                 ),
             };
@@ -786,10 +759,10 @@ impl Alerting {
                     Action::Http { method, url, .. } => format!("{method} {url}"),
                 },
                 match (status, exit) {
-                    ("succeeded", Some(c)) => format!("exited {c}"),
-                    ("succeeded", None) => "succeeded".into(),
-                    ("timed_out", _) => format!("timed out after {}s", timeout.as_secs()),
-                    ("killed", _) => "stopped by the kill switch".into(),
+                    (StepStatus::Succeeded, Some(c)) => format!("exited {c}"),
+                    (StepStatus::Succeeded, None) => "succeeded".into(),
+                    (StepStatus::TimedOut, _) => format!("timed out after {}s", timeout.as_secs()),
+                    (StepStatus::Killed, _) => "stopped by the kill switch".into(),
                     (_, Some(c)) => format!("failed with {c}"),
                     _ => "failed".into(),
                 }
@@ -811,20 +784,26 @@ impl Alerting {
                         "inputs": inputs2,
                         "output": clip(&out2, 2048),
                         "exit_code": exit,
-                        "status": status,
+                        "status": status.as_str(),
                         "duration_seconds": secs,
                         "approved_by": approved,
                     }),
                 )
             })?;
-            if status != "succeeded" {
-                return self.finish(&run, &rb, "failed", &summary, status != "killed");
+            if status != StepStatus::Succeeded {
+                return self.finish(
+                    &run,
+                    &rb,
+                    RunStatus::Failed,
+                    &summary,
+                    status != StepStatus::Killed,
+                );
             }
         }
         self.finish(
             &run,
             &rb,
-            "succeeded",
+            RunStatus::Succeeded,
             &format!("run {} of {} succeeded", run.id, rb.name),
             false,
         )
@@ -836,7 +815,7 @@ impl Alerting {
         run: &Run,
         idx: i64,
         name: &str,
-        status: &str,
+        status: StepStatus,
         inputs: Value,
         output: &str,
         approved_by: Option<String>,
@@ -847,7 +826,7 @@ impl Alerting {
             run: run.id,
             step: idx,
             name: name.into(),
-            status: status.into(),
+            status,
             inputs: inputs.to_string(),
             output: output.into(),
             exit_code: None,
@@ -856,7 +835,7 @@ impl Alerting {
             finished_at: Some(at),
         };
         let summary = format!("step {} ({name}) of run {}: {output}", idx + 1, run.id);
-        let details = json!({ "step": idx, "inputs": inputs, "status": status });
+        let details = json!({ "step": idx, "inputs": inputs, "status": status.as_str() });
         let event = RunEvent::of(run);
         self.store.transact(move |tx| {
             tx.start_step(&s)?;
@@ -869,22 +848,22 @@ impl Alerting {
         self: &Arc<Self>,
         run: &Run,
         rb: &Runbook,
-        status: &'static str,
+        status: RunStatus,
         why: &str,
         failed_step: bool,
     ) -> Result<(), StoreError> {
         let me = self.clone();
         let (run, rb2, why) = (run.clone(), rb.clone(), why.to_string());
-        let page = failed_step && rb.escalate.on_failure && run.mode == "real";
+        let page = failed_step && rb.escalate.on_failure && run.mode == RunMode::Real;
         self.store.transact(move |tx| {
             let t = jiff::Timestamp::now().as_second();
             tx.set_run_status(
                 run.id,
                 status,
-                (status != "succeeded").then_some(why.as_str()),
+                (status != RunStatus::Succeeded).then_some(why.as_str()),
                 t,
             )?;
-            let kind = if status == "succeeded" {
+            let kind = if status == RunStatus::Succeeded {
                 "runbook_succeeded"
             } else {
                 "runbook_failed"
@@ -909,8 +888,11 @@ impl Alerting {
 }
 
 /// Whether a recorded step ended so that the next may follow.
-fn ended_well(status: &str) -> bool {
-    matches!(status, "succeeded" | "manual" | "would_run")
+fn ended_well(status: StepStatus) -> bool {
+    matches!(
+        status,
+        StepStatus::Succeeded | StepStatus::Manual | StepStatus::WouldRun
+    )
 }
 
 /// The index of the step after the last one recorded.
@@ -923,7 +905,7 @@ struct RunEvent {
     incident: Option<i64>,
     run: i64,
     runbook: String,
-    mode: String,
+    mode: RunMode,
     started_by: String,
 }
 
@@ -933,7 +915,7 @@ impl RunEvent {
             incident: run.incident,
             run: run.id,
             runbook: run.runbook.clone(),
-            mode: run.mode.clone(),
+            mode: run.mode,
             started_by: run.started_by.clone(),
         }
     }
@@ -951,7 +933,7 @@ impl RunEvent {
         };
         details["run"] = json!(self.run);
         details["runbook"] = json!(self.runbook);
-        details["mode"] = json!(self.mode);
+        details["mode"] = json!(self.mode.as_str());
         details["started_by"] = json!(self.started_by);
         tx.incident_event(
             incident,
@@ -988,7 +970,7 @@ fn run_program(
     run: i64,
     timeout: Duration,
     killed: &AtomicBool,
-) -> (&'static str, Option<i64>, String) {
+) -> (StepStatus, Option<i64>, String) {
     use std::os::unix::process::CommandExt;
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
@@ -1002,7 +984,13 @@ fn run_program(
         .process_group(0);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return ("failed", None, format!("cannot start {}: {e}", argv[0])),
+        Err(e) => {
+            return (
+                StepStatus::Failed,
+                None,
+                format!("cannot start {}: {e}", argv[0]),
+            )
+        }
     };
     let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
     for pipe in [
@@ -1034,11 +1022,11 @@ fn run_program(
         match child.try_wait() {
             Ok(Some(s)) => break Some(s),
             Ok(None) if killed.load(Ordering::Acquire) => {
-                stopped = Some("killed");
+                stopped = Some(StepStatus::Killed);
                 break None;
             }
             Ok(None) if Instant::now() >= deadline => {
-                stopped = Some("timed_out");
+                stopped = Some(StepStatus::TimedOut);
                 break None;
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
@@ -1060,14 +1048,18 @@ fn run_program(
     match (status, stopped) {
         (None, Some(why)) => (why, None, text),
         (None, None) => (
-            "failed",
+            StepStatus::Failed,
             None,
             format!("{text}\n(could not wait for the program)"),
         ),
         (Some(s), _) => match s.code() {
-            Some(0) => ("succeeded", Some(0), text),
-            Some(c) => ("failed", Some(i64::from(c)), text),
-            None => ("failed", None, format!("{text}\n(killed by a signal)")),
+            Some(0) => (StepStatus::Succeeded, Some(0), text),
+            Some(c) => (StepStatus::Failed, Some(i64::from(c)), text),
+            None => (
+                StepStatus::Failed,
+                None,
+                format!("{text}\n(killed by a signal)"),
+            ),
         },
     }
 }
@@ -1083,7 +1075,7 @@ fn run_http(
     step: &str,
     labels: &Labels,
     timeout: Duration,
-) -> (&'static str, Option<i64>, String) {
+) -> (StepStatus, Option<i64>, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(timeout))
@@ -1100,7 +1092,13 @@ fn run_http(
         .body(body);
     let req = match req {
         Ok(r) => r,
-        Err(e) => return ("failed", None, format!("cannot build the request: {e}")),
+        Err(e) => {
+            return (
+                StepStatus::Failed,
+                None,
+                format!("cannot build the request: {e}"),
+            )
+        }
     };
     match agent.run(req) {
         Ok(mut resp) => {
@@ -1112,13 +1110,13 @@ fn run_http(
                 .read_to_string()
                 .unwrap_or_default();
             let status = if (200..300).contains(&code) {
-                "succeeded"
+                StepStatus::Succeeded
             } else {
-                "failed"
+                StepStatus::Failed
             };
             (status, Some(code), clip(&text, MAX_OUTPUT))
         }
-        Err(ureq::Error::Timeout(_)) => ("timed_out", None, String::new()),
-        Err(e) => ("failed", None, e.to_string()),
+        Err(ureq::Error::Timeout(_)) => (StepStatus::TimedOut, None, String::new()),
+        Err(e) => (StepStatus::Failed, None, e.to_string()),
     }
 }

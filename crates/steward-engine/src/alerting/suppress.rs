@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use steward_config::Catalog;
-use steward_model::matcher::{all_match, Labels, MatchOp, Matcher};
+use steward_model::matcher::{all_match, MatchOp, Matcher};
 use steward_model::{Severity, Suppression};
 use steward_store::{Alert, AlertFilter, AlertStatus, StoreError, Tx};
 
@@ -96,7 +96,7 @@ pub struct Context<'c> {
     /// How long after it opened a page may be held back by a dependency's page (seconds).
     hold: i64,
     silences: Option<Vec<ActiveSilence>>,
-    open: Option<Vec<(Alert, Labels)>>,
+    open: Option<Vec<Alert>>,
     /// The first open page of each service that nothing holds back, as asked in this
     /// transaction (forgotten whenever a suppression, an opening or a resolve changes it).
     first_page: HashMap<String, Option<Alert>>,
@@ -127,11 +127,11 @@ impl<'c> Context<'c> {
     }
 
     /// A new alert joins the open ones (later events of the same transaction see it).
-    pub fn opened(&mut self, a: &Alert, labels: Labels) {
+    pub fn opened(&mut self, a: &Alert) {
         self.first_page.clear();
         self.rule_sources = None;
         if let Some(open) = &mut self.open {
-            open.push((a.clone(), labels));
+            open.push(a.clone());
         }
     }
 
@@ -140,7 +140,7 @@ impl<'c> Context<'c> {
         self.first_page.clear();
         self.rule_sources = None;
         if let Some(open) = &mut self.open {
-            for (a, _) in open.iter_mut().filter(|(a, _)| a.id == id) {
+            for a in open.iter_mut().filter(|a| a.id == id) {
                 a.suppressed = why.cloned();
             }
         }
@@ -150,7 +150,7 @@ impl<'c> Context<'c> {
         self.first_page.clear();
         self.rule_sources = None;
         if let Some(open) = &mut self.open {
-            open.retain(|(a, _)| a.id != id);
+            open.retain(|a| a.id != id);
         }
     }
 
@@ -173,20 +173,13 @@ impl<'c> Context<'c> {
         Ok(self.silences.as_deref().unwrap_or_default())
     }
 
-    fn open(&mut self, tx: &mut Tx<'_>) -> Result<&[(Alert, Labels)], StoreError> {
+    fn open(&mut self, tx: &mut Tx<'_>) -> Result<&[Alert], StoreError> {
         if self.open.is_none() {
-            let loaded = tx
-                .alerts(&AlertFilter {
-                    unresolved: true,
-                    limit: Some(MAX_OPEN),
-                    ..AlertFilter::default()
-                })?
-                .into_iter()
-                .map(|a| {
-                    let labels = serde_json::from_str(&a.labels).unwrap_or_default();
-                    (a, labels)
-                })
-                .collect();
+            let loaded = tx.alerts(&AlertFilter {
+                unresolved: true,
+                limit: Some(MAX_OPEN),
+                ..AlertFilter::default()
+            })?;
             self.open = Some(loaded);
         }
         Ok(self.open.as_deref().unwrap_or_default())
@@ -203,10 +196,10 @@ impl<'c> Context<'c> {
                 .map(|rule| {
                     open.iter()
                         .enumerate()
-                        .filter(|(_, (o, ol))| {
+                        .filter(|(_, o)| {
                             o.suppressed.is_none()
                                 && o.status != AlertStatus::Resolved
-                                && all_match(&rule.source, ol)
+                                && all_match(&rule.source, &o.labels)
                         })
                         .map(|(pos, _)| pos)
                         .collect()
@@ -221,9 +214,9 @@ impl<'c> Context<'c> {
         &mut self,
         tx: &mut Tx<'_>,
         a: &Alert,
-        labels: &Labels,
         now: i64,
     ) -> Result<Option<Suppression>, StoreError> {
+        let labels = &a.labels;
         if let Some(s) = self
             .silences(tx, now)?
             .iter()
@@ -259,8 +252,8 @@ impl<'c> Context<'c> {
             for &r in &rules {
                 let rule = &catalog.inhibit_rules[r];
                 let first = sources[r].iter().copied().find(|&pos| {
-                    let (o, ol) = &open[pos];
-                    o.id != a.id && rule.equal.iter().all(|l| labels.get(l) == ol.get(l))
+                    let o = &open[pos];
+                    o.id != a.id && rule.equal.iter().all(|l| labels.get(l) == o.labels.get(l))
                 });
                 if let Some(pos) = first {
                     if best.is_none_or(|(p, _)| pos < p) {
@@ -270,7 +263,7 @@ impl<'c> Context<'c> {
             }
             if let Some((pos, r)) = best {
                 return Ok(Some(Suppression::Inhibited {
-                    alert: open[pos].0.id,
+                    alert: open[pos].id,
                     rule: catalog.inhibit_rules[r].name.clone(),
                 }));
             }
@@ -331,8 +324,7 @@ impl Alerting {
             pages.sort_by_key(|a| (depth(a), a.id));
             let (mut held, mut woke) = (0, 0);
             for a in pages {
-                let labels: Labels = serde_json::from_str(&a.labels).unwrap_or_default();
-                let now_why = ctx.suppressed(tx, &a, &labels, now)?;
+                let now_why = ctx.suppressed(tx, &a, now)?;
                 if now_why.is_none() && a.suppressed.is_none() {
                     // A page nothing routed (its policy gone in a reload, or none when it
                     // opened) goes where it would be routed now, once something takes it.
@@ -341,9 +333,9 @@ impl Alerting {
                         .as_deref()
                         .is_some_and(|p| me.catalog.policy(p).is_some());
                     if a.status == AlertStatus::Triggered && !routed {
-                        if let Some(p) = me.policy_for(a.service.as_deref(), &labels) {
+                        if let Some(p) = me.policy_for(a.service.as_deref(), &a.labels) {
                             tx.set_policy(a.id, Some(&p))?;
-                            me.escalate_page(tx, &mut ctx, &a, &labels, Some(p), "routed", now)?;
+                            me.escalate_page(tx, &mut ctx, &a, Some(p), "routed", now)?;
                             woke += 1;
                         }
                     }
@@ -374,11 +366,11 @@ impl Alerting {
                             .policy
                             .clone()
                             .filter(|p| me.catalog.policy(p).is_some())
-                            .or_else(|| me.policy_for(a.service.as_deref(), &labels));
+                            .or_else(|| me.policy_for(a.service.as_deref(), &a.labels));
                         if policy != a.policy {
                             tx.set_policy(a.id, policy.as_deref())?;
                         }
-                        me.escalate_page(tx, &mut ctx, &a, &labels, policy, "escalating", now)?;
+                        me.escalate_page(tx, &mut ctx, &a, policy, "escalating", now)?;
                         woke += 1;
                     }
                     (Some(was), None) => tx.log(
