@@ -413,7 +413,7 @@ fn the_openslo_v2alpha_budget_adjustments_read_as_the_draft_writes_them() {
     let shop = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/shop");
     let fixture = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/openslo/v2alpha/budget-adjustment.yaml"
+        "/../../testdata/fixtures/openslo/v2alpha/budget-adjustment.yaml"
     );
     let mut diags = Diagnostics::default();
     let mut docs = Vec::new();
@@ -422,7 +422,7 @@ fn the_openslo_v2alpha_budget_adjustments_read_as_the_draft_writes_them() {
         let text = std::fs::read_to_string(&path).unwrap();
         docs.extend(parse_text(&path.display().to_string(), &text, &mut diags));
     }
-    let text = std::fs::read_to_string(fixture).expect("the shared fixtures are beside the repo");
+    let text = std::fs::read_to_string(fixture).expect("the fixtures are in testdata/");
     docs.extend(parse_text("budget-adjustment.yaml", &text, &mut diags));
     let catalog = catalog::build(&docs, Scope::Complete, &mut diags);
     assert!(!diags.has_errors(), "{:?}", diags.items);

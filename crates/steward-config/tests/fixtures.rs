@@ -1,13 +1,13 @@
 //! The OpenSLO documents from the spec and its SDK, accepted and rejected exactly as
-//! `shared/fixtures/README.md` lists them.
+//! `testdata/fixtures/README.md` lists them.
 
 use std::path::PathBuf;
 
 fn fixtures() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/openslo");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fixtures/openslo");
     assert!(
         dir.is_dir(),
-        "the shared fixtures are missing at {}; clone the project with shared/ beside it",
+        "the fixtures are missing at {}",
         dir.display()
     );
     dir

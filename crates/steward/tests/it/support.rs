@@ -15,8 +15,8 @@ pub fn example_config() -> PathBuf {
 }
 
 pub fn fixtures() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
-    assert!(dir.is_dir(), "shared fixtures missing at {}", dir.display());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fixtures");
+    assert!(dir.is_dir(), "the fixtures are missing at {}", dir.display());
     dir
 }
 
