@@ -414,8 +414,11 @@ fn main() {
     }
     if run("storm") {
         storm(&dir);
+        storm_alertmanager(&dir);
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("STEWARD_BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// Bodies a receiver got, with when each arrived.
@@ -790,69 +793,30 @@ fn storm(dir: &std::path::Path) {
         },
         |_| {},
     );
-    let t0 = Instant::now();
-    // Four senders, as a Prometheus HA pair and its peers would.
-    let senders: Vec<_> = (0..4)
-        .map(|c| {
-            std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-                let mine: Vec<usize> = (0..total).filter(|n| n % 4 == c).collect();
-                for chunk in mine.chunks(500) {
-                    let alerts: Vec<String> = chunk
-                        .iter()
-                        .map(|n| {
-                            format!(
-                                "{{\"labels\":{{\"alertname\":\"Kind{}\",\"instance\":\"i-{n}\",\"service\":\"svc-{}\",\"severity\":\"critical\"}},\"annotations\":{{\"summary\":\"instance i-{n} is down\"}},\"startsAt\":\"2026-01-01T00:00:00Z\"}}",
-                                n % kinds,
-                                n % services
-                            )
-                        })
-                        .collect();
-                    let resp = agent
-                        .post(&format!("http://{addr}/api/v2/alerts"))
-                        .header("content-type", "application/json")
-                        .header("authorization", "Bearer bench-alertmanager-key")
-                        .send(&format!("[{}]", alerts.join(",")))
-                        .unwrap();
-                    assert_eq!(resp.status().as_u16(), 200);
-                }
-            })
-        })
-        .collect();
-    for s in senders {
-        s.join().unwrap();
-    }
-    let taken = t0.elapsed().as_secs_f64();
-    // Every alert is in some delivered notification once the gathered ones leave.
-    let every = loop {
-        let seen: std::collections::HashSet<String> = got
-            .lock()
-            .unwrap()
-            .iter()
-            .flat_map(|(_, b)| {
-                let v: serde_json::Value = serde_json::from_str(b).unwrap_or_default();
-                // One notification, or a group's: {"notifications": [each one]}.
-                let one = [v.clone()];
-                let list = v["notifications"].as_array().map_or(&one[..], |l| &l[..]);
-                list.iter()
-                    .filter_map(|n| {
-                        n["alert"]["labels"]["instance"]
-                            .as_str()
-                            .map(str::to_string)
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        if seen.len() >= total {
-            break t0.elapsed().as_secs_f64();
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "only {} of {total} alerts reached the receiver",
-            seen.len()
-        );
-        std::thread::sleep(Duration::from_millis(20));
+    let storm = Storm {
+        total,
+        kinds,
+        services,
+        starts_at: "2026-01-01T00:00:00Z".into(),
     };
+    let t0 = Instant::now();
+    let taken = storm.send(
+        &format!("http://{addr}/api/v2/alerts"),
+        Some("bench-alertmanager-key"),
+    );
+    // One notification, or a group's: {"notifications": [each one]}.
+    let every = storm.drained(t0, Duration::from_secs(120), &got, |v| {
+        let one = [v.clone()];
+        let list = v["notifications"].as_array().map_or(&one[..], |l| &l[..]);
+        list.iter()
+            .filter_map(|n| {
+                n["alert"]["labels"]["instance"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect()
+    });
+    let every = every.unwrap_or_else(|n| panic!("only {n} of {total} alerts reached the receiver"));
     let deliveries = got.lock().unwrap().len();
     println!(
         "storm of {total} alerts ({kinds} kinds, {services} services) through the Alertmanager v2 API, 4 senders, posts of 500: {:.0} alerts/s taken ({taken:.1} s); every alert at the receiver after {every:.1} s, in {deliveries} notifications ({} groups: the first of each at once, the rest gathered at group_wait)",
@@ -862,6 +826,211 @@ fn storm(dir: &std::path::Path) {
     runtime.shutdown();
     drop(rt);
     drop(engine);
+}
+
+/// A storm of alerts, as Prometheus would post them: `total` instances down, of `kinds`
+/// alertnames over `services` services.
+struct Storm {
+    total: usize,
+    kinds: usize,
+    services: usize,
+    /// The alerts' `startsAt`.
+    starts_at: String,
+}
+
+impl Storm {
+    /// Posts every alert from four senders (as a Prometheus HA pair and its peers would), 500
+    /// a post; the seconds it took.
+    fn send(&self, url: &str, bearer: Option<&str>) -> f64 {
+        let t0 = Instant::now();
+        let (total, kinds, services) = (self.total, self.kinds, self.services);
+        let starts_at = self.starts_at.clone();
+        let senders: Vec<_> = (0..4)
+            .map(|c| {
+                let url = url.to_string();
+                let bearer = bearer.map(str::to_string);
+                let starts_at = starts_at.clone();
+                std::thread::spawn(move || {
+                    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+                    let mine: Vec<usize> = (0..total).filter(|n| n % 4 == c).collect();
+                    for chunk in mine.chunks(500) {
+                        let alerts: Vec<String> = chunk
+                            .iter()
+                            .map(|n| {
+                                format!(
+                                    "{{\"labels\":{{\"alertname\":\"Kind{}\",\"instance\":\"i-{n}\",\"service\":\"svc-{}\",\"severity\":\"critical\"}},\"annotations\":{{\"summary\":\"instance i-{n} is down\"}},\"startsAt\":\"{starts_at}\"}}",
+                                    n % kinds,
+                                    n % services
+                                )
+                            })
+                            .collect();
+                        let mut req = agent.post(&url).header("content-type", "application/json");
+                        if let Some(b) = &bearer {
+                            req = req.header("authorization", &format!("Bearer {b}"));
+                        }
+                        let resp = req.send(&format!("[{}]", alerts.join(","))).unwrap();
+                        assert_eq!(resp.status().as_u16(), 200);
+                    }
+                })
+            })
+            .collect();
+        for s in senders {
+            s.join().unwrap();
+        }
+        t0.elapsed().as_secs_f64()
+    }
+
+    /// Seconds from `t0` until every instance is in some notification that arrived (read
+    /// from each body by `instances`); or, when some are still missing after `limit`, how
+    /// many arrived.
+    fn drained(
+        &self,
+        t0: Instant,
+        limit: Duration,
+        got: &Arrivals,
+        instances: impl Fn(&serde_json::Value) -> Vec<String>,
+    ) -> Result<f64, usize> {
+        loop {
+            let seen: std::collections::HashSet<String> = got
+                .lock()
+                .unwrap()
+                .iter()
+                .flat_map(|(_, b)| instances(&serde_json::from_str(b).unwrap_or_default()))
+                .collect();
+            if seen.len() >= self.total {
+                return Ok(t0.elapsed().as_secs_f64());
+            }
+            if t0.elapsed() > limit {
+                return Err(seen.len());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The same storm through a real Alertmanager (Debian's `prometheus-alertmanager`) at its
+/// own defaults for grouping (group_wait 30s, group_interval 5m), grouped by alertname as
+/// Steward's storm is, to a webhook receiver: when every alert has reached it.
+fn storm_alertmanager(dir: &std::path::Path) {
+    // Alerts that began long ago (Steward's storm sends these: Alertmanager sends what it has
+    // at once, the rest a group_interval later), and alerts that begin now.
+    for when in ["long ago", "now"] {
+        storm_alertmanager_once(dir, when);
+    }
+}
+
+fn storm_alertmanager_once(dir: &std::path::Path, when: &str) {
+    let Ok(bin) = which("prometheus-alertmanager") else {
+        println!("storm through Alertmanager: not run (prometheus-alertmanager is not installed; scripts/test.sh installs it)");
+        return;
+    };
+    let (url, got) = receiver();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let home = dir.join(format!("alertmanager-{}", when.replace(' ', "-")));
+    std::fs::create_dir_all(&home).unwrap();
+    let config = home.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 30s\n  group_interval: 5m\n  repeat_interval: 4h\nreceivers:\n- name: hook\n  webhook_configs:\n  - url: {url}\n    send_resolved: false\n"
+        ),
+    )
+    .unwrap();
+    let am = std::process::Command::new(&bin)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", home.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(home.join("log")).unwrap())
+        .spawn()
+        .unwrap();
+    let am = Killed(am);
+    let ready = format!("http://127.0.0.1:{port}/-/ready");
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    let start = Instant::now();
+    while agent.get(&ready).call().is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "Alertmanager did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let storm = Storm {
+        total: 10_000,
+        kinds: 10,
+        services: 100,
+        starts_at: match when {
+            "now" => jiff::Timestamp::now().to_string(),
+            _ => "2026-01-01T00:00:00Z".into(),
+        },
+    };
+    let t0 = Instant::now();
+    let taken = storm.send(&format!("http://127.0.0.1:{port}/api/v2/alerts"), None);
+    let every = storm.drained(t0, Duration::from_secs(120), &got, |v| {
+        v["alerts"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|a| a["labels"]["instance"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    let arrivals: Vec<String> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(at, _)| format!("{:.1} s", at.duration_since(t0).as_secs_f64()))
+        .collect();
+    drop(am);
+    let drained = match every {
+        Ok(s) => format!("every alert at the receiver after {s:.1} s"),
+        Err(n) => format!("{n} of {} at the receiver after 120 s", storm.total),
+    };
+    println!(
+        "the same storm, alerts that began {when}, through {} (group_by alertname, group_wait 30s, group_interval 5m): {:.0} alerts/s taken ({taken:.1} s); {drained}; notifications at {}",
+        version(&bin),
+        storm.total as f64 / taken,
+        arrivals.join(", ")
+    );
+}
+
+/// A child process that is killed when this goes, even by a panic.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What `bin --version` says first.
+fn version(bin: &std::path::Path) -> String {
+    std::process::Command::new(bin)
+        .arg("--version")
+        .output()
+        .map(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned()
+                + &String::from_utf8_lossy(&o.stderr);
+            text.lines().next().unwrap_or_default().to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// The program's path on PATH.
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or(())
 }
 
 fn tempfile_dir() -> std::path::PathBuf {

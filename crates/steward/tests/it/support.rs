@@ -16,7 +16,11 @@ pub fn example_config() -> PathBuf {
 
 pub fn fixtures() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fixtures");
-    assert!(dir.is_dir(), "the fixtures are missing at {}", dir.display());
+    assert!(
+        dir.is_dir(),
+        "the fixtures are missing at {}",
+        dir.display()
+    );
     dir
 }
 
