@@ -22,6 +22,7 @@ pub struct Catalog {
     pub services: Vec<Service>,
     pub teams: Vec<Team>,
     pub users: Vec<User>,
+    pub customers: Vec<steward_model::catalog::Customer>,
     pub schedules: Vec<Schedule>,
     pub policies: Vec<EscalationPolicy>,
     pub integrations: Vec<Integration>,
@@ -264,6 +265,9 @@ pub fn build(docs: &[Document], scope: Scope, diags: &mut Diagnostics) -> Catalo
                 if let Some(owner) = &s.owner {
                     ck.reference(&["Team"], "owner team", owner, diags);
                 }
+                if let Some(c) = &s.customer {
+                    ck.reference(&["Customer"], "customer", c, diags);
+                }
                 if let Some(p) = &s.escalation_policy {
                     ck.reference(&["EscalationPolicy"], "escalationPolicy", p, diags);
                 }
@@ -372,7 +376,13 @@ pub fn build(docs: &[Document], scope: Scope, diags: &mut Diagnostics) -> Catalo
 
 fn add_on_call(ck: &Checker<'_>, doc: &OnCallDoc, catalog: &mut Catalog, diags: &mut Diagnostics) {
     match doc {
-        OnCallDoc::User(_, u) => catalog.users.push(u.clone()),
+        OnCallDoc::User { user, customer, .. } => {
+            if let Some(c) = customer {
+                ck.reference(&["Customer"], "customer", c, diags);
+            }
+            catalog.users.push(user.clone());
+        }
+        OnCallDoc::Customer(_, c) => catalog.customers.push(c.clone()),
         OnCallDoc::Schedule {
             schedule,
             participants,
@@ -506,7 +516,7 @@ fn merge_services(docs: &[Document]) -> Vec<Service> {
                     owner: s.owner.as_ref().map(|o| o.name.clone()),
                     tier: s.tier,
                     lifecycle: s.lifecycle.clone(),
-                    customer: s.customer.clone(),
+                    customer: s.customer.as_ref().map(|c| c.name.clone()),
                     depends_on: s.depends_on.iter().map(|d| d.name.clone()).collect(),
                     escalation_policy: s.escalation_policy.as_ref().map(|p| p.name.clone()),
                     links: s

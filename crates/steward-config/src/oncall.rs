@@ -8,7 +8,8 @@ use crate::yaml::Node;
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
 use steward_model::catalog::{
-    Contact, InhibitRule, Integration, IntegrationKind, MaintenanceWindow, Recurrence, Route, User,
+    Contact, Customer, InhibitRule, Integration, IntegrationKind, MaintenanceWindow, Recurrence,
+    Role, Route, User,
 };
 use steward_model::escalation::{EscalationPolicy, Step, Target};
 use steward_model::matcher::Matcher;
@@ -16,7 +17,12 @@ use steward_model::oncall::{Restriction, Rotation, Schedule, ShiftLength};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum OnCallDoc {
-    User(Metadata, User),
+    User {
+        meta: Metadata,
+        user: User,
+        customer: Option<Name>,
+    },
+    Customer(Metadata, Customer),
     Schedule {
         meta: Metadata,
         schedule: Schedule,
@@ -49,7 +55,8 @@ pub enum OnCallDoc {
 impl OnCallDoc {
     pub fn meta(&self) -> &Metadata {
         match self {
-            OnCallDoc::User(m, _) | OnCallDoc::InhibitRule(m, _) => m,
+            OnCallDoc::Customer(m, _) | OnCallDoc::InhibitRule(m, _) => m,
+            OnCallDoc::User { meta, .. } => meta,
             OnCallDoc::Schedule { meta, .. }
             | OnCallDoc::EscalationPolicy { meta, .. }
             | OnCallDoc::Integration { meta, .. }
@@ -60,7 +67,8 @@ impl OnCallDoc {
 
     pub fn kind(&self) -> &'static str {
         match self {
-            OnCallDoc::User(..) => "User",
+            OnCallDoc::User { .. } => "User",
+            OnCallDoc::Customer(..) => "Customer",
             OnCallDoc::Schedule { .. } => "Schedule",
             OnCallDoc::EscalationPolicy { .. } => "EscalationPolicy",
             OnCallDoc::Integration { .. } => "Integration",
@@ -75,6 +83,7 @@ impl OnCallDoc {
 pub fn read(r: &mut Reader<'_>, kind: &str, meta: Metadata, spec: &Node) -> Option<OnCallDoc> {
     match kind {
         "User" => read_user(r, meta, spec),
+        "Customer" => read_customer(r, meta, spec),
         "Schedule" => read_schedule(r, meta, spec),
         "EscalationPolicy" => read_policy(r, meta, spec),
         "Integration" => read_integration(r, meta, spec),
@@ -127,6 +136,45 @@ fn read_user(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<OnCallDo
         }
     });
     let tz = time_zone(r, &mut f, &TimeZone::UTC);
+    let contacts = contacts(r, &mut f);
+    let role = match f.get("role") {
+        None => Some(Role::Viewer),
+        Some(n) => {
+            let word = r.string(n, "role")?;
+            let role = Role::parse(&word);
+            if role.is_none() {
+                r.error(
+                    n.mark,
+                    format!("role `{word}` is not one of admin, responder, viewer"),
+                );
+            }
+            role
+        }
+    };
+    let customer = f.get("customer").map(|n| read_name(r, n, "customer"));
+    f.finish(r);
+    let (tz, contacts, role) = (tz?, contacts?, role?);
+    let customer = match customer {
+        None => None,
+        Some(c) => Some(c?),
+    };
+    Some(OnCallDoc::User {
+        user: User {
+            name: meta.name.name.clone(),
+            display_name: meta.display_name.clone(),
+            email,
+            time_zone: tz,
+            contacts,
+            role,
+            customer: customer.as_ref().map(|c| c.name.clone()),
+        },
+        meta,
+        customer,
+    })
+}
+
+/// A spec's `contacts` list; `None` when one of them is wrong (each error is reported).
+fn contacts(r: &mut Reader<'_>, f: &mut Fields<'_>) -> Option<Vec<Contact>> {
     let mut ok = true;
     let mut contacts = Vec::new();
     if let Some(n) = f.get("contacts") {
@@ -137,20 +185,19 @@ fn read_user(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<OnCallDo
             }
         }
     }
+    ok.then_some(contacts)
+}
+
+fn read_customer(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<OnCallDoc> {
+    let mut f = r.map(spec, "Customer spec")?;
+    let contacts = contacts(r, &mut f);
     f.finish(r);
-    let tz = tz?;
-    ok.then(|| {
-        OnCallDoc::User(
-            meta.clone(),
-            User {
-                name: meta.name.name.clone(),
-                display_name: meta.display_name.clone(),
-                email,
-                time_zone: tz,
-                contacts,
-            },
-        )
-    })
+    let customer = Customer {
+        name: meta.name.name.clone(),
+        display_name: meta.display_name.clone(),
+        contacts: contacts?,
+    };
+    Some(OnCallDoc::Customer(meta, customer))
 }
 
 fn read_contact(r: &mut Reader<'_>, node: &Node) -> Option<Contact> {

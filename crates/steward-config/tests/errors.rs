@@ -117,7 +117,7 @@ fn yaml_syntax_errors_and_unknown_kinds() {
         ],
         expect![[r#"
             broken.yaml:3:1: YAML syntax error: while parsing a flow sequence, expected ',' or ']'
-            kind.yaml:2:7: unknown kind `Pager` for steward/v1; expected one of: Service, Team, User, Schedule, EscalationPolicy, Integration, InhibitRule, Route, MaintenanceWindow, Runbook, ErrorBudgetPolicy"#]],
+            kind.yaml:2:7: unknown kind `Pager` for steward/v1; expected one of: Service, Team, User, Customer, Schedule, EscalationPolicy, Integration, InhibitRule, Route, MaintenanceWindow, Runbook, ErrorBudgetPolicy"#]],
     );
 }
 
@@ -525,4 +525,57 @@ spec: {members: []}
         adjust.yaml:31:12: endTime must be after startTime, and within 366 days of it
         adjust.yaml:39:17: indicatorRef `nothing` names no SLI or SLO of service `checkout`"#]],
     );
+}
+
+#[test]
+fn roles_and_customers_must_be_known() {
+    check(
+        &[(
+            "people.yaml",
+            "apiVersion: steward/v1
+kind: Customer
+metadata: {name: acme}
+spec:
+  contacts: [{type: email, address: ops@acme.example}]
+---
+apiVersion: steward/v1
+kind: User
+metadata: {name: ann}
+spec: {role: boss}
+---
+apiVersion: steward/v1
+kind: User
+metadata: {name: bob}
+spec: {role: responder, customer: globex}
+---
+apiVersion: steward/v1
+kind: Team
+metadata: {name: t}
+spec: {members: [bob]}
+---
+apiVersion: steward/v1
+kind: Service
+metadata: {name: shop}
+spec: {owner: t, tier: 2, customer: initech}
+",
+        )],
+        expect![[r#"
+            people.yaml:10:14: role `boss` is not one of admin, responder, viewer
+            people.yaml:15:35: customer `globex` does not exist; declare a Customer named `globex` or fix the name
+            people.yaml:25:37: customer `initech` does not exist; declare a Customer named `initech` or fix the name"#]],
+    );
+}
+
+#[test]
+fn a_user_without_a_role_is_a_viewer() {
+    let mut diags = Diagnostics::default();
+    let docs = parse_text(
+        "u.yaml",
+        "apiVersion: steward/v1\nkind: User\nmetadata: {name: ann}\nspec: {}\n",
+        &mut diags,
+    );
+    let catalog = catalog::build(&docs, Scope::Complete, &mut diags);
+    assert!(!diags.has_errors(), "{:?}", diags.items);
+    assert_eq!(catalog.users[0].role, steward_model::catalog::Role::Viewer);
+    assert_eq!(catalog.users[0].customer, None);
 }

@@ -75,12 +75,36 @@ impl Contact {
     }
 }
 
+crate::words! {
+    /// What a person may do in Steward; each role may do what the ones below it may.
+    #[derive(PartialOrd, Ord)]
+    pub enum Role {
+        /// Reads everything in its scope.
+        Viewer = "viewer",
+        /// Acknowledges and resolves, silences, overrides, runs incidents and runbooks.
+        Responder = "responder",
+        /// Everything else: tokens of others, the kill switch, reloads, the audit trail.
+        Admin = "admin",
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct User {
     pub name: String,
     pub display_name: Option<String>,
     pub email: Option<String>,
     pub time_zone: jiff::tz::TimeZone,
+    pub contacts: Vec<Contact>,
+    pub role: Role,
+    /// A customer's user sees and acts only inside that customer's services.
+    pub customer: Option<String>,
+}
+
+/// A provider's customer: who owns the services marked with its name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Customer {
+    pub name: String,
+    pub display_name: Option<String>,
     pub contacts: Vec<Contact>,
 }
 
