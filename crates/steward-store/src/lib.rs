@@ -14,6 +14,7 @@ mod postgres;
 mod runs;
 mod sql;
 mod sqlite;
+mod tokens;
 
 use std::fmt;
 
@@ -29,6 +30,7 @@ pub use runs::{
     AuditEntry, GateOverride, Run, RunMode, RunStatus, RunStep, StepStatus, StoredAdjustment,
     Switch,
 };
+pub use tokens::{token_hash, NewToken, Token, TokenKind, TOKEN_PREFIX};
 
 /// A series' id: every name samples are stored under has one.
 pub type SeriesId = i64;

@@ -47,6 +47,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../migrations/postgres/0012_alert_urgency.sql"),
     ),
+    (13, include_str!("../migrations/postgres/0013_tokens.sql")),
 ];
 
 /// Serialises migrations of replicas that start at the same time.

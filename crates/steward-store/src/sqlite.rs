@@ -38,6 +38,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../migrations/sqlite/0012_alert_urgency.sql"),
     ),
+    (13, include_str!("../migrations/sqlite/0013_tokens.sql")),
 ];
 
 const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total) VALUES (?1, ?2, ?3, ?4)

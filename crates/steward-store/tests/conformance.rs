@@ -7,8 +7,8 @@
 use steward_store::{
     ActionItem, AlertFilter, AlertStatus, AlertTransition, Appended, Change, ChangeKind,
     ChangeStatus, Escalation, IncidentStatus, IngestKey, MessageStatus, Moved, NewAlert,
-    NewIncident, NewMessage, Override, Rewrite, RewriteStats, Run, RunMode, RunStatus, SeriesId,
-    SeriesRow, Silence, Store, StoreError, Switch, Triggered,
+    NewIncident, NewMessage, NewToken, Override, Rewrite, RewriteStats, Run, RunMode, RunStatus,
+    SeriesId, SeriesRow, Silence, Store, StoreError, Switch, TokenKind, Triggered,
 };
 
 /// A store and whatever must live as long as it (a temporary directory).
@@ -1198,6 +1198,66 @@ fn resolving_an_incident_resolves_its_alerts_and_leaves_a_burning_slo_page_open(
     );
 }
 
+fn tokens_are_kept_as_hashes_found_by_the_token_and_revoked_once(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    let new = NewToken {
+        kind: TokenKind::User,
+        principal: "ann".into(),
+        name: "laptop".into(),
+        services: Vec::new(),
+        created_by: "cli".into(),
+        at: 1_000,
+        expires_at: Some(2_000),
+    };
+    let (made, secret) = store
+        .transact({
+            let new = new.clone();
+            move |tx| tx.create_token(&new)
+        })
+        .unwrap();
+    assert!(secret.starts_with("stw_") && secret.len() == 68, "{secret}");
+    assert!(secret[4..].bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(made.principal, "ann");
+    assert_eq!(made.refusal(1_999), None);
+    assert_eq!(made.refusal(2_000), Some("the token has expired"));
+    let sender = NewToken {
+        kind: TokenKind::Sender,
+        principal: "prom".into(),
+        services: vec!["checkout".into(), "search".into()],
+        expires_at: None,
+        ..new
+    };
+    let (other, other_secret) = store.transact(move |tx| tx.create_token(&sender)).unwrap();
+    assert_ne!(secret, other_secret);
+    assert_eq!(other.services, ["checkout", "search"]);
+    let s = secret.clone();
+    let found = store.transact(move |tx| tx.token_of(&s)).unwrap().unwrap();
+    assert_eq!(found, made);
+    assert_eq!(store.transact(|tx| tx.token_of("stw_0000")).unwrap(), None);
+    // A use is noted at most once a minute.
+    let id = made.id;
+    store.transact(move |tx| tx.touch_token(id, 1_100)).unwrap();
+    store.transact(move |tx| tx.touch_token(id, 1_130)).unwrap();
+    let t = store.transact(move |tx| tx.token(id)).unwrap().unwrap();
+    assert_eq!(t.last_used_at, Some(1_100));
+    store.transact(move |tx| tx.touch_token(id, 1_160)).unwrap();
+    let t = store.transact(move |tx| tx.token(id)).unwrap().unwrap();
+    assert_eq!(t.last_used_at, Some(1_160));
+    assert!(store
+        .transact(move |tx| tx.revoke_token(id, 1_200))
+        .unwrap());
+    assert!(!store
+        .transact(move |tx| tx.revoke_token(id, 1_300))
+        .unwrap());
+    let s = secret.clone();
+    let revoked = store.transact(move |tx| tx.token_of(&s)).unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(1_200));
+    assert_eq!(revoked.refusal(1_201), Some("the token was revoked"));
+    let mine = store.transact(|tx| tx.tokens(Some("ann"))).unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(store.transact(|tx| tx.tokens(None)).unwrap().len(), 2);
+}
+
 macro_rules! conformance_suite {
     ($backend:ident: $($test:ident),* $(,)?) => {
         mod $backend {
@@ -1236,6 +1296,7 @@ conformance_suite!(sqlite:
     resolving_an_incident_resolves_its_alerts_and_leaves_a_burning_slo_page_open,
     runs_are_one_at_a_time_per_target_and_counted_for_the_breaker,
     a_failed_transaction_leaves_nothing_behind,
+    tokens_are_kept_as_hashes_found_by_the_token_and_revoked_once,
     ping_answers,
 );
 conformance_suite!(postgres:
@@ -1263,6 +1324,7 @@ conformance_suite!(postgres:
     resolving_an_incident_resolves_its_alerts_and_leaves_a_burning_slo_page_open,
     runs_are_one_at_a_time_per_target_and_counted_for_the_breaker,
     a_failed_transaction_leaves_nothing_behind,
+    tokens_are_kept_as_hashes_found_by_the_token_and_revoked_once,
     ping_answers,
 );
 
