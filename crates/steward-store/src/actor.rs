@@ -45,13 +45,26 @@ pub const MAX_QUEUED: usize = 1024;
 
 impl Store {
     /// Opens (creating if needed) the store a URL names and applies pending migrations.
+    /// Opens the store for the engine: one per database ([`StoreError::Locked`] for a
+    /// second).
     pub fn open(url: &str) -> Result<Store> {
+        Store::open_as(url, true)
+    }
+
+    /// Opens the store beside a running engine (or none), for the administrative commands
+    /// that work on it directly, such as making the first admin's token.
+    pub fn open_client(url: &str) -> Result<Store> {
+        Store::open_as(url, false)
+    }
+
+    fn open_as(url: &str, engine: bool) -> Result<Store> {
         match StoreUrl::parse(url)? {
-            StoreUrl::Sqlite(path) => {
-                Ok(Store::spawn(crate::sqlite::Sqlite::open(&path)?, "sqlite"))
-            }
+            StoreUrl::Sqlite(path) => Ok(Store::spawn(
+                crate::sqlite::Sqlite::open(&path, engine)?,
+                "sqlite",
+            )),
             StoreUrl::Postgres(url) => Ok(Store::spawn(
-                crate::postgres::Postgres::open(&url)?,
+                crate::postgres::Postgres::open(&url, engine)?,
                 "postgres",
             )),
         }

@@ -78,10 +78,12 @@ pub struct Postgres {
     /// No reconnection is tried before this.
     retry_at: Instant,
     backoff: Duration,
+    /// Whether this is the engine (which holds the engine lock) or a client beside it.
+    engine: bool,
 }
 
 impl Postgres {
-    pub fn open(url: &str) -> Result<Postgres> {
+    pub fn open(url: &str, engine: bool) -> Result<Postgres> {
         let fail = |reason: String| StoreError::Open {
             url: redact(url),
             reason,
@@ -106,6 +108,7 @@ impl Postgres {
             client: None,
             retry_at: Instant::now(),
             backoff: FIRST_BACKOFF,
+            engine,
         };
         db.connect(LOCK_WAIT_AT_START).map_err(|e| match e {
             StoreError::Locked => StoreError::Locked,
@@ -119,6 +122,10 @@ impl Postgres {
         let mut client = self.config.connect(NoTls)?;
         client.batch_execute(SESSION)?;
         migrate(&mut client)?;
+        if !self.engine {
+            self.client = Some(client);
+            return Ok(());
+        }
         let try_lock = |client: &mut Client| -> Result<bool> {
             Ok(client
                 .query_one(

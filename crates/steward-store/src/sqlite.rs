@@ -46,10 +46,14 @@ const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total) VALU
 
 pub struct Sqlite {
     conn: Connection,
+    /// The engine's lock file, held open (and locked) for the life of the store.
+    _engine_lock: Option<std::fs::File>,
 }
 
 impl Sqlite {
-    pub fn open(path: &Path) -> Result<Sqlite> {
+    /// Opens the database; `engine` takes the engine lock (one engine per database; a
+    /// second fails with [`StoreError::Locked`]), a client does not.
+    pub fn open(path: &Path, engine: bool) -> Result<Sqlite> {
         let fail = |reason: String| StoreError::Open {
             url: format!("sqlite://{}", path.display()),
             reason,
@@ -58,18 +62,42 @@ impl Sqlite {
             std::fs::create_dir_all(dir)
                 .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
         }
+        // One engine per database: it holds a lock on a file beside it for its life (the
+        // kernel lets go when the process ends, however it ends). Clients (`steward token
+        // create` while the server runs) share the database through WAL.
+        let engine_lock = if engine {
+            let mut name = path.as_os_str().to_owned();
+            name.push(".engine-lock");
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&name)
+                .map_err(|e| fail(format!("cannot open {}: {e}", Path::new(&name).display())))?;
+            match file.try_lock() {
+                Ok(()) => Some(file),
+                Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::Locked),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(fail(format!(
+                        "cannot lock {}: {e}",
+                        Path::new(&name).display()
+                    )))
+                }
+            }
+        } else {
+            None
+        };
         let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
         // WAL lets a commit proceed without blocking on readers; FULL syncs each commit, so an
-        // acknowledged write survives a crash of the process or of the machine. EXCLUSIVE
-        // keeps the file to this process: one engine per database.
+        // acknowledged write survives a crash of the process or of the machine.
         conn.execute_batch(
-            "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
         )
         .map_err(|e| locked_or(e, &fail))?;
-        // Take the lock now: a second process fails here, after the busy timeout.
-        conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;")
-            .map_err(|e| locked_or(e, &fail))?;
-        let mut db = Sqlite { conn };
+        let mut db = Sqlite {
+            conn,
+            _engine_lock: engine_lock,
+        };
         db.migrate().map_err(|e| fail(e.to_string()))?;
         Ok(db)
     }

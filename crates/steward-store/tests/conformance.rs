@@ -1258,6 +1258,25 @@ fn tokens_are_kept_as_hashes_found_by_the_token_and_revoked_once(f: Fixture) {
     assert_eq!(store.transact(|tx| tx.tokens(None)).unwrap().len(), 2);
 }
 
+fn a_client_beside_the_engine_shares_its_database(f: Fixture) {
+    let engine = Store::open(&f.url).unwrap();
+    let client = Store::open_client(&f.url).unwrap();
+    let new = NewToken {
+        kind: TokenKind::User,
+        principal: "admin".into(),
+        name: "first".into(),
+        services: Vec::new(),
+        created_by: "cli".into(),
+        at: 10,
+        expires_at: None,
+    };
+    let (made, secret) = client.transact(move |tx| tx.create_token(&new)).unwrap();
+    let seen = engine.transact(move |tx| tx.token_of(&secret)).unwrap();
+    assert_eq!(seen, Some(made));
+    // The engine's lock is still its own.
+    assert!(matches!(Store::open(&f.url), Err(StoreError::Locked)));
+}
+
 macro_rules! conformance_suite {
     ($backend:ident: $($test:ident),* $(,)?) => {
         mod $backend {
@@ -1297,6 +1316,7 @@ conformance_suite!(sqlite:
     runs_are_one_at_a_time_per_target_and_counted_for_the_breaker,
     a_failed_transaction_leaves_nothing_behind,
     tokens_are_kept_as_hashes_found_by_the_token_and_revoked_once,
+    a_client_beside_the_engine_shares_its_database,
     ping_answers,
 );
 conformance_suite!(postgres:
@@ -1325,6 +1345,7 @@ conformance_suite!(postgres:
     runs_are_one_at_a_time_per_target_and_counted_for_the_breaker,
     a_failed_transaction_leaves_nothing_behind,
     tokens_are_kept_as_hashes_found_by_the_token_and_revoked_once,
+    a_client_beside_the_engine_shares_its_database,
     ping_answers,
 );
 
