@@ -3,12 +3,13 @@
 //! OpenSLO v2alpha document, recorded in the audit trail, and makes the engine compute every
 //! figure of the SLOs it names again.
 
-use crate::alerts::{actor, bad, blocking, json_body, now};
+use crate::access::Actor;
+use crate::alerts::{bad, blocking, json_body, now};
 use crate::error::ApiError;
 use crate::slos::rfc3339;
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -224,11 +225,11 @@ async fn put(
 /// "startTime","endTime"|"duration","rrule","timeZone"}` → 201.
 pub async fn add(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let a = read(&app, &body, None)?;
-    let mut s = put(&app, a, actor(&headers), true).await?;
+    let mut s = put(&app, a, by.clone(), true).await?;
     s.created_by = s.updated_by.clone();
     let mut body = stored_json(&s);
     body["warning"] = json!(coarse_edges(s.start_at, s.duration, now()));
@@ -239,22 +240,20 @@ pub async fn add(
 pub async fn change(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let a = read(&app, &body, Some(&name))?;
-    Ok(Json(stored_json(
-        &put(&app, a, actor(&headers), false).await?,
-    )))
+    Ok(Json(stored_json(&put(&app, a, by.clone(), false).await?)))
 }
 
 /// `DELETE /api/v1/budget-adjustments/{name}`: removes one the API added.
 pub async fn remove(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
 ) -> Result<Json<Value>, ApiError> {
-    let (who, t, n) = (actor(&headers), now(), name.clone());
+    let (who, t, n) = (by.clone(), now(), name.clone());
     if who == "user:api" {
         return Err(bad("say who changes the budget: the X-Steward-User header"));
     }
@@ -306,7 +305,7 @@ pub async fn remove(
 pub async fn from_maintenance(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
 ) -> Result<Response, ApiError> {
     let Some(w) = app
         .engine()
@@ -372,7 +371,7 @@ pub async fn from_maintenance(
                 .await?
                 .is_some()
         };
-        made.push(stored_json(&put(&app, a, actor(&headers), !exists).await?));
+        made.push(stored_json(&put(&app, a, by.clone(), !exists).await?));
     }
     if made.is_empty() {
         return Err(bad(format!(

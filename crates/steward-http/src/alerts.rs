@@ -1,10 +1,11 @@
 //! Alerts, silences, dead letters and on-call, under `/api/v1`.
 
+use crate::access::Actor;
 use crate::error::ApiError;
 use crate::slos::rfc3339;
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -157,19 +158,6 @@ fn message_json(m: &Message) -> Value {
     })
 }
 
-/// Who makes a change through the API: the `X-Steward-User` header until tokens arrive.
-pub fn actor(headers: &HeaderMap) -> String {
-    match headers
-        .get("x-steward-user")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|u| !u.is_empty() && u.len() <= 255)
-    {
-        Some(u) => format!("user:{u}"),
-        None => "user:api".into(),
-    }
-}
-
 fn status_filter(s: &str) -> Result<AlertFilter, ApiError> {
     let status = match s {
         "open" | "triggered" => Some(AlertStatus::Triggered),
@@ -260,12 +248,12 @@ pub async fn get(
 async fn set_status(
     app: AppState,
     id: String,
-    headers: HeaderMap,
+    by: String,
     status: AlertStatus,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "alert")?;
     let alerting = app.engine().alerting.clone();
-    let who = actor(&headers);
+    let who = by.clone();
     let alert = blocking(move || Ok(alerting.set_status(id, status, who, now())?)).await?;
     Ok(Json(alert_json(&alert)))
 }
@@ -274,18 +262,18 @@ async fn set_status(
 pub async fn ack(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
 ) -> Result<Json<Value>, ApiError> {
-    set_status(app, id, headers, AlertStatus::Acknowledged).await
+    set_status(app, id, by, AlertStatus::Acknowledged).await
 }
 
 /// `POST /api/v1/alerts/{id}/resolve`
 pub async fn resolve(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
 ) -> Result<Json<Value>, ApiError> {
-    set_status(app, id, headers, AlertStatus::Resolved).await
+    set_status(app, id, by, AlertStatus::Resolved).await
 }
 
 // --- silences ---
@@ -430,12 +418,12 @@ pub fn read_silence(body: &Value, who: &str, now: i64) -> Result<Silence, ApiErr
 /// `POST /api/v1/silences`
 pub async fn add_silence(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let body: Value = json_body(&body)?;
     let t = now();
-    let silence = read_silence(&body, &actor(&headers), t)?;
+    let silence = read_silence(&body, &by.clone(), t)?;
     let store = app.engine().store().clone();
     let alerting = app.engine().alerting.clone();
     let saved = blocking(move || {
@@ -619,7 +607,7 @@ pub async fn gaps(
 pub async fn add_override(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     schedule_or_404(&app, &name)?;
@@ -642,7 +630,7 @@ pub async fn add_override(
         user,
         starts_at: from,
         ends_at: to,
-        created_by: actor(&headers),
+        created_by: by.clone(),
     };
     let store = app.engine().store().clone();
     let saved = o.clone();

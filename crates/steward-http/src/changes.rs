@@ -1,11 +1,12 @@
 //! Changes to services as CI reports them, and the deploy gate CI asks before it deploys.
 
-use crate::alerts::{actor, bad, blocking, json_body, now, parse_time, query};
+use crate::access::Actor;
+use crate::alerts::{bad, blocking, json_body, now, parse_time, query};
 use crate::error::ApiError;
 use crate::slos::rfc3339;
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -58,7 +59,7 @@ fn short_text(v: &Value, what: &str, max: usize) -> Result<Option<String>, ApiEr
 /// → 201 with the stored change.
 pub async fn add(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let b = json_body(&body)?;
@@ -115,7 +116,7 @@ pub async fn add(
         labels,
         at,
         commit_at,
-        created_by: actor(&headers),
+        created_by: by.clone(),
         created_at: t,
     };
     let store = app.engine().store().clone();
@@ -276,7 +277,7 @@ fn override_json(o: &GateOverride) -> Value {
 pub async fn add_override(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     if app.engine().catalog().service(&name).is_none() {
@@ -303,7 +304,7 @@ pub async fn add_override(
         },
         _ => return Err(bad("duration must be a string such as 2h")),
     };
-    let actor = actor(&headers);
+    let actor = by.clone();
     if actor == "user:api" {
         return Err(bad("say who overrides the gate: the X-Steward-User header (steward gate override --user NAME)"));
     }

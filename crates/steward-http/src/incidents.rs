@@ -1,14 +1,15 @@
 //! Incidents: declare, list, show, move on (ack, mitigate, resolve), notes and status
 //! updates, roles, edits, and action items.
 
+use crate::access::Actor;
 use crate::alerts::{
-    actor, alert_json, bad, blocking, json_body, now, opt_time, parse_id, parse_time, query,
+    alert_json, bad, blocking, json_body, now, opt_time, parse_id, parse_time, query,
 };
 use crate::error::ApiError;
 use crate::slos::rfc3339;
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -131,7 +132,7 @@ async fn view(app: &AppState, id: i64) -> Result<Value, ApiError> {
 /// 201 with the incident.
 pub async fn declare(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let b = json_body(&body)?;
@@ -153,7 +154,7 @@ pub async fn declare(
         }
     }
     let alerting = app.engine().alerting.clone();
-    let who = actor(&headers);
+    let who = by.clone();
     let id = blocking(move || {
         let t = now();
         let i = alerting.declare(title, sev, service, impact, who.clone(), t)?;
@@ -202,7 +203,7 @@ pub async fn get(
 pub async fn edit(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "incident")?;
@@ -217,7 +218,7 @@ pub async fn edit(
     };
     let impact = opt_time_field(&b, "impact_started")?;
     let alerting = app.engine().alerting.clone();
-    let who = actor(&headers);
+    let who = by.clone();
     blocking(move || Ok(alerting.edit_incident(id, title, sev, impact, who, now())?)).await?;
     Ok(Json(view(&app, id).await?))
 }
@@ -225,12 +226,12 @@ pub async fn edit(
 async fn move_to(
     app: AppState,
     id: String,
-    headers: HeaderMap,
+    by: String,
     to: IncidentStatus,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "incident")?;
     let alerting = app.engine().alerting.clone();
-    let who = actor(&headers);
+    let who = by.clone();
     blocking(move || Ok(alerting.move_incident(id, to, who, now())?)).await?;
     Ok(Json(view(&app, id).await?))
 }
@@ -239,40 +240,40 @@ async fn move_to(
 pub async fn ack(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
 ) -> Result<Json<Value>, ApiError> {
-    move_to(app, id, headers, IncidentStatus::Acknowledged).await
+    move_to(app, id, by, IncidentStatus::Acknowledged).await
 }
 
 /// `POST /api/v1/incidents/{id}/mitigate`
 pub async fn mitigate(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
 ) -> Result<Json<Value>, ApiError> {
-    move_to(app, id, headers, IncidentStatus::Mitigated).await
+    move_to(app, id, by, IncidentStatus::Mitigated).await
 }
 
 /// `POST /api/v1/incidents/{id}/resolve`
 pub async fn resolve(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
 ) -> Result<Json<Value>, ApiError> {
-    move_to(app, id, headers, IncidentStatus::Resolved).await
+    move_to(app, id, by, IncidentStatus::Resolved).await
 }
 
 async fn say(
     app: AppState,
     id: String,
-    headers: HeaderMap,
+    by: String,
     body: axum::body::Bytes,
     kind: &'static str,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id, "incident")?;
     let t = text(&json_body(&body)?, "text", MAX_TEXT)?;
     let alerting = app.engine().alerting.clone();
-    let who = actor(&headers);
+    let who = by.clone();
     blocking(move || Ok(alerting.incident_note(id, kind, t, who, now())?)).await?;
     Ok((StatusCode::CREATED, Json(view(&app, id).await?)).into_response())
 }
@@ -281,20 +282,20 @@ async fn say(
 pub async fn note(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    say(app, id, headers, body, "note").await
+    say(app, id, by, body, "note").await
 }
 
 /// `POST /api/v1/incidents/{id}/updates` `{"text"}`: a status update for those affected.
 pub async fn update(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    say(app, id, headers, body, "status_update").await
+    say(app, id, by, body, "status_update").await
 }
 
 /// `POST /api/v1/incidents/{id}/roles` `{"role","person"}`: `commander`, `communications`
@@ -302,7 +303,7 @@ pub async fn update(
 pub async fn role(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "incident")?;
@@ -318,7 +319,7 @@ pub async fn role(
     }
     let person = text(&b, "person", 255)?;
     let alerting = app.engine().alerting.clone();
-    let who = actor(&headers);
+    let who = by.clone();
     blocking(move || Ok(alerting.set_role(id, role, person, who, now())?)).await?;
     Ok(Json(view(&app, id).await?))
 }
@@ -327,7 +328,7 @@ pub async fn role(
 pub async fn add_item(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id, "incident")?;
@@ -352,7 +353,7 @@ pub async fn add_item(
         status: "open".into(),
         verified: None,
         created_at: t,
-        created_by: actor(&headers),
+        created_by: by.clone(),
         closed_at: None,
         closed_by: None,
     };
@@ -400,7 +401,7 @@ pub async fn items(
 pub async fn close_item(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "action item")?;
@@ -408,7 +409,7 @@ pub async fn close_item(
         bad("closing an action item needs `verified`: a note of how the fix was verified")
     })?;
     let store = app.engine().store().clone();
-    let who = actor(&headers);
+    let who = by.clone();
     let item = blocking(move || {
         Ok(store.transact(move |tx| tx.close_action_item(id, &verified, &who, now()))?)
     })

@@ -27,6 +27,7 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 pub async fn post_samples(
     State(app): State<AppState>,
+    who: Option<axum::Extension<crate::access::Principal>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -61,11 +62,16 @@ pub async fn post_samples(
         })?,
     };
     let engine = app.engine().clone();
+    // A sender's token posts for its own services' SLOs only.
+    let only = match who {
+        Some(axum::Extension(crate::access::Principal::Sender { services, .. })) => Some(services),
+        _ => None,
+    };
     // Decoding, checking and storing block: they run off the async workers, holding the
     // permit even if the client goes away meanwhile.
     let committed = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        take_batch(&engine, &bytes, key)
+        take_batch(&engine, &bytes, key, only.as_deref())
     })
     .await
     .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
@@ -110,6 +116,7 @@ fn take_batch(
     engine: &steward_engine::Engine,
     bytes: &[u8],
     key: Option<String>,
+    only: Option<&[String]>,
 ) -> Result<Committed, ApiError> {
     if !engine.takes_samples() {
         return Err(EngineError::Rebuilding.into());
@@ -128,10 +135,13 @@ fn take_batch(
     let mut issues = Vec::new();
     for (index, p) in parsed.into_iter().enumerate() {
         match p {
-            Ok(s) => {
-                indices.push(index);
-                samples.push(s);
-            }
+            Ok(s) => match only.map(|services| sendable(engine.catalog(), services, &s.slo)) {
+                Some(Err(message)) => issues.push(SampleIssue { index, message }),
+                _ => {
+                    indices.push(index);
+                    samples.push(s);
+                }
+            },
             Err(message) => issues.push(SampleIssue { index, message }),
         }
     }
@@ -182,6 +192,33 @@ fn invalid(issues: Vec<SampleIssue>) -> ApiError {
 
 /// Decodes a `POST /api/v1/samples` body into samples; each sample decodes or says what is
 /// wrong with it. A body that is not a batch at all is an error of its own.
+/// Whether a sender for `services` may post for `slo` (an SLO's or an objective's name).
+fn sendable(
+    catalog: &steward_config::Catalog,
+    services: &[String],
+    slo: &str,
+) -> Result<(), String> {
+    let owner = catalog
+        .slo(slo)
+        .or_else(|| {
+            catalog
+                .objective_refs
+                .iter()
+                .find(|o| o.objective == slo)
+                .and_then(|o| catalog.slo(&o.slo))
+        })
+        .map(|s| s.service.as_str());
+    match owner {
+        Some(service) if services.iter().any(|s| s == service) => Ok(()),
+        Some(service) => Err(format!(
+            "SLO `{slo}` is of service `{service}`; this token posts samples for {} only",
+            services.join(", ")
+        )),
+        // Unknown SLOs are reported by the engine's own check.
+        None => Ok(()),
+    }
+}
+
 pub fn decode_samples(bytes: &[u8]) -> Result<Vec<Result<IncomingSample, String>>, ApiError> {
     match decode_well_formed(bytes) {
         Some(samples) => Ok(samples.into_iter().map(Ok).collect()),

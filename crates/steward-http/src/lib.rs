@@ -2,6 +2,7 @@
 //! web console. Only this crate knows HTTP and JSON; it maps every error to a status in one
 //! place ([`error::ApiError`]).
 
+pub mod access;
 pub mod adjustments;
 pub mod alerts;
 pub mod changes;
@@ -15,10 +16,10 @@ mod page;
 pub mod runbooks;
 pub mod slos;
 
+use access::{AccessMode, Need, Principal, Routes};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use error::ApiError;
 use serde_json::json;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub ingest_permits: Arc<tokio::sync::Semaphore>,
     /// When this process started serving (unix seconds).
     pub started_at: i64,
+    /// Whether callers without a token are let in.
+    pub access: AccessMode,
 }
 
 impl AppState {
@@ -45,129 +48,170 @@ impl AppState {
     }
 }
 
-pub fn router(runtime: Arc<Runtime>) -> Router {
-    Router::new()
-        .route("/", get(page::index))
-        .route("/alerts/{id}", get(page::alert))
-        .route("/runbooks/{name}", get(page::runbook))
-        .route("/incidents/{id}", get(page::incident))
-        .route("/incidents/{id}/postmortem", get(page::postmortem))
-        .route("/incidents/{id}/{action}", post(page::incident_action))
-        .route("/api/v1/runbooks", get(runbooks::list))
-        .route("/api/v1/runbooks/{name}", get(runbooks::get))
-        .route(
-            "/api/v1/runbooks/{name}/runs",
-            get(runbooks::runs).post(runbooks::start),
+/// The router, and its route table: what each route needs of its caller.
+pub fn routes(runtime: Arc<Runtime>, access: AccessMode) -> (Router, Arc<Vec<access::Rule>>) {
+    use Need::*;
+    let app = AppState {
+        runtime,
+        ingest_permits: Arc::new(tokio::sync::Semaphore::new(ingest::MAX_CONCURRENT_INGEST)),
+        started_at: jiff::Timestamp::now().as_second(),
+        access,
+    };
+    let (router, table) = Routes::default()
+        .get("/", Read, page::index)
+        .get("/alerts/{id}", Read, page::alert)
+        .post("/alerts/{id}/{action}", Respond, page::alert_action)
+        .get("/runbooks/{name}", Read, page::runbook)
+        .get("/incidents/{id}", Read, page::incident)
+        .get("/incidents/{id}/postmortem", Read, page::postmortem)
+        .post("/incidents/{id}/{action}", Respond, page::incident_action)
+        .get("/healthz", Anyone, healthz)
+        .get("/readyz", Anyone, readyz)
+        .get("/metrics", Metrics, metrics::metrics)
+        .get("/api/v1/me", Read, me)
+        .post("/api/v1/config/reload", Admin, reload)
+        .post("/api/v1/samples", Samples, ingest::post_samples)
+        .get("/api/v1/slos", Read, slos::list)
+        .get("/api/v1/slos/{name}", Read, slos::get)
+        .get("/api/v1/runbooks", Read, runbooks::list)
+        .get("/api/v1/runbooks/{name}", Read, runbooks::get)
+        .get("/api/v1/runbooks/{name}/runs", Read, runbooks::runs)
+        .post("/api/v1/runbooks/{name}/runs", Respond, runbooks::start)
+        .post(
+            "/api/v1/runbooks/{name}/rehearse",
+            Respond,
+            runbooks::rehearse,
         )
-        .route("/api/v1/runbooks/{name}/rehearse", post(runbooks::rehearse))
-        .route("/api/v1/runs/{id}", get(runbooks::run))
-        .route("/api/v1/runs/{id}/approve", post(runbooks::approve))
-        .route(
-            "/api/v1/kill-switch",
-            get(runbooks::kill_switch).put(runbooks::set_kill_switch),
+        .get("/api/v1/runs/{id}", Read, runbooks::run)
+        .post("/api/v1/runs/{id}/approve", Respond, runbooks::approve)
+        .get("/api/v1/kill-switch", Read, runbooks::kill_switch)
+        .put("/api/v1/kill-switch", Admin, runbooks::set_kill_switch)
+        .get("/api/v1/alerts", Read, alerts::list)
+        .get("/api/v1/alerts/{id}", Read, alerts::get)
+        .post("/api/v1/alerts/{id}/ack", Respond, alerts::ack)
+        .post("/api/v1/alerts/{id}/resolve", Respond, alerts::resolve)
+        .get("/api/v1/silences", Read, alerts::list_silences)
+        .post("/api/v1/silences", Respond, alerts::add_silence)
+        .post(
+            "/api/v1/silences/{id}/expire",
+            Respond,
+            alerts::expire_silence,
         )
-        .route("/alerts/{id}/{action}", post(page::alert_action))
-        .route("/healthz", get(healthz))
-        .route("/api/v1/config/reload", post(reload))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::metrics))
-        .route("/api/v1/samples", post(ingest::post_samples))
-        .route("/api/v1/slos", get(slos::list))
-        .route("/api/v1/slos/{name}", get(slos::get))
-        .route("/api/v1/alerts", get(alerts::list))
-        .route("/api/v1/alerts/{id}", get(alerts::get))
-        .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
-        .route("/api/v1/alerts/{id}/resolve", post(alerts::resolve))
-        .route(
-            "/api/v1/silences",
-            get(alerts::list_silences).post(alerts::add_silence),
-        )
-        .route("/api/v1/silences/{id}/expire", post(alerts::expire_silence))
-        .route("/api/v1/notifications/dead", get(alerts::dead_letters))
-        .route(
+        .get("/api/v1/notifications/dead", Admin, alerts::dead_letters)
+        .post(
             "/api/v1/notifications/{id}/retry",
-            post(alerts::retry_dead_letter),
+            Admin,
+            alerts::retry_dead_letter,
         )
-        .route("/api/v1/oncall", get(alerts::oncall))
-        .route("/api/v1/schedules/{name}/gaps", get(alerts::gaps))
-        .route(
+        .get("/api/v1/oncall", Read, alerts::oncall)
+        .get("/api/v1/schedules/{name}/gaps", Read, alerts::gaps)
+        .post(
             "/api/v1/schedules/{name}/overrides",
-            post(alerts::add_override),
+            Respond,
+            alerts::add_override,
         )
-        .route("/api/v1/overrides/{id}", delete(alerts::delete_override))
-        .route("/api/v1/schedules/{name}/ical", get(ical::schedule))
-        .route("/api/v1/users/{name}/ical", get(ical::user))
-        .route(
-            "/api/v1/incidents",
-            get(incidents::list).post(incidents::declare),
+        .delete("/api/v1/overrides/{id}", Respond, alerts::delete_override)
+        .get("/api/v1/schedules/{name}/ical", Read, ical::schedule)
+        .get("/api/v1/users/{name}/ical", Read, ical::user)
+        .get("/api/v1/incidents", Read, incidents::list)
+        .post("/api/v1/incidents", Respond, incidents::declare)
+        .get("/api/v1/incidents/{id}", Read, incidents::get)
+        .patch("/api/v1/incidents/{id}", Respond, incidents::edit)
+        .post("/api/v1/incidents/{id}/ack", Respond, incidents::ack)
+        .post(
+            "/api/v1/incidents/{id}/mitigate",
+            Respond,
+            incidents::mitigate,
         )
-        .route(
-            "/api/v1/incidents/{id}",
-            get(incidents::get).patch(incidents::edit),
+        .post(
+            "/api/v1/incidents/{id}/resolve",
+            Respond,
+            incidents::resolve,
         )
-        .route("/api/v1/incidents/{id}/ack", post(incidents::ack))
-        .route("/api/v1/incidents/{id}/mitigate", post(incidents::mitigate))
-        .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
-        .route("/api/v1/incidents/{id}/notes", post(incidents::note))
-        .route("/api/v1/incidents/{id}/updates", post(incidents::update))
-        .route("/api/v1/incidents/{id}/roles", post(incidents::role))
-        .route(
+        .post("/api/v1/incidents/{id}/notes", Respond, incidents::note)
+        .post("/api/v1/incidents/{id}/updates", Respond, incidents::update)
+        .post("/api/v1/incidents/{id}/roles", Respond, incidents::role)
+        .get(
             "/api/v1/incidents/{id}/postmortem",
-            get(incidents::postmortem),
+            Read,
+            incidents::postmortem,
         )
-        .route(
+        .post(
             "/api/v1/incidents/{id}/action-items",
-            post(incidents::add_item),
+            Respond,
+            incidents::add_item,
         )
-        .route("/api/v1/action-items", get(incidents::items))
-        .route(
+        .get("/api/v1/action-items", Read, incidents::items)
+        .post(
             "/api/v1/action-items/{id}/close",
-            post(incidents::close_item),
+            Respond,
+            incidents::close_item,
         )
-        .route("/api/v1/changes", get(changes::list).post(changes::add))
-        .route("/api/v1/services/{name}/deploy-gate", get(changes::gate))
-        .route(
+        .get("/api/v1/changes", Read, changes::list)
+        .post("/api/v1/changes", Respond, changes::add)
+        .get("/api/v1/services/{name}/deploy-gate", Read, changes::gate)
+        .get(
             "/api/v1/services/{name}/deploy-gate/overrides",
-            get(changes::overrides).post(changes::add_override),
+            Read,
+            changes::overrides,
         )
-        .route("/api/v1/audit", get(changes::audit))
-        .route(
-            "/api/v1/budget-adjustments",
-            get(adjustments::list).post(adjustments::add),
+        .post(
+            "/api/v1/services/{name}/deploy-gate/overrides",
+            Respond,
+            changes::add_override,
         )
-        .route(
+        .get("/api/v1/services/{name}/delivery", Read, changes::delivery)
+        .get("/api/v1/audit", Admin, changes::audit)
+        .get("/api/v1/budget-adjustments", Read, adjustments::list)
+        .post("/api/v1/budget-adjustments", Respond, adjustments::add)
+        .put(
             "/api/v1/budget-adjustments/{name}",
-            put(adjustments::change).delete(adjustments::remove),
+            Respond,
+            adjustments::change,
         )
-        .route(
+        .delete(
+            "/api/v1/budget-adjustments/{name}",
+            Respond,
+            adjustments::remove,
+        )
+        .post(
             "/api/v1/maintenance/{name}/budget-adjustments",
-            post(adjustments::from_maintenance),
+            Respond,
+            adjustments::from_maintenance,
         )
-        .route("/api/v1/services/{name}/delivery", get(changes::delivery))
-        .route("/api/v1/integrations/{kind}", post(inbound::integration))
-        .route("/api/v1/heartbeats/{name}", post(inbound::heartbeat))
-        .route("/v2/enqueue", post(inbound::enqueue))
-        .route(
-            "/api/v2/alerts",
-            get(inbound::get_alerts).post(inbound::post_alerts),
-        )
-        .route(
-            "/api/v2/silences",
-            get(inbound::get_silences).post(inbound::post_silences),
-        )
-        .route(
-            "/api/v2/silence/{id}",
-            get(inbound::get_silence).delete(inbound::delete_silence),
-        )
-        .route("/api/v2/status", get(inbound::status))
-        .route("/api/v2/receivers", get(inbound::receivers))
+        .post("/api/v1/integrations/{kind}", OwnKey, inbound::integration)
+        .post("/api/v1/heartbeats/{name}", OwnKey, inbound::heartbeat)
+        .post("/v2/enqueue", OwnKey, inbound::enqueue)
+        .get("/api/v2/alerts", OwnKey, inbound::get_alerts)
+        .post("/api/v2/alerts", OwnKey, inbound::post_alerts)
+        .get("/api/v2/silences", OwnKey, inbound::get_silences)
+        .post("/api/v2/silences", OwnKey, inbound::post_silences)
+        .get("/api/v2/silence/{id}", OwnKey, inbound::get_silence)
+        .delete("/api/v2/silence/{id}", OwnKey, inbound::delete_silence)
+        .get("/api/v2/status", OwnKey, inbound::status)
+        .get("/api/v2/receivers", OwnKey, inbound::receivers)
+        .finish(app.clone());
+    let router = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState {
-            runtime,
-            ingest_permits: Arc::new(tokio::sync::Semaphore::new(ingest::MAX_CONCURRENT_INGEST)),
-            started_at: jiff::Timestamp::now().as_second(),
-        })
+        .with_state(app);
+    (router, table)
+}
+
+/// `GET /api/v1/me`: who the caller is.
+async fn me(axum::Extension(who): axum::Extension<Principal>) -> Json<serde_json::Value> {
+    Json(match who {
+        Principal::User {
+            name,
+            role,
+            customer,
+            ..
+        } => json!({ "user": name, "role": role.as_str(), "customer": customer }),
+        Principal::Sender { name, services, .. } => {
+            json!({ "user": null, "sender": name, "services": services, "role": null, "customer": null })
+        }
+        Principal::Anonymous => json!({ "user": null, "role": null, "customer": null }),
+    })
 }
 
 /// `POST /api/v1/config/reload`: loads the configuration directory again (as SIGHUP does).
@@ -306,10 +350,11 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
 /// Serves until `shutdown` resolves.
 pub async fn serve(
     runtime: Arc<Runtime>,
+    access: AccessMode,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(runtime))
+    axum::serve(listener, routes(runtime, access).0)
         .with_graceful_shutdown(shutdown)
         .await
 }

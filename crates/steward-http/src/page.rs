@@ -1,5 +1,6 @@
 //! `GET /`: the SLO overview, server-rendered, readable at a glance at 3am.
 
+use crate::access::Actor;
 use crate::error::ApiError;
 use crate::slos::rfc3339;
 use crate::AppState;
@@ -436,7 +437,7 @@ pub async fn alert(
 pub async fn alert_action(
     State(app): State<AppState>,
     axum::extract::Path((id, action)): axum::extract::Path<(String, String)>,
-    headers: axum::http::HeaderMap,
+    Actor(by): Actor,
 ) -> Result<axum::response::Redirect, ApiError> {
     let n: i64 = id
         .parse()
@@ -452,9 +453,10 @@ pub async fn alert_action(
     };
     let alerting = app.engine().alerting.clone();
     // A click on the console; who clicked, when a proxy in front says so.
-    let who = match headers.get("x-steward-user") {
-        Some(_) => crate::alerts::actor(&headers),
-        None => "user:console".to_string(),
+    let who = if by == "user:api" {
+        "user:console".to_string()
+    } else {
+        by
     };
     crate::alerts::blocking(move || {
         Ok(alerting.set_status(n, status, who, crate::alerts::now())?)
@@ -630,7 +632,7 @@ pub async fn incident(
 pub async fn incident_action(
     State(app): State<AppState>,
     axum::extract::Path((id, action)): axum::extract::Path<(String, String)>,
-    headers: axum::http::HeaderMap,
+    Actor(by): Actor,
 ) -> Result<axum::response::Redirect, ApiError> {
     let n: i64 = id
         .parse()
@@ -645,9 +647,10 @@ pub async fn incident_action(
             )))
         }
     };
-    let who = match headers.get("x-steward-user") {
-        Some(_) => crate::alerts::actor(&headers),
-        None => "user:console".to_string(),
+    let who = if by == "user:api" {
+        "user:console".to_string()
+    } else {
+        by
     };
     let alerting = app.engine().alerting.clone();
     crate::alerts::blocking(move || {

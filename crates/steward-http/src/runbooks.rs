@@ -1,11 +1,12 @@
 //! Runbooks as the catalog declares them.
 
-use crate::alerts::{actor, bad, blocking, json_body, now, parse_id};
+use crate::access::Actor;
+use crate::alerts::{bad, blocking, json_body, now, parse_id};
 use crate::error::ApiError;
 use crate::slos::rfc3339;
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -158,7 +159,7 @@ async fn started(app: &AppState, run: Run) -> Result<Response, ApiError> {
 pub async fn start(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let b = if body.is_empty() {
@@ -215,7 +216,7 @@ pub async fn start(
         _ => return Err(bad("dry_run must be true or false")),
     };
     let alerting = app.engine().alerting.clone();
-    let who = actor(&headers);
+    let who = by.clone();
     let run = blocking(move || Ok(alerting.start_run(&name, subject, mode, who, now())?)).await?;
     started(&app, run).await
 }
@@ -224,10 +225,10 @@ pub async fn start(
 pub async fn rehearse(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
 ) -> Result<Response, ApiError> {
     let alerting = app.engine().alerting.clone();
-    let who = actor(&headers);
+    let who = by.clone();
     let run = blocking(move || {
         Ok(alerting.start_run(&name, Subject::default(), RunMode::Rehearsal, who, now())?)
     })
@@ -264,7 +265,7 @@ pub async fn run(
 pub async fn approve(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "run")?;
@@ -273,7 +274,7 @@ pub async fn approve(
         .as_i64()
         .filter(|s| *s > 0)
         .ok_or_else(|| bad("say which step you approve: {\"step\": N}, counted from 1"))?;
-    let who = actor(&headers);
+    let who = by.clone();
     let Some(person) = who.strip_prefix("user:").filter(|p| *p != "api") else {
         return Err(bad(
             "say who approves: the X-Steward-User header (steward runbook approve --user NAME)",
@@ -305,7 +306,7 @@ pub async fn kill_switch(State(app): State<AppState>) -> Result<Json<Value>, Api
 /// runbook run; running ones stop before their next step.
 pub async fn set_kill_switch(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let b = json_body(&body)?;
@@ -321,7 +322,7 @@ pub async fn set_kill_switch(
         }
     };
     let alerting = app.engine().alerting.clone();
-    let who = actor(&headers);
+    let who = by.clone();
     let s = blocking(move || Ok(alerting.set_kill_switch(on, reason, who, now())?)).await?;
     Ok(Json(switch_json(Some(&s))))
 }

@@ -53,9 +53,14 @@ fn serve(n: usize) -> Served {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             let runtime = Arc::new(steward_engine::runtime::Runtime::fixed(served));
-            steward_http::serve(runtime, listener, std::future::pending())
-                .await
-                .unwrap();
+            steward_http::serve(
+                runtime,
+                steward_http::access::AccessMode::Open,
+                listener,
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
         });
     });
     let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();

@@ -74,14 +74,22 @@ impl Sqlite {
                 .write(true)
                 .open(&name)
                 .map_err(|e| fail(format!("cannot open {}: {e}", Path::new(&name).display())))?;
-            match file.try_lock() {
-                Ok(()) => Some(file),
-                Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::Locked),
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(fail(format!(
-                        "cannot lock {}: {e}",
-                        Path::new(&name).display()
-                    )))
+            // A store of this process that is closing lets go within moments: wait as long
+            // as SQLite waits for a busy database, then give up.
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                match file.try_lock() {
+                    Ok(()) => break Some(file),
+                    Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < until => {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::Locked),
+                    Err(std::fs::TryLockError::Error(e)) => {
+                        return Err(fail(format!(
+                            "cannot lock {}: {e}",
+                            Path::new(&name).display()
+                        )))
+                    }
                 }
             }
         } else {

@@ -71,6 +71,7 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
             catalog: loaded.catalog,
             hash: loaded.hash,
             directory: None,
+            access: steward_http::access::AccessMode::Open,
         },
         store,
         listen,

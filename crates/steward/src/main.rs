@@ -7,6 +7,7 @@ mod incidents;
 mod runbooks;
 mod serve;
 mod status;
+mod tokens;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -86,6 +87,11 @@ enum Command {
         server: ServerArgs,
         #[command(subcommand)]
         command: PostmortemCommand,
+    },
+    /// API tokens: make one (on the store, before or while serve runs), list, revoke.
+    Token {
+        #[command(subcommand)]
+        command: tokens::TokenCommand,
     },
     /// Who is on call, and when nobody is.
     Oncall {
@@ -309,6 +315,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Demo { listen } => demo::run(&listen),
         Command::Validate { paths, smtp_url } => return validate(&paths, smtp_url.is_some()),
+        Command::Token { command } => tokens::run(command),
         Command::Slo {
             command:
                 SloCommand::Status {

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use steward_engine::runtime::Runtime;
 use steward_engine::Engine;
+use steward_http::access::AccessMode;
 use steward_store::Store;
 
 #[derive(clap::Args)]
@@ -19,6 +20,11 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8580")]
     pub listen: String,
+    /// Refuse every request without a token, except health, readiness and the inbound
+    /// integrations (which check their own keys). Without it, callers with no token are let in
+    /// as before; a token, when sent, is always checked and its role enforced.
+    #[arg(long)]
+    pub require_tokens: bool,
     #[command(flatten)]
     pub alerts: AlertArgs,
 }
@@ -170,6 +176,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             catalog: loaded.catalog,
             hash: loaded.hash,
             directory: Some(args.config.clone()),
+            access: if args.require_tokens {
+                AccessMode::Required
+            } else {
+                AccessMode::Open
+            },
         },
         store,
         &args.listen,
@@ -184,6 +195,8 @@ pub struct Config {
     pub catalog: steward_config::Catalog,
     pub hash: String,
     pub directory: Option<PathBuf>,
+    /// Whether callers without a token are let in.
+    pub access: AccessMode,
 }
 
 /// Serves until SIGINT or SIGTERM; SIGHUP reloads the configuration. The listener binds at
@@ -236,7 +249,7 @@ pub fn start(
                 .context("starting the rebuild")?
         };
         tokio::spawn(reload_on_sighup(runtime.clone()));
-        steward_http::serve(runtime.clone(), listener, shutdown_signal()).await?;
+        steward_http::serve(runtime.clone(), config.access, listener, shutdown_signal()).await?;
         stop.store(true, Ordering::Relaxed);
         let _ = workers.join();
         anyhow::Ok(())

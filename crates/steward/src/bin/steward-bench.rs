@@ -177,6 +177,7 @@ fn serve(engine: &Arc<Engine>) -> (tokio::runtime::Runtime, std::net::SocketAddr
     let addr = listener.local_addr().unwrap();
     rt.spawn(steward_http::serve(
         Arc::new(steward_engine::runtime::Runtime::fixed(engine.clone())),
+        steward_http::access::AccessMode::Open,
         listener,
         std::future::pending(),
     ));

@@ -1,0 +1,426 @@
+//! Who may call what, decided in one place. Every route is added through [`Routes`] with what
+//! it needs of its caller ([`Need`]); the table it keeps is what [`check`] decides from (and
+//! what the authorization tests walk), so a route without a decision cannot exist.
+//!
+//! A caller presents `Authorization: Bearer TOKEN`. A token that is unknown, revoked or
+//! expired is refused with 401 on every route that reads tokens (all but health, readiness
+//! and the inbound integrations, whose keys come in the same header); a role that is not
+//! enough is 403.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::handler::Handler;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter};
+use axum::Router;
+use std::sync::Arc;
+use steward_model::catalog::Role;
+use steward_store::{Token, TokenKind};
+
+/// What a route needs of its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Anyone: health and readiness.
+    Anyone,
+    /// The route checks a key of its own (the inbound integrations, the Alertmanager API).
+    OwnKey,
+    /// Any user's token (metrics scrapers send one).
+    Metrics,
+    /// A sender's token for the samples' services, or a responder's.
+    Samples,
+    /// A viewer, for what is inside its scope.
+    Read,
+    /// A responder: acknowledgements, silences, overrides, incidents, runbook runs, changes.
+    Respond,
+    /// An admin.
+    Admin,
+}
+
+/// Who is calling.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Principal {
+    /// No token.
+    Anonymous,
+    /// A user, by one of its tokens.
+    User {
+        name: String,
+        role: Role,
+        customer: Option<String>,
+        token: i64,
+    },
+    /// A sample sender's token.
+    Sender {
+        name: String,
+        services: Vec<String>,
+        token: i64,
+    },
+}
+
+impl Principal {
+    /// What the audit trail and every record of a change name as its actor.
+    pub fn actor(&self) -> Option<String> {
+        match self {
+            Principal::Anonymous => None,
+            Principal::User { name, .. } => Some(format!("user:{name}")),
+            Principal::Sender { name, token, .. } => Some(format!("sender:{name}#{token}")),
+        }
+    }
+
+    fn role(&self) -> Option<Role> {
+        match self {
+            Principal::User { role, .. } => Some(*role),
+            _ => None,
+        }
+    }
+}
+
+/// Who made a change, as its records name them: the authenticated principal. A caller
+/// without a token (only an open server lets one in) is `user:api`, or the name a proxy in
+/// front put in `X-Steward-User`.
+pub struct Actor(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Actor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Actor, Self::Rejection> {
+        if let Some(a) = parts
+            .extensions
+            .get::<Principal>()
+            .and_then(Principal::actor)
+        {
+            return Ok(Actor(a));
+        }
+        let named = parts
+            .headers
+            .get("x-steward-user")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|u| !u.is_empty() && u.len() <= 255);
+        Ok(Actor(match named {
+            Some(u) => format!("user:{u}"),
+            None => "user:api".into(),
+        }))
+    }
+}
+
+/// Whether callers without a token are let in. `Open` is how Steward ran before it had
+/// identities; `Required` refuses them. (Open is the default until every client sends
+/// tokens; see ARCHITECTURE.md.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessMode {
+    Open,
+    Required,
+}
+
+/// What the check holds: the state and the table.
+#[derive(Clone)]
+struct Gate {
+    app: AppState,
+    table: Arc<Vec<Rule>>,
+}
+
+/// One row of the route table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub need: Need,
+}
+
+/// The router under construction and the table of what each route needs.
+pub struct Routes {
+    router: Router<AppState>,
+    table: Vec<Rule>,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Routes {
+            router: Router::new(),
+            table: Vec::new(),
+        }
+    }
+}
+
+macro_rules! verb {
+    ($name:ident, $method:ident) => {
+        pub fn $name<H, T>(self, path: &'static str, need: Need, handler: H) -> Routes
+        where
+            H: Handler<T, AppState>,
+            T: 'static,
+        {
+            self.add(Method::$method, path, need, handler)
+        }
+    };
+}
+
+impl Routes {
+    verb!(get, GET);
+    verb!(post, POST);
+    verb!(put, PUT);
+    verb!(patch, PATCH);
+    verb!(delete, DELETE);
+
+    fn add<H, T>(mut self, method: Method, path: &'static str, need: Need, handler: H) -> Routes
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("a routed method");
+        self.router = self.router.route(path, on(filter, handler));
+        self.table.push(Rule {
+            method: method.as_str().to_string().leak(),
+            path,
+            need,
+        });
+        self
+    }
+
+    /// The router with the check on every route, and the table.
+    pub fn finish(self, app: AppState) -> (Router<AppState>, Arc<Vec<Rule>>) {
+        let table = Arc::new(self.table);
+        let gate = Gate {
+            app,
+            table: table.clone(),
+        };
+        let router = self
+            .router
+            .route_layer(axum::middleware::from_fn_with_state(gate, check));
+        (router, table)
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn unauthorized(message: impl Into<String>) -> Response {
+    let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response();
+    r.headers_mut().insert(
+        "www-authenticate",
+        HeaderValue::from_static("Bearer realm=\"steward\""),
+    );
+    r
+}
+
+/// The caller, from its bearer token: `Ok(Anonymous)` without one, 401 for a token that is
+/// not live or whose user is no longer in the configuration.
+async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Principal, Response> {
+    let Some(secret) = bearer(headers) else {
+        return Ok(Principal::Anonymous);
+    };
+    if !secret.starts_with(steward_store::TOKEN_PREFIX) {
+        return Err(unauthorized(
+            "the bearer token is not a Steward token (they start with stw_)",
+        ));
+    }
+    let engine = app.engine();
+    let store = engine.store().clone();
+    let secret = secret.to_string();
+    let now = jiff::Timestamp::now().as_second();
+    let token: Option<Token> = crate::alerts::blocking(move || {
+        let t = store.transact(move |tx| {
+            let t = tx.token_of(&secret)?;
+            if let Some(t) = t.as_ref().filter(|t| t.refusal(now).is_none()) {
+                tx.touch_token(t.id, now)?;
+            }
+            Ok(t)
+        })?;
+        Ok(t)
+    })
+    .await
+    .map_err(IntoResponse::into_response)?;
+    let Some(token) = token else {
+        return Err(unauthorized("the bearer token is not known"));
+    };
+    if let Some(why) = token.refusal(now) {
+        return Err(unauthorized(why));
+    }
+    match token.kind {
+        TokenKind::Sender => Ok(Principal::Sender {
+            name: token.principal,
+            services: token.services,
+            token: token.id,
+        }),
+        TokenKind::User => match engine.catalog().user(&token.principal) {
+            Some(u) => Ok(Principal::User {
+                name: u.name.clone(),
+                role: u.role,
+                customer: u.customer.clone(),
+                token: token.id,
+            }),
+            None => Err(unauthorized(format!(
+                "user `{}` of this token is no longer in the configuration",
+                token.principal
+            ))),
+        },
+    }
+}
+
+/// Whether `who` may call a route that needs `need`: `Ok`, or the status that says why not.
+pub fn decide(need: Need, who: &Principal, mode: AccessMode) -> Result<(), (StatusCode, String)> {
+    let open = mode == AccessMode::Open && *who == Principal::Anonymous;
+    let least = match need {
+        Need::Anyone | Need::OwnKey => return Ok(()),
+        _ if open => return Ok(()),
+        Need::Samples => {
+            return match who {
+                // Which services a sender may post for is checked against the samples.
+                Principal::Sender { .. } => Ok(()),
+                _ => at_least(who, Role::Responder),
+            };
+        }
+        Need::Metrics | Need::Read => Role::Viewer,
+        Need::Respond => Role::Responder,
+        Need::Admin => Role::Admin,
+    };
+    at_least(who, least)
+}
+
+fn at_least(who: &Principal, least: Role) -> Result<(), (StatusCode, String)> {
+    match who {
+        Principal::Anonymous => Err((
+            StatusCode::UNAUTHORIZED,
+            "this needs a token: send Authorization: Bearer stw_… (steward token create makes one)"
+                .into(),
+        )),
+        Principal::Sender { .. } => Err((
+            StatusCode::FORBIDDEN,
+            "a sender's token may only post samples".into(),
+        )),
+        _ if who.role() >= Some(least) => Ok(()),
+        _ => Err((
+            StatusCode::FORBIDDEN,
+            format!(
+                "this needs the {least} role; yours is {}",
+                who.role().map_or("none", Role::as_str)
+            ),
+        )),
+    }
+}
+
+/// The check on every route: finds the route's row, authenticates the caller, decides, and
+/// hands the principal to the handler.
+async fn check(
+    State(Gate { app, table }): State<Gate>,
+    matched: MatchedPath,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    // A HEAD is its GET without the body.
+    let method = match req.method() {
+        &Method::HEAD => "GET",
+        m => m.as_str(),
+    };
+    let Some(rule) = table
+        .iter()
+        .find(|r| r.path == matched.as_str() && r.method == method)
+    else {
+        // HEAD of a GET route: as its GET.
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not served on {}", matched.as_str()),
+        )
+        .into_response();
+    };
+    // These routes read no token of ours: an integration's key comes in the same header.
+    if matches!(rule.need, Need::Anyone | Need::OwnKey) {
+        req.extensions_mut().insert(Principal::Anonymous);
+        return next.run(req).await;
+    }
+    let who = match authenticate(&app, req.headers()).await {
+        Ok(who) => who,
+        Err(r) => return r,
+    };
+    match decide(rule.need, &who, app.access) {
+        Ok(()) => {
+            req.extensions_mut().insert(who);
+            next.run(req).await
+        }
+        Err((StatusCode::UNAUTHORIZED, message)) => unauthorized(message),
+        Err((status, message)) => ApiError::new(status, "forbidden", message).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(role: Role) -> Principal {
+        Principal::User {
+            name: "u".into(),
+            role,
+            customer: None,
+            token: 1,
+        }
+    }
+
+    #[test]
+    fn each_role_may_do_what_the_ones_below_it_may() {
+        let sender = Principal::Sender {
+            name: "s".into(),
+            services: vec!["checkout".into()],
+            token: 2,
+        };
+        let callers = [
+            Principal::Anonymous,
+            sender,
+            user(Role::Viewer),
+            user(Role::Responder),
+            user(Role::Admin),
+        ];
+        let needs = [
+            Need::Anyone,
+            Need::OwnKey,
+            Need::Metrics,
+            Need::Samples,
+            Need::Read,
+            Need::Respond,
+            Need::Admin,
+        ];
+        let mut table = String::new();
+        for need in needs {
+            let row: Vec<String> = callers
+                .iter()
+                .map(|who| match decide(need, who, AccessMode::Required) {
+                    Ok(()) => "200".into(),
+                    Err((s, _)) => s.as_u16().to_string(),
+                })
+                .collect();
+            table.push_str(&format!("{need:?}: {}\n", row.join(" ")));
+        }
+        // Columns: anonymous, sender, viewer, responder, admin.
+        assert_eq!(
+            table,
+            "Anyone: 200 200 200 200 200
+OwnKey: 200 200 200 200 200
+Metrics: 401 403 200 200 200
+Samples: 401 200 403 200 200
+Read: 401 403 200 200 200
+Respond: 401 403 403 200 200
+Admin: 401 403 403 403 200
+"
+        );
+    }
+
+    #[test]
+    fn an_open_server_lets_callers_without_a_token_in_and_still_judges_tokens() {
+        assert_eq!(
+            decide(Need::Admin, &Principal::Anonymous, AccessMode::Open),
+            Ok(())
+        );
+        assert_eq!(
+            decide(Need::Respond, &user(Role::Viewer), AccessMode::Open).map_err(|e| e.0),
+            Err(StatusCode::FORBIDDEN)
+        );
+    }
+}

@@ -1,0 +1,394 @@
+//! Authorization, route by route: every row of the router's own table × every kind of caller,
+//! on a server that requires tokens. A route added without a row here fails
+//! `every_route_has_a_row_here`.
+
+use std::sync::Arc;
+use std::time::Duration;
+use steward_config::{catalog, parse_text, Diagnostics, Scope};
+use steward_engine::Engine;
+use steward_http::access::{AccessMode, Need};
+use steward_store::{NewToken, Store, TokenKind};
+
+const CONFIG: &str = "apiVersion: steward/v1
+kind: Team
+metadata: {name: shop-team}
+spec: {members: [rick]}
+---
+apiVersion: steward/v1
+kind: User
+metadata: {name: vera}
+spec: {}
+---
+apiVersion: steward/v1
+kind: User
+metadata: {name: rick}
+spec: {role: responder}
+---
+apiVersion: steward/v1
+kind: User
+metadata: {name: ada}
+spec: {role: admin}
+---
+apiVersion: steward/v1
+kind: Service
+metadata: {name: checkout}
+spec: {owner: shop-team, tier: 2}
+---
+apiVersion: steward/v1
+kind: Service
+metadata: {name: search}
+spec: {owner: shop-team, tier: 2}
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: search-availability}
+spec:
+  service: search
+  indicator:
+    metadata: {name: search-requests}
+    spec:
+      ratioMetric:
+        counter: true
+        good: {metricSource: {type: steward, spec: {}}}
+        total: {metricSource: {type: steward, spec: {}}}
+  timeWindow: [{duration: 30d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{target: 0.999}]
+";
+
+/// What each route needs, by method and path: the table the router must have.
+const EXPECTED: &[(&str, &str, Need)] = {
+    use Need::*;
+    &[
+        ("GET", "/", Read),
+        ("GET", "/alerts/{id}", Read),
+        ("POST", "/alerts/{id}/{action}", Respond),
+        ("GET", "/runbooks/{name}", Read),
+        ("GET", "/incidents/{id}", Read),
+        ("GET", "/incidents/{id}/postmortem", Read),
+        ("POST", "/incidents/{id}/{action}", Respond),
+        ("GET", "/healthz", Anyone),
+        ("GET", "/readyz", Anyone),
+        ("GET", "/metrics", Metrics),
+        ("GET", "/api/v1/me", Read),
+        ("POST", "/api/v1/config/reload", Admin),
+        ("POST", "/api/v1/samples", Samples),
+        ("GET", "/api/v1/slos", Read),
+        ("GET", "/api/v1/slos/{name}", Read),
+        ("GET", "/api/v1/runbooks", Read),
+        ("GET", "/api/v1/runbooks/{name}", Read),
+        ("GET", "/api/v1/runbooks/{name}/runs", Read),
+        ("POST", "/api/v1/runbooks/{name}/runs", Respond),
+        ("POST", "/api/v1/runbooks/{name}/rehearse", Respond),
+        ("GET", "/api/v1/runs/{id}", Read),
+        ("POST", "/api/v1/runs/{id}/approve", Respond),
+        ("GET", "/api/v1/kill-switch", Read),
+        ("PUT", "/api/v1/kill-switch", Admin),
+        ("GET", "/api/v1/alerts", Read),
+        ("GET", "/api/v1/alerts/{id}", Read),
+        ("POST", "/api/v1/alerts/{id}/ack", Respond),
+        ("POST", "/api/v1/alerts/{id}/resolve", Respond),
+        ("GET", "/api/v1/silences", Read),
+        ("POST", "/api/v1/silences", Respond),
+        ("POST", "/api/v1/silences/{id}/expire", Respond),
+        ("GET", "/api/v1/notifications/dead", Admin),
+        ("POST", "/api/v1/notifications/{id}/retry", Admin),
+        ("GET", "/api/v1/oncall", Read),
+        ("GET", "/api/v1/schedules/{name}/gaps", Read),
+        ("POST", "/api/v1/schedules/{name}/overrides", Respond),
+        ("DELETE", "/api/v1/overrides/{id}", Respond),
+        ("GET", "/api/v1/schedules/{name}/ical", Read),
+        ("GET", "/api/v1/users/{name}/ical", Read),
+        ("GET", "/api/v1/incidents", Read),
+        ("POST", "/api/v1/incidents", Respond),
+        ("GET", "/api/v1/incidents/{id}", Read),
+        ("PATCH", "/api/v1/incidents/{id}", Respond),
+        ("POST", "/api/v1/incidents/{id}/ack", Respond),
+        ("POST", "/api/v1/incidents/{id}/mitigate", Respond),
+        ("POST", "/api/v1/incidents/{id}/resolve", Respond),
+        ("POST", "/api/v1/incidents/{id}/notes", Respond),
+        ("POST", "/api/v1/incidents/{id}/updates", Respond),
+        ("POST", "/api/v1/incidents/{id}/roles", Respond),
+        ("GET", "/api/v1/incidents/{id}/postmortem", Read),
+        ("POST", "/api/v1/incidents/{id}/action-items", Respond),
+        ("GET", "/api/v1/action-items", Read),
+        ("POST", "/api/v1/action-items/{id}/close", Respond),
+        ("GET", "/api/v1/changes", Read),
+        ("POST", "/api/v1/changes", Respond),
+        ("GET", "/api/v1/services/{name}/deploy-gate", Read),
+        ("GET", "/api/v1/services/{name}/deploy-gate/overrides", Read),
+        (
+            "POST",
+            "/api/v1/services/{name}/deploy-gate/overrides",
+            Respond,
+        ),
+        ("GET", "/api/v1/services/{name}/delivery", Read),
+        ("GET", "/api/v1/audit", Admin),
+        ("GET", "/api/v1/budget-adjustments", Read),
+        ("POST", "/api/v1/budget-adjustments", Respond),
+        ("PUT", "/api/v1/budget-adjustments/{name}", Respond),
+        ("DELETE", "/api/v1/budget-adjustments/{name}", Respond),
+        (
+            "POST",
+            "/api/v1/maintenance/{name}/budget-adjustments",
+            Respond,
+        ),
+        ("POST", "/api/v1/integrations/{kind}", OwnKey),
+        ("POST", "/api/v1/heartbeats/{name}", OwnKey),
+        ("POST", "/v2/enqueue", OwnKey),
+        ("GET", "/api/v2/alerts", OwnKey),
+        ("POST", "/api/v2/alerts", OwnKey),
+        ("GET", "/api/v2/silences", OwnKey),
+        ("POST", "/api/v2/silences", OwnKey),
+        ("GET", "/api/v2/silence/{id}", OwnKey),
+        ("DELETE", "/api/v2/silence/{id}", OwnKey),
+        ("GET", "/api/v2/status", OwnKey),
+        ("GET", "/api/v2/receivers", OwnKey),
+    ]
+};
+
+struct Served {
+    base: String,
+    table: Vec<steward_http::access::Rule>,
+    /// Tokens: the sender's, vera's (viewer), rick's (responder), ada's (admin); and a
+    /// revoked and an expired one of ada's.
+    tokens: Vec<String>,
+    revoked: String,
+    expired: String,
+    _dir: tempfile::TempDir,
+}
+
+fn serve() -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("s.db").display())).unwrap();
+    let mut diags = Diagnostics::default();
+    let docs = parse_text("access.yaml", CONFIG, &mut diags);
+    let catalog = catalog::build(&docs, Scope::Complete, &mut diags);
+    assert!(!diags.has_errors(), "{:?}", diags.items);
+    let now = jiff::Timestamp::now().as_second();
+    let make = |kind, who: &str, expires_at| {
+        let new = NewToken {
+            kind,
+            principal: who.into(),
+            name: "test".into(),
+            services: if kind == TokenKind::Sender {
+                vec!["checkout".into()]
+            } else {
+                Vec::new()
+            },
+            created_by: "test".into(),
+            at: now,
+            expires_at,
+        };
+        store.transact(move |tx| tx.create_token(&new)).unwrap()
+    };
+    let mut tokens = Vec::new();
+    for (kind, who) in [
+        (TokenKind::Sender, "prom"),
+        (TokenKind::User, "vera"),
+        (TokenKind::User, "rick"),
+        (TokenKind::User, "ada"),
+    ] {
+        tokens.push(make(kind, who, None).1);
+    }
+    let (gone, revoked) = make(TokenKind::User, "ada", None);
+    store
+        .transact(move |tx| tx.revoke_token(gone.id, now))
+        .unwrap();
+    let expired = make(TokenKind::User, "ada", Some(now - 1)).1;
+    let engine = Arc::new(Engine::start(catalog, store, now).unwrap());
+    let runtime = Arc::new(steward_engine::runtime::Runtime::fixed(engine));
+    runtime.start();
+    let table = steward_http::routes(runtime.clone(), AccessMode::Required)
+        .1
+        .as_ref()
+        .clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            steward_http::serve(
+                runtime,
+                AccessMode::Required,
+                listener,
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
+        });
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    Served {
+        base: format!("http://{addr}"),
+        table,
+        tokens,
+        revoked,
+        expired,
+        _dir: dir,
+    }
+}
+
+/// Status and body of a request, with the token if any.
+fn call(method: &str, url: &str, token: Option<&str>) -> (u16, String, Option<String>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut req = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let body = if method == "GET" || method == "DELETE" {
+        String::new()
+    } else {
+        "{}".to_string()
+    };
+    let mut resp = agent.run(req.body(body).unwrap()).unwrap();
+    let challenge = resp
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    (resp.status().as_u16(), text, challenge)
+}
+
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "1")
+        .replace("{name}", "checkout")
+        .replace("{kind}", "alertmanager")
+        .replace("{action}", "ack")
+}
+
+#[test]
+fn every_route_has_a_row_here() {
+    let s = serve();
+    let table: Vec<(&str, &str, Need)> =
+        s.table.iter().map(|r| (r.method, r.path, r.need)).collect();
+    let missing: Vec<_> = table.iter().filter(|r| !EXPECTED.contains(r)).collect();
+    let gone: Vec<_> = EXPECTED.iter().filter(|r| !table.contains(r)).collect();
+    assert!(
+        missing.is_empty() && gone.is_empty(),
+        "routes whose need is not written in EXPECTED: {missing:?}; rows of routes that are not served as written: {gone:?}"
+    );
+}
+
+#[test]
+fn each_caller_gets_exactly_what_its_role_allows_on_every_route() {
+    let s = serve();
+    let callers: Vec<(&str, Option<&str>)> = vec![
+        ("anonymous", None),
+        ("sender", Some(&s.tokens[0])),
+        ("viewer", Some(&s.tokens[1])),
+        ("responder", Some(&s.tokens[2])),
+        ("admin", Some(&s.tokens[3])),
+    ];
+    // Columns as in `callers`: what each may do by the route's need.
+    let allowed = |need: Need| -> [bool; 5] {
+        match need {
+            Need::Anyone | Need::OwnKey => [true; 5],
+            Need::Samples => [false, true, false, true, true],
+            Need::Metrics | Need::Read => [false, false, true, true, true],
+            Need::Respond => [false, false, false, true, true],
+            Need::Admin => [false, false, false, false, true],
+        }
+    };
+    let mut wrong = Vec::new();
+    for rule in &s.table {
+        let url = format!("{}{}", s.base, concrete(rule.path));
+        for ((who, token), may) in callers.iter().zip(allowed(rule.need)) {
+            let (status, body, challenge) = call(rule.method, &url, *token);
+            let ok = match (rule.need, may) {
+                // The route checks its own key: ours is never the answer there.
+                (Need::OwnKey | Need::Anyone, _) => status != 403 && status < 500,
+                (_, true) => status != 401 && status != 403 && status < 500,
+                (_, false) if token.is_none() => {
+                    status == 401 && challenge.as_deref() == Some("Bearer realm=\"steward\"")
+                }
+                (_, false) => status == 403,
+            };
+            if !ok {
+                wrong.push(format!(
+                    "{} {} as {who}: {status} {body}",
+                    rule.method, rule.path
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn a_revoked_an_expired_and_an_unknown_token_are_refused_even_for_reading() {
+    let s = serve();
+    let url = format!("{}/api/v1/slos", s.base);
+    for (token, why) in [
+        (s.revoked.as_str(), "the token was revoked"),
+        (s.expired.as_str(), "the token has expired"),
+        (
+            "stw_0000000000000000000000000000000000000000000000000000000000000000",
+            "the bearer token is not known",
+        ),
+        ("hunter2", "not a Steward token"),
+    ] {
+        let (status, body, challenge) = call("GET", &url, Some(token));
+        assert_eq!(status, 401, "{token}: {body}");
+        assert!(body.contains(why), "{token}: {body}");
+        assert!(challenge.is_some());
+    }
+    // The health endpoints need nothing, whatever is sent.
+    assert_eq!(
+        call("GET", &format!("{}/healthz", s.base), Some("hunter2")).0,
+        200
+    );
+}
+
+#[test]
+fn me_names_the_caller_and_its_role() {
+    let s = serve();
+    let (status, body, _) = call("GET", &format!("{}/api/v1/me", s.base), Some(&s.tokens[2]));
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({ "user": "rick", "role": "responder", "customer": null })
+    );
+}
+
+#[test]
+fn a_sender_posts_samples_for_its_own_services_only() {
+    let s = serve();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let post = |token: &str| {
+        let mut resp = agent
+            .post(&format!("{}/api/v1/samples", s.base))
+            .header("authorization", &format!("Bearer {token}"))
+            .send(r#"{"samples":[{"slo":"search-availability","good":9,"total":10}]}"#)
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap(),
+        )
+    };
+    // The sender's token is for checkout; search's SLO is refused, and nothing is stored.
+    let (status, body) = post(&s.tokens[0]);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("SLO `search-availability` is of service `search`; this token posts samples for checkout only"),
+        "{body}"
+    );
+    // A responder may post for any service.
+    let (status, body) = post(&s.tokens[2]);
+    assert_eq!(status, 202, "{body}");
+}

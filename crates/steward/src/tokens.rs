@@ -1,0 +1,200 @@
+//! `steward token create|list|revoke`: API tokens, made on the store directly (before or
+//! while `steward serve` runs: that is how the first admin gets in).
+
+use crate::Output;
+use anyhow::{bail, Context};
+use std::path::PathBuf;
+use steward_store::{NewToken, Store, Token, TokenKind};
+
+#[derive(clap::Args)]
+pub struct StoreArgs {
+    /// The store `steward serve` uses.
+    #[arg(
+        long,
+        env = "STEWARD_DB",
+        default_value = "sqlite://./steward-data/steward.db"
+    )]
+    pub db: String,
+}
+
+#[derive(clap::Subcommand)]
+pub enum TokenCommand {
+    /// Make a token and print it, and only it, on stdout; it is shown this once.
+    Create {
+        /// The user it acts as (a User of the configuration).
+        #[arg(long, required_unless_present = "sender", conflicts_with = "sender")]
+        user: Option<String>,
+        /// A sample sender's token instead: it may post samples for these services' SLOs
+        /// and nothing else (--service, once or more).
+        #[arg(long, requires = "service")]
+        sender: bool,
+        #[arg(long)]
+        service: Vec<String>,
+        /// What it is for (a laptop, a CI job).
+        #[arg(long)]
+        name: Option<String>,
+        /// How long it lasts, e.g. 90d; without it, until revoked.
+        #[arg(long)]
+        expires: Option<String>,
+        /// The configuration directory: the user (or the services) must be in it.
+        #[arg(long, default_value = "./steward.d")]
+        config: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Every token (never the tokens themselves).
+    List {
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Revoke a token: it is refused on its next request.
+    Revoke {
+        id: i64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+pub fn run(command: TokenCommand) -> anyhow::Result<()> {
+    let now = jiff::Timestamp::now().as_second();
+    match command {
+        TokenCommand::Create {
+            user,
+            sender,
+            service,
+            name,
+            expires,
+            config,
+            store,
+        } => {
+            let loaded = steward_config::load(&config).map_err(|d| {
+                anyhow::anyhow!(
+                    "the configuration in {} has {} error(s) (steward validate {} lists them)",
+                    config.display(),
+                    d.len(),
+                    config.display()
+                )
+            })?;
+            let catalog = &loaded.catalog;
+            let (kind, principal) = if sender {
+                for s in &service {
+                    if catalog.service(s).is_none() {
+                        bail!(
+                            "service `{s}` is not in the configuration in {}",
+                            config.display()
+                        );
+                    }
+                }
+                let label = name
+                    .clone()
+                    .unwrap_or_else(|| format!("sender-{}", service.join("-")));
+                (TokenKind::Sender, label)
+            } else {
+                let user = user.unwrap_or_default();
+                if catalog.user(&user).is_none() {
+                    bail!(
+                        "user `{user}` is not in the configuration in {}; add a steward/v1 User named `{user}` first",
+                        config.display()
+                    );
+                }
+                (TokenKind::User, user)
+            };
+            let expires_at = match expires {
+                None => None,
+                Some(text) => {
+                    let d = steward_model::Duration::parse(&text)
+                        .map_err(|e| anyhow::anyhow!("--expires `{text}`: {e}"))?;
+                    Some(now + d.secs())
+                }
+            };
+            let new = NewToken {
+                kind,
+                principal,
+                name: name.unwrap_or_else(|| "cli".into()),
+                services: if sender { service } else { Vec::new() },
+                created_by: match std::env::var("USER") {
+                    Ok(u) if !u.is_empty() => format!("cli:{u}"),
+                    _ => "cli".into(),
+                },
+                at: now,
+                expires_at,
+            };
+            let s = open(&store.db)?;
+            let (_, secret) = s.transact(move |tx| tx.create_token(&new))?;
+            println!("{secret}");
+            Ok(())
+        }
+        TokenCommand::List {
+            user,
+            store,
+            output,
+        } => {
+            let s = open(&store.db)?;
+            let tokens = s.transact(move |tx| tx.tokens(user.as_deref()))?;
+            match output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "tokens": tokens.iter().map(token_json).collect::<Vec<_>>()
+                    }))?
+                ),
+                Output::Table => {
+                    println!("ID  KIND    FOR  NAME  CREATED  EXPIRES  LAST USED  STATE");
+                    for t in &tokens {
+                        println!(
+                            "{}  {}  {}  {}  {}  {}  {}  {}",
+                            t.id,
+                            t.kind,
+                            t.principal,
+                            t.name,
+                            time(Some(t.created_at)),
+                            time(t.expires_at),
+                            time(t.last_used_at),
+                            t.refusal(now).unwrap_or("live")
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { id, store } => {
+            let s = open(&store.db)?;
+            if s.transact(move |tx| tx.revoke_token(id, now))? {
+                eprintln!("token {id} revoked");
+                Ok(())
+            } else if s.transact(move |tx| tx.token(id))?.is_some() {
+                bail!("token {id} was already revoked")
+            } else {
+                bail!("there is no token {id}")
+            }
+        }
+    }
+}
+
+fn open(db: &str) -> anyhow::Result<Store> {
+    Store::open_client(db).with_context(|| format!("opening the store {db}"))
+}
+
+fn time(t: Option<i64>) -> String {
+    t.and_then(|t| jiff::Timestamp::from_second(t).ok())
+        .map_or_else(|| "-".into(), |t| t.to_string())
+}
+
+pub fn token_json(t: &Token) -> serde_json::Value {
+    serde_json::json!({
+        "id": t.id,
+        "kind": t.kind.as_str(),
+        "user": (t.kind == TokenKind::User).then_some(&t.principal),
+        "name": t.name,
+        "services": t.services,
+        "created_at": time(Some(t.created_at)),
+        "created_by": t.created_by,
+        "expires_at": t.expires_at.map(|e| time(Some(e))),
+        "last_used_at": t.last_used_at.map(|e| time(Some(e))),
+        "revoked_at": t.revoked_at.map(|e| time(Some(e))),
+    })
+}
