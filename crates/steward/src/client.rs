@@ -6,8 +6,11 @@ use serde_json::Value;
 pub struct Client {
     base: String,
     agent: ureq::Agent,
-    /// Sent as `X-Steward-User`: who makes a change.
+    /// Sent as `X-Steward-User`: who makes a change, to a server that lets callers without
+    /// a token in.
     user: Option<String>,
+    /// Sent as `Authorization: Bearer`: `--token`, else `STEWARD_TOKEN`.
+    token: Option<String>,
 }
 
 impl Client {
@@ -20,19 +23,48 @@ impl Client {
                 .build()
                 .into(),
             user,
+            token: std::env::var("STEWARD_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
         }
+    }
+
+    /// Uses this token (`--token`) rather than `STEWARD_TOKEN`'s.
+    pub fn with_token(mut self, token: Option<String>) -> Client {
+        if token.is_some() {
+            self.token = token;
+        }
+        self
+    }
+
+    fn request(&self, method: &str, url: &str) -> ureq::http::request::Builder {
+        let mut req = ureq::http::Request::builder().method(method).uri(url);
+        match (&self.token, &self.user) {
+            (Some(t), _) => req = req.header("authorization", format!("Bearer {t}")),
+            (None, Some(u)) => req = req.header("x-steward-user", u),
+            (None, None) => {}
+        }
+        req
     }
 
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
-        let resp = self.agent.get(&url).call();
+        let req = self
+            .request("GET", &url)
+            .body(())
+            .with_context(|| format!("{url} is not a URL"))?;
+        let resp = self.agent.run(req);
         self.answer(&url, resp)
     }
 
     /// A GET whose answer is text (Markdown, iCal) when it succeeds.
     pub fn get_text(&self, path: &str) -> anyhow::Result<String> {
         let url = format!("{}{path}", self.base);
-        let mut resp = self.agent.get(&url).call().with_context(|| {
+        let req = self
+            .request("GET", &url)
+            .body(())
+            .with_context(|| format!("{url} is not a URL"))?;
+        let mut resp = self.agent.run(req).with_context(|| {
             format!(
                 "cannot reach Steward at {}; is `steward serve` running there?",
                 self.base
@@ -61,14 +93,9 @@ impl Client {
 
     fn send(&self, method: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
-        let mut req = ureq::http::Request::builder()
-            .method(method)
-            .uri(&url)
-            .header("content-type", "application/json");
-        if let Some(u) = &self.user {
-            req = req.header("x-steward-user", u);
-        }
-        let req = req
+        let req = self
+            .request(method, &url)
+            .header("content-type", "application/json")
             .body(body.to_string())
             .with_context(|| format!("{url} is not a URL"))?;
         let resp = self.agent.run(req);

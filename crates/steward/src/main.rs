@@ -107,9 +107,13 @@ struct ServerArgs {
     /// The running Steward.
     #[arg(long, global = true, default_value = "http://127.0.0.1:8580")]
     server: String,
-    /// Who you are, recorded with every change you make (default: $STEWARD_USER, else $USER).
+    /// Who you are, recorded with every change you make (default: $STEWARD_USER, else $USER),
+    /// for a server that lets callers without a token in; with a token, the token says.
     #[arg(long, global = true)]
     user: Option<String>,
+    /// Your API token (steward token create makes one).
+    #[arg(long, global = true, env = "STEWARD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     output: Output,
 }
@@ -259,6 +263,9 @@ enum GateCommand {
         /// Who overrides (default: $STEWARD_USER, else $USER).
         #[arg(long)]
         user: Option<String>,
+        /// Your API token (steward token create makes one).
+        #[arg(long, env = "STEWARD_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     Check {
         #[arg(long)]
@@ -268,6 +275,9 @@ enum GateCommand {
         fix: bool,
         #[arg(long, default_value = "http://127.0.0.1:8580")]
         server: String,
+        /// Your API token (steward token create makes one).
+        #[arg(long, env = "STEWARD_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
 }
 
@@ -300,6 +310,9 @@ enum SloCommand {
         server: String,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
+        /// Your API token (steward token create makes one).
+        #[arg(long, env = "STEWARD_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
 }
 
@@ -322,10 +335,12 @@ fn main() -> ExitCode {
                     name,
                     server,
                     output,
+                    token,
                 },
-        } => status::run(&server, name.as_deref(), output),
+        } => status::run(&server, token, name.as_deref(), output),
         Command::Alerts { server, command } => {
-            let c = client::Client::new(&server.server, who(server.user));
+            let c = client::Client::new(&server.server, who(server.user))
+                .with_token(server.token.clone());
             match command {
                 AlertsCommand::List { status, service } => {
                     alerts::list(&c, &status, service.as_deref(), server.output)
@@ -335,7 +350,8 @@ fn main() -> ExitCode {
             }
         }
         Command::Silence { server, command } => {
-            let c = client::Client::new(&server.server, who(server.user));
+            let c = client::Client::new(&server.server, who(server.user))
+                .with_token(server.token.clone());
             match command {
                 SilenceCommand::Add {
                     matchers,
@@ -352,8 +368,9 @@ fn main() -> ExitCode {
                     service,
                     fix,
                     server,
+                    token,
                 },
-        } => return gate_check(&server, &service, fix),
+        } => return gate_check(&server, token, &service, fix),
         Command::Gate {
             command:
                 GateCommand::Override {
@@ -362,9 +379,10 @@ fn main() -> ExitCode {
                     duration,
                     server,
                     user,
+                    token,
                 },
         } => {
-            let c = client::Client::new(&server, who(user));
+            let c = client::Client::new(&server, who(user)).with_token(token);
             c.post(
                 &format!("/api/v1/services/{service}/deploy-gate/overrides"),
                 &serde_json::json!({ "reason": reason, "duration": duration }),
@@ -379,7 +397,8 @@ fn main() -> ExitCode {
             })
         }
         Command::Incident { server, command } => {
-            let c = client::Client::new(&server.server, who(server.user));
+            let c = client::Client::new(&server.server, who(server.user))
+                .with_token(server.token.clone());
             let out = server.output;
             match command {
                 IncidentCommand::Declare {
@@ -401,7 +420,8 @@ fn main() -> ExitCode {
             }
         }
         Command::Runbook { server, command } => {
-            let c = client::Client::new(&server.server, who(server.user));
+            let c = client::Client::new(&server.server, who(server.user))
+                .with_token(server.token.clone());
             let out = server.output;
             match command {
                 RunbookCommand::Run {
@@ -420,13 +440,13 @@ fn main() -> ExitCode {
             }
         }
         Command::Postmortem { server, command } => {
-            let c = client::Client::new(&server.server, None);
+            let c = client::Client::new(&server.server, None).with_token(server.token.clone());
             match command {
                 PostmortemCommand::Export { id } => incidents::postmortem(&c, id),
             }
         }
         Command::Oncall { server, command } => {
-            let c = client::Client::new(&server.server, None);
+            let c = client::Client::new(&server.server, None).with_token(server.token.clone());
             match command {
                 OncallCommand::Who { schedule, at } => {
                     alerts::oncall_who(&c, schedule.as_deref(), at.as_deref(), server.output)
@@ -451,8 +471,8 @@ fn main() -> ExitCode {
 }
 
 /// Exit 0 when the gate allows a deploy, 3 when it denies, 1 when it cannot be asked.
-fn gate_check(server: &str, service: &str, fix: bool) -> ExitCode {
-    let c = client::Client::new(server, None);
+fn gate_check(server: &str, token: Option<String>, service: &str, fix: bool) -> ExitCode {
+    let c = client::Client::new(server, None).with_token(token);
     let path = format!(
         "/api/v1/services/{service}/deploy-gate{}",
         if fix { "?fix=true" } else { "" }

@@ -3,8 +3,13 @@
 use crate::Output;
 use serde_json::Value;
 
-pub fn run(server: &str, name: Option<&str>, output: Output) -> anyhow::Result<()> {
-    let client = crate::client::Client::new(server, None);
+pub fn run(
+    server: &str,
+    token: Option<String>,
+    name: Option<&str>,
+    output: Output,
+) -> anyhow::Result<()> {
+    let client = crate::client::Client::new(server, None).with_token(token);
     let body = match name {
         Some(n) => client.get(&format!("/api/v1/slos/{n}"))?,
         None => client.get("/api/v1/slos")?,

@@ -14,3 +14,4 @@ mod reload;
 mod restart;
 mod runbooks;
 mod support;
+mod tokens;

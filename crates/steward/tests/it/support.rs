@@ -179,20 +179,26 @@ fn agent() -> ureq::Agent {
 }
 
 pub fn request(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
-    let agent = agent();
-    let mut resp = match (method, body) {
-        ("POST", Some(b)) => agent
-            .post(url)
-            .header("content-type", "application/json")
-            .send(b)
-            .unwrap(),
-        ("PATCH", Some(b)) => agent
-            .patch(url)
-            .header("content-type", "application/json")
-            .send(b)
-            .unwrap(),
-        _ => agent.get(url).call().unwrap(),
-    };
+    request_with(method, url, body, None)
+}
+
+/// [`request`] with `Authorization: Bearer TOKEN`.
+pub fn request_with(
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (u16, Value) {
+    let mut req = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let mut resp = agent()
+        .run(req.body(body.unwrap_or_default().to_string()).unwrap())
+        .unwrap();
     let status = resp.status().as_u16();
     let text = resp
         .body_mut()
