@@ -182,19 +182,23 @@ impl Routes {
         self
     }
 
-    /// The router with the check on every route, and the table.
-    pub fn finish(self, app: AppState) -> (Router<AppState>, Arc<Vec<Rule>>) {
-        let table = Arc::new(self.table);
-        let gate = Gate {
-            app,
-            table: table.clone(),
-        };
-        let router = self
-            .router
-            .route_layer(axum::middleware::from_fn_with_state(gate, check));
-        (router, table)
+    /// The router and the table. [`Routes::guard`] must wrap the router once everything,
+    /// fallbacks included, is on it.
+    pub fn finish(self) -> (Router<AppState>, Arc<Vec<Rule>>) {
+        (self.router, Arc::new(self.table))
     }
 }
+
+/// Puts the check in front of every endpoint of `router` (fallbacks too): a route that is
+/// not in the table is refused, never let through.
+pub fn guard(router: Router<AppState>, app: AppState, table: Arc<Vec<Rule>>) -> Router<AppState> {
+    router.layer(axum::middleware::from_fn_with_state(
+        Gate { app, table },
+        check,
+    ))
+}
+
+impl Routes {}
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get("authorization")?.to_str().ok()?;
@@ -217,9 +221,17 @@ async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Principal, 
     let Some(secret) = bearer(headers) else {
         return Ok(Principal::Anonymous);
     };
-    if !secret.starts_with(steward_store::TOKEN_PREFIX) {
+    let well_formed = secret
+        .strip_prefix(steward_store::TOKEN_PREFIX)
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !well_formed {
+        // An open server behind a proxy that sends its own bearer tokens lets them through as
+        // no token at all; otherwise it is refused without asking the store.
+        if app.access == AccessMode::Open && !secret.starts_with(steward_store::TOKEN_PREFIX) {
+            return Ok(Principal::Anonymous);
+        }
         return Err(unauthorized(
-            "the bearer token is not a Steward token (they start with stw_)",
+            "the bearer token is not a Steward token (stw_ and 64 hex digits)",
         ));
     }
     let engine = app.engine();
@@ -229,7 +241,10 @@ async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Principal, 
     let token: Option<Token> = crate::alerts::blocking(move || {
         let t = store.transact(move |tx| {
             let t = tx.token_of(&secret)?;
-            if let Some(t) = t.as_ref().filter(|t| t.refusal(now).is_none()) {
+            // A use is noted at most once a minute: most requests only read.
+            if let Some(t) = t.as_ref().filter(|t| {
+                t.refusal(now).is_none() && t.last_used_at.is_none_or(|at| at <= now - 60)
+            }) {
                 tx.touch_token(t.id, now)?;
             }
             Ok(t)
@@ -311,10 +326,14 @@ fn at_least(who: &Principal, least: Role) -> Result<(), (StatusCode, String)> {
 /// hands the principal to the handler.
 async fn check(
     State(Gate { app, table }): State<Gate>,
-    matched: MatchedPath,
+    matched: Option<MatchedPath>,
     mut req: Request,
     next: Next,
 ) -> Response {
+    // No route matched: the fallback answers 404, and needs nobody.
+    let Some(matched) = matched else {
+        return next.run(req).await;
+    };
     // A HEAD is its GET without the body.
     let method = match req.method() {
         &Method::HEAD => "GET",
@@ -324,7 +343,8 @@ async fn check(
         .iter()
         .find(|r| r.path == matched.as_str() && r.method == method)
     else {
-        // HEAD of a GET route: as its GET.
+        // The path is served, not with this method (or a route is missing from the table):
+        // refused either way.
         return ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",

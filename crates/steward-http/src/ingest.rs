@@ -190,22 +190,22 @@ fn invalid(issues: Vec<SampleIssue>) -> ApiError {
     .with_details(details)
 }
 
-/// Decodes a `POST /api/v1/samples` body into samples; each sample decodes or says what is
-/// wrong with it. A body that is not a batch at all is an error of its own.
 /// Whether a sender for `services` may post for `slo` (an SLO's or an objective's name).
 fn sendable(
     catalog: &steward_config::Catalog,
     services: &[String],
     slo: &str,
 ) -> Result<(), String> {
+    // An objective's name, or an SLO document's (whose objectives are named `slo:x` when it
+    // has more than one).
     let owner = catalog
         .slo(slo)
         .or_else(|| {
             catalog
                 .objective_refs
                 .iter()
-                .find(|o| o.objective == slo)
-                .and_then(|o| catalog.slo(&o.slo))
+                .find(|o| o.slo == slo)
+                .and_then(|o| catalog.slo(&o.objective))
         })
         .map(|s| s.service.as_str());
     match owner {
@@ -214,11 +214,12 @@ fn sendable(
             "SLO `{slo}` is of service `{service}`; this token posts samples for {} only",
             services.join(", ")
         )),
-        // Unknown SLOs are reported by the engine's own check.
-        None => Ok(()),
+        None => Err(format!("there is no SLO `{slo}`")),
     }
 }
 
+/// Decodes a `POST /api/v1/samples` body into samples; each sample decodes or says what is
+/// wrong with it. A body that is not a batch at all is an error of its own.
 pub fn decode_samples(bytes: &[u8]) -> Result<Vec<Result<IncomingSample, String>>, ApiError> {
     match decode_well_formed(bytes) {
         Some(samples) => Ok(samples.into_iter().map(Ok).collect()),

@@ -190,11 +190,11 @@ pub fn routes(runtime: Arc<Runtime>, access: AccessMode) -> (Router, Arc<Vec<acc
         .delete("/api/v2/silence/{id}", OwnKey, inbound::delete_silence)
         .get("/api/v2/status", OwnKey, inbound::status)
         .get("/api/v2/receivers", OwnKey, inbound::receivers)
-        .finish(app.clone());
+        .finish();
     let router = router
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(app);
+        .method_not_allowed_fallback(method_not_allowed);
+    let router = access::guard(router, app.clone(), table.clone()).with_state(app);
     (router, table)
 }
 

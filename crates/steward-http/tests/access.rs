@@ -54,6 +54,22 @@ spec:
   timeWindow: [{duration: 30d, isRolling: true}]
   budgetingMethod: Occurrences
   objectives: [{target: 0.999}]
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: search-quality}
+spec:
+  service: search
+  indicator:
+    metadata: {name: search-good}
+    spec:
+      ratioMetric:
+        counter: true
+        good: {metricSource: {type: steward, spec: {}}}
+        total: {metricSource: {type: steward, spec: {}}}
+  timeWindow: [{duration: 30d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{displayName: most, target: 0.9}, {displayName: nearly-all, target: 0.99}]
 ";
 
 /// What each route needs, by method and path: the table the router must have.
@@ -370,25 +386,41 @@ fn a_sender_posts_samples_for_its_own_services_only() {
         .http_status_as_error(false)
         .build()
         .into();
-    let post = |token: &str| {
+    let post = |token: &str, slo: &str| {
         let mut resp = agent
             .post(&format!("{}/api/v1/samples", s.base))
             .header("authorization", &format!("Bearer {token}"))
-            .send(r#"{"samples":[{"slo":"search-availability","good":9,"total":10}]}"#)
+            .send(&format!(
+                r#"{{"samples":[{{"slo":"{slo}","good":9,"total":10}}]}}"#
+            ))
             .unwrap();
         (
             resp.status().as_u16(),
             resp.body_mut().read_to_string().unwrap(),
         )
     };
-    // The sender's token is for checkout; search's SLO is refused, and nothing is stored.
-    let (status, body) = post(&s.tokens[0]);
+    // The sender's token is for checkout: search's SLOs are refused, by the SLO's name, an
+    // objective's, or the name of an SLO with several objectives; nothing is stored.
+    for slo in [
+        "search-availability",
+        "search-quality",
+        "search-quality:most",
+    ] {
+        let (status, body) = post(&s.tokens[0], slo);
+        assert_eq!(status, 400, "{slo}: {body}");
+        assert!(
+            body.contains(&format!(
+                "SLO `{slo}` is of service `search`; this token posts samples for checkout only"
+            )),
+            "{body}"
+        );
+    }
+    let (status, body) = post(&s.tokens[0], "no-such-slo");
     assert_eq!(status, 400, "{body}");
-    assert!(
-        body.contains("SLO `search-availability` is of service `search`; this token posts samples for checkout only"),
-        "{body}"
-    );
+    assert!(body.contains("there is no SLO `no-such-slo`"), "{body}");
     // A responder may post for any service.
-    let (status, body) = post(&s.tokens[2]);
-    assert_eq!(status, 202, "{body}");
+    for slo in ["search-availability", "search-quality"] {
+        let (status, body) = post(&s.tokens[2], slo);
+        assert_eq!(status, 202, "{slo}: {body}");
+    }
 }

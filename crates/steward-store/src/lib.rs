@@ -9,6 +9,7 @@
 
 mod actor;
 mod alerts;
+mod audit;
 mod incidents;
 mod postgres;
 mod runs;
@@ -23,12 +24,12 @@ pub use alerts::{
     Alert, AlertFilter, AlertStatus, Change, ChangeKind, ChangeStatus, Escalation, GroupTiming,
     LogEntry, Message, MessageStatus, NewAlert, NewMessage, Override, Silence, Triggered, Tx,
 };
+pub use audit::{AuditEntry, Broken, Verified};
 pub use incidents::{
     ActionItem, Incident, IncidentEvent, IncidentStatus, Moved, NewIncident, Role,
 };
 pub use runs::{
-    AuditEntry, GateOverride, Run, RunMode, RunStatus, RunStep, StepStatus, StoredAdjustment,
-    Switch,
+    GateOverride, Run, RunMode, RunStatus, RunStep, StepStatus, StoredAdjustment, Switch,
 };
 pub use tokens::{token_hash, NewToken, Token, TokenKind, TOKEN_PREFIX};
 

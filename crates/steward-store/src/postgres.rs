@@ -48,6 +48,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0012_alert_urgency.sql"),
     ),
     (13, include_str!("../migrations/postgres/0013_tokens.sql")),
+    (
+        14,
+        include_str!("../migrations/postgres/0014_audit_chain.sql"),
+    ),
 ];
 
 /// Serialises migrations of replicas that start at the same time.

@@ -371,18 +371,6 @@ pub struct GateOverride {
     pub expires_at: i64,
 }
 
-/// One entry of the audit trail.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at: i64,
-    pub actor: String,
-    pub action: String,
-    pub subject: String,
-    /// A JSON object.
-    pub details: String,
-}
-
 fn gate_override(r: &Row) -> Result<GateOverride> {
     Ok(GateOverride {
         id: r.int(0)?,
@@ -434,52 +422,6 @@ impl Tx<'_> {
             .query(sql, &params)?
             .iter()
             .map(gate_override)
-            .collect()
-    }
-
-    pub fn audit(
-        &mut self,
-        at: i64,
-        actor: &str,
-        action: &str,
-        subject: &str,
-        details: &str,
-    ) -> Result<()> {
-        self.db.exec(
-            "INSERT INTO audit (at, actor, action, subject, details) VALUES (?1, ?2, ?3, ?4, ?5)",
-            &[
-                at.into(),
-                actor.into(),
-                action.into(),
-                subject.into(),
-                details.into(),
-            ],
-        )?;
-        Ok(())
-    }
-
-    /// The audit trail, newest first (of one subject when given).
-    pub fn audit_trail(&mut self, subject: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {
-        let mut params = vec![i64::from(limit).into()];
-        let mut sql = "SELECT id, at, actor, action, subject, details FROM audit".to_string();
-        if let Some(s) = subject {
-            sql.push_str(" WHERE subject = ?2");
-            params.push(s.into());
-        }
-        sql.push_str(" ORDER BY id DESC LIMIT ?1");
-        self.db
-            .query(&sql, &params)?
-            .iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    id: r.int(0)?,
-                    at: r.int(1)?,
-                    actor: r.text(2)?,
-                    action: r.text(3)?,
-                    subject: r.text(4)?,
-                    details: r.text(5)?,
-                })
-            })
             .collect()
     }
 }

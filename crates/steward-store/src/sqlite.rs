@@ -39,6 +39,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0012_alert_urgency.sql"),
     ),
     (13, include_str!("../migrations/sqlite/0013_tokens.sql")),
+    (
+        14,
+        include_str!("../migrations/sqlite/0014_audit_chain.sql"),
+    ),
 ];
 
 const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total) VALUES (?1, ?2, ?3, ?4)
@@ -95,13 +99,16 @@ impl Sqlite {
         } else {
             None
         };
-        let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
+        let mut conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
         // WAL lets a commit proceed without blocking on readers; FULL syncs each commit, so an
         // acknowledged write survives a crash of the process or of the machine.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
         )
         .map_err(|e| locked_or(e, &fail))?;
+        // A transaction takes the write lock when it begins: one that read before another
+        // process (a client beside the engine) committed could not write afterwards.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         let mut db = Sqlite {
             conn,
             _engine_lock: engine_lock,

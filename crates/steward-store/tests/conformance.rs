@@ -8,7 +8,7 @@ use steward_store::{
     ActionItem, AlertFilter, AlertStatus, AlertTransition, Appended, Change, ChangeKind,
     ChangeStatus, Escalation, IncidentStatus, IngestKey, MessageStatus, Moved, NewAlert,
     NewIncident, NewMessage, NewToken, Override, Rewrite, RewriteStats, Run, RunMode, RunStatus,
-    SeriesId, SeriesRow, Silence, Store, StoreError, Switch, TokenKind, Triggered,
+    SeriesId, SeriesRow, Silence, Store, StoreError, Switch, TokenKind, Triggered, Verified,
 };
 
 /// A store and whatever must live as long as it (a temporary directory).
@@ -1277,6 +1277,76 @@ fn a_client_beside_the_engine_shares_its_database(f: Fixture) {
     assert!(matches!(Store::open(&f.url), Err(StoreError::Locked)));
 }
 
+/// Runs SQL on the fixture's database as a database client would, beside Steward.
+fn raw(f: &Fixture, sql: &str) {
+    match &f.schema {
+        Some(schema) => {
+            let mut c = ::postgres::Client::connect(&postgres_base(), ::postgres::NoTls).unwrap();
+            c.batch_execute(&format!("SET search_path TO {schema}; {sql}"))
+                .unwrap();
+        }
+        None => {
+            let path = f.url.strip_prefix("sqlite://").unwrap();
+            let c = rusqlite::Connection::open(path).unwrap();
+            c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+            c.execute_batch(sql).unwrap();
+        }
+    }
+}
+
+fn the_audit_trail_is_a_chain_that_names_the_entry_changed_or_removed(f: Fixture) {
+    let store = Store::open(&f.url).unwrap();
+    for i in 1..=5 {
+        store
+            .transact(move |tx| {
+                tx.audit(
+                    100 + i,
+                    "user:ana",
+                    "kill_switch.set",
+                    "runbooks",
+                    &format!("{{\"on\":{}}}", i % 2 == 1),
+                )
+            })
+            .unwrap();
+    }
+    let verify = |s: &Store| s.transact(|tx| tx.verify_audit()).unwrap();
+    assert_eq!(
+        verify(&store),
+        Ok(Verified {
+            chained: 5,
+            before_chain: 0
+        })
+    );
+    let trail = store.transact(|tx| tx.audit_trail(None, 10)).unwrap();
+    assert_eq!(trail.len(), 5);
+    assert_eq!(
+        trail[0].prev, trail[1].hash,
+        "each entry names the one before"
+    );
+    assert_eq!(trail[4].prev.as_deref(), Some(""));
+
+    // Changed by a database client: that entry is named.
+    raw(&f, "UPDATE audit SET actor = 'user:mallory' WHERE id = 3");
+    assert_eq!(verify(&store).unwrap_err().entry, 3);
+    // Put back as it was, the chain holds again.
+    raw(&f, "UPDATE audit SET actor = 'user:ana' WHERE id = 3");
+    assert!(verify(&store).is_ok());
+    // Removed: the entry after the gap is named, and says what happened.
+    raw(&f, "DELETE FROM audit WHERE id = 2");
+    let broken = verify(&store).unwrap_err();
+    assert_eq!(broken.entry, 3);
+    assert!(
+        broken.why.contains("another entry than 1"),
+        "{}",
+        broken.why
+    );
+    // A new entry after the damage chains to the last one; the damage stays found.
+    store
+        .transact(|tx| tx.audit(200, "user:ana", "x", "y", "{}"))
+        .unwrap();
+    assert_eq!(verify(&store).unwrap_err().entry, 3);
+}
+
 macro_rules! conformance_suite {
     ($backend:ident: $($test:ident),* $(,)?) => {
         mod $backend {
@@ -1317,6 +1387,7 @@ conformance_suite!(sqlite:
     a_failed_transaction_leaves_nothing_behind,
     tokens_are_kept_as_hashes_found_by_the_token_and_revoked_once,
     a_client_beside_the_engine_shares_its_database,
+    the_audit_trail_is_a_chain_that_names_the_entry_changed_or_removed,
     ping_answers,
 );
 conformance_suite!(postgres:
@@ -1346,6 +1417,7 @@ conformance_suite!(postgres:
     a_failed_transaction_leaves_nothing_behind,
     tokens_are_kept_as_hashes_found_by_the_token_and_revoked_once,
     a_client_beside_the_engine_shares_its_database,
+    the_audit_trail_is_a_chain_that_names_the_entry_changed_or_removed,
     ping_answers,
 );
 

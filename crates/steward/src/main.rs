@@ -93,6 +93,11 @@ enum Command {
         #[command(subcommand)]
         command: tokens::TokenCommand,
     },
+    /// The audit trail on the store: check that no entry was changed or removed.
+    Audit {
+        #[command(subcommand)]
+        command: tokens::AuditCommand,
+    },
     /// Who is on call, and when nobody is.
     Oncall {
         #[command(flatten)]
@@ -329,6 +334,7 @@ fn main() -> ExitCode {
         Command::Demo { listen } => demo::run(&listen),
         Command::Validate { paths, smtp_url } => return validate(&paths, smtp_url.is_some()),
         Command::Token { command } => tokens::run(command),
+        Command::Audit { command } => tokens::audit(command),
         Command::Slo {
             command:
                 SloCommand::Status {

@@ -176,6 +176,13 @@ pub fn run(command: TokenCommand) -> anyhow::Result<()> {
 }
 
 fn open(db: &str) -> anyhow::Result<Store> {
+    // Before the first serve, this makes the store; say where, since a wrong --db would make
+    // one that nobody serves.
+    if let Some(path) = db.strip_prefix("sqlite://") {
+        if !std::path::Path::new(path).exists() {
+            eprintln!("creating a new store at {path} (serve it with --db {db})");
+        }
+    }
     Store::open_client(db).with_context(|| format!("opening the store {db}"))
 }
 
@@ -197,4 +204,37 @@ pub fn token_json(t: &Token) -> serde_json::Value {
         "last_used_at": t.last_used_at.map(|e| time(Some(e))),
         "revoked_at": t.revoked_at.map(|e| time(Some(e))),
     })
+}
+
+#[derive(clap::Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit trail's hash chain on the store: exit 0 when it holds, 1 naming the
+    /// first entry that was changed or removed.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+pub fn audit(command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Verify { store } => {
+            let s = open(&store.db)?;
+            match s.transact(|tx| tx.verify_audit())? {
+                Ok(v) => {
+                    println!(
+                        "the audit trail holds: {} entries chained{}",
+                        v.chained,
+                        if v.before_chain > 0 {
+                            format!(", and {} from before the chain", v.before_chain)
+                        } else {
+                            String::new()
+                        }
+                    );
+                    Ok(())
+                }
+                Err(b) => bail!("the audit trail is broken at entry {}: {}", b.entry, b.why),
+            }
+        }
+    }
 }
