@@ -15,6 +15,7 @@ mod metrics;
 mod page;
 pub mod runbooks;
 pub mod slos;
+pub mod tokens;
 
 use access::{AccessMode, Need, Principal, Routes};
 use axum::extract::State;
@@ -69,6 +70,9 @@ pub fn routes(runtime: Arc<Runtime>, access: AccessMode) -> (Router, Arc<Vec<acc
         .get("/readyz", Anyone, readyz)
         .get("/metrics", Metrics, metrics::metrics)
         .get("/api/v1/me", Read, me)
+        .get("/api/v1/tokens", Read, tokens::list)
+        .post("/api/v1/tokens", Read, tokens::create)
+        .delete("/api/v1/tokens/{id}", Read, tokens::revoke)
         .post("/api/v1/config/reload", Admin, reload)
         .post("/api/v1/samples", Samples, ingest::post_samples)
         .get("/api/v1/slos", Read, slos::list)

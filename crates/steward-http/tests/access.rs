@@ -87,6 +87,9 @@ const EXPECTED: &[(&str, &str, Need)] = {
         ("GET", "/readyz", Anyone),
         ("GET", "/metrics", Metrics),
         ("GET", "/api/v1/me", Read),
+        ("GET", "/api/v1/tokens", Read),
+        ("POST", "/api/v1/tokens", Read),
+        ("DELETE", "/api/v1/tokens/{id}", Read),
         ("POST", "/api/v1/config/reload", Admin),
         ("POST", "/api/v1/samples", Samples),
         ("GET", "/api/v1/slos", Read),
@@ -278,7 +281,8 @@ fn call(method: &str, url: &str, token: Option<&str>) -> (u16, String, Option<St
 }
 
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "1")
+    // No object has this id: a route that acts on one answers 404, and changes nothing.
+    path.replace("{id}", "999999")
         .replace("{name}", "checkout")
         .replace("{kind}", "alertmanager")
         .replace("{action}", "ack")
@@ -423,4 +427,77 @@ fn a_sender_posts_samples_for_its_own_services_only() {
         let (status, body) = post(&s.tokens[2], slo);
         assert_eq!(status, 202, "{slo}: {body}");
     }
+}
+
+#[test]
+fn a_user_manages_its_own_tokens_and_an_admin_everyones() {
+    let s = serve();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let send = |method: &str, path: &str, token: &str, body: &str| {
+        let req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", s.base))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .unwrap();
+        let mut resp = agent.run(req).unwrap();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        (resp.status().as_u16(), v)
+    };
+    let (vera, ada) = (&s.tokens[1], &s.tokens[3]);
+    // A viewer makes a token of its own, shown once.
+    let (status, made) = send(
+        "POST",
+        "/api/v1/tokens",
+        vera,
+        r#"{"name":"phone","expires":"30d"}"#,
+    );
+    assert_eq!(status, 201, "{made}");
+    let phone = made["token"].as_str().unwrap().to_string();
+    assert!(phone.starts_with("stw_"));
+    assert_eq!(made["user"], "vera");
+    // ... but none for someone else, and sees only its own.
+    let (status, _) = send("POST", "/api/v1/tokens", vera, r#"{"user":"ada"}"#);
+    assert_eq!(status, 403);
+    let (status, mine) = send("GET", "/api/v1/tokens", vera, "");
+    assert_eq!(status, 200);
+    let users: Vec<&str> = mine["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["vera", "vera"]);
+    assert!(
+        !mine.to_string().contains("stw_"),
+        "a listed token shows no token"
+    );
+    assert_eq!(send("GET", "/api/v1/tokens?user=ada", vera, "").0, 403);
+    // Another's token is not found by a user who may not see it.
+    let ada_id = send("GET", "/api/v1/tokens?user=ada", ada, "").1["tokens"][0]["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        send("DELETE", &format!("/api/v1/tokens/{ada_id}"), vera, "").0,
+        404
+    );
+    // The admin revokes vera's new token: refused on its next request.
+    assert_eq!(send("GET", "/api/v1/me", &phone, "").0, 200);
+    let id = made["id"].as_i64().unwrap();
+    assert_eq!(
+        send("DELETE", &format!("/api/v1/tokens/{id}"), ada, "").0,
+        204
+    );
+    let (status, body) = send("GET", "/api/v1/me", &phone, "");
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["message"], "the token was revoked");
+    assert_eq!(
+        send("DELETE", &format!("/api/v1/tokens/{id}"), ada, "").0,
+        204
+    );
 }

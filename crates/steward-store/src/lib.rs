@@ -12,6 +12,7 @@ mod alerts;
 mod audit;
 mod incidents;
 mod postgres;
+pub use postgres::redact as redact_url;
 mod runs;
 mod sql;
 mod sqlite;

@@ -170,6 +170,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::error!("{e}; steward validate fails on this configuration");
     }
     let store = Store::open(&args.db).context("opening the store")?;
+    first_admin_hint(&store, &loaded.catalog, &args);
     let options = args.alerts.options()?;
     start(
         Config {
@@ -188,6 +189,34 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         |_| Ok(()),
         |_| {},
     )
+}
+
+/// With no API token in the store yet (a new store, or one from before tokens), says how
+/// the first admin gets in.
+fn first_admin_hint(store: &Store, catalog: &steward_config::Catalog, args: &ServeArgs) {
+    let Ok(tokens) = store.transact(|tx| tx.tokens(None)) else {
+        return;
+    };
+    if !tokens.is_empty() {
+        return;
+    }
+    let admins: Vec<&str> = catalog
+        .users
+        .iter()
+        .filter(|u| u.role == steward_model::catalog::Role::Admin && u.customer.is_none())
+        .map(|u| u.name.as_str())
+        .collect();
+    let user = admins.first().copied().unwrap_or("NAME");
+    println!(
+        "no API tokens yet; make the first admin's with:\n  steward token create --user {user} --config {} --db {}{}",
+        args.config.display(),
+        steward_store::redact_url(&args.db),
+        if admins.is_empty() {
+            "\n(no User has role: admin yet; give one `role: admin` in the configuration)".to_string()
+        } else {
+            String::new()
+        }
+    );
 }
 
 /// The configuration to serve, and where to read it again on reload (`None`: never).

@@ -4,7 +4,7 @@
 use crate::Output;
 use anyhow::{bail, Context};
 use std::path::PathBuf;
-use steward_store::{NewToken, Store, Token, TokenKind};
+use steward_store::{NewToken, Store, TokenKind};
 
 #[derive(clap::Args)]
 pub struct StoreArgs {
@@ -139,7 +139,7 @@ pub fn run(command: TokenCommand) -> anyhow::Result<()> {
                 Output::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({
-                        "tokens": tokens.iter().map(token_json).collect::<Vec<_>>()
+                        "tokens": tokens.iter().map(steward_http::tokens::token_json).collect::<Vec<_>>()
                     }))?
                 ),
                 Output::Table => {
@@ -189,21 +189,6 @@ fn open(db: &str) -> anyhow::Result<Store> {
 fn time(t: Option<i64>) -> String {
     t.and_then(|t| jiff::Timestamp::from_second(t).ok())
         .map_or_else(|| "-".into(), |t| t.to_string())
-}
-
-pub fn token_json(t: &Token) -> serde_json::Value {
-    serde_json::json!({
-        "id": t.id,
-        "kind": t.kind.as_str(),
-        "user": (t.kind == TokenKind::User).then_some(&t.principal),
-        "name": t.name,
-        "services": t.services,
-        "created_at": time(Some(t.created_at)),
-        "created_by": t.created_by,
-        "expires_at": t.expires_at.map(|e| time(Some(e))),
-        "last_used_at": t.last_used_at.map(|e| time(Some(e))),
-        "revoked_at": t.revoked_at.map(|e| time(Some(e))),
-    })
 }
 
 #[derive(clap::Subcommand)]
