@@ -152,6 +152,12 @@ fn read_user(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<OnCallDo
         }
     };
     let customer = f.get("customer").map(|n| read_name(r, n, "customer"));
+    if let (Some(Role::Admin), Some(_), Some(n)) = (role, &customer, f.get("role")) {
+        r.error(
+            n.mark,
+            "a customer's user is a viewer or a responder; admin is the provider's role",
+        );
+    }
     f.finish(r);
     let (tz, contacts, role) = (tz?, contacts?, role?);
     let customer = match customer {

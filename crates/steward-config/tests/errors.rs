@@ -579,3 +579,23 @@ fn a_user_without_a_role_is_a_viewer() {
     assert_eq!(catalog.users[0].role, steward_model::catalog::Role::Viewer);
     assert_eq!(catalog.users[0].customer, None);
 }
+
+#[test]
+fn a_customers_user_cannot_be_an_admin() {
+    check(
+        &[(
+            "people.yaml",
+            "apiVersion: steward/v1
+kind: Customer
+metadata: {name: acme}
+spec: {}
+---
+apiVersion: steward/v1
+kind: User
+metadata: {name: carl}
+spec: {role: admin, customer: acme}
+",
+        )],
+        expect!["people.yaml:9:14: a customer's user is a viewer or a responder; admin is the provider's role"],
+    );
+}

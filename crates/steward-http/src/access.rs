@@ -69,8 +69,15 @@ impl Principal {
         }
     }
 
+    /// What the caller may do: a customer's user never more than a responder (the
+    /// configuration refuses a customer's admin; this holds even so).
     fn role(&self) -> Option<Role> {
         match self {
+            Principal::User {
+                role,
+                customer: Some(_),
+                ..
+            } => Some((*role).min(Role::Responder)),
             Principal::User { role, .. } => Some(*role),
             _ => None,
         }
@@ -429,6 +436,24 @@ Read: 401 403 200 200 200
 Respond: 401 403 403 200 200
 Admin: 401 403 403 403 200
 "
+        );
+    }
+
+    #[test]
+    fn a_customers_user_is_never_more_than_a_responder() {
+        let customer_admin = Principal::User {
+            name: "c".into(),
+            role: Role::Admin,
+            customer: Some("acme".into()),
+            token: 3,
+        };
+        assert_eq!(
+            decide(Need::Respond, &customer_admin, AccessMode::Required),
+            Ok(())
+        );
+        assert_eq!(
+            decide(Need::Admin, &customer_admin, AccessMode::Required).map_err(|e| e.0),
+            Err(StatusCode::FORBIDDEN)
         );
     }
 
