@@ -711,23 +711,27 @@ fn flag(raw: &Option<String>, key: &str, default: bool) -> bool {
 }
 
 /// A read of the Alertmanager API: its key checked, its `filter` matchers read.
+/// The integration whose key the caller sent, and the request's `filter` matchers.
 fn read_with_filters(
     app: &AppState,
     headers: &HeaderMap,
     raw: &Option<String>,
-) -> Result<Vec<Matcher>, Box<Response>> {
-    am_auth(app, headers, false).map_err(|e| Box::new(e.into_response()))?;
-    filters(raw).map_err(|e| Box::new(am_error(StatusCode::BAD_REQUEST, e.message)))
+) -> Result<(Integration, Vec<Matcher>), Box<Response>> {
+    let integration = am_auth(app, headers, false).map_err(|e| Box::new(e.into_response()))?;
+    let filters =
+        filters(raw).map_err(|e| Box::new(am_error(StatusCode::BAD_REQUEST, e.message)))?;
+    Ok((integration, filters))
 }
 
-/// `GET /api/v2/alerts`: open alerts, in Alertmanager's shape; `filter` matchers, and
-/// `active`, `silenced`, `inhibited` as Alertmanager reads them.
+/// `GET /api/v2/alerts`: the open alerts of the caller's integration (a key reads no other
+/// integration's), in Alertmanager's shape; `filter` matchers, and `active`, `silenced`,
+/// `inhibited` as Alertmanager reads them.
 pub async fn get_alerts(
     State(app): State<AppState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let filters = match read_with_filters(&app, &headers, &raw) {
+    let (integration, filters) = match read_with_filters(&app, &headers, &raw) {
         Ok(f) => f,
         Err(r) => return *r,
     };
@@ -740,13 +744,14 @@ pub async fn get_alerts(
     let t = now();
     // Up to 10,000 alerts' labels and details are parsed: off the async workers.
     match blocking(move || {
-        let alerts = store.transact(|tx| {
+        let mut alerts = store.transact(|tx| {
             tx.alerts(&AlertFilter {
                 unresolved: true,
                 limit: Some(10_000),
                 ..AlertFilter::default()
             })
         })?;
+        alerts.retain(|a| a.integration == integration.name);
         Ok(am_alerts(
             &alerts,
             &filters,
@@ -837,7 +842,7 @@ pub async fn get_silences(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let filters = match read_with_filters(&app, &headers, &raw) {
+    let (_, filters) = match read_with_filters(&app, &headers, &raw) {
         Ok(f) => f,
         Err(r) => return *r,
     };

@@ -39,6 +39,16 @@ kind: Service
 metadata: {name: search}
 spec: {owner: shop-team, tier: 2}
 ---
+apiVersion: steward/v1
+kind: Integration
+metadata: {name: prom-a}
+spec: {kind: alertmanager, key: {value: key-of-prom-a-0123456789}}
+---
+apiVersion: steward/v1
+kind: Integration
+metadata: {name: prom-b}
+spec: {kind: alertmanager, key: {value: key-of-prom-b-0123456789}}
+---
 apiVersion: openslo/v1
 kind: SLO
 metadata: {name: search-availability}
@@ -500,4 +510,32 @@ fn a_user_manages_its_own_tokens_and_an_admin_everyones() {
         send("DELETE", &format!("/api/v1/tokens/{id}"), ada, "").0,
         204
     );
+}
+
+#[test]
+fn an_integration_key_reads_only_its_own_integrations_alerts() {
+    let s = serve();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let (a, b) = ("key-of-prom-a-0123456789", "key-of-prom-b-0123456789");
+    let resp = agent
+        .post(&format!("{}/api/v2/alerts", s.base))
+        .header("authorization", &format!("Bearer {a}"))
+        .send(r#"[{"labels":{"alertname":"SecretOfA","severity":"warning"},"annotations":{"summary":"a's own trouble"}}]"#)
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let read = |key: &str| {
+        let mut resp = agent
+            .get(&format!("{}/api/v2/alerts", s.base))
+            .header("authorization", &format!("Bearer {key}"))
+            .call()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.body_mut().read_to_string().unwrap()
+    };
+    assert!(read(a).contains("SecretOfA"));
+    let seen_by_b = read(b);
+    assert_eq!(seen_by_b, "[]", "prom-b's key read prom-a's alerts");
 }
