@@ -133,9 +133,9 @@ struct Gate {
 }
 
 /// One row of the route table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {
-    pub method: &'static str,
+    pub method: Method,
     pub path: &'static str,
     pub need: Need,
 }
@@ -182,7 +182,7 @@ impl Routes {
         let filter = MethodFilter::try_from(method.clone()).expect("a routed method");
         self.router = self.router.route(path, on(filter, handler));
         self.table.push(Rule {
-            method: method.as_str().to_string().leak(),
+            method: method.clone(),
             path,
             need,
         });
@@ -348,7 +348,7 @@ async fn check(
     };
     let Some(rule) = table
         .iter()
-        .find(|r| r.path == matched.as_str() && r.method == method)
+        .find(|r| r.path == matched.as_str() && r.method.as_str() == method)
     else {
         // The path is served, not with this method (or a route is missing from the table):
         // refused either way.
