@@ -8,6 +8,7 @@
 //! enough is 403.
 
 use crate::error::ApiError;
+use crate::inbound::bearer;
 use crate::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::handler::Handler;
@@ -206,12 +207,6 @@ pub fn guard(router: Router<AppState>, app: AppState, table: Arc<Vec<Rule>>) -> 
 }
 
 impl Routes {}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get("authorization")?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
 
 fn unauthorized(message: impl Into<String>) -> Response {
     let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response();

@@ -24,7 +24,8 @@ const MAX_ALERTS: usize = 1000;
 const MAX_LABELS: usize = 128;
 const MAX_TEXT: usize = 16 * 1024;
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// The key or token of `Authorization: Bearer ...`.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
