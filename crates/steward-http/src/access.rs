@@ -9,6 +9,7 @@
 
 use crate::error::ApiError;
 use crate::inbound::bearer;
+use crate::login::Csrf;
 use crate::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::handler::Handler;
@@ -45,12 +46,15 @@ pub enum Need {
 pub enum Principal {
     /// No token.
     Anonymous,
-    /// A user, by one of its tokens.
+    /// A user, by one of its tokens or its console session.
     User {
         name: String,
         role: Role,
         customer: Option<String>,
+        /// The token's (or session's) id.
         token: i64,
+        /// Whether it came with the session cookie (then its forms carry a CSRF token).
+        session: bool,
     },
     /// A sample sender's token.
     Sender {
@@ -83,6 +87,44 @@ impl Principal {
             _ => None,
         }
     }
+}
+
+/// Whether `who` may change what counts against `service`'s budget or opens its gate (a gate
+/// override, a budget adjustment): an admin of the provider, or a responder of the team that
+/// owns the service. (An anonymous caller reaches this only on an open server.)
+pub fn may_steer(
+    who: &Principal,
+    catalog: &steward_config::Catalog,
+    service: &str,
+) -> Result<(), ApiError> {
+    let owner = catalog.service(service).and_then(|s| s.owner.as_deref());
+    let allowed = match who {
+        Principal::Anonymous => true,
+        Principal::Sender { .. } => false,
+        Principal::User { name, .. } => {
+            who.role() == Some(Role::Admin)
+                || who.role() >= Some(Role::Responder)
+                    && owner.is_some_and(|team| {
+                        catalog
+                            .teams
+                            .iter()
+                            .any(|t| t.name == team && t.members.iter().any(|m| m == name))
+                    })
+        }
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        match owner {
+            Some(team) => format!(
+                "changing `{service}`'s gate or budget needs an admin or a responder of its owning team `{team}`"
+            ),
+            None => format!("changing `{service}`'s gate or budget needs an admin (it has no owning team)"),
+        },
+    ))
 }
 
 /// Who made a change, as its records name them: the authenticated principal. A caller
@@ -124,6 +166,23 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Actor {
 pub enum AccessMode {
     Open,
     Required,
+}
+
+/// How the server lets callers in: the mode, and whether `/metrics` is open to all (for a
+/// scraper that cannot send a token; `serve --metrics-public`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub mode: AccessMode,
+    pub metrics_public: bool,
+}
+
+impl From<AccessMode> for Access {
+    fn from(mode: AccessMode) -> Access {
+        Access {
+            mode,
+            metrics_public: false,
+        }
+    }
 }
 
 /// What the check holds: the state and the table.
@@ -217,11 +276,20 @@ fn unauthorized(message: impl Into<String>) -> Response {
     r
 }
 
-/// The caller, from its bearer token: `Ok(Anonymous)` without one, 401 for a token that is
-/// not live or whose user is no longer in the configuration.
-async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Principal, Response> {
-    let Some(secret) = bearer(headers) else {
-        return Ok(Principal::Anonymous);
+/// The caller, from its bearer token or its session cookie: `Ok(Anonymous)` without either
+/// (or with a session that has ended: the console asks it to log in again), 401 for a token
+/// that is not live or whose user is no longer in the configuration. A session comes with
+/// its CSRF token.
+async fn authenticate(
+    app: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Principal, Option<Csrf>), Response> {
+    let (secret, session) = match bearer(headers) {
+        Some(secret) => (secret, false),
+        None => match crate::login::cookie(headers, crate::login::SESSION_COOKIE) {
+            Some(secret) if !secret.is_empty() => (secret, true),
+            _ => return Ok((Principal::Anonymous, None)),
+        },
     };
     let well_formed = secret
         .strip_prefix(steward_store::TOKEN_PREFIX)
@@ -229,8 +297,10 @@ async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Principal, 
     if !well_formed {
         // An open server behind a proxy that sends its own bearer tokens lets them through as
         // no token at all; otherwise it is refused without asking the store.
-        if app.access == AccessMode::Open && !secret.starts_with(steward_store::TOKEN_PREFIX) {
-            return Ok(Principal::Anonymous);
+        if session
+            || app.access == AccessMode::Open && !secret.starts_with(steward_store::TOKEN_PREFIX)
+        {
+            return Ok((Principal::Anonymous, None));
         }
         return Err(unauthorized(
             "the bearer token is not a Steward token (stw_ and 64 hex digits)",
@@ -240,6 +310,7 @@ async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Principal, 
     let store = engine.store().clone();
     let secret = secret.to_string();
     let now = jiff::Timestamp::now().as_second();
+    let csrf = session.then(|| Csrf(crate::login::csrf_of(&secret)));
     let token: Option<Token> = crate::alerts::blocking(move || {
         let t = store.transact(move |tx| {
             let t = tx.token_of(&secret)?;
@@ -255,31 +326,88 @@ async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Principal, 
     })
     .await
     .map_err(IntoResponse::into_response)?;
+    // A cookie holds sessions only, a bearer header never one (nor a login link).
+    let token =
+        token.filter(|t| (t.kind == TokenKind::Session) == session && t.kind != TokenKind::Login);
+    let refusal = match &token {
+        None => Some("the bearer token is not known"),
+        Some(t) => t.refusal(now),
+    };
+    if let Some(why) = refusal {
+        return match session {
+            true => Ok((Principal::Anonymous, None)),
+            false => Err(unauthorized(why)),
+        };
+    }
     let Some(token) = token else {
         return Err(unauthorized("the bearer token is not known"));
     };
-    if let Some(why) = token.refusal(now) {
-        return Err(unauthorized(why));
-    }
-    match token.kind {
-        TokenKind::Sender => Ok(Principal::Sender {
+    let who = match token.kind {
+        TokenKind::Sender => Principal::Sender {
             name: token.principal,
             services: token.services,
             token: token.id,
-        }),
-        TokenKind::User => match engine.catalog().user(&token.principal) {
-            Some(u) => Ok(Principal::User {
+        },
+        _ => match engine.catalog().user(&token.principal) {
+            Some(u) => Principal::User {
                 name: u.name.clone(),
                 role: u.role,
                 customer: u.customer.clone(),
                 token: token.id,
-            }),
-            None => Err(unauthorized(format!(
-                "user `{}` of this token is no longer in the configuration",
-                token.principal
-            ))),
+                session,
+            },
+            None if session => return Ok((Principal::Anonymous, None)),
+            None => {
+                return Err(unauthorized(format!(
+                    "user `{}` of this token is no longer in the configuration",
+                    token.principal
+                )))
+            }
         },
+    };
+    Ok((who, csrf))
+}
+
+/// Whether a path is a page of the console (which sends a browser without a session to the
+/// login form instead of answering 401).
+fn is_page(path: &str) -> bool {
+    !(path.starts_with("/api/")
+        || path.starts_with("/v2/")
+        || matches!(path, "/metrics" | "/healthz" | "/readyz"))
+}
+
+/// The largest form a session may post (the console's forms are small).
+const MAX_FORM: usize = 64 << 10;
+
+/// Whether a request made with a session carries the session's CSRF token: in the
+/// `X-CSRF-Token` header, or as the form field `csrf` (the body is read and put back).
+async fn csrf_holds(req: Request, csrf: &Csrf) -> Result<Request, Response> {
+    let refused = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "this form did not carry its CSRF token (it came from another page, or the page is old): load the page again",
+        )
+        .into_response()
+    };
+    if req
+        .headers()
+        .get("x-csrf-token")
+        .is_some_and(|v| v.as_bytes() == csrf.0.as_bytes())
+    {
+        return Ok(req);
     }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_FORM)
+        .await
+        .map_err(|_| refused())?;
+    let ok = crate::login::form_pairs(&bytes)
+        .iter()
+        .any(|(k, v)| k == "csrf" && v == &csrf.0);
+    if !ok {
+        return Err(refused());
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
 /// Whether `who` may call a route that needs `need`: `Ok`, or the status that says why not.
@@ -355,18 +483,48 @@ async fn check(
         .into_response();
     };
     // These routes read no token of ours: an integration's key comes in the same header.
-    if matches!(rule.need, Need::Anyone | Need::OwnKey) {
+    let public_metrics = rule.need == Need::Metrics && app.metrics_public;
+    if matches!(rule.need, Need::Anyone | Need::OwnKey) || public_metrics {
         req.extensions_mut().insert(Principal::Anonymous);
         return next.run(req).await;
     }
-    let who = match authenticate(&app, req.headers()).await {
+    let (who, csrf) = match authenticate(&app, req.headers()).await {
         Ok(who) => who,
         Err(r) => return r,
     };
     match decide(rule.need, &who, app.access) {
         Ok(()) => {
+            if let Some(csrf) = csrf {
+                if !matches!(*req.method(), Method::GET | Method::HEAD) {
+                    req = match csrf_holds(req, &csrf).await {
+                        Ok(req) => req,
+                        Err(r) => return r,
+                    };
+                }
+                req.extensions_mut().insert(csrf);
+            }
             req.extensions_mut().insert(who);
             next.run(req).await
+        }
+        // A browser without a session is sent to log in, and back here afterwards.
+        Err((StatusCode::UNAUTHORIZED, _))
+            if is_page(rule.path) && matches!(*req.method(), Method::GET | Method::HEAD) =>
+        {
+            let here = req
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_string();
+            let mut to = String::from("/login?next=");
+            for b in here.bytes() {
+                match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' => {
+                        to.push(b as char)
+                    }
+                    _ => to.push_str(&format!("%{b:02X}")),
+                }
+            }
+            axum::response::Redirect::to(&to).into_response()
         }
         Err((StatusCode::UNAUTHORIZED, message)) => unauthorized(message),
         Err((status, message)) => ApiError::new(status, "forbidden", message).into_response(),
@@ -383,6 +541,7 @@ mod tests {
             role,
             customer: None,
             token: 1,
+            session: false,
         }
     }
 
@@ -441,6 +600,7 @@ Admin: 401 403 403 403 200
             role: Role::Admin,
             customer: Some("acme".into()),
             token: 3,
+            session: false,
         };
         assert_eq!(
             decide(Need::Respond, &customer_admin, AccessMode::Required),

@@ -3,7 +3,7 @@
 //! OpenSLO v2alpha document, recorded in the audit trail, and makes the engine compute every
 //! figure of the SLOs it names again.
 
-use crate::access::Actor;
+use crate::access::{Actor, Principal};
 use crate::alerts::{bad, blocking, json_body, now};
 use crate::error::ApiError;
 use crate::slos::rfc3339;
@@ -11,6 +11,7 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde_json::{json, Value};
 use steward_model::adjustment::BudgetAdjustment;
@@ -154,8 +155,10 @@ async fn put(
     app: &AppState,
     mut a: StoredAdjustment,
     who: String,
+    principal: &Principal,
     new: bool,
 ) -> Result<StoredAdjustment, ApiError> {
+    crate::access::may_steer(principal, app.engine().catalog(), &a.service)?;
     if app
         .engine()
         .catalog()
@@ -226,10 +229,11 @@ async fn put(
 pub async fn add(
     State(app): State<AppState>,
     Actor(by): Actor,
+    Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let a = read(&app, &body, None)?;
-    let mut s = put(&app, a, by.clone(), true).await?;
+    let mut s = put(&app, a, by.clone(), &who, true).await?;
     s.created_by = s.updated_by.clone();
     let mut body = stored_json(&s);
     body["warning"] = json!(coarse_edges(s.start_at, s.duration, now()));
@@ -241,10 +245,21 @@ pub async fn change(
     State(app): State<AppState>,
     Path(name): Path<String>,
     Actor(by): Actor,
+    Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let a = read(&app, &body, Some(&name))?;
-    Ok(Json(stored_json(&put(&app, a, by.clone(), false).await?)))
+    let old = {
+        let (store, n) = (app.engine().store().clone(), name.clone());
+        blocking(move || Ok(store.transact(move |tx| tx.adjustment(&n))?)).await?
+    };
+    if let Some(old) = old {
+        // Moving an adjustment off a service is a change of that service's budget too.
+        crate::access::may_steer(&who, app.engine().catalog(), &old.service)?;
+    }
+    Ok(Json(stored_json(
+        &put(&app, a, by.clone(), &who, false).await?,
+    )))
 }
 
 /// `DELETE /api/v1/budget-adjustments/{name}`: removes one the API added.
@@ -252,10 +267,18 @@ pub async fn remove(
     State(app): State<AppState>,
     Path(name): Path<String>,
     Actor(by): Actor,
+    Extension(principal): Extension<Principal>,
 ) -> Result<Json<Value>, ApiError> {
     let (who, t, n) = (by.clone(), now(), name.clone());
     if who == "user:api" {
         return Err(bad("say who changes the budget: the X-Steward-User header"));
+    }
+    let old = {
+        let (store, n) = (app.engine().store().clone(), name.clone());
+        blocking(move || Ok(store.transact(move |tx| tx.adjustment(&n))?)).await?
+    };
+    if let Some(old) = old {
+        crate::access::may_steer(&principal, app.engine().catalog(), &old.service)?;
     }
     let store = app.engine().store().clone();
     let removed = blocking(move || {
@@ -306,6 +329,7 @@ pub async fn from_maintenance(
     State(app): State<AppState>,
     Path(name): Path<String>,
     Actor(by): Actor,
+    Extension(principal): Extension<Principal>,
 ) -> Result<Response, ApiError> {
     let Some(w) = app
         .engine()
@@ -339,6 +363,10 @@ pub async fn from_maintenance(
             Some(format!("FREQ=WEEKLY;BYDAY={}", by.join(",")))
         }
     };
+    // All or nothing: every service's budget must be the caller's to change.
+    for service in &w.services {
+        crate::access::may_steer(&principal, app.engine().catalog(), service)?;
+    }
     let mut made = Vec::new();
     for service in &w.services {
         if app
@@ -371,7 +399,9 @@ pub async fn from_maintenance(
                 .await?
                 .is_some()
         };
-        made.push(stored_json(&put(&app, a, by.clone(), !exists).await?));
+        made.push(stored_json(
+            &put(&app, a, by.clone(), &principal, !exists).await?,
+        ));
     }
     if made.is_empty() {
         return Err(bad(format!(

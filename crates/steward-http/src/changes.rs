@@ -278,11 +278,13 @@ pub async fn add_override(
     State(app): State<AppState>,
     Path(name): Path<String>,
     Actor(by): Actor,
+    axum::Extension(who): axum::Extension<crate::access::Principal>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     if app.engine().catalog().service(&name).is_none() {
         return Err(ApiError::not_found(format!("there is no service `{name}`")));
     }
+    crate::access::may_steer(&who, app.engine().catalog(), &name)?;
     let b = json_body(&body)?;
     let reason = match &b["reason"] {
         Value::String(s) if !s.trim().is_empty() && s.len() <= 1000 => s.trim().to_string(),

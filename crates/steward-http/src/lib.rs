@@ -11,6 +11,7 @@ pub mod ical;
 pub mod inbound;
 pub mod incidents;
 pub mod ingest;
+pub mod login;
 mod metrics;
 mod page;
 pub mod runbooks;
@@ -40,6 +41,10 @@ pub struct AppState {
     pub started_at: i64,
     /// Whether callers without a token are let in.
     pub access: AccessMode,
+    /// Whether `/metrics` is open to all.
+    pub metrics_public: bool,
+    /// Failed console logins, per user name and per address.
+    pub logins: Arc<login::Throttle>,
 }
 
 impl AppState {
@@ -50,13 +55,19 @@ impl AppState {
 }
 
 /// The router, and its route table: what each route needs of its caller.
-pub fn routes(runtime: Arc<Runtime>, access: AccessMode) -> (Router, Arc<Vec<access::Rule>>) {
+pub fn routes(
+    runtime: Arc<Runtime>,
+    access: impl Into<access::Access>,
+) -> (Router, Arc<Vec<access::Rule>>) {
     use Need::*;
+    let access = access.into();
     let app = AppState {
         runtime,
         ingest_permits: Arc::new(tokio::sync::Semaphore::new(ingest::MAX_CONCURRENT_INGEST)),
         started_at: jiff::Timestamp::now().as_second(),
-        access,
+        access: access.mode,
+        metrics_public: access.metrics_public,
+        logins: Default::default(),
     };
     let (router, table) = Routes::default()
         .get("/", Read, page::index)
@@ -66,6 +77,10 @@ pub fn routes(runtime: Arc<Runtime>, access: AccessMode) -> (Router, Arc<Vec<acc
         .get("/incidents/{id}", Read, page::incident)
         .get("/incidents/{id}/postmortem", Read, page::postmortem)
         .post("/incidents/{id}/{action}", Respond, page::incident_action)
+        .get("/login", Anyone, login::form)
+        .post("/login", Anyone, login::login)
+        .get("/login/once", Anyone, login::once)
+        .post("/logout", Read, login::logout)
         .get("/healthz", Anyone, healthz)
         .get("/readyz", Anyone, readyz)
         .get("/metrics", Metrics, metrics::metrics)
@@ -354,11 +369,15 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
 /// Serves until `shutdown` resolves.
 pub async fn serve(
     runtime: Arc<Runtime>,
-    access: AccessMode,
+    access: impl Into<access::Access>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, routes(runtime, access).0)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = routes(runtime, access).0;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -2,6 +2,7 @@
 
 use crate::access::Actor;
 use crate::error::ApiError;
+use crate::login::Csrf;
 use crate::slos::rfc3339;
 use crate::AppState;
 use axum::extract::State;
@@ -141,9 +142,9 @@ fn card(out: &mut String, r: &SloReport, curve: &[(i64, f64)], excluded: &[(Stri
     );
 }
 
-pub async fn index(State(app): State<AppState>) -> Result<Html<String>, ApiError> {
+pub async fn index(State(app): State<AppState>, csrf: Csrf) -> Result<Html<String>, ApiError> {
     // Drawing every card is heavy: it runs off the async workers.
-    tokio::task::spawn_blocking(move || Html(render(&app)))
+    tokio::task::spawn_blocking(move || Html(render(&app, &csrf)))
         .await
         .map_err(|e| ApiError::internal(format!("drawing the console failed: {e}")))
 }
@@ -249,7 +250,7 @@ fn alerts_and_oncall(app: &AppState, out: &mut String) {
     out.push_str("</table></section>");
 }
 
-fn render(app: &AppState) -> String {
+fn render(app: &AppState, csrf: &Csrf) -> String {
     let snap = app.engine().snapshot();
     let mut body = String::new();
     alerts_and_oncall(app, &mut body);
@@ -304,7 +305,15 @@ fn render(app: &AppState) -> String {
         .count();
     format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta http-equiv="refresh" content="10"><title>Steward · {n} SLOs{burning}</title><style>{CSS}</style></head>
-<body><h1>Steward <small>{n} SLOs · {firing} burning · evaluated {at}</small></h1>{body}</body></html>"#,
+<body><h1>Steward <small>{n} SLOs · {firing} burning · evaluated {at}</small>{logout}</h1>{body}</body></html>"#,
+        logout = if csrf.0.is_empty() {
+            String::new()
+        } else {
+            format!(
+                r#" <form class="inline" method="post" action="/logout">{}<button>Log out</button></form>"#,
+                csrf.field()
+            )
+        },
         n = snap.len(),
         burning = if firing > 0 {
             format!(" · {firing} burning")
@@ -338,6 +347,7 @@ form.inline{display:inline}button{font:inherit;padding:.3rem .9rem;margin-right:
 pub async fn alert(
     State(app): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
+    csrf: Csrf,
 ) -> Result<Html<String>, ApiError> {
     let id: i64 = id
         .parse()
@@ -408,10 +418,12 @@ pub async fn alert(
     };
     let buttons = match a.status {
         steward_store::AlertStatus::Triggered => format!(
-            r#"<form class="inline" method="post" action="/alerts/{id}/ack"><button>Acknowledge</button></form><form class="inline" method="post" action="/alerts/{id}/resolve"><button>Resolve</button></form>"#
+            r#"<form class="inline" method="post" action="/alerts/{id}/ack">{f}<button>Acknowledge</button></form><form class="inline" method="post" action="/alerts/{id}/resolve">{f}<button>Resolve</button></form>"#,
+            f = csrf.field()
         ),
         steward_store::AlertStatus::Acknowledged => format!(
-            r#"<form class="inline" method="post" action="/alerts/{id}/resolve"><button>Resolve</button></form>"#
+            r#"<form class="inline" method="post" action="/alerts/{id}/resolve">{f}<button>Resolve</button></form>"#,
+            f = csrf.field()
         ),
         steward_store::AlertStatus::Resolved => String::new(),
     };
@@ -554,6 +566,7 @@ pub async fn runbook(
 pub async fn incident(
     State(app): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
+    csrf: Csrf,
 ) -> Result<Html<String>, ApiError> {
     let id: i64 = id
         .parse()
@@ -583,7 +596,8 @@ pub async fn incident(
         |t: Option<i64>| t.map_or("—".to_string(), steward_engine::alerting::postmortem::span);
     let button = |action: &str, label: &str| {
         format!(
-            r#"<form class="inline" method="post" action="/incidents/{id}/{action}"><button>{label}</button></form>"#
+            r#"<form class="inline" method="post" action="/incidents/{id}/{action}">{f}<button>{label}</button></form>"#,
+            f = csrf.field()
         )
     };
     let buttons = match i.status {

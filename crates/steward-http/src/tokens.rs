@@ -19,7 +19,7 @@ pub fn token_json(t: &Token) -> Value {
     json!({
         "id": t.id,
         "kind": t.kind.as_str(),
-        "user": (t.kind == TokenKind::User).then_some(&t.principal),
+        "user": (t.kind != TokenKind::Sender).then_some(&t.principal),
         "name": t.name,
         "services": t.services,
         "created_at": rfc3339(t.created_at),
@@ -157,7 +157,7 @@ pub async fn revoke(
             let Some(token) = tx.token(id)? else {
                 return Ok(None);
             };
-            let mine = token.kind == TokenKind::User && token.principal == me;
+            let mine = token.kind != TokenKind::Sender && token.principal == me;
             if !(admin || mine) {
                 return Ok(None);
             }

@@ -93,6 +93,10 @@ const EXPECTED: &[(&str, &str, Need)] = {
         ("GET", "/incidents/{id}", Read),
         ("GET", "/incidents/{id}/postmortem", Read),
         ("POST", "/incidents/{id}/{action}", Respond),
+        ("GET", "/login", Anyone),
+        ("POST", "/login", Anyone),
+        ("GET", "/login/once", Anyone),
+        ("POST", "/logout", Read),
         ("GET", "/healthz", Anyone),
         ("GET", "/readyz", Anyone),
         ("GET", "/metrics", Metrics),
@@ -267,6 +271,7 @@ fn serve() -> Served {
 fn call(method: &str, url: &str, token: Option<&str>) -> (u16, String, Option<String>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
         .build()
         .into();
     let mut req = ureq::http::Request::builder()
@@ -285,6 +290,7 @@ fn call(method: &str, url: &str, token: Option<&str>) -> (u16, String, Option<St
     let challenge = resp
         .headers()
         .get("www-authenticate")
+        .or_else(|| resp.headers().get("location"))
         .map(|v| v.to_str().unwrap().to_string());
     let text = resp.body_mut().read_to_string().unwrap_or_default();
     (resp.status().as_u16(), text, challenge)
@@ -337,12 +343,27 @@ fn each_caller_gets_exactly_what_its_role_allows_on_every_route() {
     let mut wrong = Vec::new();
     for rule in &s.table {
         let url = format!("{}{}", s.base, concrete(rule.path));
+        let page = !rule.path.starts_with("/api/")
+            && !matches!(
+                rule.path,
+                "/metrics" | "/healthz" | "/readyz" | "/v2/enqueue"
+            );
         for ((who, token), may) in callers.iter().zip(allowed(rule.need)) {
             let (status, body, challenge) = call(rule.method.as_str(), &url, *token);
             let ok = match (rule.need, may) {
+                // A login post without its form's nonce is refused, whoever sends it.
+                (Need::Anyone, _) if rule.path == "/login" && rule.method == "POST" => {
+                    status == 403 && body.contains("came from another page")
+                }
                 // The route checks its own key: ours is never the answer there.
                 (Need::OwnKey | Need::Anyone, _) => status != 403 && status < 500,
                 (_, true) => status != 401 && status != 403 && status < 500,
+                // A browser without a session is sent to log in, and back afterwards.
+                (_, false) if token.is_none() && page && rule.method == "GET" => {
+                    status == 303
+                        && challenge.as_deref()
+                            == Some(format!("/login?next={}", concrete(rule.path)).as_str())
+                }
                 (_, false) if token.is_none() => {
                     status == 401 && challenge.as_deref() == Some("Bearer realm=\"steward\"")
                 }

@@ -11,6 +11,7 @@ mod actor;
 mod alerts;
 mod audit;
 mod incidents;
+mod passwords;
 mod postgres;
 pub use postgres::redact as redact_url;
 mod runs;
@@ -29,10 +30,11 @@ pub use audit::{AuditEntry, Broken, Verified};
 pub use incidents::{
     ActionItem, Incident, IncidentEvent, IncidentStatus, Moved, NewIncident, Role,
 };
+pub use passwords::{decoy_hash, hash_password, verify_password};
 pub use runs::{
     GateOverride, Run, RunMode, RunStatus, RunStep, StepStatus, StoredAdjustment, Switch,
 };
-pub use tokens::{token_hash, NewToken, Token, TokenKind, TOKEN_PREFIX};
+pub use tokens::{random_hex, token_hash, NewToken, Token, TokenKind, SESSION_IDLE, TOKEN_PREFIX};
 
 /// A series' id: every name samples are stored under has one.
 pub type SeriesId = i64;

@@ -52,6 +52,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../migrations/postgres/0014_audit_chain.sql"),
     ),
+    (
+        15,
+        include_str!("../migrations/postgres/0015_passwords.sql"),
+    ),
 ];
 
 /// Serialises migrations of replicas that start at the same time.

@@ -43,6 +43,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../migrations/sqlite/0014_audit_chain.sql"),
     ),
+    (15, include_str!("../migrations/sqlite/0015_passwords.sql")),
 ];
 
 const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total) VALUES (?1, ?2, ?3, ?4)

@@ -16,8 +16,16 @@ steward_model::words! {
         User = "user",
         /// A sample sender: it may post samples for its services' SLOs and nothing else.
         Sender = "sender",
+        /// A console session: its user's, from the session cookie; it also ends when idle for
+        /// [`SESSION_IDLE`] seconds.
+        Session = "session",
+        /// A one-time login link (`steward demo` prints one): it makes a session once.
+        Login = "login",
     }
 }
+
+/// How long a session may go unused before it is refused (seconds).
+pub const SESSION_IDLE: i64 = 12 * 3600;
 
 /// A token as stored (never the token itself).
 #[derive(Clone, Debug, PartialEq)]
@@ -43,6 +51,10 @@ impl Token {
             Some("the token was revoked")
         } else if self.expires_at.is_some_and(|e| e <= now) {
             Some("the token has expired")
+        } else if self.kind == TokenKind::Session
+            && now - self.last_used_at.unwrap_or(self.created_at) > SESSION_IDLE
+        {
+            Some("the session was idle for too long")
         } else {
             None
         }
@@ -70,16 +82,25 @@ pub fn token_hash(token: &str) -> String {
         .collect()
 }
 
-/// A new random token.
-fn mint() -> Result<String> {
-    let mut bytes = [0u8; 32];
+/// `N` random bytes from the system.
+pub(crate) fn random<const N: usize>() -> Result<[u8; N]> {
+    let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|e| {
         StoreError::Driver(std::sync::Arc::new(std::io::Error::other(format!(
-            "the system has no randomness to make a token from: {e}"
+            "the system has no randomness to make a secret from: {e}"
         ))))
     })?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("{TOKEN_PREFIX}{hex}"))
+    Ok(bytes)
+}
+
+/// 256 random bits as 64 hex digits: a nonce nothing stores.
+pub fn random_hex() -> Result<String> {
+    Ok(random::<32>()?.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A new random token.
+fn mint() -> Result<String> {
+    Ok(format!("{TOKEN_PREFIX}{}", random_hex()?))
 }
 
 const TOKEN_COLUMNS: &str = "id, kind, principal, name, services, created_at, created_by, expires_at, last_used_at, revoked_at";
@@ -175,6 +196,15 @@ impl Tx<'_> {
             )?,
         };
         rows.iter().map(token).collect()
+    }
+
+    /// Revokes every live session of `principal` (its password changed, or it was removed);
+    /// how many.
+    pub fn revoke_sessions(&mut self, principal: &str, at: i64) -> Result<u64> {
+        self.db.exec(
+            "UPDATE tokens SET revoked_at = ?2 WHERE principal = ?1 AND kind = 'session' AND revoked_at IS NULL",
+            &[principal.into(), at.into()],
+        )
     }
 
     /// Revokes a token; whether it was live until now.

@@ -31,6 +31,9 @@ const EXAMPLE: &[(&str, &str)] = &[
 /// Where the example's contacts point; the demo's receiver takes their place.
 const EXAMPLE_HOOKS: &str = "https://hooks.example.com/";
 
+/// Whom the demo's login link logs in: the example's admin.
+const DEMO_ADMIN: &str = "ana";
+
 /// How far back the demo's history goes.
 const HISTORY: i64 = 3 * 86_400;
 
@@ -56,6 +59,22 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
         .map_err(|d| anyhow::anyhow!("the example config is invalid: {d:?}"))?;
     let store = Store::open(&format!("sqlite://{}", dir.join("steward.db").display()))?;
     let now = jiff::Timestamp::now().as_second();
+    // The newcomer gets in through a one-time link, as the example's admin.
+    let (_, link) = store.transact(move |tx| {
+        tx.create_token(&steward_store::NewToken {
+            kind: steward_store::TokenKind::Login,
+            principal: DEMO_ADMIN.into(),
+            name: "steward demo".into(),
+            services: Vec::new(),
+            created_by: "demo".into(),
+            at: now,
+            expires_at: Some(now + steward_http::login::LINK_LIFETIME),
+        })
+    })?;
+    println!(
+        "demo: log in to the console once at http://{}/login/once?token={link} (as {DEMO_ADMIN}, the example's admin)",
+        listen.replace("0.0.0.0", "127.0.0.1")
+    );
     println!(
         "demo: config in {}, store in {}",
         config.display(),
@@ -71,7 +90,7 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
             catalog: loaded.catalog,
             hash: loaded.hash,
             directory: None,
-            access: steward_http::access::AccessMode::Open,
+            access: steward_http::access::AccessMode::Required.into(),
         },
         store,
         listen,

@@ -93,6 +93,11 @@ enum Command {
         #[command(subcommand)]
         command: tokens::TokenCommand,
     },
+    /// Users' console passwords, on the store.
+    User {
+        #[command(subcommand)]
+        command: tokens::UserCommand,
+    },
     /// The audit trail on the store: check that no entry was changed or removed.
     Audit {
         #[command(subcommand)]
@@ -335,6 +340,7 @@ fn main() -> ExitCode {
         Command::Validate { paths, smtp_url } => return validate(&paths, smtp_url.is_some()),
         Command::Token { command } => tokens::run(command),
         Command::Audit { command } => tokens::audit(command),
+        Command::User { command } => tokens::user(command),
         Command::Slo {
             command:
                 SloCommand::Status {

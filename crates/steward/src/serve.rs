@@ -20,11 +20,11 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8580")]
     pub listen: String,
-    /// Refuse every request without a token, except health, readiness and the inbound
-    /// integrations (which check their own keys). Without it, callers with no token are let in
-    /// as before; a token, when sent, is always checked and its role enforced.
+    /// Let anyone read /metrics, for a scraper that cannot send a token. Every other route
+    /// but health, readiness, the login pages and the inbound integrations (which check
+    /// their own keys) needs a token or a console session.
     #[arg(long)]
-    pub require_tokens: bool,
+    pub metrics_public: bool,
     #[command(flatten)]
     pub alerts: AlertArgs,
 }
@@ -177,10 +177,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             catalog: loaded.catalog,
             hash: loaded.hash,
             directory: Some(args.config.clone()),
-            access: if args.require_tokens {
-                AccessMode::Required
-            } else {
-                AccessMode::Open
+            access: steward_http::access::Access {
+                mode: AccessMode::Required,
+                metrics_public: args.metrics_public,
             },
         },
         store,
@@ -224,8 +223,8 @@ pub struct Config {
     pub catalog: steward_config::Catalog,
     pub hash: String,
     pub directory: Option<PathBuf>,
-    /// Whether callers without a token are let in.
-    pub access: AccessMode,
+    /// Who is let in.
+    pub access: steward_http::access::Access,
 }
 
 /// Serves until SIGINT or SIGTERM; SIGHUP reloads the configuration. The listener binds at

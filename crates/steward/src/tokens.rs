@@ -71,14 +71,7 @@ pub fn run(command: TokenCommand) -> anyhow::Result<()> {
             config,
             store,
         } => {
-            let loaded = steward_config::load(&config).map_err(|d| {
-                anyhow::anyhow!(
-                    "the configuration in {} has {} error(s) (steward validate {} lists them)",
-                    config.display(),
-                    d.len(),
-                    config.display()
-                )
-            })?;
+            let loaded = load(&config)?;
             let catalog = &loaded.catalog;
             let (kind, principal) = if sender {
                 for s in &service {
@@ -189,6 +182,91 @@ fn open(db: &str) -> anyhow::Result<Store> {
 fn time(t: Option<i64>) -> String {
     t.and_then(|t| jiff::Timestamp::from_second(t).ok())
         .map_or_else(|| "-".into(), |t| t.to_string())
+}
+
+#[derive(clap::Subcommand)]
+pub enum UserCommand {
+    /// Set a user's console password (argon2id), read from the terminal without echo, or
+    /// from stdin's first line when it is not a terminal; the user's sessions end.
+    SetPassword {
+        name: String,
+        /// The configuration directory: the user must be in it.
+        #[arg(long, default_value = "./steward.d")]
+        config: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// The shortest password taken (NIST SP 800-63B's floor).
+const MIN_PASSWORD: usize = 8;
+
+pub fn user(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::SetPassword {
+            name,
+            config,
+            store,
+        } => {
+            let loaded = load(&config)?;
+            if loaded.catalog.user(&name).is_none() {
+                bail!(
+                    "user `{name}` is not in the configuration in {}; add a steward/v1 User named `{name}` first",
+                    config.display()
+                );
+            }
+            let password = read_password(&name)?;
+            let chars = password.chars().count();
+            if chars < MIN_PASSWORD {
+                bail!("the password has {chars} characters; it needs at least {MIN_PASSWORD}");
+            }
+            if chars > 1024 {
+                bail!("the password has {chars} characters; at most 1024 are taken");
+            }
+            let hash = steward_store::hash_password(&password)?;
+            let now = jiff::Timestamp::now().as_second();
+            let s = open(&store.db)?;
+            let by = match std::env::var("USER") {
+                Ok(u) if !u.is_empty() => format!("cli:{u}"),
+                _ => "cli".into(),
+            };
+            s.transact(move |tx| {
+                tx.set_password(&name, &hash, now)?;
+                tx.audit(now, &by, "password.set", &format!("user:{name}"), "{}")
+            })?;
+            eprintln!("password set; the user's console sessions have ended");
+            Ok(())
+        }
+    }
+}
+
+fn read_password(name: &str) -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("password for {name}: "))?;
+        let again = rpassword::prompt_password("again: ")?;
+        if first != again {
+            bail!("the two passwords differ; nothing was set");
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    }
+}
+
+fn load(config: &std::path::Path) -> anyhow::Result<steward_config::Loaded> {
+    steward_config::load(config).map_err(|d| {
+        anyhow::anyhow!(
+            "the configuration in {} has {} error(s) (steward validate {} lists them)",
+            config.display(),
+            d.len(),
+            config.display()
+        )
+    })
 }
 
 #[derive(clap::Subcommand)]

@@ -16,7 +16,12 @@ fn config(dir: &Path) -> std::path::PathBuf {
 apiVersion: steward/v1
 kind: Team
 metadata: {name: web}
-spec: {members: []}
+spec: {members: [ann]}
+---
+apiVersion: steward/v1
+kind: User
+metadata: {name: ann}
+spec: {role: responder}
 ---
 apiVersion: steward/v1
 kind: Service

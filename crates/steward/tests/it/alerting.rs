@@ -35,17 +35,17 @@ spec: {{owner: web, tier: 1, escalationPolicy: web}}
 apiVersion: steward/v1
 kind: User
 metadata: {{name: ann}}
-spec: {{contacts: [{{type: webhook, url: "{a}"}}]}}
+spec: {{role: responder, contacts: [{{type: webhook, url: "{a}"}}]}}
 ---
 apiVersion: steward/v1
 kind: User
 metadata: {{name: bob}}
-spec: {{contacts: [{{type: webhook, url: "{b}"}}]}}
+spec: {{role: responder, contacts: [{{type: webhook, url: "{b}"}}]}}
 ---
 apiVersion: steward/v1
 kind: User
 metadata: {{name: cid}}
-spec: {{contacts: [{{type: webhook, url: "{c}"}}]}}
+spec: {{role: responder, contacts: [{{type: webhook, url: "{c}"}}]}}
 ---
 apiVersion: steward/v1
 kind: Schedule

@@ -2,7 +2,7 @@
 
 use crate::api::one_slo_config;
 use crate::support::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[test]
 fn validate_accepts_and_rejects_the_openslo_fixtures() {
@@ -70,7 +70,8 @@ fn slo_status_prints_a_table_and_json() {
         std::time::Duration::from_secs(5),
         |b| b["sli"]["total"] == json!(1000),
     );
-    let table = steward()
+    let table = server
+        .cli()
         .args(["slo", "status", "--server", &server.base])
         .output()
         .unwrap();
@@ -82,7 +83,8 @@ fn slo_status_prints_a_table_and_json() {
         lines[1].starts_with("api-availability  99.900%    30d     99.900%  0.000%"),
         "{text}"
     );
-    let json_out = steward()
+    let json_out = server
+        .cli()
         .args([
             "slo",
             "status",
@@ -96,12 +98,38 @@ fn slo_status_prints_a_table_and_json() {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&json_out.stdout).unwrap();
     assert_eq!(v["sli"]["good"], json!(999));
-    let missing = steward()
+    let missing = server
+        .cli()
         .args(["slo", "status", "nope", "--server", &server.base])
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no SLO named `nope`"));
+}
+
+/// Follows a one-time login link: the session cookie (`steward_session=…`) it sets.
+fn login_with_link(link: &str) -> String {
+    let resp = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .new_agent()
+        .get(link)
+        .call()
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        303,
+        "the link redirects to the console"
+    );
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("steward_session=") && !c.starts_with("steward_session=;"))
+        .and_then(|c| c.split(';').next())
+        .expect("the link sets a session cookie")
+        .to_string()
 }
 
 /// The demo's whole story: the budget burns, the page fires, and the notification lands at
@@ -118,13 +146,59 @@ fn demo_shows_a_budget_burn_and_a_delivered_page_within_two_minutes() {
             .unwrap(),
     );
     let stdout = child.0.stdout.take().unwrap();
-    let base = std::io::BufRead::lines(std::io::BufReader::new(stdout))
-        .map_while(Result::ok)
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok);
+    // The demo prints a one-time login link before it serves.
+    let link = lines
+        .by_ref()
+        .find_map(|l| {
+            l.strip_prefix("demo: log in to the console once at ")
+                .and_then(|l| l.split_whitespace().next())
+                .map(str::to_string)
+        })
+        .expect("the demo printed its login link");
+    let base = lines
         .find_map(|l| {
             l.strip_prefix("steward is serving on ")
                 .map(|a| a.trim_end_matches('/').to_string())
         })
         .expect("the demo printed its URL");
+    std::thread::spawn(move || lines.for_each(drop));
+    // The link's host is the --listen address, port 0 here: take the path to the real one.
+    let link = format!("{base}{}", &link[link.find("/login/once").unwrap()..]);
+    let session = login_with_link(&link);
+    // The link works once.
+    let again = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .new_agent()
+        .get(&link)
+        .call()
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 401);
+    let request = |method: &str, url: &str, _: Option<&str>| -> (u16, Value) {
+        let mut resp = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .get(url)
+            .header("cookie", &session)
+            .call()
+            .unwrap();
+        assert_eq!(method, "GET");
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    };
+    let get_text_of = |url: &str| -> String {
+        ureq::get(url)
+            .header("cookie", &session)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    };
     let started = std::time::Instant::now();
     let page = loop {
         let (status, slo) = request(

@@ -149,7 +149,7 @@ fn batch_total(n: u64) -> u64 {
 }
 
 /// Sends one batch (the oldest unacknowledged, or a new one) and books the answer.
-fn send_one(agent: &ureq::Agent, base: &str, ledger: &Mutex<Ledger>) {
+fn send_one(agent: &ureq::Agent, base: &str, token: &str, ledger: &Mutex<Ledger>) {
     let n = {
         let mut l = ledger.lock().unwrap();
         let waiting = l
@@ -170,6 +170,7 @@ fn send_one(agent: &ureq::Agent, base: &str, ledger: &Mutex<Ledger>) {
         .post(&format!("{base}/api/v1/samples"))
         .header("content-type", "application/json")
         .header("idempotency-key", &format!("fault-test-batch-{n}"))
+        .header("authorization", &format!("Bearer {token}"))
         .send(&batch_body(n));
     let mut l = ledger.lock().unwrap();
     l.in_flight.retain(|&m| m != n);
@@ -211,6 +212,7 @@ fn agent() -> ureq::Agent {
 /// Sends until `stop`, from `clients` threads.
 fn ingest_until(
     base: &str,
+    token: &str,
     ledger: &Arc<Mutex<Ledger>>,
     stop: &Arc<AtomicBool>,
     clients: usize,
@@ -218,10 +220,11 @@ fn ingest_until(
     (0..clients)
         .map(|_| {
             let (base, ledger, stop) = (base.to_string(), ledger.clone(), stop.clone());
+            let token = token.to_string();
             std::thread::spawn(move || {
                 let agent = agent();
                 while !stop.load(Ordering::Relaxed) {
-                    send_one(&agent, &base, &ledger);
+                    send_one(&agent, &base, &token, &ledger);
                 }
             })
         })
@@ -229,12 +232,12 @@ fn ingest_until(
 }
 
 /// Retries every unacknowledged batch until all are acknowledged.
-fn settle(base: &str, ledger: &Mutex<Ledger>, limit: Duration) {
+fn settle(base: &str, token: &str, ledger: &Mutex<Ledger>, limit: Duration) {
     let agent = agent();
     let started = Instant::now();
     while !ledger.lock().unwrap().unacknowledged.is_empty() {
         assert!(started.elapsed() < limit, "batches stayed unacknowledged");
-        send_one(&agent, base, ledger);
+        send_one(&agent, base, token, ledger);
         if !ledger.lock().unwrap().unacknowledged.is_empty() {
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -283,7 +286,7 @@ fn postgres_restarting_mid_ingest_loses_and_doubles_nothing() {
     let server = Server::start(&config, &pg.url());
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let stop = Arc::new(AtomicBool::new(false));
-    let clients = ingest_until(&server.base, &ledger, &stop, 4);
+    let clients = ingest_until(&server.base, &server.admin, &ledger, &stop, 4);
     std::thread::sleep(Duration::from_secs(2));
     let before_outage = ledger.lock().unwrap().acknowledged.len();
     assert!(
@@ -327,7 +330,12 @@ fn postgres_restarting_mid_ingest_loses_and_doubles_nothing() {
     for c in clients {
         c.join().unwrap();
     }
-    settle(&server.base, &ledger, Duration::from_secs(60));
+    settle(
+        &server.base,
+        &server.admin,
+        &ledger,
+        Duration::from_secs(60),
+    );
     server.wait_until_ready(Duration::from_secs(30));
     assert_counted_once(&server, &ledger);
     // And a restart of Steward agrees with what it counted.
@@ -351,7 +359,7 @@ fn sigkill_cycles(db: &str) {
     let mut server = Server::start(&config, db);
     for cycle in 0..20u64 {
         let stop = Arc::new(AtomicBool::new(false));
-        let clients = ingest_until(&server.base, &ledger, &stop, 4);
+        let clients = ingest_until(&server.base, &server.admin, &ledger, &stop, 4);
         // 0.3 to 1.2 s of sustained ingest, then SIGKILL while requests are in flight.
         std::thread::sleep(Duration::from_millis(300 + (cycle * 337) % 900));
         server.kill9();
@@ -363,7 +371,12 @@ fn sigkill_cycles(db: &str) {
     }
     // Batches in flight at a kill may or may not be stored: their retries, with the same key,
     // count them once either way.
-    settle(&server.base, &ledger, Duration::from_secs(60));
+    settle(
+        &server.base,
+        &server.admin,
+        &ledger,
+        Duration::from_secs(60),
+    );
     assert!(
         ledger.lock().unwrap().acknowledged.len() > 100,
         "too little was ingested to prove anything"

@@ -10,7 +10,7 @@ fn config(dir: &Path) -> std::path::PathBuf {
     let config = dir.join("config");
     std::fs::create_dir_all(&config).unwrap();
     let mut text = String::from(
-        "apiVersion: steward/v1\nkind: Team\nmetadata: {name: web}\nspec: {members: []}\n---\napiVersion: steward/v1\nkind: Service\nmetadata: {name: docs}\nspec: {owner: web, tier: 3}\n",
+        "apiVersion: steward/v1\nkind: Team\nmetadata: {name: web}\nspec: {members: [ann]}\n---\napiVersion: steward/v1\nkind: User\nmetadata: {name: ann}\nspec: {role: responder}\n---\napiVersion: steward/v1\nkind: User\nmetadata: {name: val}\nspec: {role: responder}\n---\napiVersion: steward/v1\nkind: Service\nmetadata: {name: docs}\nspec: {owner: web, tier: 3}\n",
     );
     for s in ["checkout", "search"] {
         text.push_str(&format!(
@@ -47,7 +47,8 @@ spec:
 }
 
 fn gate(server: &Server, args: &[&str]) -> (i32, String) {
-    let out = steward()
+    let out = server
+        .cli()
         .args(["gate", "check", "--server", &server.base])
         .args(args)
         .output()
@@ -236,7 +237,8 @@ fn an_error_budget_policy_freezes_early_refuses_fixes_and_an_override_is_audited
             "--duration",
             "2h",
         ])
-        .args(["--server", &server.base, "--user", "ann"])
+        .args(["--server", &server.base])
+        .env("STEWARD_TOKEN", server.token_of("ann"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -268,12 +270,20 @@ fn an_error_budget_policy_freezes_early_refuses_fixes_and_an_override_is_audited
             Some("the fix for incident 7")
         )
     );
-    // An override needs a reason and a person; checkout, without one, stays as it is.
-    let (status, body) = server.post(
+    // An override needs a reason, and an admin or a responder of the owning team: val
+    // responds, not for web.
+    let (status, body) = send_as(
+        &server,
+        "POST",
+        "val",
         "/api/v1/services/search/deploy-gate/overrides",
-        r#"{"reason": "x"}"#,
+        &json!({ "reason": "x" }),
     );
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "changing `search`'s gate or budget needs an admin or a responder of its owning team `web`"
+    );
     let (status, _) = server.post("/api/v1/services/search/deploy-gate/overrides", "{}");
     assert_eq!(status, 400);
     let (_, overrides) = server.get("/api/v1/services/search/deploy-gate/overrides");

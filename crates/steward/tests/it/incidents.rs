@@ -54,12 +54,12 @@ spec:
 apiVersion: steward/v1
 kind: User
 metadata: {{name: ann}}
-spec: {{contacts: [{{type: webhook, url: "{ann}"}}]}}
+spec: {{role: responder, contacts: [{{type: webhook, url: "{ann}"}}]}}
 ---
 apiVersion: steward/v1
 kind: User
 metadata: {{name: bob}}
-spec: {{contacts: [{{type: webhook, url: "{bob}"}}]}}
+spec: {{role: responder, contacts: [{{type: webhook, url: "{bob}"}}]}}
 ---
 apiVersion: steward/v1
 kind: EscalationPolicy
@@ -226,7 +226,7 @@ fn a_burning_slo_opens_an_incident_that_people_run_to_resolution_and_it_survives
     assert_eq!(status, 200, "{i}");
     assert_eq!(i["status"], "resolved");
     assert_eq!(i["acknowledged_by"], "user:ann");
-    assert_eq!(i["resolved_by"], "user:api");
+    assert_eq!(i["resolved_by"], "user:test-admin");
     let k = timeline_kinds(&i);
     let order = [
         "change",
@@ -455,7 +455,7 @@ fn incidents_declared_by_hand_take_roles_action_items_and_refuse_bad_input() {
     let (status, closed) = server.post(&path, r#"{"verified": "p99 of the slow query is 4 ms"}"#);
     assert_eq!(status, 200, "{closed}");
     assert_eq!(closed["status"], "closed");
-    assert_eq!(closed["closed_by"], "user:api");
+    assert_eq!(closed["closed_by"], "user:test-admin");
     let (_, overdue) = server.get("/api/v1/action-items?overdue=true");
     assert_eq!(overdue["action_items"], json!([]));
     let (code, text) = cli_as(&server, "ann", &["incident", "list"]);

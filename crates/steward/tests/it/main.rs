@@ -8,6 +8,7 @@ mod cli;
 mod faults;
 mod gate;
 mod incidents;
+mod login;
 mod no_missed_page;
 mod oncall;
 mod reload;

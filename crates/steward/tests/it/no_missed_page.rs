@@ -42,12 +42,12 @@ spec: {{owner: web, tier: 1, escalationPolicy: web, incidents: {{automatic: true
 apiVersion: steward/v1
 kind: User
 metadata: {{name: ann}}
-spec: {{contacts: [{{type: webhook, url: "{ann}"}}]}}
+spec: {{role: responder, contacts: [{{type: webhook, url: "{ann}"}}]}}
 ---
 apiVersion: steward/v1
 kind: User
 metadata: {{name: bob}}
-spec: {{contacts: [{{type: webhook, url: "{bob}"}}]}}
+spec: {{role: responder, contacts: [{{type: webhook, url: "{bob}"}}]}}
 ---
 apiVersion: steward/v1
 kind: EscalationPolicy

@@ -33,12 +33,12 @@ spec: {{owner: web, tier: 1, escalationPolicy: web}}
 apiVersion: steward/v1
 kind: User
 metadata: {{name: ann}}
-spec: {{timeZone: Europe/Berlin, contacts: [{{type: webhook, url: "{receiver}"}}]}}
+spec: {{role: responder, timeZone: Europe/Berlin, contacts: [{{type: webhook, url: "{receiver}"}}]}}
 ---
 apiVersion: steward/v1
 kind: User
 metadata: {{name: bob}}
-spec: {{contacts: [{{type: webhook, url: "{receiver}"}}]}}
+spec: {{role: responder, contacts: [{{type: webhook, url: "{receiver}"}}]}}
 ---
 apiVersion: steward/v1
 kind: Schedule
@@ -83,7 +83,8 @@ spec: {{kind: heartbeat, service: checkout, interval: 2s, key: {{value: {BEAT_KE
 fn cli(server: &Server, args: &[&str]) -> String {
     let out = steward()
         .args(args)
-        .args(["--server", &server.base, "--user", "ann"])
+        .args(["--server", &server.base])
+        .env("STEWARD_TOKEN", server.token_of("ann"))
         .output()
         .unwrap();
     assert!(
@@ -187,7 +188,8 @@ fn the_command_line_lists_acknowledges_and_resolves_alerts_and_manages_silences(
     ))
     .unwrap();
     assert_eq!(expired["state"], "expired");
-    let bad = steward()
+    let bad = server
+        .cli()
         .args(["silence", "add", "service", "--server", &server.base])
         .output()
         .unwrap();
@@ -374,7 +376,7 @@ fn the_console_shows_open_alerts_and_who_is_on_call_and_acknowledges() {
         alert_page.contains(&format!(r#"action="/alerts/{id}/ack""#)),
         "{alert_page}"
     );
-    let (status, _) = post_text(&format!("{}/alerts/{id}/ack", server.base), "");
+    let (status, _) = server.post_text(&format!("/alerts/{id}/ack"), "");
     assert_eq!(
         status, 200,
         "the button's POST is redirected back to the alert page"
@@ -527,8 +529,8 @@ fn email_notifications_go_through_the_smtp_relay_with_their_key_as_message_id() 
     let text = std::fs::read_to_string(config.join("steward.yaml"))
         .unwrap()
         .replace(
-            "metadata: {name: bob}\nspec: {contacts: [{type: webhook,",
-            "metadata: {name: bob}\nspec: {contacts: [{type: email, address: bob@example.com}, {type: webhook,",
+            "metadata: {name: bob}\nspec: {role: responder, contacts: [{type: webhook,",
+            "metadata: {name: bob}\nspec: {role: responder, contacts: [{type: email, address: bob@example.com}, {type: webhook,",
         );
     assert!(text.contains("bob@example.com"));
     std::fs::write(config.join("steward.yaml"), text).unwrap();

@@ -44,12 +44,12 @@ spec:
 apiVersion: steward/v1
 kind: User
 metadata: {{name: ann}}
-spec: {{contacts: [{{type: webhook, url: "{ann}"}}]}}
+spec: {{role: responder, contacts: [{{type: webhook, url: "{ann}"}}]}}
 ---
 apiVersion: steward/v1
 kind: User
 metadata: {{name: bob}}
-spec: {{contacts: [{{type: webhook, url: "{bob}"}}]}}
+spec: {{role: responder, contacts: [{{type: webhook, url: "{bob}"}}]}}
 ---
 apiVersion: steward/v1
 kind: EscalationPolicy
@@ -680,7 +680,7 @@ spec:
     // The kill switch: real runs are refused, rehearsals go on.
     let (code, text) = cli_as(
         &server,
-        "ann",
+        "test-admin",
         &[
             "runbook",
             "kill-switch",
@@ -701,7 +701,7 @@ spec:
     assert_eq!(status, 409);
     assert_eq!(
         body["error"]["message"],
-        "the runbook kill switch is on (set by user:ann: automation misbehaves)"
+        "the runbook kill switch is on (set by user:test-admin: automation misbehaves)"
     );
     let (code, text) = cli_as(&server, "ann", &["runbook", "rehearse", "slow"]);
     assert_eq!(code, 0, "{text}");
@@ -729,7 +729,7 @@ spec:
     );
     cli_as(
         &server,
-        "ann",
+        "test-admin",
         &["runbook", "kill-switch", "off", "--reason", "fixed"],
     );
     // Turned on while a program runs, the switch stops it.
@@ -745,14 +745,14 @@ spec:
     wait_run(&server, id, |r| r["steps"][0]["status"] == "running");
     cli_as(
         &server,
-        "ann",
+        "test-admin",
         &["runbook", "kill-switch", "on", "--reason", "stop it"],
     );
     let run = wait_run(&server, id, |r| r["status"] == "failed");
     assert_eq!(run["steps"][0]["status"], "killed");
     cli_as(
         &server,
-        "ann",
+        "test-admin",
         &["runbook", "kill-switch", "off", "--reason", "fixed"],
     );
 

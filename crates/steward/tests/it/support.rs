@@ -27,6 +27,48 @@ pub fn fixtures() -> PathBuf {
 pub struct Server {
     pub child: Child,
     pub base: String,
+    /// The configuration and store it serves, for `steward token create`.
+    pub config: PathBuf,
+    pub db: String,
+    /// An admin's API token: what [`Server::get`], [`Server::post`] and the like send.
+    pub admin: String,
+    /// Tokens made for users, by name.
+    tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+/// The user the tests act as when they do not say: the example's admin, or an admin this
+/// adds to a test's own configuration directory.
+pub fn test_admin(config: &Path) -> &'static str {
+    if config.canonicalize().ok() == example_config().canonicalize().ok() {
+        return "ana";
+    }
+    let file = config.join("zz-test-admin.yaml");
+    if config.is_dir() && !file.exists() {
+        std::fs::write(
+            &file,
+            "apiVersion: steward/v1\nkind: User\nmetadata: {name: test-admin}\nspec: {role: admin}\n",
+        )
+        .unwrap();
+    }
+    "test-admin"
+}
+
+/// `steward token create --user USER` on the store: the token.
+pub fn make_token(config: &Path, db: &str, user: &str) -> String {
+    let out = steward()
+        .args([
+            "token", "create", "--user", user, "--name", "test", "--db", db, "--config",
+        ])
+        .arg(config)
+        .env_remove("STEWARD_TOKEN")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "no token for {user}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 impl Server {
@@ -37,6 +79,7 @@ impl Server {
 
     /// [`Server::start`] with more `serve` arguments.
     pub fn start_with(config: &Path, db: &str, args: &[&str]) -> Server {
+        let admin = make_token(config, db, test_admin(config));
         let mut child = steward()
             .args(["serve", "--listen", "127.0.0.1:0", "--db", db, "--config"])
             .arg(config)
@@ -58,9 +101,44 @@ impl Server {
         let base = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("steward did not start listening within 30 s");
-        let server = Server { child, base };
+        let server = Server {
+            child,
+            base,
+            config: config.to_path_buf(),
+            db: db.to_string(),
+            admin,
+            tokens: Default::default(),
+        };
         server.wait_until_ready(Duration::from_secs(60));
         server
+    }
+
+    /// `steward` with the admin's token in `STEWARD_TOKEN`, for the commands that talk to
+    /// this server.
+    pub fn cli(&self) -> Command {
+        let mut c = steward();
+        c.env("STEWARD_TOKEN", &self.admin);
+        c
+    }
+
+    /// A token of `user` (made once per server).
+    pub fn token_of(&self, user: &str) -> String {
+        self.tokens
+            .lock()
+            .unwrap()
+            .entry(user.to_string())
+            .or_insert_with(|| make_token(&self.config, &self.db, user))
+            .clone()
+    }
+
+    /// A request with the admin's token; the answer as JSON.
+    pub fn send(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        request_with(
+            method,
+            &format!("{}{path}", self.base),
+            body,
+            Some(&self.admin),
+        )
     }
 
     /// Polls `/readyz` until it answers 200: the engine has read its store.
@@ -80,12 +158,16 @@ impl Server {
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
-        request("GET", &format!("{}{path}", self.base), None)
+        self.send("GET", path, None)
     }
 
     pub fn get_text(&self, path: &str) -> (u16, String) {
         let agent = agent();
-        let mut resp = agent.get(&format!("{}{path}", self.base)).call().unwrap();
+        let mut resp = agent
+            .get(&format!("{}{path}", self.base))
+            .header("authorization", &format!("Bearer {}", self.admin))
+            .call()
+            .unwrap();
         (
             resp.status().as_u16(),
             resp.body_mut().read_to_string().unwrap(),
@@ -93,11 +175,16 @@ impl Server {
     }
 
     pub fn post(&self, path: &str, body: &str) -> (u16, Value) {
-        request("POST", &format!("{}{path}", self.base), Some(body))
+        self.send("POST", path, Some(body))
     }
 
     pub fn post_patch(&self, path: &str, body: &str) -> (u16, Value) {
-        request("PATCH", &format!("{}{path}", self.base), Some(body))
+        self.send("PATCH", path, Some(body))
+    }
+
+    /// A POST whose answer need not be JSON, with the admin's token.
+    pub fn post_text(&self, path: &str, body: &str) -> (u16, String) {
+        post_text_with(&format!("{}{path}", self.base), body, Some(&self.admin))
     }
 
     /// A POST with `Authorization: Bearer KEY`; the body as text.
@@ -206,20 +293,12 @@ pub fn request_with(
         .limit(64 << 20)
         .read_to_string()
         .unwrap();
-    let value =
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+    };
     (status, value)
-}
-
-/// A GET whose answer need not be JSON (a console page).
-pub fn get_text_of(url: &str) -> String {
-    agent()
-        .get(url)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap()
 }
 
 /// An OpenSLO ratio SLO of `service` (a document with its leading `---`), counting pushed
@@ -247,13 +326,17 @@ spec:
     )
 }
 
-/// A POST whose answer need not be JSON.
+/// A POST whose answer need not be JSON, without a token (the inbound integrations).
 pub fn post_text(url: &str, body: &str) -> (u16, String) {
-    let mut resp = agent()
-        .post(url)
-        .header("content-type", "application/json")
-        .send(body)
-        .unwrap();
+    post_text_with(url, body, None)
+}
+
+pub fn post_text_with(url: &str, body: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = agent().post(url).header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", &format!("Bearer {t}"));
+    }
+    let mut resp = req.send(body).unwrap();
     (
         resp.status().as_u16(),
         resp.body_mut().read_to_string().unwrap(),
@@ -536,11 +619,13 @@ impl SmtpSink {
     }
 }
 
-/// Runs `steward ARGS --server BASE --user USER`: its exit code and what it printed.
+/// Runs `steward ARGS --server BASE` with a token of `user`: its exit code and what it
+/// printed.
 pub fn cli_as(server: &Server, user: &str, args: &[&str]) -> (i32, String) {
     let out = steward()
         .args(args)
-        .args(["--server", &server.base, "--user", user])
+        .args(["--server", &server.base])
+        .env("STEWARD_TOKEN", server.token_of(user))
         .output()
         .unwrap();
     (
@@ -553,8 +638,7 @@ pub fn cli_as(server: &Server, user: &str, args: &[&str]) -> (i32, String) {
     )
 }
 
-/// A JSON request made as `user` (the `X-Steward-User` header); the answer as JSON (null
-/// when it is not).
+/// A JSON request made with a token of `user`; the answer as JSON (null when it is not).
 pub fn send_as(
     server: &Server,
     method: &str,
@@ -566,7 +650,7 @@ pub fn send_as(
         .method(method)
         .uri(format!("{}{path}", server.base))
         .header("content-type", "application/json")
-        .header("x-steward-user", user)
+        .header("authorization", format!("Bearer {}", server.token_of(user)))
         .body(body.to_string())
         .unwrap();
     let mut resp = agent().run(req).unwrap();
