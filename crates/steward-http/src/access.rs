@@ -39,6 +39,11 @@ pub enum Need {
     Respond,
     /// An admin.
     Admin,
+    /// A viewer of the provider's staff: schedules, on-call, silences, the kill switch (a
+    /// customer's user is refused).
+    StaffRead,
+    /// A responder of the provider's staff: silences and schedule overrides.
+    StaffRespond,
 }
 
 /// Who is calling.
@@ -97,6 +102,11 @@ pub fn may_steer(
     catalog: &steward_config::Catalog,
     service: &str,
 ) -> Result<(), ApiError> {
+    if !who.scope().sees_service(catalog, service) {
+        return Err(ApiError::not_found(format!(
+            "there is no service `{service}`"
+        )));
+    }
     let owner = catalog.service(service).and_then(|s| s.owner.as_deref());
     let allowed = match who {
         Principal::Anonymous => true,
@@ -125,6 +135,166 @@ pub fn may_steer(
             None => format!("changing `{service}`'s gate or budget needs an admin (it has no owning team)"),
         },
     ))
+}
+
+/// What a caller may see: everything (the provider's staff), or one customer's services
+/// and what belongs to them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Scope {
+    #[default]
+    All,
+    Customer(String),
+}
+
+impl Principal {
+    /// The caller's scope: a customer's user sees its customer's only.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Principal::User {
+                customer: Some(c), ..
+            } => Scope::Customer(c.clone()),
+            _ => Scope::All,
+        }
+    }
+}
+
+impl Scope {
+    /// The customer whose objects are all the caller sees, if it is one's.
+    pub fn customer(&self) -> Option<&str> {
+        match self {
+            Scope::All => None,
+            Scope::Customer(c) => Some(c),
+        }
+    }
+
+    /// Whether an object that belongs to `customer` (its service's, as recorded) is seen.
+    pub fn sees(&self, customer: Option<&str>) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Customer(c) => customer == Some(c.as_str()),
+        }
+    }
+
+    /// Whether `service` (of the running catalog) is seen.
+    pub fn sees_service(&self, catalog: &steward_config::Catalog, service: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Customer(_) => {
+                self.sees(catalog.service(service).and_then(|s| s.customer.as_deref()))
+            }
+        }
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Scope {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Scope, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Principal>()
+            .map(Principal::scope)
+            .unwrap_or_default())
+    }
+}
+
+/// For a customer's user: whether the object a route's path names (its `{id}` or `{name}`)
+/// is its customer's. Another customer's object, the provider's own and one that does not
+/// exist all answer the same 404, so nothing tells them apart. A route whose object is not
+/// known here is refused to a customer's user (the safe default for a route added later).
+async fn object_in_scope(
+    app: &AppState,
+    scope: &Scope,
+    path: &str,
+    params: &[(String, String)],
+) -> Result<bool, ApiError> {
+    let Scope::Customer(_) = scope else {
+        return Ok(true);
+    };
+    let Some((_, value)) = params.first() else {
+        return Ok(true);
+    };
+    let engine = app.engine();
+    let catalog = engine.catalog();
+    let number = || value.parse::<i64>().ok();
+    let in_service = |service: &str| scope.sees_service(catalog, service);
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let kind = match segments.as_slice() {
+        ["api", "v1", kind, ..] | [kind, ..] => *kind,
+        [] => "",
+    };
+    let store = engine.store().clone();
+    let scope_c = scope.clone();
+    let stored = |what: &'static str| {
+        let store = store.clone();
+        let scope = scope_c.clone();
+        let id = number();
+        async move {
+            let Some(id) = id else { return Ok(false) };
+            crate::alerts::blocking(move || {
+                Ok(store.transact(move |tx| {
+                    let customer = match what {
+                        "alert" => tx.alert(id)?.map(|a| a.customer),
+                        "incident" => tx.incident(id)?.map(|i| i.customer),
+                        _ => match tx.action_item(id)? {
+                            Some(item) => tx.incident(item.incident)?.map(|i| i.customer),
+                            None => None,
+                        },
+                    };
+                    Ok(customer.is_some_and(|c| scope.sees(c.as_deref())))
+                })?)
+            })
+            .await
+        }
+    };
+    Ok(match kind {
+        "alerts" => stored("alert").await?,
+        "incidents" => stored("incident").await?,
+        "action-items" => stored("item").await?,
+        "slos" => engine
+            .snapshot()
+            .get(value)
+            .is_some_and(|r| in_service(&r.def.service)),
+        "services" => in_service(value),
+        "runbooks" => catalog
+            .runbook(value)
+            .is_some_and(|r| in_service(&r.service)),
+        "runs" => {
+            let Some(id) = number() else { return Ok(false) };
+            let run =
+                crate::alerts::blocking(move || Ok(store.transact(move |tx| tx.run(id))?)).await?;
+            run.is_some_and(|r| {
+                catalog
+                    .runbook(&r.runbook)
+                    .is_some_and(|rb| in_service(&rb.service))
+            })
+        }
+        "budget-adjustments" => {
+            let name = value.clone();
+            let stored =
+                crate::alerts::blocking(
+                    move || Ok(store.transact(move |tx| tx.adjustment(&name))?),
+                )
+                .await?;
+            match stored {
+                Some(a) => in_service(&a.service),
+                None => catalog
+                    .budget_adjustments
+                    .iter()
+                    .any(|a| a.name == *value && in_service(&a.service)),
+            }
+        }
+        "maintenance" => catalog
+            .maintenance
+            .iter()
+            .any(|m| m.name == *value && m.services.iter().all(|s| in_service(s))),
+        // Each user's own: the handler decides.
+        "tokens" => true,
+        _ => false,
+    })
 }
 
 /// Who made a change, as its records name them: the authenticated principal. A caller
@@ -423,11 +593,19 @@ pub fn decide(need: Need, who: &Principal, mode: AccessMode) -> Result<(), (Stat
                 _ => at_least(who, Role::Responder),
             };
         }
-        Need::Metrics | Need::Read => Role::Viewer,
-        Need::Respond => Role::Responder,
+        Need::Metrics | Need::Read | Need::StaffRead => Role::Viewer,
+        Need::Respond | Need::StaffRespond => Role::Responder,
         Need::Admin => Role::Admin,
     };
-    at_least(who, least)
+    at_least(who, least)?;
+    let staff_only = matches!(need, Need::Metrics | Need::StaffRead | Need::StaffRespond);
+    if staff_only && who.scope() != Scope::All {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "a customer's user does not see the provider's schedules, silences, metrics or kill switch".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn at_least(who: &Principal, least: Role) -> Result<(), (StatusCode, String)> {
@@ -457,6 +635,7 @@ fn at_least(who: &Principal, least: Role) -> Result<(), (StatusCode, String)> {
 async fn check(
     State(Gate { app, table }): State<Gate>,
     matched: Option<MatchedPath>,
+    params: Result<axum::extract::RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
     mut req: Request,
     next: Next,
 ) -> Response {
@@ -494,6 +673,25 @@ async fn check(
     };
     match decide(rule.need, &who, app.access) {
         Ok(()) => {
+            let scope = who.scope();
+            if scope != Scope::All {
+                let params: Vec<(String, String)> = params.as_ref().map_or_else(
+                    |_| Vec::new(),
+                    |p| {
+                        p.iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect()
+                    },
+                );
+                match object_in_scope(&app, &scope, rule.path, &params).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        // The same answer whether it is another customer's or none at all.
+                        return ApiError::not_found("there is no such object").into_response();
+                    }
+                    Err(e) => return e.into_response(),
+                }
+            }
             if let Some(csrf) = csrf {
                 if !matches!(*req.method(), Method::GET | Method::HEAD) {
                     req = match csrf_holds(req, &csrf).await {

@@ -41,11 +41,13 @@ fn adjustment_json(
 
 /// `GET /api/v1/budget-adjustments`: every adjustment as it applies, with its intervals
 /// (the last 100 of them).
-pub async fn list(State(app): State<AppState>) -> Json<Value> {
-    let all: Vec<Value> = app
-        .engine()
+pub async fn list(State(app): State<AppState>, scope: crate::access::Scope) -> Json<Value> {
+    let engine = app.engine();
+    let catalog = engine.catalog();
+    let all: Vec<Value> = engine
         .exclusions()
         .iter()
+        .filter(|e| scope.sees_service(catalog, &e.adjustment.service))
         .map(|e| adjustment_json(&e.adjustment, e.source, &e.objectives, &e.intervals))
         .collect();
     Json(json!({ "budget_adjustments": all }))

@@ -1,6 +1,6 @@
 //! Alerts, silences, dead letters and on-call, under `/api/v1`.
 
-use crate::access::Actor;
+use crate::access::{Actor, Scope};
 use crate::error::ApiError;
 use crate::slos::rfc3339;
 use crate::AppState;
@@ -184,11 +184,13 @@ fn status_filter(s: &str) -> Result<AlertFilter, ApiError> {
 /// `GET /api/v1/alerts?status=open|acknowledged|resolved|unresolved|all&service=NAME&limit=N`
 pub async fn list(
     State(app): State<AppState>,
+    scope: Scope,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(&raw);
     let mut filter = status_filter(q.get("status").map_or("all", String::as_str))?;
     filter.service = q.get("service").cloned();
+    filter.customer = scope.customer().map(str::to_string);
     filter.limit = match q.get("limit") {
         None => Some(500),
         Some(l) => Some(
@@ -222,6 +224,7 @@ pub fn parse_id(id: &str, what: &str) -> Result<i64, ApiError> {
 /// `GET /api/v1/alerts/{id}`: the alert, its history and its notifications.
 pub async fn get(
     State(app): State<AppState>,
+    scope: Scope,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "alert")?;
@@ -236,7 +239,11 @@ pub async fn get(
         .iter()
         .map(|e| json!({ "at": rfc3339(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail }))
         .collect();
-    body["notifications"] = messages.iter().map(message_json).collect();
+    // Where notifications went are the provider's people's contacts: not a customer's to see.
+    body["notifications"] = match scope {
+        Scope::All => messages.iter().map(message_json).collect(),
+        Scope::Customer(_) => json!([]),
+    };
     body["runbook"] = json!(app
         .engine()
         .catalog()

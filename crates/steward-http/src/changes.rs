@@ -60,6 +60,7 @@ fn short_text(v: &Value, what: &str, max: usize) -> Result<Option<String>, ApiEr
 pub async fn add(
     State(app): State<AppState>,
     Actor(by): Actor,
+    scope: crate::access::Scope,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let b = json_body(&body)?;
@@ -68,8 +69,8 @@ pub async fn add(
         .ok_or_else(|| bad("a change needs a service"))?
         .to_string();
     let customer = match app.engine().catalog().service(&service) {
-        Some(s) => s.customer.clone(),
-        None => return Err(bad(format!("service `{service}` is not in the catalog"))),
+        Some(s) if scope.sees(s.customer.as_deref()) => s.customer.clone(),
+        _ => return Err(bad(format!("service `{service}` is not in the catalog"))),
     };
     let kind = one_of(&b["kind"], "kind", ChangeKind::ALL, None)?;
     let status = one_of(
@@ -127,6 +128,7 @@ pub async fn add(
 /// `GET /api/v1/changes?service=NAME`: the last 30 days' changes, newest first.
 pub async fn list(
     State(app): State<AppState>,
+    scope: crate::access::Scope,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(&raw);
@@ -135,7 +137,13 @@ pub async fn list(
     let store = app.engine().store().clone();
     let changes = blocking(move || {
         Ok(store.transact(move |tx| {
-            tx.changes(service.as_deref(), t - 30 * 86_400, t + 86_400, 1000)
+            tx.changes_of(
+                service.as_deref(),
+                scope.customer(),
+                t - 30 * 86_400,
+                t + 86_400,
+                1000,
+            )
         })?)
     })
     .await?;

@@ -1,7 +1,7 @@
 //! Incidents: declare, list, show, move on (ack, mitigate, resolve), notes and status
 //! updates, roles, edits, and action items.
 
-use crate::access::Actor;
+use crate::access::{Actor, Scope};
 use crate::alerts::{
     alert_json, bad, blocking, json_body, now, opt_time, parse_id, parse_time, query,
 };
@@ -133,12 +133,18 @@ async fn view(app: &AppState, id: i64) -> Result<Value, ApiError> {
 pub async fn declare(
     State(app): State<AppState>,
     Actor(by): Actor,
+    scope: Scope,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let b = json_body(&body)?;
     let title = text(&b, "title", MAX_TITLE)?;
     let sev = severity(&b["severity"])?;
     let service = text(&b, "service", 255)?;
+    if !scope.sees_service(app.engine().catalog(), &service) {
+        return Err(ApiError::not_found(format!(
+            "there is no service `{service}`"
+        )));
+    }
     let impact = opt_time_field(&b, "impact_started")?;
     let commander = match &b["commander"] {
         Value::Null => None,
@@ -170,6 +176,7 @@ pub async fn declare(
 /// `GET /api/v1/incidents?status=open|all&service=NAME`: newest first (open ones by default).
 pub async fn list(
     State(app): State<AppState>,
+    scope: Scope,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(&raw);
@@ -181,7 +188,9 @@ pub async fn list(
     let service = q.get("service").cloned();
     let store = app.engine().store().clone();
     let list = blocking(move || {
-        Ok(store.transact(move |tx| tx.incidents(open, service.as_deref(), 1000))?)
+        Ok(store.transact(move |tx| {
+            tx.incidents_of(open, service.as_deref(), scope.customer(), 1000)
+        })?)
     })
     .await?;
     Ok(Json(json!({
@@ -371,6 +380,7 @@ pub async fn add_item(
 /// `GET /api/v1/action-items?incident=ID` or `?overdue=true`; open ones otherwise.
 pub async fn items(
     State(app): State<AppState>,
+    scope: Scope,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(&raw);
@@ -390,8 +400,33 @@ pub async fn items(
         Some(v) => return Err(bad(format!("overdue `{v}` is not true or false"))),
     };
     let store = app.engine().store().clone();
-    let list =
-        blocking(move || Ok(store.transact(move |tx| tx.action_items(incident, overdue))?)).await?;
+    let list = blocking(move || {
+        Ok(store.transact(move |tx| {
+            let mut items = tx.action_items(incident, overdue)?;
+            if scope != Scope::All {
+                // Only the items of the customer's own incidents.
+                let mut seen = std::collections::HashMap::new();
+                let mut kept = Vec::with_capacity(items.len());
+                for item in items {
+                    let ours = match seen.get(&item.incident) {
+                        Some(o) => *o,
+                        None => {
+                            let c = tx.incident(item.incident)?.and_then(|i| i.customer);
+                            let o = scope.sees(c.as_deref());
+                            seen.insert(item.incident, o);
+                            o
+                        }
+                    };
+                    if ours {
+                        kept.push(item);
+                    }
+                }
+                items = kept;
+            }
+            Ok(items)
+        })?)
+    })
+    .await?;
     Ok(Json(json!({
         "action_items": list.iter().map(item_json).collect::<Vec<_>>()
     })))

@@ -63,9 +63,19 @@ pub async fn post_samples(
     };
     let engine = app.engine().clone();
     // A sender's token posts for its own services' SLOs only.
+    // A customer's user posts for its customer's services only.
     let only = match who {
         Some(axum::Extension(crate::access::Principal::Sender { services, .. })) => Some(services),
-        _ => None,
+        Some(axum::Extension(p)) => p.scope().customer().map(|c| {
+            engine
+                .catalog()
+                .services
+                .iter()
+                .filter(|s| s.customer.as_deref() == Some(c))
+                .map(|s| s.name.clone())
+                .collect()
+        }),
+        None => None,
     };
     // Decoding, checking and storing block: they run off the async workers, holding the
     // permit even if the client goes away meanwhile.

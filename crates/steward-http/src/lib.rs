@@ -103,17 +103,17 @@ pub fn routes(
         )
         .get("/api/v1/runs/{id}", Read, runbooks::run)
         .post("/api/v1/runs/{id}/approve", Respond, runbooks::approve)
-        .get("/api/v1/kill-switch", Read, runbooks::kill_switch)
+        .get("/api/v1/kill-switch", StaffRead, runbooks::kill_switch)
         .put("/api/v1/kill-switch", Admin, runbooks::set_kill_switch)
         .get("/api/v1/alerts", Read, alerts::list)
         .get("/api/v1/alerts/{id}", Read, alerts::get)
         .post("/api/v1/alerts/{id}/ack", Respond, alerts::ack)
         .post("/api/v1/alerts/{id}/resolve", Respond, alerts::resolve)
-        .get("/api/v1/silences", Read, alerts::list_silences)
-        .post("/api/v1/silences", Respond, alerts::add_silence)
+        .get("/api/v1/silences", StaffRead, alerts::list_silences)
+        .post("/api/v1/silences", StaffRespond, alerts::add_silence)
         .post(
             "/api/v1/silences/{id}/expire",
-            Respond,
+            StaffRespond,
             alerts::expire_silence,
         )
         .get("/api/v1/notifications/dead", Admin, alerts::dead_letters)
@@ -122,16 +122,20 @@ pub fn routes(
             Admin,
             alerts::retry_dead_letter,
         )
-        .get("/api/v1/oncall", Read, alerts::oncall)
-        .get("/api/v1/schedules/{name}/gaps", Read, alerts::gaps)
+        .get("/api/v1/oncall", StaffRead, alerts::oncall)
+        .get("/api/v1/schedules/{name}/gaps", StaffRead, alerts::gaps)
         .post(
             "/api/v1/schedules/{name}/overrides",
-            Respond,
+            StaffRespond,
             alerts::add_override,
         )
-        .delete("/api/v1/overrides/{id}", Respond, alerts::delete_override)
-        .get("/api/v1/schedules/{name}/ical", Read, ical::schedule)
-        .get("/api/v1/users/{name}/ical", Read, ical::user)
+        .delete(
+            "/api/v1/overrides/{id}",
+            StaffRespond,
+            alerts::delete_override,
+        )
+        .get("/api/v1/schedules/{name}/ical", StaffRead, ical::schedule)
+        .get("/api/v1/users/{name}/ical", StaffRead, ical::user)
         .get("/api/v1/incidents", Read, incidents::list)
         .post("/api/v1/incidents", Respond, incidents::declare)
         .get("/api/v1/incidents/{id}", Read, incidents::get)

@@ -1,6 +1,7 @@
 //! `GET /`: the SLO overview, server-rendered, readable at a glance at 3am.
 
 use crate::access::Actor;
+use crate::access::Scope;
 use crate::error::ApiError;
 use crate::login::Csrf;
 use crate::slos::rfc3339;
@@ -142,20 +143,26 @@ fn card(out: &mut String, r: &SloReport, curve: &[(i64, f64)], excluded: &[(Stri
     );
 }
 
-pub async fn index(State(app): State<AppState>, csrf: Csrf) -> Result<Html<String>, ApiError> {
+pub async fn index(
+    State(app): State<AppState>,
+    csrf: Csrf,
+    scope: Scope,
+) -> Result<Html<String>, ApiError> {
     // Drawing every card is heavy: it runs off the async workers.
-    tokio::task::spawn_blocking(move || Html(render(&app, &csrf)))
+    tokio::task::spawn_blocking(move || Html(render(&app, &csrf, &scope)))
         .await
         .map_err(|e| ApiError::internal(format!("drawing the console failed: {e}")))
 }
 
 /// Open alerts, newest first, and who is on call now and next for every schedule.
-fn alerts_and_oncall(app: &AppState, out: &mut String) {
+fn alerts_and_oncall(app: &AppState, out: &mut String, scope: &Scope) {
     let now = jiff::Timestamp::now().as_second();
+    let customer = scope.customer().map(str::to_string);
+    let of = customer.clone();
     if let Ok(incidents) = app
         .engine()
         .store()
-        .transact(|tx| tx.incidents(true, None, 50))
+        .transact(move |tx| tx.incidents_of(true, None, of.as_deref(), 50))
     {
         if !incidents.is_empty() {
             out.push_str(r#"<section class="panel"><h2>Open incidents</h2><table class="list"><tr><th>id</th><th>severity</th><th>service</th><th>title</th><th>started</th><th>status</th></tr>"#);
@@ -177,6 +184,7 @@ fn alerts_and_oncall(app: &AppState, out: &mut String) {
     let alerts = app.engine().store().transact(|tx| {
         tx.alerts(&steward_store::AlertFilter {
             unresolved: true,
+            customer,
             limit: Some(50),
             ..Default::default()
         })
@@ -218,7 +226,8 @@ fn alerts_and_oncall(app: &AppState, out: &mut String) {
     }
     let engine = app.engine();
     let catalog = engine.catalog();
-    if catalog.schedules.is_empty() {
+    // Schedules are the provider's staff's: a customer's user does not see them.
+    if catalog.schedules.is_empty() || *scope != Scope::All {
         return;
     }
     let overrides = app
@@ -250,11 +259,15 @@ fn alerts_and_oncall(app: &AppState, out: &mut String) {
     out.push_str("</table></section>");
 }
 
-fn render(app: &AppState, csrf: &Csrf) -> String {
+fn render(app: &AppState, csrf: &Csrf, scope: &Scope) -> String {
     let snap = app.engine().snapshot();
+    let engine = app.engine();
+    let seen = |r: &SloReport| scope.sees_service(engine.catalog(), &r.def.service);
     let mut body = String::new();
-    alerts_and_oncall(app, &mut body);
-    let mut sorted: Vec<(&SloReport, &BudgetCurve)> = snap.slos_with_curves().collect();
+    alerts_and_oncall(app, &mut body, scope);
+    let mut sorted: Vec<(&SloReport, &BudgetCurve)> =
+        snap.slos_with_curves().filter(|(r, _)| seen(r)).collect();
+    let shown = sorted.len();
     // What burns comes first: pages, then tickets, then the least budget left.
     sorted.sort_by(|(a, _), (b, _)| {
         let rank = |r: &SloReport| {
@@ -296,12 +309,12 @@ fn render(app: &AppState, csrf: &Csrf) -> String {
             excluded.get(r.def.name.as_str()).unwrap_or(&none),
         );
     }
-    if snap.is_empty() {
+    if shown == 0 {
         body.push_str("<p>No SLOs are configured. Add OpenSLO documents to the config directory and reload.</p>");
     }
     let firing = snap
         .slos()
-        .filter(|r| r.status.alerts.iter().any(|a| a.firing))
+        .filter(|r| seen(r) && r.status.alerts.iter().any(|a| a.firing))
         .count();
     format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta http-equiv="refresh" content="10"><title>Steward · {n} SLOs{burning}</title><style>{CSS}</style></head>
@@ -314,7 +327,7 @@ fn render(app: &AppState, csrf: &Csrf) -> String {
                 csrf.field()
             )
         },
-        n = snap.len(),
+        n = shown,
         burning = if firing > 0 {
             format!(" · {firing} burning")
         } else {
@@ -348,6 +361,7 @@ pub async fn alert(
     State(app): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
     csrf: Csrf,
+    scope: Scope,
 ) -> Result<Html<String>, ApiError> {
     let id: i64 = id
         .parse()
@@ -358,6 +372,12 @@ pub async fn alert(
     })
     .await?;
     let a = alert.ok_or_else(|| ApiError::not_found(format!("there is no alert {id}")))?;
+    // Where notifications went are the provider's people's contacts.
+    let messages = if scope == Scope::All {
+        messages
+    } else {
+        Vec::new()
+    };
     let mut rows = String::new();
     for e in &history {
         let _ = write!(

@@ -75,15 +75,19 @@ fn with_rehearsal(r: &Runbook, last: Option<i64>, t: i64) -> Value {
 }
 
 /// `GET /api/v1/runbooks`: every runbook, with when it was last rehearsed.
-pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(app): State<AppState>,
+    scope: crate::access::Scope,
+) -> Result<Json<Value>, ApiError> {
     let last = rehearsals(&app).await?;
     let t = now();
+    let engine = app.engine();
+    let catalog = engine.catalog();
     Ok(Json(json!({
-        "runbooks": app
-            .engine()
-            .catalog()
+        "runbooks": catalog
             .runbooks
             .iter()
+            .filter(|r| scope.sees_service(catalog, &r.service))
             .map(|r| with_rehearsal(r, last.get(&r.name).copied(), t))
             .collect::<Vec<_>>()
     })))
@@ -160,6 +164,7 @@ pub async fn start(
     State(app): State<AppState>,
     Path(name): Path<String>,
     Actor(by): Actor,
+    scope: crate::access::Scope,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let b = if body.is_empty() {
@@ -215,6 +220,35 @@ pub async fn start(
         Value::Bool(true) => RunMode::DryRun,
         _ => return Err(bad("dry_run must be true or false")),
     };
+    if scope.customer().is_some() {
+        // A customer's user runs for its own alerts and incidents only.
+        let (store, s, (alert, incident)) = (
+            app.engine().store().clone(),
+            scope.clone(),
+            (subject.alert, subject.incident),
+        );
+        let ours = blocking(move || {
+            Ok(store.transact(move |tx| {
+                let a = match alert {
+                    Some(id) => tx.alert(id)?.is_some_and(|a| s.sees(a.customer.as_deref())),
+                    None => true,
+                };
+                let i = match incident {
+                    Some(id) => tx
+                        .incident(id)?
+                        .is_some_and(|i| s.sees(i.customer.as_deref())),
+                    None => true,
+                };
+                Ok(a && i)
+            })?)
+        })
+        .await?;
+        if !ours {
+            return Err(ApiError::not_found(
+                "there is no such alert or incident to run for",
+            ));
+        }
+    }
     let alerting = app.engine().alerting.clone();
     let who = by.clone();
     let run = blocking(move || Ok(alerting.start_run(&name, subject, mode, who, now())?)).await?;

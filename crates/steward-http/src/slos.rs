@@ -143,14 +143,19 @@ pub fn excluded_by_slo(app: &AppState) -> std::collections::HashMap<String, Vec<
     out
 }
 
-pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(app): State<AppState>,
+    scope: crate::access::Scope,
+) -> Result<Json<Value>, ApiError> {
     ready(&app)?;
     // Every SLO's figures: built off the async workers.
     tokio::task::spawn_blocking(move || {
         let snap = app.engine().snapshot();
         let mut excluded = excluded_by_slo(&app);
+        let engine = app.engine();
         let slos: Vec<Value> = snap
             .slos()
+            .filter(|r| scope.sees_service(engine.catalog(), &r.def.service))
             .map(|r| {
                 let mut v = slo_json(r, snap.at);
                 v["excluded"] = json!(excluded.remove(&r.def.name).unwrap_or_default());

@@ -15,6 +15,114 @@ metadata: {name: shop-team}
 spec: {members: [rick]}
 ---
 apiVersion: steward/v1
+kind: Customer
+metadata: {name: acme}
+spec: {}
+---
+apiVersion: steward/v1
+kind: Customer
+metadata: {name: globex}
+spec: {}
+---
+apiVersion: steward/v1
+kind: Team
+metadata: {name: team-a}
+spec: {members: [carl]}
+---
+apiVersion: steward/v1
+kind: Team
+metadata: {name: team-b}
+spec: {members: [rick]}
+---
+apiVersion: steward/v1
+kind: User
+metadata: {name: cara}
+spec: {customer: acme}
+---
+apiVersion: steward/v1
+kind: User
+metadata: {name: carl}
+spec: {role: responder, customer: acme}
+---
+apiVersion: steward/v1
+kind: Service
+metadata: {name: svc-a}
+spec: {owner: team-a, tier: 2, customer: acme}
+---
+apiVersion: steward/v1
+kind: Service
+metadata: {name: svc-b}
+spec: {owner: team-b, tier: 2, customer: globex}
+---
+apiVersion: steward/v1
+kind: Integration
+metadata: {name: hook}
+spec: {kind: webhook, key: {value: key-of-the-hook-0123456789}}
+---
+apiVersion: steward/v1
+kind: Schedule
+metadata: {name: primary}
+spec:
+  layers:
+    - {name: all, participants: [ada, rick], shift: 1w, start: \"2020-01-06\"}
+---
+apiVersion: steward/v1
+kind: Runbook
+metadata: {name: rb-a}
+spec:
+  service: svc-a
+  steps: [{name: look at the dashboard}]
+---
+apiVersion: steward/v1
+kind: Runbook
+metadata: {name: rb-b}
+spec:
+  service: svc-b
+  steps: [{name: look at the b-secret dashboard}]
+---
+apiVersion: steward/v1
+kind: MaintenanceWindow
+metadata: {name: mw-a}
+spec: {services: [svc-a], start: \"2026-01-04T03:00\", duration: 1h, repeat: weekly, days: [sunday], timeZone: Europe/Berlin}
+---
+apiVersion: steward/v1
+kind: MaintenanceWindow
+metadata: {name: mw-b}
+spec: {services: [svc-b], start: \"2026-01-04T03:00\", duration: 1h, repeat: weekly, days: [sunday], timeZone: Europe/Berlin}
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: slo-a}
+spec:
+  service: svc-a
+  indicator:
+    metadata: {name: slo-a-requests}
+    spec:
+      ratioMetric:
+        counter: true
+        good: {metricSource: {type: steward, spec: {}}}
+        total: {metricSource: {type: steward, spec: {}}}
+  timeWindow: [{duration: 30d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{target: 0.999}]
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: slo-b}
+spec:
+  service: svc-b
+  indicator:
+    metadata: {name: slo-b-requests}
+    spec:
+      ratioMetric:
+        counter: true
+        good: {metricSource: {type: steward, spec: {}}}
+        total: {metricSource: {type: steward, spec: {}}}
+  timeWindow: [{duration: 30d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{target: 0.999}]
+---
+apiVersion: steward/v1
 kind: User
 metadata: {name: vera}
 spec: {}
@@ -27,7 +135,7 @@ spec: {role: responder}
 apiVersion: steward/v1
 kind: User
 metadata: {name: ada}
-spec: {role: admin}
+spec: {role: admin, contacts: [{type: webhook, url: \"https://hooks.staff.example/ada\"}]}
 ---
 apiVersion: steward/v1
 kind: Service
@@ -115,23 +223,23 @@ const EXPECTED: &[(&str, &str, Need)] = {
         ("POST", "/api/v1/runbooks/{name}/rehearse", Respond),
         ("GET", "/api/v1/runs/{id}", Read),
         ("POST", "/api/v1/runs/{id}/approve", Respond),
-        ("GET", "/api/v1/kill-switch", Read),
+        ("GET", "/api/v1/kill-switch", StaffRead),
         ("PUT", "/api/v1/kill-switch", Admin),
         ("GET", "/api/v1/alerts", Read),
         ("GET", "/api/v1/alerts/{id}", Read),
         ("POST", "/api/v1/alerts/{id}/ack", Respond),
         ("POST", "/api/v1/alerts/{id}/resolve", Respond),
-        ("GET", "/api/v1/silences", Read),
-        ("POST", "/api/v1/silences", Respond),
-        ("POST", "/api/v1/silences/{id}/expire", Respond),
+        ("GET", "/api/v1/silences", StaffRead),
+        ("POST", "/api/v1/silences", StaffRespond),
+        ("POST", "/api/v1/silences/{id}/expire", StaffRespond),
         ("GET", "/api/v1/notifications/dead", Admin),
         ("POST", "/api/v1/notifications/{id}/retry", Admin),
-        ("GET", "/api/v1/oncall", Read),
-        ("GET", "/api/v1/schedules/{name}/gaps", Read),
-        ("POST", "/api/v1/schedules/{name}/overrides", Respond),
-        ("DELETE", "/api/v1/overrides/{id}", Respond),
-        ("GET", "/api/v1/schedules/{name}/ical", Read),
-        ("GET", "/api/v1/users/{name}/ical", Read),
+        ("GET", "/api/v1/oncall", StaffRead),
+        ("GET", "/api/v1/schedules/{name}/gaps", StaffRead),
+        ("POST", "/api/v1/schedules/{name}/overrides", StaffRespond),
+        ("DELETE", "/api/v1/overrides/{id}", StaffRespond),
+        ("GET", "/api/v1/schedules/{name}/ical", StaffRead),
+        ("GET", "/api/v1/users/{name}/ical", StaffRead),
         ("GET", "/api/v1/incidents", Read),
         ("POST", "/api/v1/incidents", Respond),
         ("GET", "/api/v1/incidents/{id}", Read),
@@ -183,8 +291,8 @@ const EXPECTED: &[(&str, &str, Need)] = {
 struct Served {
     base: String,
     table: Vec<steward_http::access::Rule>,
-    /// Tokens: the sender's, vera's (viewer), rick's (responder), ada's (admin); and a
-    /// revoked and an expired one of ada's.
+    /// Tokens: the sender's, vera's (viewer), rick's (responder), ada's (admin), cara's
+    /// (acme's viewer), carl's (acme's responder); and a revoked and an expired one of ada's.
     tokens: Vec<String>,
     revoked: String,
     expired: String,
@@ -221,6 +329,8 @@ fn serve() -> Served {
         (TokenKind::User, "vera"),
         (TokenKind::User, "rick"),
         (TokenKind::User, "ada"),
+        (TokenKind::User, "cara"),
+        (TokenKind::User, "carl"),
     ] {
         tokens.push(make(kind, who, None).1);
     }
@@ -335,8 +445,8 @@ fn each_caller_gets_exactly_what_its_role_allows_on_every_route() {
         match need {
             Need::Anyone | Need::OwnKey => [true; 5],
             Need::Samples => [false, true, false, true, true],
-            Need::Metrics | Need::Read => [false, false, true, true, true],
-            Need::Respond => [false, false, false, true, true],
+            Need::Metrics | Need::Read | Need::StaffRead => [false, false, true, true, true],
+            Need::Respond | Need::StaffRespond => [false, false, false, true, true],
             Need::Admin => [false, false, false, false, true],
         }
     };
@@ -562,4 +672,248 @@ fn an_integration_key_reads_only_its_own_integrations_alerts() {
     assert!(read(a).contains("SecretOfA"));
     let seen_by_b = read(b);
     assert_eq!(seen_by_b, "[]", "prom-b's key read prom-a's alerts");
+}
+
+/// A request with a JSON body: status and the body as text.
+fn send(method: &str, url: &str, token: &str, body: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let req = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .body(body.to_string())
+        .unwrap();
+    let mut resp = agent.run(req).unwrap();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    (resp.status().as_u16(), text)
+}
+
+/// The objects of one customer the matrix acts on: by the kind a path names.
+struct Objects {
+    alert: i64,
+    incident: i64,
+    item: i64,
+    run: i64,
+    suffix: &'static str,
+}
+
+impl Objects {
+    /// Makes them as the admin: an alert, an incident with an action item, a change, a
+    /// budget adjustment and a rehearsal run, of service `svc-{suffix}`.
+    fn make(s: &Served, suffix: &'static str, text: &str) -> Objects {
+        let admin = &s.tokens[3];
+        let json = |r: (u16, String)| -> serde_json::Value {
+            assert!(r.0 < 300, "{} {}", r.0, r.1);
+            serde_json::from_str(&r.1).unwrap()
+        };
+        let url = |p: &str| format!("{}{p}", s.base);
+        let (status, body) = send(
+            "POST",
+            &url("/api/v1/integrations/webhook"),
+            "key-of-the-hook-0123456789",
+            &serde_json::json!({ "dedup_key": format!("{text}-alert"), "summary": format!("{text} alert summary"), "severity": "page", "service": format!("svc-{suffix}") }).to_string(),
+        );
+        assert_eq!(status, 202, "{body}");
+        let alerts = json(send("GET", &url("/api/v1/alerts"), admin, ""));
+        let alert = alerts["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["dedup_key"] == format!("{text}-alert"))
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let incident = json(send(
+            "POST",
+            &url("/api/v1/incidents"),
+            admin,
+            &serde_json::json!({ "title": format!("{text} incident"), "severity": "SEV2", "service": format!("svc-{suffix}") }).to_string(),
+        ))["id"]
+            .as_i64()
+            .unwrap();
+        let item = json(send(
+            "POST",
+            &url(&format!("/api/v1/incidents/{incident}/action-items")),
+            admin,
+            &serde_json::json!({ "title": format!("{text} item"), "owner": "ada" }).to_string(),
+        ))["id"]
+            .as_i64()
+            .unwrap();
+        json(send(
+            "POST",
+            &url("/api/v1/changes"),
+            admin,
+            &serde_json::json!({ "service": format!("svc-{suffix}"), "kind": "deploy", "version": format!("{text}-v1") }).to_string(),
+        ));
+        json(send(
+            "POST",
+            &url("/api/v1/budget-adjustments"),
+            admin,
+            &serde_json::json!({ "name": format!("adj-{suffix}"), "description": format!("{text} adjustment"), "service": format!("svc-{suffix}"), "startTime": "2026-01-01T00:00:00Z", "duration": "1h" }).to_string(),
+        ));
+        let run = json(send(
+            "POST",
+            &url(&format!("/api/v1/runbooks/rb-{suffix}/rehearse")),
+            admin,
+            "",
+        ))["id"]
+            .as_i64()
+            .unwrap();
+        Objects {
+            alert,
+            incident,
+            item,
+            run,
+            suffix,
+        }
+    }
+
+    /// `path` with its parameter naming this customer's object of the path's kind; `None`
+    /// for a path whose object is no customer's (a token, a schedule, a silence...).
+    fn path(&self, path: &str) -> (String, bool) {
+        let kind = path
+            .trim_start_matches("/api/v1")
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        let x = self.suffix;
+        let (id, name, customers) = match kind {
+            "alerts" => (self.alert.to_string(), String::new(), true),
+            "incidents" => (self.incident.to_string(), String::new(), true),
+            "action-items" => (self.item.to_string(), String::new(), true),
+            "runs" => (self.run.to_string(), String::new(), true),
+            "slos" => (String::new(), format!("slo-{x}"), true),
+            "runbooks" => (String::new(), format!("rb-{x}"), true),
+            "services" => (String::new(), format!("svc-{x}"), true),
+            "budget-adjustments" => (String::new(), format!("adj-{x}"), true),
+            "maintenance" => (String::new(), format!("mw-{x}"), true),
+            "schedules" => (String::new(), "primary".into(), false),
+            "users" => (String::new(), "ada".into(), false),
+            _ => ("999999".into(), String::new(), false),
+        };
+        let has_param = path.contains('{');
+        (
+            path.replace("{id}", &id)
+                .replace("{name}", &name)
+                .replace("{kind}", "webhook")
+                .replace("{action}", "ack"),
+            has_param && customers,
+        )
+    }
+}
+
+/// What of customer B (and of the provider's staff) a customer-A caller must never read.
+const SECRETS_OF_B: &[&str] = &[
+    "svc-b",
+    "slo-b",
+    "rb-b",
+    "adj-b",
+    "mw-b",
+    "globex",
+    "b-secret",
+    "hooks.staff.example",
+];
+
+#[test]
+fn a_customers_users_see_and_touch_only_their_customers_objects_on_every_route() {
+    let s = serve();
+    let a = Objects::make(&s, "a", "a-visible");
+    let b = Objects::make(&s, "b", "b-secret");
+    // The lists are filtered, not emptied: customer A's own objects are in them.
+    for (path, mine) in [
+        ("/api/v1/alerts", "a-visible alert summary"),
+        ("/api/v1/incidents?status=all", "a-visible incident"),
+        ("/api/v1/action-items", "a-visible item"),
+        ("/api/v1/changes", "a-visible-v1"),
+        ("/api/v1/slos", "slo-a"),
+        ("/api/v1/runbooks", "rb-a"),
+        ("/api/v1/budget-adjustments", "adj-a"),
+        ("/", "slo-a"),
+    ] {
+        // Adjustments are figured in the background: wait until the admin sees them.
+        let started = std::time::Instant::now();
+        while !send("GET", &format!("{}{path}", s.base), &s.tokens[3], "")
+            .1
+            .contains(mine)
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{path}: no {mine}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (status, text) = send("GET", &format!("{}{path}", s.base), &s.tokens[4], "");
+        assert_eq!(status, 200, "{path}: {text}");
+        assert!(text.contains(mine), "{path} lacks {mine}: {text}");
+    }
+    let callers = [
+        ("acme's viewer", &s.tokens[4]),
+        ("acme's responder", &s.tokens[5]),
+    ];
+    let mut wrong = Vec::new();
+    let mut leaks = Vec::new();
+    for rule in &s.table {
+        if matches!(rule.need, Need::Anyone | Need::OwnKey) {
+            continue;
+        }
+        for (i, (who, token)) in callers.iter().enumerate() {
+            let responder = i == 1;
+            for (objects, ours) in [(&a, true), (&b, false)] {
+                let (path, customers_object) = objects.path(rule.path);
+                let body = if matches!(rule.method.as_str(), "GET" | "DELETE") {
+                    ""
+                } else {
+                    "{}"
+                };
+                let (status, text) = send(
+                    rule.method.as_str(),
+                    &format!("{}{path}", s.base),
+                    token,
+                    body,
+                );
+                let role_enough = match rule.need {
+                    Need::Read => true,
+                    Need::Respond | Need::Samples => responder,
+                    // The provider's staff's: schedules, silences, metrics, the kill switch.
+                    _ => false,
+                };
+                let ok = if !role_enough {
+                    status == 403
+                } else if customers_object && !ours {
+                    status == 404
+                } else if rule.path.contains('{') && !customers_object {
+                    // Tokens: another's (or none) is not found.
+                    status == 404
+                } else {
+                    !matches!(status, 401 | 403 | 404) && status < 500
+                };
+                if !ok {
+                    wrong.push(format!("{} {path} as {who}: {status} {text}", rule.method));
+                }
+                if let Some(secret) = SECRETS_OF_B.iter().find(|x| text.contains(*x)) {
+                    leaks.push(format!(
+                        "{} {path} as {who} shows `{secret}`: {text}",
+                        rule.method
+                    ));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+
+    // A customer's responder posts samples for its own SLOs only.
+    let (status, text) = send(
+        "POST",
+        &format!("{}/api/v1/samples", s.base),
+        &s.tokens[5],
+        r#"{"samples":[{"slo":"slo-a","good":1,"total":1}]}"#,
+    );
+    assert_eq!(status, 202, "{text}");
 }

@@ -108,6 +108,8 @@ pub struct AlertFilter {
     /// Triggered or acknowledged.
     pub unresolved: bool,
     pub service: Option<String>,
+    /// Of one customer's services only.
+    pub customer: Option<String>,
     /// Of one source only (`slo`, `alertmanager`, ...).
     pub source: Option<String>,
     pub limit: Option<u32>,
@@ -651,6 +653,10 @@ impl Tx<'_> {
             params.push(s.into());
             sql.push_str(&format!(" AND source = ?{}", params.len()));
         }
+        if let Some(c) = &f.customer {
+            params.push(c.into());
+            sql.push_str(&format!(" AND customer = ?{}", params.len()));
+        }
         params.push(i64::from(f.limit.unwrap_or(1000)).into());
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", params.len()));
         self.db.query(&sql, &params)?.iter().map(alert).collect()
@@ -1088,11 +1094,27 @@ impl Tx<'_> {
         to: i64,
         limit: u32,
     ) -> Result<Vec<Change>> {
+        self.changes_of(service, None, from, to, limit)
+    }
+
+    /// [`Tx::changes`] of one customer's services only, when `customer` is given.
+    pub fn changes_of(
+        &mut self,
+        service: Option<&str>,
+        customer: Option<&str>,
+        from: i64,
+        to: i64,
+        limit: u32,
+    ) -> Result<Vec<Change>> {
         let mut params: Vec<Val> = vec![from.into(), to.into(), i64::from(limit).into()];
         let mut sql = format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE at >= ?1 AND at < ?2");
         if let Some(s) = service {
             params.push(s.into());
-            sql.push_str(" AND service = ?4");
+            sql.push_str(&format!(" AND service = ?{}", params.len()));
+        }
+        if let Some(c) = customer {
+            params.push(c.into());
+            sql.push_str(&format!(" AND customer = ?{}", params.len()));
         }
         sql.push_str(" ORDER BY at DESC, id DESC LIMIT ?3");
         self.db.query(&sql, &params)?.iter().map(change).collect()

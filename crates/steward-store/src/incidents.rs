@@ -178,18 +178,31 @@ impl Tx<'_> {
         service: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Incident>> {
+        self.incidents_of(open, service, None, limit)
+    }
+
+    /// [`Tx::incidents`] of one customer's services only, when `customer` is given.
+    pub fn incidents_of(
+        &mut self,
+        open: bool,
+        service: Option<&str>,
+        customer: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Incident>> {
         let mut sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE 1 = 1");
+        let mut params: Vec<crate::sql::Val> = vec![i64::from(limit).into()];
         if open {
             sql.push_str(" AND status <> 'resolved'");
         }
-        if service.is_some() {
-            sql.push_str(" AND service = ?2");
-        }
-        sql.push_str(" ORDER BY id DESC LIMIT ?1");
-        let mut params = vec![i64::from(limit).into()];
         if let Some(s) = service {
             params.push(s.into());
+            sql.push_str(&format!(" AND service = ?{}", params.len()));
         }
+        if let Some(c) = customer {
+            params.push(c.into());
+            sql.push_str(&format!(" AND customer = ?{}", params.len()));
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?1");
         self.db.query(&sql, &params)?.iter().map(incident).collect()
     }
 
