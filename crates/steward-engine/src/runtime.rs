@@ -192,6 +192,23 @@ impl Runtime {
         let result = self.try_reload(w, now);
         let mut status = crate::lock(&self.status);
         status.last_reload_at = now;
+        // The trail says which configuration runs from when (and which was refused).
+        let (action, after) = match &result {
+            Ok(hash) => ("config.load", serde_json::json!({ "hash": hash })),
+            Err(e) => (
+                "config.refused",
+                serde_json::json!({ "error": e.to_string() }),
+            ),
+        };
+        let details =
+            serde_json::json!({ "before": { "hash": status.hash }, "after": after }).to_string();
+        if let Err(e) = self
+            .engine()
+            .store()
+            .transact(move |tx| tx.audit(now, "system:reload", action, "config", &details))
+        {
+            tracing::error!(error = %e, "the reload could not be written to the audit trail");
+        }
         match &result {
             Ok(hash) => {
                 status.hash = hash.clone();

@@ -701,8 +701,41 @@ async fn check(
                 }
                 req.extensions_mut().insert(csrf);
             }
-            req.extensions_mut().insert(who);
-            next.run(req).await
+            if !crate::audit::audited(rule, req.method()) {
+                req.extensions_mut().insert(who);
+                return next.run(req).await;
+            }
+            // A change: its entry in the audit trail, with what was asked and answered.
+            let method = req.method().clone();
+            let client = crate::login::Client::of(req.extensions(), req.headers());
+            let params: Vec<(String, String)> = params.as_ref().map_or_else(
+                |_| Vec::new(),
+                |p| {
+                    p.iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect()
+                },
+            );
+            let (parts, body) = req.into_parts();
+            let bytes = match axum::body::to_bytes(body, crate::MAX_CHANGE_BODY).await {
+                Ok(b) => b,
+                Err(_) => {
+                    return ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        format!(
+                            "the body is larger than {} KiB",
+                            crate::MAX_CHANGE_BODY >> 10
+                        ),
+                    )
+                    .into_response()
+                }
+            };
+            let asked = serde_json::from_slice(&bytes).ok();
+            let mut req = Request::from_parts(parts, axum::body::Body::from(bytes));
+            req.extensions_mut().insert(who.clone());
+            let answer = next.run(req).await;
+            crate::audit::record(&app, rule, &who, client, &method, params, asked, answer).await
         }
         // A browser without a session is sent to log in, and back here afterwards.
         Err((StatusCode::UNAUTHORIZED, _))

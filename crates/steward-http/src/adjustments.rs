@@ -158,6 +158,7 @@ async fn put(
     mut a: StoredAdjustment,
     who: String,
     principal: &Principal,
+    from: Value,
     new: bool,
 ) -> Result<StoredAdjustment, ApiError> {
     crate::access::may_steer(principal, app.engine().catalog(), &a.service)?;
@@ -197,7 +198,7 @@ async fn put(
                 "budget_adjustment.change"
             };
             let details =
-                json!({ "now": stored_json(&s), "before": before.as_ref().map(stored_json) })
+                json!({ "after": stored_json(&s), "before": before.as_ref().map(stored_json), "from": from })
                     .to_string();
             tx.audit(
                 t,
@@ -232,10 +233,11 @@ pub async fn add(
     State(app): State<AppState>,
     Actor(by): Actor,
     Extension(who): Extension<Principal>,
+    client: crate::login::Client,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let a = read(&app, &body, None)?;
-    let mut s = put(&app, a, by.clone(), &who, true).await?;
+    let mut s = put(&app, a, by.clone(), &who, client.details(), true).await?;
     s.created_by = s.updated_by.clone();
     let mut body = stored_json(&s);
     body["warning"] = json!(coarse_edges(s.start_at, s.duration, now()));
@@ -248,6 +250,7 @@ pub async fn change(
     Path(name): Path<String>,
     Actor(by): Actor,
     Extension(who): Extension<Principal>,
+    client: crate::login::Client,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let a = read(&app, &body, Some(&name))?;
@@ -260,7 +263,7 @@ pub async fn change(
         crate::access::may_steer(&who, app.engine().catalog(), &old.service)?;
     }
     Ok(Json(stored_json(
-        &put(&app, a, by.clone(), &who, false).await?,
+        &put(&app, a, by.clone(), &who, client.details(), false).await?,
     )))
 }
 
@@ -270,8 +273,10 @@ pub async fn remove(
     Path(name): Path<String>,
     Actor(by): Actor,
     Extension(principal): Extension<Principal>,
+    client: crate::login::Client,
 ) -> Result<Json<Value>, ApiError> {
     let (who, t, n) = (by.clone(), now(), name.clone());
+    let from = client.details();
     if who == "user:api" {
         return Err(bad("say who changes the budget: the X-Steward-User header"));
     }
@@ -289,7 +294,8 @@ pub async fn remove(
                 return Ok(None);
             };
             tx.delete_adjustment(&n)?;
-            let details = json!({ "before": stored_json(&old) }).to_string();
+            let details =
+                json!({ "before": stored_json(&old), "after": null, "from": from }).to_string();
             tx.audit(
                 t,
                 &who,
@@ -332,6 +338,7 @@ pub async fn from_maintenance(
     Path(name): Path<String>,
     Actor(by): Actor,
     Extension(principal): Extension<Principal>,
+    client: crate::login::Client,
 ) -> Result<Response, ApiError> {
     let Some(w) = app
         .engine()
@@ -402,7 +409,7 @@ pub async fn from_maintenance(
                 .is_some()
         };
         made.push(stored_json(
-            &put(&app, a, by.clone(), &principal, !exists).await?,
+            &put(&app, a, by.clone(), &principal, client.details(), !exists).await?,
         ));
     }
     if made.is_empty() {

@@ -287,6 +287,7 @@ pub async fn add_override(
     Path(name): Path<String>,
     Actor(by): Actor,
     axum::Extension(who): axum::Extension<crate::access::Principal>,
+    client: crate::login::Client,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     if app.engine().catalog().service(&name).is_none() {
@@ -327,7 +328,11 @@ pub async fn add_override(
         created_at: t,
         expires_at: t + secs,
     };
-    let details = json!({ "reason": o.reason, "expires_at": rfc3339(o.expires_at) }).to_string();
+    let details = json!({
+        "after": { "reason": o.reason, "expires_at": rfc3339(o.expires_at) },
+        "from": client.details(),
+    })
+    .to_string();
     let store = app.engine().store().clone();
     let stored =
         blocking(move || Ok(store.transact(move |tx| tx.add_gate_override(&o, &details))?)).await?;
@@ -348,29 +353,6 @@ pub async fn overrides(
     Ok(Json(
         json!({ "overrides": list.iter().map(override_json).collect::<Vec<_>>() }),
     ))
-}
-
-/// `GET /api/v1/audit?subject=service:NAME`: decisions people took against a policy, newest
-/// first.
-pub async fn audit(
-    State(app): State<AppState>,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let subject = query(&raw).get("subject").cloned();
-    let store = app.engine().store().clone();
-    let list =
-        blocking(move || Ok(store.transact(move |tx| tx.audit_trail(subject.as_deref(), 1000))?))
-            .await?;
-    Ok(Json(json!({
-        "audit": list.iter().map(|a| json!({
-            "id": a.id,
-            "time": rfc3339(a.at),
-            "actor": a.actor,
-            "action": a.action,
-            "subject": a.subject,
-            "details": serde_json::from_str::<Value>(&a.details).unwrap_or(Value::Null),
-        })).collect::<Vec<_>>()
-    })))
 }
 
 /// The median of some numbers (`None` for none).

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod adjustments;
 pub mod alerts;
+pub mod audit;
 pub mod changes;
 pub mod error;
 pub mod ical;
@@ -30,6 +31,9 @@ use steward_engine::runtime::{ReloadError, Runtime};
 use steward_engine::{Engine, Readiness};
 
 pub use ingest::{decode_samples, MAX_BODY};
+
+/// The largest body of a change other than samples (incidents, silences, adjustments...).
+pub const MAX_CHANGE_BODY: usize = 1 << 20;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -184,7 +188,7 @@ pub fn routes(
             changes::add_override,
         )
         .get("/api/v1/services/{name}/delivery", Read, changes::delivery)
-        .get("/api/v1/audit", Admin, changes::audit)
+        .get("/api/v1/audit", Admin, audit::list)
         .get("/api/v1/budget-adjustments", Read, adjustments::list)
         .post("/api/v1/budget-adjustments", Respond, adjustments::add)
         .put(

@@ -341,6 +341,7 @@ pub async fn kill_switch(State(app): State<AppState>) -> Result<Json<Value>, Api
 pub async fn set_kill_switch(
     State(app): State<AppState>,
     Actor(by): Actor,
+    client: crate::login::Client,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let b = json_body(&body)?;
@@ -357,6 +358,7 @@ pub async fn set_kill_switch(
     };
     let alerting = app.engine().alerting.clone();
     let who = by.clone();
-    let s = blocking(move || Ok(alerting.set_kill_switch(on, reason, who, now())?)).await?;
+    let from = client.details();
+    let s = blocking(move || Ok(alerting.set_kill_switch(on, reason, who, from, now())?)).await?;
     Ok(Json(switch_json(Some(&s))))
 }

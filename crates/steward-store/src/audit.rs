@@ -22,6 +22,16 @@ pub struct AuditEntry {
     pub hash: Option<String>,
 }
 
+/// Which entries [`Tx::audit_trail`] reads.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditQuery {
+    /// Only entries after this id (0: from the first).
+    pub after: i64,
+    pub actor: Option<String>,
+    pub subject: Option<String>,
+    pub since: Option<i64>,
+}
+
 /// Where the chain is broken: the first entry that does not hold, and why.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Broken {
@@ -71,6 +81,7 @@ impl Tx<'_> {
         subject: &str,
         details: &str,
     ) -> Result<()> {
+        self.db.serialize_audit()?;
         let prev = self
             .db
             .opt("SELECT hash FROM audit ORDER BY id DESC LIMIT 1", &[])?
@@ -103,15 +114,22 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// The audit trail, newest first (of one subject when given).
-    pub fn audit_trail(&mut self, subject: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {
-        let mut params = vec![i64::from(limit).into()];
-        let mut sql = format!("SELECT {COLUMNS} FROM audit");
-        if let Some(s) = subject {
-            sql.push_str(" WHERE subject = ?2");
-            params.push(s.into());
+    /// The audit trail, oldest first: entries after `after` (an id), of one actor, of one
+    /// subject, at or after `since`, at most `limit`.
+    pub fn audit_trail(&mut self, q: &AuditQuery, limit: u32) -> Result<Vec<AuditEntry>> {
+        let mut params: Vec<crate::sql::Val> = vec![i64::from(limit).into(), q.after.into()];
+        let mut sql = format!("SELECT {COLUMNS} FROM audit WHERE id > ?2");
+        for (column, value) in [("actor", &q.actor), ("subject", &q.subject)] {
+            if let Some(v) = value {
+                params.push(v.into());
+                sql.push_str(&format!(" AND {column} = ?{}", params.len()));
+            }
         }
-        sql.push_str(" ORDER BY id DESC LIMIT ?1");
+        if let Some(t) = q.since {
+            params.push(t.into());
+            sql.push_str(&format!(" AND at >= ?{}", params.len()));
+        }
+        sql.push_str(" ORDER BY id LIMIT ?1");
         self.db.query(&sql, &params)?.iter().map(entry).collect()
     }
 

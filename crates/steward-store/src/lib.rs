@@ -26,7 +26,7 @@ pub use alerts::{
     Alert, AlertFilter, AlertStatus, Change, ChangeKind, ChangeStatus, Escalation, GroupTiming,
     LogEntry, Message, MessageStatus, NewAlert, NewMessage, Override, Silence, Triggered, Tx,
 };
-pub use audit::{AuditEntry, Broken, Verified};
+pub use audit::{AuditEntry, AuditQuery, Broken, Verified};
 pub use incidents::{
     ActionItem, Incident, IncidentEvent, IncidentStatus, Moved, NewIncident, Role,
 };

@@ -102,6 +102,11 @@ pub(crate) trait Db {
     /// Runs a statement; the number of rows it changed.
     fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64>;
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>>;
+    /// Makes writers of the audit trail take turns until the transaction ends, so that two
+    /// never chain to the same entry. (SQLite's write transactions take turns already.)
+    fn serialize_audit(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl dyn Db + '_ {
@@ -224,6 +229,12 @@ fn pg_params(params: &[Val]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
 impl Db for postgres::Transaction<'_> {
     fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64> {
         Ok(self.execute(to_postgres(sql).as_str(), &pg_params(params))?)
+    }
+
+    fn serialize_audit(&mut self) -> Result<()> {
+        // A lock of the transaction's, on a number that stands for the audit trail's end.
+        self.execute("SELECT pg_advisory_xact_lock(7741000001)", &[])?;
+        Ok(())
     }
 
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>> {

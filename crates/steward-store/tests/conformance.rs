@@ -5,10 +5,11 @@
 //! skip.
 
 use steward_store::{
-    ActionItem, AlertFilter, AlertStatus, AlertTransition, Appended, Change, ChangeKind,
-    ChangeStatus, Escalation, IncidentStatus, IngestKey, MessageStatus, Moved, NewAlert,
-    NewIncident, NewMessage, NewToken, Override, Rewrite, RewriteStats, Run, RunMode, RunStatus,
-    SeriesId, SeriesRow, Silence, Store, StoreError, Switch, TokenKind, Triggered, Verified,
+    ActionItem, AlertFilter, AlertStatus, AlertTransition, Appended, AuditQuery, Change,
+    ChangeKind, ChangeStatus, Escalation, IncidentStatus, IngestKey, MessageStatus, Moved,
+    NewAlert, NewIncident, NewMessage, NewToken, Override, Rewrite, RewriteStats, Run, RunMode,
+    RunStatus, SeriesId, SeriesRow, Silence, Store, StoreError, Switch, TokenKind, Triggered,
+    Verified,
 };
 
 /// A store and whatever must live as long as it (a temporary directory).
@@ -1317,13 +1318,48 @@ fn the_audit_trail_is_a_chain_that_names_the_entry_changed_or_removed(f: Fixture
             before_chain: 0
         })
     );
-    let trail = store.transact(|tx| tx.audit_trail(None, 10)).unwrap();
+    let trail = store
+        .transact(|tx| tx.audit_trail(&AuditQuery::default(), 10))
+        .unwrap();
     assert_eq!(trail.len(), 5);
     assert_eq!(
-        trail[0].prev, trail[1].hash,
-        "each entry names the one before"
+        trail[1].prev, trail[0].hash,
+        "each entry names the one before; oldest first"
     );
-    assert_eq!(trail[4].prev.as_deref(), Some(""));
+    assert_eq!(trail[0].prev.as_deref(), Some(""));
+    // Filters: after an id, since a time, of an actor, of a subject.
+    let ids = |q: AuditQuery| -> Vec<i64> {
+        store
+            .transact(move |tx| tx.audit_trail(&q, 10))
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    assert_eq!(
+        ids(AuditQuery {
+            after: 2,
+            since: Some(105),
+            ..Default::default()
+        }),
+        [5]
+    );
+    assert_eq!(
+        ids(AuditQuery {
+            actor: Some("user:bob".into()),
+            ..Default::default()
+        }),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        ids(AuditQuery {
+            actor: Some("user:ana".into()),
+            subject: Some("runbooks".into()),
+            since: Some(104),
+            ..Default::default()
+        }),
+        [4, 5]
+    );
 
     // Changed by a database client: that entry is named.
     raw(&f, "UPDATE audit SET actor = 'user:mallory' WHERE id = 3");

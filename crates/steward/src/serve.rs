@@ -247,6 +247,15 @@ pub fn start(
             .context("preparing the SLO engine on the store")?,
     );
     before(&engine)?;
+    let details =
+        serde_json::json!({ "before": null, "after": { "hash": config.hash } }).to_string();
+    if let Err(e) = engine
+        .store()
+        .transact(move |tx| tx.audit(now, "system:start", "config.load", "config", &details))
+    {
+        // A store that is down at start is waited for by the rebuild; the entry is lost.
+        tracing::error!(error = %e, "the configuration's load could not be written to the audit trail");
+    }
     let runtime = Arc::new(Runtime::new(
         engine.clone(),
         config.directory,

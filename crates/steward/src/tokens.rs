@@ -109,15 +109,23 @@ pub fn run(command: TokenCommand) -> anyhow::Result<()> {
                 principal,
                 name: name.unwrap_or_else(|| "cli".into()),
                 services: if sender { service } else { Vec::new() },
-                created_by: match std::env::var("USER") {
-                    Ok(u) if !u.is_empty() => format!("cli:{u}"),
-                    _ => "cli".into(),
-                },
+                created_by: cli_actor(),
                 at: now,
                 expires_at,
             };
             let s = open(&store.db)?;
-            let (_, secret) = s.transact(move |tx| tx.create_token(&new))?;
+            let (_, secret) = s.transact(move |tx| {
+                let (t, secret) = tx.create_token(&new)?;
+                let after = serde_json::json!({ "after": steward_http::tokens::token_json(&t) });
+                tx.audit(
+                    now,
+                    &new.created_by,
+                    "tokens.create",
+                    &format!("tokens/{}", t.id),
+                    &after.to_string(),
+                )?;
+                Ok((t, secret))
+            })?;
             println!("{secret}");
             Ok(())
         }
@@ -156,7 +164,15 @@ pub fn run(command: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::Revoke { id, store } => {
             let s = open(&store.db)?;
-            if s.transact(move |tx| tx.revoke_token(id, now))? {
+            let by = cli_actor();
+            let revoked = s.transact(move |tx| {
+                let done = tx.revoke_token(id, now)?;
+                if done {
+                    tx.audit(now, &by, "tokens.delete", &format!("tokens/{id}"), "{}")?;
+                }
+                Ok(done)
+            })?;
+            if revoked {
                 eprintln!("token {id} revoked");
                 Ok(())
             } else if s.transact(move |tx| tx.token(id))?.is_some() {
@@ -165,6 +181,14 @@ pub fn run(command: TokenCommand) -> anyhow::Result<()> {
                 bail!("there is no token {id}")
             }
         }
+    }
+}
+
+/// Who a change made on the store directly is recorded as: `cli:$USER`.
+fn cli_actor() -> String {
+    match std::env::var("USER") {
+        Ok(u) if !u.is_empty() => format!("cli:{u}"),
+        _ => "cli".into(),
     }
 }
 
@@ -226,10 +250,7 @@ pub fn user(command: UserCommand) -> anyhow::Result<()> {
             let hash = steward_store::hash_password(&password)?;
             let now = jiff::Timestamp::now().as_second();
             let s = open(&store.db)?;
-            let by = match std::env::var("USER") {
-                Ok(u) if !u.is_empty() => format!("cli:{u}"),
-                _ => "cli".into(),
-            };
+            let by = cli_actor();
             s.transact(move |tx| {
                 tx.set_password(&name, &hash, now)?;
                 tx.audit(now, &by, "password.set", &format!("user:{name}"), "{}")
@@ -277,10 +298,58 @@ pub enum AuditCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Print the audit trail from the store as JSON lines, oldest first (as
+    /// GET /api/v1/audit?format=jsonl answers).
+    Export {
+        /// Only this actor's entries (user:NAME, sender:..., cli:..., system:...).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only entries of this subject (alerts/5, config, ...).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only entries at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 pub fn audit(command: AuditCommand) -> anyhow::Result<()> {
     match command {
+        AuditCommand::Export {
+            actor,
+            subject,
+            since,
+            store,
+        } => {
+            let since = since
+                .map(|s| {
+                    s.parse::<jiff::Timestamp>()
+                        .map(|t| t.as_second())
+                        .map_err(|e| anyhow::anyhow!("--since `{s}` is not an RFC 3339 time: {e}"))
+                })
+                .transpose()?;
+            let s = open(&store.db)?;
+            let mut q = steward_store::AuditQuery {
+                after: 0,
+                actor,
+                subject,
+                since,
+            };
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            loop {
+                let query = q.clone();
+                let page = s.transact(move |tx| tx.audit_trail(&query, 1000))?;
+                let Some(last) = page.last() else { break };
+                q.after = last.id;
+                for e in &page {
+                    use std::io::Write;
+                    writeln!(out, "{}", steward_http::audit::entry_json(e))?;
+                }
+            }
+            Ok(())
+        }
         AuditCommand::Verify { store } => {
             let s = open(&store.db)?;
             match s.transact(|tx| tx.verify_audit())? {

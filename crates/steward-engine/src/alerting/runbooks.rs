@@ -425,12 +425,14 @@ impl Alerting {
         Ok(run)
     }
 
-    /// Turns the kill switch on (no real run starts, a running program is stopped) or off.
+    /// Turns the kill switch on (no real run starts, a running program is stopped) or off;
+    /// audited with where the request came `from`.
     pub fn set_kill_switch(
         self: &Arc<Self>,
         on: bool,
         reason: String,
         actor: String,
+        from: serde_json::Value,
         now: i64,
     ) -> Result<Switch, AlertError> {
         let s = Switch {
@@ -441,8 +443,12 @@ impl Alerting {
             set_at: now,
         };
         let stored = s.clone();
-        let details = json!({ "on": on, "reason": s.reason }).to_string();
+        let after = json!({ "on": on, "reason": s.reason });
         self.store.transact(move |tx| {
+            let before = tx
+                .switch(KILL_SWITCH)?
+                .map(|b| json!({ "on": b.on, "reason": b.reason }));
+            let details = json!({ "before": before, "after": after, "from": from }).to_string();
             tx.set_switch(&stored)?;
             tx.audit(
                 stored.set_at,

@@ -159,7 +159,7 @@ fn an_adjustment_over_a_past_outage_gives_back_exactly_the_budget_it_spent() {
     assert_eq!((good, total), (50_000, 60_000));
     assert_eq!(left2, left);
     let (_, audit) = server.get("/api/v1/audit?subject=budget_adjustment:provider-outage");
-    let actions: Vec<(&str, &str)> = audit["audit"]
+    let actions: Vec<(&str, &str)> = audit["entries"]
         .as_array()
         .unwrap()
         .iter()
@@ -168,8 +168,8 @@ fn an_adjustment_over_a_past_outage_gives_back_exactly_the_budget_it_spent() {
     assert_eq!(
         actions,
         [
-            ("budget_adjustment.remove", "user:ann"),
-            ("budget_adjustment.add", "user:ann")
+            ("budget_adjustment.add", "user:ann"),
+            ("budget_adjustment.remove", "user:ann")
         ]
     );
 }

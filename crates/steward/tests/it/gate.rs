@@ -257,12 +257,12 @@ fn an_error_budget_policy_freezes_early_refuses_fixes_and_an_override_is_audited
     );
     assert_eq!(gate(&server, &["--service", "search"]).0, 0);
     let (_, audit) = server.get("/api/v1/audit?subject=service:search");
-    let entry = &audit["audit"][0];
+    let entry = &audit["entries"][0];
     assert_eq!(
         (
             entry["actor"].as_str(),
             entry["action"].as_str(),
-            entry["details"]["reason"].as_str()
+            entry["after"]["reason"].as_str()
         ),
         (
             Some("user:ann"),
@@ -270,6 +270,7 @@ fn an_error_budget_policy_freezes_early_refuses_fixes_and_an_override_is_audited
             Some("the fix for incident 7")
         )
     );
+    assert_eq!(entry["from"]["remote"], "127.0.0.1", "{entry}");
     // An override needs a reason, and an admin or a responder of the owning team: val
     // responds, not for web.
     let (status, body) = send_as(

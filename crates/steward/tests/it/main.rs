@@ -4,6 +4,7 @@
 mod adjustments;
 mod alerting;
 mod api;
+mod audit;
 mod cli;
 mod faults;
 mod gate;
