@@ -37,6 +37,8 @@ apt_missing=()
 command -v prometheus >/dev/null || apt_missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null || apt_missing+=(prometheus-alertmanager)
 command -v python3 >/dev/null || apt_missing+=(python3 python3-pip)
+# The single sign-on test runs a real OpenID provider (oidc-provider, from npm) under node.
+command -v node >/dev/null && command -v npm >/dev/null || apt_missing+=(nodejs npm)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   say "installing ${apt_missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -45,6 +47,11 @@ fi
 if ! python3 -c 'import pdpyras' 2>/dev/null; then
   say "installing pdpyras"
   python3 -m pip install -q pdpyras 2>/dev/null || python3 -m pip install -q --break-system-packages pdpyras
+fi
+
+if [ ! -d testdata/oidc/node_modules/oidc-provider ]; then
+  say "installing oidc-provider (npm ci in testdata/oidc)"
+  (cd testdata/oidc && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 for c in rustfmt clippy; do

@@ -23,6 +23,8 @@ pub struct Catalog {
     pub teams: Vec<Team>,
     pub users: Vec<User>,
     pub customers: Vec<steward_model::catalog::Customer>,
+    /// The OpenID Connect provider people log in with, if any.
+    pub sso: Option<steward_model::catalog::SingleSignOn>,
     pub schedules: Vec<Schedule>,
     pub policies: Vec<EscalationPolicy>,
     pub integrations: Vec<Integration>,
@@ -383,6 +385,15 @@ fn add_on_call(ck: &Checker<'_>, doc: &OnCallDoc, catalog: &mut Catalog, diags: 
             catalog.users.push(user.clone());
         }
         OnCallDoc::Customer(_, c) => catalog.customers.push(c.clone()),
+        OnCallDoc::SingleSignOn(meta, s) => {
+            if catalog.sso.is_some() {
+                diags.error(
+                    meta.name.loc.clone(),
+                    "only one SingleSignOn document is allowed; this is the second",
+                );
+            }
+            catalog.sso = Some(s.clone());
+        }
         OnCallDoc::Schedule {
             schedule,
             participants,

@@ -291,6 +291,7 @@ pub fn read_document(r: &mut Reader<'_>, node: &Node) -> Option<Document> {
             "Team",
             "User",
             "Customer",
+            "SingleSignOn",
             "Schedule",
             "EscalationPolicy",
             "Integration",

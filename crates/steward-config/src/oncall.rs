@@ -23,6 +23,7 @@ pub enum OnCallDoc {
         customer: Option<Name>,
     },
     Customer(Metadata, Customer),
+    SingleSignOn(Metadata, steward_model::catalog::SingleSignOn),
     Schedule {
         meta: Metadata,
         schedule: Schedule,
@@ -55,7 +56,9 @@ pub enum OnCallDoc {
 impl OnCallDoc {
     pub fn meta(&self) -> &Metadata {
         match self {
-            OnCallDoc::Customer(m, _) | OnCallDoc::InhibitRule(m, _) => m,
+            OnCallDoc::Customer(m, _)
+            | OnCallDoc::InhibitRule(m, _)
+            | OnCallDoc::SingleSignOn(m, _) => m,
             OnCallDoc::User { meta, .. } => meta,
             OnCallDoc::Schedule { meta, .. }
             | OnCallDoc::EscalationPolicy { meta, .. }
@@ -69,6 +72,7 @@ impl OnCallDoc {
         match self {
             OnCallDoc::User { .. } => "User",
             OnCallDoc::Customer(..) => "Customer",
+            OnCallDoc::SingleSignOn(..) => "SingleSignOn",
             OnCallDoc::Schedule { .. } => "Schedule",
             OnCallDoc::EscalationPolicy { .. } => "EscalationPolicy",
             OnCallDoc::Integration { .. } => "Integration",
@@ -84,6 +88,7 @@ pub fn read(r: &mut Reader<'_>, kind: &str, meta: Metadata, spec: &Node) -> Opti
     match kind {
         "User" => read_user(r, meta, spec),
         "Customer" => read_customer(r, meta, spec),
+        "SingleSignOn" => read_sso(r, meta, spec),
         "Schedule" => read_schedule(r, meta, spec),
         "EscalationPolicy" => read_policy(r, meta, spec),
         "Integration" => read_integration(r, meta, spec),
@@ -204,6 +209,59 @@ fn read_customer(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<OnCa
         contacts: contacts?,
     };
     Some(OnCallDoc::Customer(meta, customer))
+}
+
+fn read_sso(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<OnCallDoc> {
+    let mut f = r.map(spec, "SingleSignOn spec")?;
+    let issuer = f
+        .required(r, "issuer")
+        .and_then(|n| url(r, n, "issuer"))
+        .map(|u| u.trim_end_matches('/').to_string());
+    let client_id = f
+        .required(r, "clientId")
+        .and_then(|n| r.string(n, "clientId"));
+    let client_secret = f.required(r, "clientSecret").and_then(|n| read_key(r, n));
+    let user_claim = match f.get("userClaim") {
+        Some(n) => r.string(n, "userClaim"),
+        None => Some("preferred_username".into()),
+    };
+    let groups_claim = match f.get("groupsClaim") {
+        Some(n) => r.string(n, "groupsClaim"),
+        None => Some("groups".into()),
+    };
+    let mut roles = Vec::new();
+    let mut ok = true;
+    if let Some(n) = f.get("roles") {
+        if let Some(mut g) = r.map(n, "roles") {
+            for role in [Role::Admin, Role::Responder, Role::Viewer] {
+                if let Some(list) = g.get(role.as_str()) {
+                    let groups: Vec<String> = r
+                        .strings(list, &format!("roles.{role}"))
+                        .into_iter()
+                        .map(|(g, _)| g)
+                        .collect();
+                    if groups.is_empty() {
+                        r.error(list.mark, format!("roles.{role} needs a list of groups"));
+                        ok = false;
+                    }
+                    roles.push((role, groups));
+                }
+            }
+            g.finish(r);
+        }
+    }
+    f.finish(r);
+    let sso = steward_model::catalog::SingleSignOn {
+        name: meta.name.name.clone(),
+        display_name: meta.display_name.clone(),
+        issuer: issuer?,
+        client_id: client_id?,
+        client_secret: client_secret?,
+        user_claim: user_claim?,
+        groups_claim: groups_claim?,
+        roles,
+    };
+    ok.then_some(OnCallDoc::SingleSignOn(meta, sso))
 }
 
 fn read_contact(r: &mut Reader<'_>, node: &Node) -> Option<Contact> {

@@ -521,7 +521,8 @@ async fn authenticate(
         _ => match engine.catalog().user(&token.principal) {
             Some(u) => Principal::User {
                 name: u.name.clone(),
-                role: u.role,
+                // A single sign-on session has the role its groups gave.
+                role: token.role.unwrap_or(u.role),
                 customer: u.customer.clone(),
                 token: token.id,
                 session,

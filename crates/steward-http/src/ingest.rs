@@ -64,16 +64,21 @@ pub async fn post_samples(
     let engine = app.engine().clone();
     // A sender's token posts for its own services' SLOs only.
     // A customer's user posts for its customer's services only.
+    // (Another customer's SLOs are to it as if they did not exist.)
     let only = match who {
-        Some(axum::Extension(crate::access::Principal::Sender { services, .. })) => Some(services),
-        Some(axum::Extension(p)) => p.scope().customer().map(|c| {
-            engine
+        Some(axum::Extension(crate::access::Principal::Sender { services, .. })) => Some(Only {
+            services,
+            hidden: false,
+        }),
+        Some(axum::Extension(p)) => p.scope().customer().map(|c| Only {
+            services: engine
                 .catalog()
                 .services
                 .iter()
                 .filter(|s| s.customer.as_deref() == Some(c))
                 .map(|s| s.name.clone())
-                .collect()
+                .collect(),
+            hidden: true,
         }),
         None => None,
     };
@@ -81,7 +86,7 @@ pub async fn post_samples(
     // permit even if the client goes away meanwhile.
     let committed = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        take_batch(&engine, &bytes, key, only.as_deref())
+        take_batch(&engine, &bytes, key, only.as_ref())
     })
     .await
     .map_err(|e| ApiError::internal(format!("ingest task failed: {e}")))??;
@@ -126,7 +131,7 @@ fn take_batch(
     engine: &steward_engine::Engine,
     bytes: &[u8],
     key: Option<String>,
-    only: Option<&[String]>,
+    only: Option<&Only>,
 ) -> Result<Committed, ApiError> {
     if !engine.takes_samples() {
         return Err(EngineError::Rebuilding.into());
@@ -145,7 +150,7 @@ fn take_batch(
     let mut issues = Vec::new();
     for (index, p) in parsed.into_iter().enumerate() {
         match p {
-            Ok(s) => match only.map(|services| sendable(engine.catalog(), services, &s.slo)) {
+            Ok(s) => match only.map(|o| sendable(engine.catalog(), o, &s.slo)) {
                 Some(Err(message)) => issues.push(SampleIssue { index, message }),
                 _ => {
                     indices.push(index);
@@ -200,12 +205,17 @@ fn invalid(issues: Vec<SampleIssue>) -> ApiError {
     .with_details(details)
 }
 
-/// Whether a sender for `services` may post for `slo` (an SLO's or an objective's name).
-fn sendable(
-    catalog: &steward_config::Catalog,
-    services: &[String],
-    slo: &str,
-) -> Result<(), String> {
+/// The services a caller may post samples for.
+struct Only {
+    services: Vec<String>,
+    /// Whether the others' SLOs are answered as unknown (to a customer's user), rather than
+    /// named (to a sender).
+    hidden: bool,
+}
+
+/// Whether a caller limited to `only` may post for `slo` (an SLO's or an objective's name).
+fn sendable(catalog: &steward_config::Catalog, only: &Only, slo: &str) -> Result<(), String> {
+    let services = &only.services;
     // An objective's name, or an SLO document's (whose objectives are named `slo:x` when it
     // has more than one).
     let owner = catalog
@@ -220,11 +230,11 @@ fn sendable(
         .map(|s| s.service.as_str());
     match owner {
         Some(service) if services.iter().any(|s| s == service) => Ok(()),
-        Some(service) => Err(format!(
+        Some(service) if !only.hidden => Err(format!(
             "SLO `{slo}` is of service `{service}`; this token posts samples for {} only",
             services.join(", ")
         )),
-        None => Err(format!("there is no SLO `{slo}`")),
+        _ => Err(format!("there is no SLO `{slo}`")),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod incidents;
 pub mod ingest;
 pub mod login;
 mod metrics;
+pub mod oidc;
 mod page;
 pub mod runbooks;
 pub mod slos;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub metrics_public: bool,
     /// Failed console logins, per user name and per address.
     pub logins: Arc<login::Throttle>,
+    /// Single sign-on logins waiting for the identity provider.
+    pub flows: Arc<oidc::Flows>,
 }
 
 impl AppState {
@@ -72,6 +75,7 @@ pub fn routes(
         access: access.mode,
         metrics_public: access.metrics_public,
         logins: Default::default(),
+        flows: Default::default(),
     };
     let (router, table) = Routes::default()
         .get("/", Read, page::index)
@@ -84,6 +88,8 @@ pub fn routes(
         .get("/login", Anyone, login::form)
         .post("/login", Anyone, login::login)
         .get("/login/once", Anyone, login::once)
+        .get("/login/oidc", Anyone, oidc::start)
+        .get("/login/oidc/callback", Anyone, oidc::callback)
         .post("/logout", Read, login::logout)
         .get("/healthz", Anyone, healthz)
         .get("/readyz", Anyone, readyz)

@@ -223,14 +223,16 @@ impl Throttle {
 
 /// Whether the console is reached over https (then cookies are `Secure`).
 fn secure(app: &AppState) -> bool {
-    app.engine()
-        .alerting
-        .options
-        .public_url
-        .starts_with("https://")
+    app.engine().alerting.public_url().starts_with("https://")
 }
 
-fn set_cookie(app: &AppState, name: &str, value: &str, path: &str, max_age: i64) -> HeaderValue {
+pub(crate) fn set_cookie(
+    app: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: i64,
+) -> HeaderValue {
     let secure = if secure(app) { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
@@ -239,7 +241,7 @@ fn set_cookie(app: &AppState, name: &str, value: &str, path: &str, max_age: i64)
 }
 
 /// Where to go after logging in: a path on this server, never another site.
-fn safe_next(next: &str) -> &str {
+pub(crate) fn safe_next(next: &str) -> &str {
     let local = next.starts_with('/')
         && !next.starts_with("//")
         && !next.starts_with("/\\")
@@ -249,6 +251,18 @@ fn safe_next(next: &str) -> &str {
     } else {
         "/"
     }
+}
+
+/// Percent-encodes a query value.
+fn encode_query(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn esc(s: &str) -> String {
@@ -273,6 +287,18 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         .into_response()
 }
 
+/// A page that says one thing, with a link back to the login form.
+pub(crate) fn message_page(status: StatusCode, message: &str) -> Response {
+    page(
+        status,
+        "log in",
+        &format!(
+            r#"<p class="error">{}</p><p><a href="/login">Log in</a></p>"#,
+            esc(message)
+        ),
+    )
+}
+
 /// The login form, with a fresh nonce in the form and in its cookie.
 fn login_form(app: &AppState, status: StatusCode, next: &str, error: &str) -> Response {
     let nonce = match steward_store::random_hex() {
@@ -288,8 +314,16 @@ fn login_form(app: &AppState, status: StatusCode, next: &str, error: &str) -> Re
         status,
         "log in",
         &format!(
-            r#"{error}<form method="post" action="/login"><input type="hidden" name="csrf" value="{nonce}"><input type="hidden" name="next" value="{next}"><label for="user">User</label><input id="user" name="user" autocomplete="username" autofocus required><label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required><button>Log in</button></form>"#,
+            r#"{error}{sso}<form method="post" action="/login"><input type="hidden" name="csrf" value="{nonce}"><input type="hidden" name="next" value="{next}"><label for="user">User</label><input id="user" name="user" autocomplete="username" autofocus required><label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required><button>Log in</button></form>"#,
             next = esc(safe_next(next)),
+            sso = match &app.engine().catalog().sso {
+                Some(s) => format!(
+                    r#"<p><a href="/login/oidc?next={}">Log in with {}</a></p>"#,
+                    esc(&encode_query(safe_next(next))),
+                    esc(s.display_name.as_deref().unwrap_or(&s.name))
+                ),
+                None => String::new(),
+            },
         ),
     );
     r.headers_mut().append(
@@ -389,6 +423,7 @@ pub async fn login(
                 created_by: format!("user:{u}"),
                 at,
                 expires_at: Some(at + SESSION_ABSOLUTE),
+                role: None,
             })?;
             tx.audit(
                 at,
@@ -421,7 +456,7 @@ pub async fn login(
 }
 
 /// A redirect to `to` that sets the session cookie (and drops the login nonce).
-fn start_session(app: &AppState, secret: &str, to: &str) -> Response {
+pub(crate) fn start_session(app: &AppState, secret: &str, to: &str) -> Response {
     let mut r = axum::response::Redirect::to(to).into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
@@ -466,6 +501,7 @@ pub async fn once(
                 created_by: format!("login-link#{}", link.id),
                 at,
                 expires_at: Some(at + SESSION_ABSOLUTE),
+                role: None,
             })?;
             let who = format!("user:{}", link.principal);
             tx.audit(at, &who, "login.link", &who, &details)?;

@@ -132,6 +132,7 @@ pub async fn create(
         created_by: format!("user:{me}"),
         at: t,
         expires_at,
+        role: None,
     };
     let store = app.engine().store().clone();
     let (made, secret) =

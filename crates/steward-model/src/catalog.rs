@@ -100,6 +100,24 @@ pub struct User {
     pub customer: Option<String>,
 }
 
+/// Single sign-on through an OpenID Connect provider (authorization code flow with PKCE).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SingleSignOn {
+    pub name: String,
+    pub display_name: Option<String>,
+    /// The issuer, as its discovery document and ID tokens name it.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The claim whose value names the User (its name, or its email).
+    pub user_claim: String,
+    /// The claim that lists the identity's groups.
+    pub groups_claim: String,
+    /// The groups that give each role; the highest a login's groups give wins, and without
+    /// one the User's own role holds.
+    pub roles: Vec<(Role, Vec<String>)>,
+}
+
 /// A provider's customer: who owns the services marked with its name.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Customer {

@@ -56,6 +56,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../migrations/postgres/0015_passwords.sql"),
     ),
+    (
+        16,
+        include_str!("../migrations/postgres/0016_session_roles.sql"),
+    ),
 ];
 
 /// Serialises migrations of replicas that start at the same time.

@@ -44,6 +44,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0014_audit_chain.sql"),
     ),
     (15, include_str!("../migrations/sqlite/0015_passwords.sql")),
+    (
+        16,
+        include_str!("../migrations/sqlite/0016_session_roles.sql"),
+    ),
 ];
 
 const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total) VALUES (?1, ?2, ?3, ?4)

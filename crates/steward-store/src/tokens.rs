@@ -42,6 +42,8 @@ pub struct Token {
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// A single sign-on session's role, from its groups (`None`: the User's own).
+    pub role: Option<steward_model::catalog::Role>,
 }
 
 impl Token {
@@ -71,6 +73,8 @@ pub struct NewToken {
     pub created_by: String,
     pub at: i64,
     pub expires_at: Option<i64>,
+    /// A session's role from its groups (single sign-on); `None` otherwise.
+    pub role: Option<steward_model::catalog::Role>,
 }
 
 /// The hash a token is stored and found by: SHA-256, hex. (A token has 256 random bits, so
@@ -103,7 +107,7 @@ fn mint() -> Result<String> {
     Ok(format!("{TOKEN_PREFIX}{}", random_hex()?))
 }
 
-const TOKEN_COLUMNS: &str = "id, kind, principal, name, services, created_at, created_by, expires_at, last_used_at, revoked_at";
+const TOKEN_COLUMNS: &str = "id, kind, principal, name, services, created_at, created_by, expires_at, last_used_at, revoked_at, role";
 
 fn token(r: &Row) -> Result<Token> {
     let services = r.text(4)?;
@@ -122,6 +126,14 @@ fn token(r: &Row) -> Result<Token> {
         expires_at: r.opt_int(7)?,
         last_used_at: r.opt_int(8)?,
         revoked_at: r.opt_int(9)?,
+        role: r
+            .opt_text(10)?
+            .map(|w| {
+                steward_model::catalog::Role::parse(&w).ok_or_else(|| {
+                    StoreError::Corrupt(format!("a token's role `{w}` is not a role"))
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -132,8 +144,8 @@ impl Tx<'_> {
         let id = self
             .db
             .one(
-                "INSERT INTO tokens (hash, kind, principal, name, services, created_at, created_by, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                "INSERT INTO tokens (hash, kind, principal, name, services, created_at, created_by, expires_at, role)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
                 &[
                     token_hash(&secret).into(),
                     t.kind.as_str().into(),
@@ -143,6 +155,7 @@ impl Tx<'_> {
                     t.at.into(),
                     (&t.created_by).into(),
                     t.expires_at.into(),
+                    t.role.map(|r| r.as_str()).into(),
                 ],
             )?
             .int(0)?;

@@ -1209,6 +1209,7 @@ fn tokens_are_kept_as_hashes_found_by_the_token_and_revoked_once(f: Fixture) {
         created_by: "cli".into(),
         at: 1_000,
         expires_at: Some(2_000),
+        role: None,
     };
     let (made, secret) = store
         .transact({
@@ -1270,6 +1271,7 @@ fn a_client_beside_the_engine_shares_its_database(f: Fixture) {
         created_by: "cli".into(),
         at: 10,
         expires_at: None,
+        role: None,
     };
     let (made, secret) = client.transact(move |tx| tx.create_token(&new)).unwrap();
     let seen = engine.transact(move |tx| tx.token_of(&secret)).unwrap();

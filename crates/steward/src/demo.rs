@@ -69,6 +69,7 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
             created_by: "demo".into(),
             at: now,
             expires_at: Some(now + steward_http::login::LINK_LIFETIME),
+            role: None,
         })
     })?;
     println!(

@@ -112,6 +112,7 @@ pub fn run(command: TokenCommand) -> anyhow::Result<()> {
                 created_by: cli_actor(),
                 at: now,
                 expires_at,
+                role: None,
             };
             let s = open(&store.db)?;
             let (_, secret) = s.transact(move |tx| {

@@ -278,6 +278,11 @@ impl Alerting {
         *crate::lock(&self.public_url) = url;
     }
 
+    /// The address people reach Steward at (links in notifications, the login's callback).
+    pub fn public_url(&self) -> String {
+        crate::lock(&self.public_url).clone()
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

@@ -457,6 +457,7 @@ fn auth(dir: &std::path::Path) {
         created_by: "bench".into(),
         at: now(),
         expires_at: None,
+        role: None,
     };
     let (_, token) = store.transact(move |tx| tx.create_token(&new)).unwrap();
     let engine = Arc::new(Engine::start(catalog, store, now()).unwrap());

@@ -7,82 +7,39 @@ use crate::support::*;
 use std::io::Write;
 use std::process::Stdio;
 
-/// A browser of sorts: no redirects followed, cookies kept by hand.
-struct Browser {
+/// The console's pages through a [`Browser`], by path.
+struct Console {
     base: String,
-    cookies: Vec<(String, String)>,
+    b: Browser,
 }
 
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    retry_after: Option<String>,
-    body: String,
-}
-
-impl Browser {
-    fn new(base: &str) -> Browser {
-        Browser {
+impl Console {
+    fn new(base: &str) -> Console {
+        Console {
             base: base.to_string(),
-            cookies: Vec::new(),
+            b: Browser {
+                agent: "login-test".into(),
+                ..Default::default()
+            },
         }
     }
 
     fn cookie(&self, name: &str) -> Option<&str> {
-        self.cookies
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.b.cookie(name)
     }
 
-    fn send(&mut self, method: &str, path: &str, form: &[(&str, &str)]) -> Answer {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
-        let body: Vec<String> = form
-            .iter()
-            .map(|(k, v)| format!("{k}={}", encode(v)))
-            .collect();
-        let mut req = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("user-agent", "login-test");
-        if !self.cookies.is_empty() {
-            let jar: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            req = req.header("cookie", jar.join("; "));
-        }
-        let mut resp = agent.run(req.body(body.join("&")).unwrap()).unwrap();
-        for c in resp.headers().get_all("set-cookie") {
-            let c = c.to_str().unwrap();
-            let (k, v) = c.split(';').next().unwrap().split_once('=').unwrap();
-            self.cookies.retain(|(n, _)| n != k);
-            if !v.is_empty() {
-                self.cookies.push((k.to_string(), v.to_string()));
-            }
-        }
-        let header = |n: &str| {
-            resp.headers()
-                .get(n)
-                .map(|v| v.to_str().unwrap().to_string())
-        };
-        let (location, retry_after) = (header("location"), header("retry-after"));
-        Answer {
-            status: resp.status().as_u16(),
-            location,
-            retry_after,
-            body: resp.body_mut().read_to_string().unwrap_or_default(),
-        }
+    fn send(&mut self, method: &str, path: &str, form: &[(&str, &str)]) -> Page {
+        let url = format!("{}{path}", self.base);
+        let mut p = self.b.send(method, &url, form);
+        // Paths, as the server wrote them.
+        p.location = p
+            .location
+            .map(|l| l.strip_prefix(&self.base).map_or(l.clone(), str::to_string));
+        p
     }
 
     /// Loads the login form and posts it.
-    fn log_in(&mut self, user: &str, password: &str) -> Answer {
+    fn log_in(&mut self, user: &str, password: &str) -> Page {
         let form = self.send("GET", "/login?next=/alerts/1", &[]);
         assert_eq!(form.status, 200);
         let nonce = hidden(&form.body, "csrf");
@@ -98,17 +55,6 @@ impl Browser {
             ],
         )
     }
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The value of a page's hidden field `name`.
@@ -153,7 +99,7 @@ fn a_session_from_the_login_form_works_until_logout_and_its_forms_need_their_csr
     assert!(ok, "{said}");
 
     // Without a session the console sends the browser to log in, and back afterwards.
-    let mut b = Browser::new(&server.base);
+    let mut b = Console::new(&server.base);
     let first = b.send("GET", "/alerts/1", &[]);
     assert_eq!(
         (first.status, first.location.as_deref()),
@@ -200,8 +146,8 @@ fn a_session_from_the_login_form_works_until_logout_and_its_forms_need_their_csr
     // Logout ends the session at once, on every request after it.
     let out = b.send("POST", "/logout", &[("csrf", &csrf)]);
     assert_eq!((out.status, out.location.as_deref()), (303, Some("/login")));
-    let mut old = Browser::new(&server.base);
-    old.cookies.push(("steward_session".into(), session));
+    let mut old = Console::new(&server.base);
+    old.b.cookies.push(("steward_session".into(), session));
     assert_eq!(old.send("GET", "/", &[]).status, 303);
 
     // A session revoked through the API is refused at once too.
@@ -248,7 +194,7 @@ fn a_scripted_password_guesser_is_held_back_and_learns_nothing_of_who_exists() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&example_config(), &sqlite_url(dir.path()));
     assert!(set_password(&server, "ana", "correct horse battery").0);
-    let mut b = Browser::new(&server.base);
+    let mut b = Console::new(&server.base);
 
     // Five wrong guesses each, for a user that exists, one without a password and one that
     // does not exist: the same answer every time.

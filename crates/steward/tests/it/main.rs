@@ -15,5 +15,6 @@ mod oncall;
 mod reload;
 mod restart;
 mod runbooks;
+mod sso;
 mod support;
 mod tokens;

@@ -674,3 +674,126 @@ pub fn secs(v: &Value) -> i64 {
     let t: jiff::Timestamp = v.as_str().unwrap().parse().unwrap();
     t.as_second()
 }
+
+/// A browser of sorts, for the console's login flows: no redirect is followed unless asked,
+/// and cookies are kept by name (for every host: the tests run on one loopback address).
+pub struct Browser {
+    pub cookies: Vec<(String, String)>,
+    pub agent: String,
+}
+
+pub struct Page {
+    pub url: String,
+    pub status: u16,
+    pub location: Option<String>,
+    pub retry_after: Option<String>,
+    pub body: String,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Browser {
+            cookies: Vec::new(),
+            agent: "steward-test-browser".into(),
+        }
+    }
+}
+
+impl Browser {
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// One request; `form` is sent urlencoded.
+    pub fn send(&mut self, method: &str, url: &str, form: &[(&str, &str)]) -> Page {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        let body: Vec<String> = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", url_encode(v)))
+            .collect();
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("user-agent", &self.agent);
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req = req.header("cookie", jar.join("; "));
+        }
+        let mut resp = agent.run(req.body(body.join("&")).unwrap()).unwrap();
+        for c in resp.headers().get_all("set-cookie") {
+            let c = c.to_str().unwrap();
+            let (k, v) = c.split(';').next().unwrap().split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != k);
+            let expired = c.to_ascii_lowercase().contains("max-age=0")
+                || c.to_ascii_lowercase().contains("expires=thu, 01 jan 1970");
+            if !v.is_empty() && !expired {
+                self.cookies.push((k.to_string(), v.to_string()));
+            }
+        }
+        let header = |n: &str| {
+            resp.headers()
+                .get(n)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let location = header("location").map(|l| absolute(url, &l));
+        let retry_after = header("retry-after");
+        Page {
+            url: url.to_string(),
+            status: resp.status().as_u16(),
+            location,
+            retry_after,
+            body: resp.body_mut().read_to_string().unwrap_or_default(),
+        }
+    }
+
+    /// GETs `url` and follows redirects (at most 20).
+    pub fn follow(&mut self, url: &str) -> Page {
+        let mut page = self.send("GET", url, &[]);
+        for _ in 0..20 {
+            match (&page.status, &page.location) {
+                (301..=308, Some(to)) => {
+                    let to = to.clone();
+                    page = self.send("GET", &to, &[]);
+                }
+                _ => return page,
+            }
+        }
+        panic!("more than 20 redirects from {url}");
+    }
+}
+
+/// `location` made absolute against the URL it answered.
+fn absolute(base: &str, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return location.to_string();
+    }
+    let origin_end = base
+        .find("://")
+        .and_then(|i| base[i + 3..].find('/').map(|j| i + 3 + j))
+        .unwrap_or(base.len());
+    format!("{}{location}", &base[..origin_end])
+}
+
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
