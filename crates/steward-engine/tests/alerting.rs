@@ -368,6 +368,7 @@ fn a_silenced_alert_is_recorded_notifies_no_one_and_notifies_when_the_silence_en
         created_by: "ann".into(),
         comment: "migrating".into(),
         updated_at: T0 - 10,
+        integration: None,
     };
     let sid = f
         .store
@@ -724,6 +725,7 @@ fn an_alert_silenced_mid_escalation_pages_again_when_the_silence_ends() {
         created_by: "ann".into(),
         comment: "looking into it".into(),
         updated_at: T0 + 10,
+        integration: None,
     };
     f.store
         .transact(move |tx| tx.add_silence(&silence))
@@ -955,6 +957,7 @@ fn an_incident_opened_when_a_silence_ends_starts_when_its_alert_opened() {
                 created_by: "user:ann".into(),
                 comment: "deploy".into(),
                 updated_at: T0 - 10,
+                integration: None,
             })
         })
         .unwrap();
@@ -1201,6 +1204,7 @@ fn a_queued_notification_of_a_page_silenced_meanwhile_is_not_sent() {
         created_by: "user:ann".into(),
         comment: "planned".into(),
         updated_at: now,
+        integration: None,
     };
     f.store
         .transact(move |tx| tx.add_silence(&silence))

@@ -531,6 +531,7 @@ impl World {
                     created_by: "user:ann".into(),
                     comment: "model".into(),
                     updated_at: now,
+                    integration: None,
                 };
                 let ends_at = s.ends_at;
                 let id = self.store.transact(move |tx| tx.add_silence(&s)).unwrap();

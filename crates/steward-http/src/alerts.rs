@@ -419,18 +419,45 @@ pub fn read_silence(body: &Value, who: &str, now: i64) -> Result<Silence, ApiErr
         created_by,
         comment,
         updated_at: now,
+        integration: None,
     })
 }
 
-/// `POST /api/v1/silences`
+/// Labels that do not say which alert a silence is for: a silence whose matchers name
+/// nothing else quiets whole services.
+const BROAD_LABELS: &[&str] = &["service", "severity", "urgency", "customer", "team", "env"];
+
+/// Whether a silence would quiet every page of a service or more: none of its matchers
+/// names a particular alert (a label other than [`BROAD_LABELS`], matched for a value, not
+/// by a pattern that takes anything such as `.+`, nor by a negation).
+pub fn broad(matchers: &[Matcher]) -> bool {
+    const PROBE: &str = "\u{1}steward probe: no label has this value";
+    !matchers.iter().any(|m| {
+        let probe = steward_model::matcher::Labels::from([(m.name.clone(), PROBE.to_string())]);
+        !BROAD_LABELS.contains(&m.name.as_str()) && m.op.is_equal() && !m.matches(&probe)
+    })
+}
+
+/// `POST /api/v1/silences`: a responder silences particular alerts; a silence of every
+/// page of a service or more ([`broad`]) needs an admin.
 pub async fn add_silence(
     State(app): State<AppState>,
     Actor(by): Actor,
+    axum::Extension(who): axum::Extension<crate::access::Principal>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let body: Value = json_body(&body)?;
     let t = now();
     let silence = read_silence(&body, &by.clone(), t)?;
+    let matchers = steward_engine::alerting::silence_matchers(&silence.matchers).map_err(bad)?;
+    let admin = crate::access::decide(crate::access::Need::Admin, &who, app.access).is_ok();
+    if broad(&matchers) && !admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this silence would quiet every page of a service or more; it needs an admin. Name the alerts it is for (alertname=..., instance=..., slo=...)",
+        ));
+    }
     let store = app.engine().store().clone();
     let alerting = app.engine().alerting.clone();
     let saved = blocking(move || {
@@ -660,5 +687,31 @@ pub async fn delete_override(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("there is no override {id}")))
+    }
+}
+
+#[cfg(test)]
+mod broad_tests {
+    use super::*;
+
+    fn broad_of(text: &[&str]) -> bool {
+        let ms: Vec<Matcher> = text.iter().map(|t| Matcher::parse(t).unwrap()).collect();
+        broad(&ms)
+    }
+
+    #[test]
+    fn a_silence_of_every_page_of_a_service_or_more_is_broad() {
+        assert!(broad_of(&["service=checkout"]));
+        assert!(broad_of(&["service=checkout", "severity=~page|critical"]));
+        assert!(broad_of(&["severity=~.+"]));
+        assert!(broad_of(&["alertname=~.+"]));
+        assert!(broad_of(&["alertname=~.*", "service=checkout"]));
+        assert!(broad_of(&["alertname!=Watchdog"]));
+        assert!(broad_of(&["instance!~db-.*"]));
+        // Naming the alerts it is for makes it narrow.
+        assert!(!broad_of(&["alertname=NodeDown"]));
+        assert!(!broad_of(&["service=checkout", "alertname=~Disk.*"]));
+        assert!(!broad_of(&["instance=db-1:9100"]));
+        assert!(!broad_of(&["slo=checkout-availability", "severity=page"]));
     }
 }

@@ -843,7 +843,7 @@ pub async fn get_silences(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let (_, filters) = match read_with_filters(&app, &headers, &raw) {
+    let (integ, filters) = match read_with_filters(&app, &headers, &raw) {
         Ok(f) => f,
         Err(r) => return *r,
     };
@@ -851,8 +851,10 @@ pub async fn get_silences(
     match blocking(move || Ok(store.transact(|tx| tx.silences())?)).await {
         Ok(silences) => {
             let t = now();
+            // A key sees its own integration's silences only.
             let out: Vec<Value> = silences
                 .iter()
+                .filter(|s| s.integration.as_deref() == Some(integ.name.as_str()))
                 .filter(|s| {
                     let ms = silence_matchers(&s.matchers).unwrap_or_default();
                     let as_labels: Labels = ms
@@ -889,6 +891,8 @@ pub async fn post_silences(
         Ok(s) => s,
         Err(e) => return am_error(StatusCode::BAD_REQUEST, e.message),
     };
+    // It silences this integration's alerts only (and only this key sees or changes it).
+    silence.integration = Some(integ.name.clone());
     let replace = body["id"].as_str().filter(|s| !s.is_empty());
     if let Some(text) = replace {
         match silence_id(text) {
@@ -925,7 +929,7 @@ async fn with_silence<T: Send + 'static>(
     write: bool,
     f: impl FnOnce(&mut steward_store::Tx<'_>, i64) -> steward_store::Result<Option<T>> + Send + 'static,
 ) -> Result<T, Box<Response>> {
-    am_auth(app, headers, write).map_err(|e| Box::new(e.into_response()))?;
+    let integ = am_auth(app, headers, write).map_err(|e| Box::new(e.into_response()))?;
     let missing = || {
         Box::new(am_error(
             StatusCode::NOT_FOUND,
@@ -934,7 +938,14 @@ async fn with_silence<T: Send + 'static>(
     };
     let n = silence_id(id).ok_or_else(missing)?;
     let store = app.engine().store().clone();
-    match blocking(move || Ok(store.transact(move |tx| f(tx, n))?)).await {
+    // Another integration's silence is not found, as one that does not exist.
+    let ours = move |tx: &mut steward_store::Tx<'_>| -> steward_store::Result<Option<T>> {
+        match tx.silence(n)? {
+            Some(s) if s.integration.as_deref() == Some(integ.name.as_str()) => f(tx, n),
+            _ => Ok(None),
+        }
+    };
+    match blocking(move || Ok(store.transact(ours)?)).await {
         Ok(Some(v)) => Ok(v),
         Ok(None) => Err(missing()),
         Err(e) => Err(Box::new(e.into_response())),

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod audit;
 pub mod changes;
 pub mod error;
+mod harden;
 pub mod ical;
 pub mod inbound;
 pub mod incidents;
@@ -227,7 +228,13 @@ pub fn routes(
     let router = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
-    let router = access::guard(router, app.clone(), table.clone()).with_state(app);
+    let router = access::guard(router, app.clone(), table.clone())
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_CHANGE_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            harden::guard,
+        ))
+        .with_state(app);
     (router, table)
 }
 

@@ -660,7 +660,7 @@ fn an_integration_key_reads_only_its_own_integrations_alerts() {
     let resp = agent
         .post(&format!("{}/api/v2/alerts", s.base))
         .header("authorization", &format!("Bearer {a}"))
-        .send(r#"[{"labels":{"alertname":"SecretOfA","severity":"warning"},"annotations":{"summary":"a's own trouble"}}]"#)
+        .send(r#"[{"labels":{"alertname":"SecretOfA","severity":"critical"},"annotations":{"summary":"a's own trouble"}}]"#)
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let read = |key: &str| {
@@ -675,6 +675,53 @@ fn an_integration_key_reads_only_its_own_integrations_alerts() {
     assert!(read(a).contains("SecretOfA"));
     let seen_by_b = read(b);
     assert_eq!(seen_by_b, "[]", "prom-b's key read prom-a's alerts");
+
+    // Silences too: prom-b's silence is prom-b's alone, and quiets none of prom-a's alerts.
+    let silence = |key: &str| {
+        let mut resp = agent
+            .post(&format!("{}/api/v2/silences", s.base))
+            .header("authorization", &format!("Bearer {key}"))
+            .send(r#"{"matchers":[{"name":"alertname","value":"SecretOfA","isRegex":false}],"startsAt":"2020-01-01T00:00:00Z","endsAt":"2100-01-01T00:00:00Z","createdBy":"x","comment":"x"}"#)
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let v: serde_json::Value =
+            serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+        v["silenceID"].as_str().unwrap().to_string()
+    };
+    let by_b = silence(b);
+    let get = |key: &str, path: &str| {
+        let mut resp = agent
+            .get(&format!("{}{path}", s.base))
+            .header("authorization", &format!("Bearer {key}"))
+            .call()
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap(),
+        )
+    };
+    assert!(get(b, "/api/v2/silences").1.contains(&by_b));
+    assert!(!get(a, "/api/v2/silences").1.contains(&by_b));
+    assert_eq!(get(a, &format!("/api/v2/silence/{by_b}")).0, 404);
+    let delete = agent
+        .delete(&format!("{}/api/v2/silence/{by_b}", s.base))
+        .header("authorization", &format!("Bearer {a}"))
+        .call()
+        .unwrap();
+    assert_eq!(delete.status().as_u16(), 404);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        read(a).contains(r#""silencedBy":[]"#),
+        "prom-b's silence quieted prom-a's alert: {}",
+        read(a)
+    );
+    // prom-a's own silence does quiet it.
+    let by_a = silence(a);
+    let started = std::time::Instant::now();
+    while !read(a).contains(&by_a) {
+        assert!(started.elapsed() < Duration::from_secs(10), "{}", read(a));
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A request with a JSON body: status and the body as text.

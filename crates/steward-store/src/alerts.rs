@@ -125,6 +125,9 @@ pub struct Silence {
     pub created_by: String,
     pub comment: String,
     pub updated_at: i64,
+    /// The integration whose key made it through the Alertmanager v2 API: it silences that
+    /// integration's alerts only.
+    pub integration: Option<String>,
 }
 
 /// Where an alert's escalation stands: step `step` of round `round` notifies at `next_at`.
@@ -418,6 +421,7 @@ fn silence(r: &Row) -> Result<Silence> {
         created_by: r.text(4)?,
         comment: r.text(5)?,
         updated_at: r.int(6)?,
+        integration: r.opt_text(7)?,
     })
 }
 
@@ -715,8 +719,8 @@ impl Tx<'_> {
     pub fn add_silence(&mut self, s: &Silence) -> Result<i64> {
         self.db
             .one(
-                "INSERT INTO silences (matchers, starts_at, ends_at, created_by, comment, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-                &[(&s.matchers).into(), s.starts_at.into(), s.ends_at.into(), (&s.created_by).into(), (&s.comment).into(), s.updated_at.into()],
+                "INSERT INTO silences (matchers, starts_at, ends_at, created_by, comment, updated_at, integration) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+                &[(&s.matchers).into(), s.starts_at.into(), s.ends_at.into(), (&s.created_by).into(), (&s.comment).into(), s.updated_at.into(), s.integration.as_ref().into()],
             )?
             .int(0)
     }
@@ -724,8 +728,8 @@ impl Tx<'_> {
     /// Replaces a silence; false when there is no such silence.
     pub fn update_silence(&mut self, s: &Silence) -> Result<bool> {
         Ok(self.db.exec(
-            "UPDATE silences SET matchers = ?2, starts_at = ?3, ends_at = ?4, created_by = ?5, comment = ?6, updated_at = ?7 WHERE id = ?1",
-            &[s.id.into(), (&s.matchers).into(), s.starts_at.into(), s.ends_at.into(), (&s.created_by).into(), (&s.comment).into(), s.updated_at.into()],
+            "UPDATE silences SET matchers = ?2, starts_at = ?3, ends_at = ?4, created_by = ?5, comment = ?6, updated_at = ?7 WHERE id = ?1 AND integration IS NOT DISTINCT FROM ?8",
+            &[s.id.into(), (&s.matchers).into(), s.starts_at.into(), s.ends_at.into(), (&s.created_by).into(), (&s.comment).into(), s.updated_at.into(), s.integration.as_ref().into()],
         )? > 0)
     }
 
@@ -741,7 +745,7 @@ impl Tx<'_> {
     pub fn silences(&mut self) -> Result<Vec<Silence>> {
         self.db
             .query(
-                "SELECT id, matchers, starts_at, ends_at, created_by, comment, updated_at FROM silences ORDER BY id",
+                "SELECT id, matchers, starts_at, ends_at, created_by, comment, updated_at, integration FROM silences ORDER BY id",
                 &[],
             )?
             .iter()
@@ -753,7 +757,7 @@ impl Tx<'_> {
     pub fn live_silences(&mut self, now: i64) -> Result<Vec<Silence>> {
         self.db
             .query(
-                "SELECT id, matchers, starts_at, ends_at, created_by, comment, updated_at FROM silences WHERE ends_at > ?1 ORDER BY id",
+                "SELECT id, matchers, starts_at, ends_at, created_by, comment, updated_at, integration FROM silences WHERE ends_at > ?1 ORDER BY id",
                 &[now.into()],
             )?
             .iter()
@@ -770,7 +774,7 @@ impl Tx<'_> {
     pub fn silence(&mut self, id: i64) -> Result<Option<Silence>> {
         self.db
             .opt(
-                "SELECT id, matchers, starts_at, ends_at, created_by, comment, updated_at FROM silences WHERE id = ?1",
+                "SELECT id, matchers, starts_at, ends_at, created_by, comment, updated_at, integration FROM silences WHERE id = ?1",
                 &[id.into()],
             )?
             .map(|r| silence(&r))

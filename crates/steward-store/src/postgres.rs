@@ -60,6 +60,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../migrations/postgres/0016_session_roles.sql"),
     ),
+    (
+        17,
+        include_str!("../migrations/postgres/0017_silence_integrations.sql"),
+    ),
 ];
 
 /// Serialises migrations of replicas that start at the same time.

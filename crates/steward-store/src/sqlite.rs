@@ -48,6 +48,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../migrations/sqlite/0016_session_roles.sql"),
     ),
+    (
+        17,
+        include_str!("../migrations/sqlite/0017_silence_integrations.sql"),
+    ),
 ];
 
 const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total) VALUES (?1, ?2, ?3, ?4)

@@ -852,6 +852,7 @@ fn silences_overrides_and_heartbeats_are_kept(f: Fixture) {
         created_by: "ann".into(),
         comment: "deploy".into(),
         updated_at: 90,
+        integration: None,
     };
     let id = store.transact(move |tx| tx.add_silence(&s)).unwrap();
     assert!(store

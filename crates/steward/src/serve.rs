@@ -278,6 +278,12 @@ pub fn start(
         if engine.alerting.options.public_url.is_empty() {
             engine.alerting.set_public_url(format!("http://{addr}"));
         }
+        if !addr.ip().is_loopback() && !engine.alerting.public_url().starts_with("https://") {
+            tracing::warn!(
+                %addr,
+                "serving beyond loopback without https: tokens, sessions and passwords cross the network in the clear; put a TLS proxy in front and pass its https address as --public-url"
+            );
+        }
         let workers = {
             let (runtime, stop) = (runtime.clone(), stop.clone());
             std::thread::Builder::new()

@@ -85,6 +85,8 @@ struct ActiveSilence {
     matchers: Vec<Matcher>,
     starts_at: i64,
     ends_at: i64,
+    /// An integration's own silence silences its alerts only.
+    integration: Option<String>,
 }
 
 /// What suppression is judged against, read from the transaction when first needed: the
@@ -165,6 +167,7 @@ impl<'c> Context<'c> {
                         matchers: silence_matchers(&s.matchers).ok()?,
                         starts_at: s.starts_at,
                         ends_at: s.ends_at,
+                        integration: s.integration,
                     })
                 })
                 .collect();
@@ -217,11 +220,12 @@ impl<'c> Context<'c> {
         now: i64,
     ) -> Result<Option<Suppression>, StoreError> {
         let labels = &a.labels;
-        if let Some(s) = self
-            .silences(tx, now)?
-            .iter()
-            .find(|s| s.starts_at <= now && now < s.ends_at && all_match(&s.matchers, labels))
-        {
+        if let Some(s) = self.silences(tx, now)?.iter().find(|s| {
+            s.starts_at <= now
+                && now < s.ends_at
+                && s.integration.as_ref().is_none_or(|i| *i == a.integration)
+                && all_match(&s.matchers, labels)
+        }) {
             return Ok(Some(Suppression::Silenced { silence: s.id }));
         }
         let catalog = self.catalog;

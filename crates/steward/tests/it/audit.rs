@@ -71,7 +71,7 @@ fn every_change_is_in_the_trail_with_who_what_and_where_from_and_tampering_is_na
         "POST",
         "bo",
         "/api/v1/silences",
-        &json!({ "matchers": ["service=payments"], "duration": "1h", "comment": "failover" }),
+        &json!({ "matchers": ["service=payments", "alertname=CardDeclines"], "duration": "1h", "comment": "failover" }),
     );
     assert_eq!(status, 201, "{silence}");
     // The admin turns the kill switch on and makes a token (the trail keeps no token).

@@ -143,24 +143,45 @@ fn the_command_line_lists_acknowledges_and_resolves_alerts_and_manages_silences(
     );
     assert_eq!(server.alerts("status=resolved").len(), 2);
 
-    let added: Value = serde_json::from_str(&cli(
-        &server,
-        &[
-            "silence",
-            "add",
-            "service=checkout",
-            "severity=~page|critical",
-            "--duration",
-            "2h",
-            "--comment",
-            "deploy",
-            "--output",
-            "json",
-        ],
-    ))
-    .unwrap();
+    // Every page of checkout: ann responds, and such a broad silence needs an admin.
+    let broad = [
+        "silence",
+        "add",
+        "service=checkout",
+        "severity=~page|critical",
+        "--duration",
+        "2h",
+        "--comment",
+        "deploy",
+        "--output",
+        "json",
+    ];
+    let refused = steward()
+        .args(broad)
+        .args(["--server", &server.base])
+        .env("STEWARD_TOKEN", server.token_of("ann"))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("it needs an admin"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let out = server
+        .cli()
+        .args(broad)
+        .args(["--server", &server.base])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(added["state"], "active");
-    assert_eq!(added["created_by"], "ann");
+    assert_eq!(added["created_by"], "test-admin");
     let listed = cli(&server, &["silence", "list"]);
     assert!(
         listed.contains(r#"service="checkout",severity=~"page|critical""#),
