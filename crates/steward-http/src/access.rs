@@ -344,13 +344,51 @@ pub enum AccessMode {
 pub struct Access {
     pub mode: AccessMode,
     pub metrics_public: bool,
+    /// Requests a second each token (or session) may make, on average; it may burst to ten
+    /// times that. 0: no limit.
+    pub rate_limit: u32,
 }
+
+/// The default of [`Access::rate_limit`]: far above what a person or a CI job does, low
+/// enough that one leaked token cannot drown the server.
+pub const DEFAULT_RATE_LIMIT: u32 = 100;
 
 impl From<AccessMode> for Access {
     fn from(mode: AccessMode) -> Access {
         Access {
             mode,
             metrics_public: false,
+            rate_limit: DEFAULT_RATE_LIMIT,
+        }
+    }
+}
+
+/// A token bucket per token: `rate` a second, at most `10 × rate` at once.
+#[derive(Default)]
+pub struct RateLimits {
+    buckets: std::sync::Mutex<std::collections::HashMap<i64, (f64, f64)>>,
+}
+
+impl RateLimits {
+    /// Takes one request of `token`'s at `now` (seconds): `Ok`, or the whole seconds to wait.
+    pub fn take(&self, token: i64, rate: u32, now: f64) -> Result<(), u64> {
+        if rate == 0 {
+            return Ok(());
+        }
+        let (rate, burst) = (f64::from(rate), f64::from(rate) * 10.0);
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() > 100_000 {
+            // Idle buckets are full ones: forgetting them changes nothing.
+            buckets.retain(|_, (level, at)| *level + (now - *at) * rate < burst);
+        }
+        let (level, at) = buckets.entry(token).or_insert((burst, now));
+        *level = (*level + (now - *at).max(0.0) * rate).min(burst);
+        *at = now;
+        if *level >= 1.0 {
+            *level -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *level) / rate).ceil().max(1.0) as u64)
         }
     }
 }
@@ -672,6 +710,26 @@ async fn check(
         Ok(who) => who,
         Err(r) => return r,
     };
+    if let Principal::User { token, .. } | Principal::Sender { token, .. } = &who {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        if let Err(wait) = app.limits.take(*token, app.rate_limit, now) {
+            let mut r = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "this token made more than {} requests a second; wait {wait} s",
+                    app.rate_limit
+                ),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+    }
     match decide(rule.need, &who, app.access) {
         Ok(()) => {
             let scope = who.scope();

@@ -49,6 +49,10 @@ pub struct AppState {
     pub access: AccessMode,
     /// Whether `/metrics` is open to all.
     pub metrics_public: bool,
+    /// Requests a second per token ([`access::Access::rate_limit`]).
+    pub rate_limit: u32,
+    /// The token buckets.
+    pub limits: Arc<access::RateLimits>,
     /// Failed console logins, per user name and per address.
     pub logins: Arc<login::Throttle>,
     /// Single sign-on logins waiting for the identity provider.
@@ -75,6 +79,8 @@ pub fn routes(
         started_at: jiff::Timestamp::now().as_second(),
         access: access.mode,
         metrics_public: access.metrics_public,
+        rate_limit: access.rate_limit,
+        limits: Default::default(),
         logins: Default::default(),
         flows: Default::default(),
     };

@@ -302,6 +302,10 @@ struct Served {
 }
 
 fn serve() -> Served {
+    serve_with(AccessMode::Required.into())
+}
+
+fn serve_with(access: steward_http::access::Access) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&format!("sqlite://{}", dir.path().join("s.db").display())).unwrap();
     let mut diags = Diagnostics::default();
@@ -359,14 +363,9 @@ fn serve() -> Served {
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
-            steward_http::serve(
-                runtime,
-                AccessMode::Required,
-                listener,
-                std::future::pending(),
-            )
-            .await
-            .unwrap();
+            steward_http::serve(runtime, access, listener, std::future::pending())
+                .await
+                .unwrap();
         });
     });
     let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -979,4 +978,77 @@ fn a_customers_users_see_and_touch_only_their_customers_objects_on_every_route()
     let (status, text) = post("slo-b");
     assert_eq!(status, 400, "{text}");
     assert!(!text.contains("svc-b"), "{text}");
+}
+
+#[test]
+fn a_token_past_its_rate_limit_waits_and_another_token_does_not() {
+    let s = serve_with(steward_http::access::Access {
+        mode: AccessMode::Required,
+        metrics_public: false,
+        rate_limit: 2,
+    });
+    let url = format!("{}/api/v1/me", s.base);
+    // A burst of ten times the rate, then 429 with Retry-After.
+    let statuses: Vec<u16> = (0..21)
+        .map(|_| call("GET", &url, Some(&s.tokens[1])).0)
+        .collect();
+    assert_eq!(statuses[..20], [200; 20]);
+    assert_eq!(statuses[20], 429);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let resp = agent
+        .get(&url)
+        .header("authorization", &format!("Bearer {}", s.tokens[1]))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    assert_eq!(resp.headers().get("retry-after").unwrap(), "1");
+    assert_eq!(call("GET", &url, Some(&s.tokens[2])).0, 200);
+    // Half a second later, one more.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(call("GET", &url, Some(&s.tokens[1])).0, 200);
+}
+
+#[test]
+fn every_answer_carries_the_security_headers_and_a_foreign_host_is_refused() {
+    let s = serve();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    for path in ["/login", "/", "/api/v1/slos", "/nothing-here"] {
+        let resp = agent.get(&format!("{}{path}", s.base)).call().unwrap();
+        let h = resp.headers();
+        let csp = h.get("content-security-policy").unwrap().to_str().unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && !csp.contains("script"),
+            "{path}: {csp}"
+        );
+        assert_eq!(
+            h.get("x-content-type-options").unwrap(),
+            "nosniff",
+            "{path}"
+        );
+        assert_eq!(h.get("referrer-policy").unwrap(), "no-referrer", "{path}");
+        assert_eq!(h.get("x-frame-options").unwrap(), "DENY", "{path}");
+    }
+    // A name that rebinds to this loopback address is refused; health still answers.
+    let port = s.base.rsplit(':').next().unwrap();
+    for (path, status) in [("/login", 421), ("/api/v1/slos", 421), ("/healthz", 200)] {
+        let resp = agent
+            .get(&format!("{}{path}", s.base))
+            .header("host", &format!("rebind.attacker.example:{port}"))
+            .call()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{path}");
+    }
+    let resp = agent
+        .get(&format!("{}/login", s.base))
+        .header("host", &format!("localhost:{port}"))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
 }

@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// their own keys) needs a token or a console session.
     #[arg(long)]
     pub metrics_public: bool,
+    /// Requests a second each token or session may make on average (bursts of ten times
+    /// that); past it, 429 with Retry-After. 0: no limit.
+    #[arg(long, default_value_t = steward_http::access::DEFAULT_RATE_LIMIT)]
+    pub rate_limit: u32,
     #[command(flatten)]
     pub alerts: AlertArgs,
 }
@@ -180,6 +184,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             access: steward_http::access::Access {
                 mode: AccessMode::Required,
                 metrics_public: args.metrics_public,
+                rate_limit: args.rate_limit,
             },
         },
         store,

@@ -19,6 +19,9 @@ struct PrivatePostgres {
     port: u16,
 }
 
+/// The clients here send as fast as they can, which a token's rate limit would refuse.
+const UNLIMITED: &[&str] = &["--rate-limit", "0"];
+
 fn as_postgres(program: &PathBuf, args: &[&str]) -> std::process::Output {
     Command::new("runuser")
         .args(["-u", "postgres", "--"])
@@ -283,7 +286,7 @@ fn postgres_restarting_mid_ingest_loses_and_doubles_nothing() {
     let pg = PrivatePostgres::start();
     let dir = tempfile::tempdir().unwrap();
     let config = one_slo_config(dir.path());
-    let server = Server::start(&config, &pg.url());
+    let server = Server::start_with(&config, &pg.url(), UNLIMITED);
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let clients = ingest_until(&server.base, &server.admin, &ledger, &stop, 4);
@@ -347,7 +350,7 @@ fn postgres_restarting_mid_ingest_loses_and_doubles_nothing() {
         .map(|&n| batch_total(n))
         .sum::<u64>();
     server.kill9();
-    let server = Server::start(&config, &pg.url());
+    let server = Server::start_with(&config, &pg.url(), UNLIMITED);
     let (_, slo) = server.get("/api/v1/slos/api-availability");
     assert_eq!(slo["sli"]["total"], json!(expected));
 }
@@ -356,7 +359,7 @@ fn sigkill_cycles(db: &str) {
     let dir = tempfile::tempdir().unwrap();
     let config = one_slo_config(dir.path());
     let ledger = Arc::new(Mutex::new(Ledger::default()));
-    let mut server = Server::start(&config, db);
+    let mut server = Server::start_with(&config, db, UNLIMITED);
     for cycle in 0..20u64 {
         let stop = Arc::new(AtomicBool::new(false));
         let clients = ingest_until(&server.base, &server.admin, &ledger, &stop, 4);
@@ -367,7 +370,7 @@ fn sigkill_cycles(db: &str) {
         for c in clients {
             c.join().unwrap();
         }
-        server = Server::start(&config, db);
+        server = Server::start_with(&config, db, UNLIMITED);
     }
     // Batches in flight at a kill may or may not be stored: their retries, with the same key,
     // count them once either way.
