@@ -125,13 +125,28 @@ pub fn audited(rule: &Rule, method: &Method) -> bool {
 /// answer of `POST /api/v1/tokens` holds the new token).
 fn redact(v: &mut Value) {
     match v {
-        Value::String(s) if s.starts_with(steward_store::TOKEN_PREFIX) => {
-            *s = format!("{}… (redacted)", steward_store::TOKEN_PREFIX)
-        }
+        Value::String(s) if s.contains(steward_store::TOKEN_PREFIX) => *s = redact_text(s),
         Value::Array(a) => a.iter_mut().for_each(redact),
         Value::Object(o) => o.values_mut().for_each(redact),
         _ => {}
     }
+}
+
+/// `text` with every API token in it (a feed's URL holds one) replaced by its prefix.
+fn redact_text(text: &str) -> String {
+    let p = steward_store::TOKEN_PREFIX;
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(p) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + p.len()..];
+        let secret = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        out.push_str(p);
+        out.push_str("… (redacted)");
+        rest = &after[secret..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The action and subject of a change: `alerts.ack` and `alerts/5` for
@@ -324,11 +339,13 @@ mod tests {
 
     #[test]
     fn tokens_never_reach_the_trail() {
-        let mut v = json!({"token": "stw_0123", "nested": [{"t": "stw_x"}], "name": "laptop"});
+        let mut v = json!({"token": "stw_0123", "nested": [{"t": "stw_x"}], "name": "laptop",
+            "url": "https://s.example/ical/stw_00ff.ics"});
         redact(&mut v);
         assert_eq!(
             v,
-            json!({"token": "stw_… (redacted)", "nested": [{"t": "stw_… (redacted)"}], "name": "laptop"})
+            json!({"token": "stw_… (redacted)", "nested": [{"t": "stw_… (redacted)x"}], "name": "laptop",
+                "url": "https://s.example/ical/stw_… (redacted).ics"})
         );
     }
 }

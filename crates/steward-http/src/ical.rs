@@ -118,12 +118,16 @@ pub async fn schedule(
     State(app): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
+    schedule_calendar(&app, name).await
+}
+
+async fn schedule_calendar(app: &AppState, name: String) -> Result<Response, ApiError> {
     if app.engine().catalog().schedule(&name).is_none() {
         return Err(ApiError::not_found(format!(
             "there is no schedule `{name}`"
         )));
     }
-    let shifts = shifts(&app, Some(name.clone())).await?;
+    let shifts = shifts(app, Some(name.clone())).await?;
     Ok(ics(calendar(&format!("On call: {name}"), &shifts, now())))
 }
 
@@ -132,13 +136,111 @@ pub async fn user(
     State(app): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
+    user_calendar(&app, name).await
+}
+
+async fn user_calendar(app: &AppState, name: String) -> Result<Response, ApiError> {
     if app.engine().catalog().user(&name).is_none() {
         return Err(ApiError::not_found(format!("there is no user `{name}`")));
     }
-    let mut shifts = shifts(&app, None).await?;
+    let mut shifts = shifts(app, None).await?;
     shifts.retain(|(_, s)| s.user == name);
     shifts.sort_by_key(|(_, s)| s.start);
     Ok(ics(calendar(&format!("On call: {name}"), &shifts, now())))
+}
+
+/// `POST /api/v1/schedules/{name}/ical-feeds` and `POST /api/v1/users/{name}/ical-feeds`:
+/// a secret feed URL for calendar applications, which cannot send a token. A user makes its
+/// own; an admin anyone's, and any of the staff a schedule's. It is revoked like a token
+/// (`DELETE /api/v1/tokens/{id}`).
+pub async fn add_feed(
+    State(app): State<AppState>,
+    route: axum::extract::MatchedPath,
+    Path(name): Path<String>,
+    axum::Extension(who): axum::Extension<crate::access::Principal>,
+) -> Result<Response, ApiError> {
+    let crate::access::Principal::User { name: me, role, .. } = &who else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "feeds belong to users: call with a user's token",
+        ));
+    };
+    let of_user = route.as_str().starts_with("/api/v1/users/");
+    let engine = app.engine();
+    let catalog = engine.catalog();
+    let known = if of_user {
+        catalog.user(&name).is_some()
+    } else {
+        catalog.schedule(&name).is_some()
+    };
+    if !known {
+        let what = if of_user { "user" } else { "schedule" };
+        return Err(ApiError::not_found(format!("there is no {what} `{name}`")));
+    }
+    if of_user && name != *me && *role != steward_model::catalog::Role::Admin {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "a user makes its own calendar feed; an admin anyone's",
+        ));
+    }
+    let target = format!("{}:{name}", if of_user { "user" } else { "schedule" });
+    let new = steward_store::NewToken {
+        kind: steward_store::TokenKind::Feed,
+        principal: me.clone(),
+        name: format!("calendar of {target}"),
+        services: vec![target],
+        created_by: format!("user:{me}"),
+        at: now(),
+        expires_at: None,
+        role: None,
+    };
+    let store = app.engine().store().clone();
+    let (t, secret) =
+        blocking(move || Ok(store.transact(move |tx| tx.create_token(&new))?)).await?;
+    let url = format!(
+        "{}/ical/{secret}.ics",
+        app.engine().alerting.public_url().trim_end_matches('/')
+    );
+    let mut body = crate::tokens::token_json(&t);
+    body["url"] = serde_json::json!(url);
+    Ok((axum::http::StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// `GET /ical/{secret}.ics`: the calendar a feed's secret reads; 404 for a secret that is
+/// unknown or revoked (a calendar application shows that as a broken subscription).
+pub async fn feed(
+    State(app): State<AppState>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let gone = || ApiError::not_found("there is no such calendar feed (it may have been revoked)");
+    let secret = file.strip_suffix(".ics").unwrap_or(&file).to_string();
+    if !secret.starts_with(steward_store::TOKEN_PREFIX) || secret.len() != 68 {
+        return Err(gone());
+    }
+    let store = app.engine().store().clone();
+    let t = now();
+    let token = blocking(move || {
+        Ok(store.transact(move |tx| {
+            let found = tx.token_of(&secret)?;
+            if let Some(f) = found.as_ref().filter(|f| f.refusal(t).is_none()) {
+                tx.touch_token(f.id, t)?;
+            }
+            Ok(found)
+        })?)
+    })
+    .await?;
+    let Some(token) =
+        token.filter(|f| f.kind == steward_store::TokenKind::Feed && f.refusal(t).is_none())
+    else {
+        return Err(gone());
+    };
+    match token.services.first().and_then(|s| s.split_once(':')) {
+        Some(("user", name)) => user_calendar(&app, name.to_string()).await,
+        Some(("schedule", name)) => schedule_calendar(&app, name.to_string()).await,
+        _ => Err(gone()),
+    }
 }
 
 #[cfg(test)]

@@ -153,6 +153,13 @@ pub fn routes(
         )
         .get("/api/v1/schedules/{name}/ical", StaffRead, ical::schedule)
         .get("/api/v1/users/{name}/ical", StaffRead, ical::user)
+        .post(
+            "/api/v1/schedules/{name}/ical-feeds",
+            StaffRead,
+            ical::add_feed,
+        )
+        .post("/api/v1/users/{name}/ical-feeds", StaffRead, ical::add_feed)
+        .get("/ical/{file}", OwnKey, ical::feed)
         .get("/api/v1/incidents", Read, incidents::list)
         .post("/api/v1/incidents", Respond, incidents::declare)
         .get("/api/v1/incidents/{id}", Read, incidents::get)

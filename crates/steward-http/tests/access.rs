@@ -242,6 +242,9 @@ const EXPECTED: &[(&str, &str, Need)] = {
         ("DELETE", "/api/v1/overrides/{id}", StaffRespond),
         ("GET", "/api/v1/schedules/{name}/ical", StaffRead),
         ("GET", "/api/v1/users/{name}/ical", StaffRead),
+        ("POST", "/api/v1/schedules/{name}/ical-feeds", StaffRead),
+        ("POST", "/api/v1/users/{name}/ical-feeds", StaffRead),
+        ("GET", "/ical/{file}", OwnKey),
         ("GET", "/api/v1/incidents", Read),
         ("POST", "/api/v1/incidents", Respond),
         ("GET", "/api/v1/incidents/{id}", Read),
@@ -1051,4 +1054,70 @@ fn every_answer_carries_the_security_headers_and_a_foreign_host_is_refused() {
         .call()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
+}
+
+#[test]
+fn a_calendar_reads_its_feed_through_a_secret_url_until_it_is_revoked() {
+    let s = serve();
+    let (vera, rick, ada, cara) = (&s.tokens[1], &s.tokens[2], &s.tokens[3], &s.tokens[4]);
+    let post = |path: &str, token: &str| send("POST", &format!("{}{path}", s.base), token, "");
+    // rick makes his own feed, not ada's; vera, a viewer of the staff, a schedule's.
+    let (status, made) = post("/api/v1/users/rick/ical-feeds", rick);
+    assert_eq!(status, 201, "{made}");
+    let made: serde_json::Value = serde_json::from_str(&made).unwrap();
+    let url = made["url"].as_str().unwrap().to_string();
+    // The public URL's (this test server keeps the default), at this server's address.
+    assert!(
+        url.starts_with("http://127.0.0.1:8580/ical/stw_") && url.ends_with(".ics"),
+        "{url}"
+    );
+    let url = format!("{}{}", s.base, &url[url.find("/ical/").unwrap()..]);
+    assert_eq!(post("/api/v1/users/ada/ical-feeds", rick).0, 403);
+    assert_eq!(post("/api/v1/schedules/primary/ical-feeds", vera).0, 201);
+    assert_eq!(post("/api/v1/schedules/nope/ical-feeds", vera).0, 404);
+    // A customer's user has no feed of the staff's schedules.
+    assert_eq!(post("/api/v1/schedules/primary/ical-feeds", cara).0, 403);
+
+    // The calendar application sends no token.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut resp = agent.get(&url).call().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/calendar"));
+    let text = resp.body_mut().read_to_string().unwrap();
+    assert!(
+        text.starts_with("BEGIN:VCALENDAR") && text.contains("X-WR-CALNAME:On call: rick"),
+        "{text}"
+    );
+    // A guessed or mangled secret reads nothing.
+    let wrong = format!("{}/ical/stw_{}.ics", s.base, "0".repeat(64));
+    assert_eq!(agent.get(&wrong).call().unwrap().status().as_u16(), 404);
+
+    // The trail has the feed's making, not its secret.
+    let (_, audit) = send("GET", &format!("{}/api/v1/audit", s.base), ada, "");
+    assert!(audit.contains("users.ical-feeds"), "{audit}");
+    let secret = &url[url.find("stw_").unwrap()..url.len() - 4];
+    assert!(!audit.contains(secret), "{audit}");
+
+    // Revoked like a token: the next read is refused.
+    let id = made["id"].as_i64().unwrap();
+    assert_eq!(
+        send(
+            "DELETE",
+            &format!("{}/api/v1/tokens/{id}", s.base),
+            rick,
+            ""
+        )
+        .0,
+        204
+    );
+    assert_eq!(agent.get(&url).call().unwrap().status().as_u16(), 404);
 }

@@ -21,6 +21,9 @@ steward_model::words! {
         Session = "session",
         /// A one-time login link (`steward demo` prints one): it makes a session once.
         Login = "login",
+        /// A calendar feed's secret URL: it reads one schedule's or one user's on-call
+        /// calendar (its `services` column names which: `schedule:NAME` or `user:NAME`).
+        Feed = "feed",
     }
 }
 
