@@ -146,14 +146,15 @@ fn message_json(m: &Message) -> Value {
         "alert": m.alert,
         "service": m.service,
         "channel": m.channel.as_str(),
-        "destination": m.destination,
+        // A webhook's, Slack's or Teams' URL is its secret: shown by its host only.
+        "destination": steward_engine::alerting::redact(&m.destination),
         "status": m.status.as_str(),
         "attempts": m.attempts,
         "idempotency_key": m.idempotency_key,
         "created_at": rfc3339(m.created_at),
         "next_attempt_at": rfc3339(m.next_attempt_at),
         "give_up_at": rfc3339(m.give_up_at),
-        "last_error": m.last_error,
+        "last_error": m.last_error.as_deref().map(steward_engine::alerting::redact_urls),
         "delivered_at": opt_time(m.delivered_at),
     })
 }

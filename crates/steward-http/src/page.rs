@@ -404,7 +404,7 @@ pub async fn alert(
                 status.as_str(),
                 m.last_error
                     .as_deref()
-                    .map(|e| format!(": {e}"))
+                    .map(|e| format!(": {}", steward_engine::alerting::redact_urls(e)))
                     .unwrap_or_default()
             ),
         };

@@ -370,6 +370,52 @@ pub fn redact(destination: &str) -> String {
     }
 }
 
+#[cfg(test)]
+mod redact_tests {
+    use super::*;
+
+    #[test]
+    fn urls_keep_their_scheme_and_host_only() {
+        assert_eq!(
+            redact("https://hooks.slack.com/services/T0/B0/s3cr3t"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            redact("https://user:pw@example.com:8443/x?k=1"),
+            "https://example.com:8443/…"
+        );
+        assert_eq!(
+            redact_urls(
+                "POST https://hooks.example.com/h/s3cr3t: connection refused (http://a.b/c)"
+            ),
+            "POST https://hooks.example.com/…: connection refused (http://a.b/…)"
+        );
+        assert_eq!(redact_urls("no url here"), "no url here");
+    }
+}
+
+/// `text` with every URL in it shortened to its scheme and host (an error that names the
+/// webhook it could not reach names its host only).
+pub fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let at = [rest.find("http://"), rest.find("https://")]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(at) = at else { break };
+        out.push_str(&rest[..at]);
+        let end = rest[at..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ')'))
+            .map_or(rest.len(), |e| at + e);
+        out.push_str(&redact(&rest[at..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn change_entry(c: &Change, started: i64) -> Entry {
     let when = match started - c.at {
         d if d >= 60 => format!(" ({} min before the start)", d / 60),

@@ -20,7 +20,9 @@ mod runbooks;
 mod suppress;
 
 pub use channels::{check_smtp, sign, Attempt, Notice, Notifier};
-pub use incidents::{redact, Durations, Entry, IncidentView, CHANGES_BEFORE, SEVERITIES};
+pub use incidents::{
+    redact, redact_urls, Durations, Entry, IncidentView, CHANGES_BEFORE, SEVERITIES,
+};
 pub use intake::slo_of;
 pub use notify::{DeliveryOptions, Outbox, SmtpOptions};
 pub use runbooks::{Subject, CAUSATION_LABEL, KILL_SWITCH};

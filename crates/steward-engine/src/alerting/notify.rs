@@ -182,8 +182,8 @@ impl Outbox {
                     }));
                     crate::lock(&me.in_flight).remove(&dest);
                     match result {
-                        Ok(Err(e)) => tracing::error!(error = %e, destination = %dest, "cannot record a delivery; it will be tried again"),
-                        Err(_) => tracing::error!(destination = %dest, "a delivery panicked; it will be tried again"),
+                        Ok(Err(e)) => tracing::error!(error = %e, destination = %super::redact(&dest), "cannot record a delivery; it will be tried again"),
+                        Err(_) => tracing::error!(destination = %super::redact(&dest), "a delivery panicked; it will be tried again"),
                         Ok(Ok(())) => {}
                     }
                     me.wake();
@@ -321,13 +321,13 @@ impl Outbox {
         match attempt {
             Attempt::Delivered => {
                 self.metrics.notifications_delivered.add(1);
-                tracing::info!(message = id, alert = ?m.alert, channel = %m.channel, destination = %m.destination, attempts, "notification delivered");
+                tracing::info!(message = id, alert = ?m.alert, channel = %m.channel, destination = %super::redact(&m.destination), attempts, "notification delivered");
                 self.store
                     .transact(move |tx| tx.delivered(id, attempts, now))
             }
             Attempt::Refused(error) => {
                 self.metrics.notifications_dead.add(1);
-                tracing::warn!(message = id, destination = %m.destination, %error, "notification refused; moved to the dead letters");
+                tracing::warn!(message = id, destination = %super::redact(&m.destination), error = %super::redact_urls(&error.to_string()), "notification refused; moved to the dead letters");
                 self.store.transact(move |tx| tx.dead(id, attempts, &error))
             }
             Attempt::Transient(error, at_least) => {
@@ -343,10 +343,10 @@ impl Outbox {
                         "gave up after {attempts} attempts over {}s: {error}",
                         now - m.created_at
                     );
-                    tracing::warn!(message = id, destination = %m.destination, %error, "notification moved to the dead letters");
+                    tracing::warn!(message = id, destination = %super::redact(&m.destination), error = %super::redact_urls(&error.to_string()), "notification moved to the dead letters");
                     self.store.transact(move |tx| tx.dead(id, attempts, &error))
                 } else {
-                    tracing::info!(message = id, destination = %m.destination, %error, retry_in = backoff.as_secs(), "notification failed; retrying");
+                    tracing::info!(message = id, destination = %super::redact(&m.destination), %error, retry_in = backoff.as_secs(), "notification failed; retrying");
                     self.store
                         .transact(move |tx| tx.retry_later(id, attempts, next, &error))
                 }

@@ -667,9 +667,15 @@ fn a_failing_or_hanging_receiver_delays_no_one_and_ends_in_the_dead_letters() {
         b["notifications"].as_array().is_some_and(|n| n.len() == 2)
     });
     let dead = dead["notifications"].as_array().unwrap();
+    // A webhook's URL is its secret: the API shows its host only.
+    assert!(
+        !Value::Array(dead.clone()).to_string().contains("/hook"),
+        "{dead:?}"
+    );
     let by_dest = |url: &str| {
+        let shown = format!("{}/…", url.trim_end_matches("/hook"));
         dead.iter()
-            .find(|m| m["destination"] == url)
+            .find(|m| m["destination"] == shown.as_str())
             .unwrap()
             .clone()
     };
@@ -769,4 +775,56 @@ fn an_alert_storm_is_one_notification_then_one_gathered_then_one_per_group_inter
         "the next notification came {gap:?} after the group's last"
     );
     assert_eq!(three[2].body["alert"]["summary"], "pod 51 is crash-looping");
+}
+
+/// A webhook's URL is the secret that lets anyone post to the channel: it is shown and
+/// logged by its host only — in the dead letters, on the alert's page, and in the log of
+/// every attempt; nor does an API token reach the log.
+#[test]
+fn a_webhook_url_never_reaches_an_answer_a_page_or_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let failing = Receiver::start(Answer::Status(500));
+    let secret_url = format!("{}/T0001/B0001/s3cr3t-webhook-path", failing.url);
+    let config = config(dir.path(), [&secret_url, &secret_url, &secret_url], "1h");
+    let log = dir.path().join("steward.log");
+    let args = [
+        "--group-wait",
+        "0s",
+        "--notify-retry-base",
+        "1s",
+        "--notify-give-up",
+        "3s",
+    ];
+    let server = Server::start_logging(&config, &sqlite_url(dir.path()), &args, Some(&log));
+    let (status, body) = server.post_key(
+        "/api/v1/integrations/webhook",
+        HOOK_KEY,
+        r#"{"summary": "checkout is down"}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    let dead = server.wait_for("/api/v1/notifications/dead", Duration::from_secs(30), |b| {
+        b["notifications"].as_array().is_some_and(|n| !n.is_empty())
+    });
+    assert!(failing.requests().len() >= 2, "it was tried");
+    let id = dead["notifications"][0]["alert"].as_i64().unwrap();
+    let (_, alert) = server.get(&format!("/api/v1/alerts/{id}"));
+    let (_, page) = server.get_text(&format!("/alerts/{id}"));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let shown = format!("{}/…", failing.url.trim_end_matches("/hook"));
+    assert!(
+        logged.contains("notification") && logged.contains(&shown),
+        "the attempts are logged, with the host they went to: {logged}"
+    );
+    for (what, text) in [
+        ("the dead letters", dead.to_string()),
+        ("the alert", alert.to_string()),
+        ("the alert's page", page),
+        ("the log", logged.clone()),
+    ] {
+        assert!(
+            !text.contains("s3cr3t"),
+            "{what} shows the webhook's secret: {text}"
+        );
+    }
+    assert!(!logged.contains(&server.admin), "the log holds a token");
 }

@@ -79,20 +79,38 @@ impl Server {
 
     /// [`Server::start`] with more `serve` arguments.
     pub fn start_with(config: &Path, db: &str, args: &[&str]) -> Server {
+        Server::start_logging(config, db, args, None)
+    }
+
+    /// [`Server::start_with`], its log (at info) written to `log` when given.
+    pub fn start_logging(config: &Path, db: &str, args: &[&str], log: Option<&Path>) -> Server {
         let admin = make_token(config, db, test_admin(config));
+        // The log goes to stdout (and errors before it starts to stderr): both to the file.
+        let (level, stderr, mut copy) = match log {
+            Some(path) => {
+                let file = std::fs::File::create(path).unwrap();
+                let copy = file.try_clone().unwrap();
+                ("info", Stdio::from(file), Some(copy))
+            }
+            None => ("warn", Stdio::inherit(), None),
+        };
         let mut child = steward()
             .args(["serve", "--listen", "127.0.0.1:0", "--db", db, "--config"])
             .arg(config)
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("starting steward");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(f) = copy.as_mut() {
+                    use std::io::Write;
+                    let _ = writeln!(f, "{line}");
+                }
                 if let Some(addr) = line.strip_prefix("steward is serving on ") {
                     let _ = tx.send(addr.trim_end_matches('/').to_string());
                 }
