@@ -39,6 +39,9 @@ command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null ||
 command -v python3 >/dev/null || apt_missing+=(python3 python3-pip)
 # The single sign-on test runs a real OpenID provider (oidc-provider, from npm) under node.
 command -v node >/dev/null && command -v npm >/dev/null || apt_missing+=(nodejs npm)
+# The HTTPS test makes a certificate with openssl and reaches the server with curl.
+command -v openssl >/dev/null || apt_missing+=(openssl)
+command -v curl >/dev/null || apt_missing+=(curl)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   say "installing ${apt_missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

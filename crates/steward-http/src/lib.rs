@@ -19,6 +19,7 @@ pub mod oidc;
 mod page;
 pub mod runbooks;
 pub mod slos;
+pub mod tls;
 pub mod tokens;
 
 use access::{AccessMode, Need, Principal, Routes};
@@ -410,7 +411,23 @@ pub async fn serve(
     let app = routes(runtime, access).0;
     axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app.into_make_service_with_connect_info::<tls::Peer>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// [`serve`] over HTTPS.
+pub async fn serve_tls(
+    runtime: Arc<Runtime>,
+    access: impl Into<access::Access>,
+    listener: tls::TlsListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = routes(runtime, access).0;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<tls::Peer>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

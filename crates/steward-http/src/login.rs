@@ -14,7 +14,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use steward_store::{NewToken, TokenKind};
 
@@ -68,7 +68,9 @@ pub struct Client {
 impl Client {
     pub fn of(parts_ext: &axum::http::Extensions, headers: &HeaderMap) -> Client {
         Client {
-            addr: parts_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+            addr: parts_ext
+                .get::<ConnectInfo<crate::tls::Peer>>()
+                .map(|c| c.0 .0.ip()),
             agent: headers
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())

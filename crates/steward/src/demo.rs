@@ -92,6 +92,7 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
             hash: loaded.hash,
             directory: None,
             access: steward_http::access::AccessMode::Required.into(),
+            tls: None,
         },
         store,
         listen,

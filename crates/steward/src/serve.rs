@@ -29,6 +29,12 @@ pub struct ServeArgs {
     /// that); past it, 429 with Retry-After. 0: no limit.
     #[arg(long, default_value_t = steward_http::access::DEFAULT_RATE_LIMIT)]
     pub rate_limit: u32,
+    /// Serve HTTPS with this certificate chain (PEM); with --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub alerts: AlertArgs,
 }
@@ -186,6 +192,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 metrics_public: args.metrics_public,
                 rate_limit: args.rate_limit,
             },
+            tls: match (&args.tls_cert, &args.tls_key) {
+                (Some(cert), Some(key)) => {
+                    Some(steward_http::tls::config(cert, key).map_err(anyhow::Error::msg)?)
+                }
+                _ => None,
+            },
         },
         store,
         &args.listen,
@@ -230,6 +242,8 @@ pub struct Config {
     pub directory: Option<PathBuf>,
     /// Who is let in.
     pub access: steward_http::access::Access,
+    /// Serve HTTPS with this identity.
+    pub tls: Option<Arc<steward_http::tls::ServerConfig>>,
 }
 
 /// Serves until SIGINT or SIGTERM; SIGHUP reloads the configuration. The listener binds at
@@ -279,9 +293,10 @@ pub fn start(
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening");
-        println!("steward is serving on http://{addr}/");
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
+        println!("steward is serving on {scheme}://{addr}/");
         if engine.alerting.options.public_url.is_empty() {
-            engine.alerting.set_public_url(format!("http://{addr}"));
+            engine.alerting.set_public_url(format!("{scheme}://{addr}"));
         }
         if !addr.ip().is_loopback() && !engine.alerting.public_url().starts_with("https://") {
             tracing::warn!(
@@ -297,7 +312,17 @@ pub fn start(
                 .context("starting the rebuild")?
         };
         tokio::spawn(reload_on_sighup(runtime.clone()));
-        steward_http::serve(runtime.clone(), config.access, listener, shutdown_signal()).await?;
+        match config.tls {
+            Some(tls) => {
+                let listener = steward_http::tls::TlsListener::new(listener, tls)?;
+                steward_http::serve_tls(runtime.clone(), config.access, listener, shutdown_signal())
+                    .await?
+            }
+            None => {
+                steward_http::serve(runtime.clone(), config.access, listener, shutdown_signal())
+                    .await?
+            }
+        }
         stop.store(true, Ordering::Relaxed);
         let _ = workers.join();
         anyhow::Ok(())

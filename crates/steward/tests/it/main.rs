@@ -17,4 +17,5 @@ mod restart;
 mod runbooks;
 mod sso;
 mod support;
+mod tls;
 mod tokens;
