@@ -875,6 +875,7 @@ pub async fn get_silences(
 /// `POST /api/v2/silences`: creates a silence, or replaces the one its `id` names.
 pub async fn post_silences(
     State(app): State<AppState>,
+    client: crate::login::Client,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -902,13 +903,28 @@ pub async fn post_silences(
     }
     let store = app.engine().store().clone();
     let alerting = app.engine().alerting.clone();
+    let from = client.details();
+    let actor = format!("integration:{}", integ.name);
     let result = blocking(move || {
         let id = store.transact(move |tx| {
-            if silence.id > 0 {
-                Ok(tx.update_silence(&silence)?.then_some(silence.id))
+            let id = if silence.id > 0 {
+                tx.update_silence(&silence)?.then_some(silence.id)
             } else {
-                tx.add_silence(&silence).map(Some)
+                Some(tx.add_silence(&silence)?)
+            };
+            if let Some(id) = id {
+                let after = json!({
+                    "matchers": serde_json::from_str::<Value>(&silence.matchers).unwrap_or(Value::Null),
+                    "starts_at": rfc3339(silence.starts_at),
+                    "ends_at": rfc3339(silence.ends_at),
+                    "created_by": silence.created_by,
+                    "comment": silence.comment,
+                });
+                let action = if silence.id > 0 { "silences.change" } else { "silences.create" };
+                let details = json!({ "after": after, "from": from }).to_string();
+                tx.audit(silence.updated_at, &actor, action, &format!("silences/{id}"), &details)?;
             }
+            Ok(id)
         })?;
         alerting.wake();
         Ok(id)

@@ -341,6 +341,19 @@ alerting:
     assert_eq!(s["matchers"][0]["name"], "alertname");
     let (_, v1) = server.get("/api/v1/silences");
     assert_eq!(v1["silences"][0]["comment"], "maintenance");
+    // The trail names the integration whose key made it, and what it silences.
+    let (_, audit) = server.get("/api/v1/audit?actor=integration:prometheus");
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["action"], "silences.create", "{audit}");
+    assert_eq!(entry["after"]["comment"], "maintenance", "{audit}");
+    assert!(
+        entry["from"]["agent"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("amtool")
+            || !entry["from"]["remote"].is_null(),
+        "{audit}"
+    );
     // amtool reads alerts too, active or silenced: the silence just made quiets this one as
     // soon as the alert worker applies it, and amtool shows active ones only by default
     // (which raced the worker).
