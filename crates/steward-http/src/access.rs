@@ -363,15 +363,16 @@ impl From<AccessMode> for Access {
     }
 }
 
-/// A token bucket per token: `rate` a second, at most `10 × rate` at once.
+/// A token bucket per user or sender (all its tokens and sessions together): `rate` a
+/// second, at most `10 × rate` at once.
 #[derive(Default)]
 pub struct RateLimits {
-    buckets: std::sync::Mutex<std::collections::HashMap<i64, (f64, f64)>>,
+    buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, f64)>>,
 }
 
 impl RateLimits {
-    /// Takes one request of `token`'s at `now` (seconds): `Ok`, or the whole seconds to wait.
-    pub fn take(&self, token: i64, rate: u32, now: f64) -> Result<(), u64> {
+    /// Takes one request of `who`'s at `now` (seconds): `Ok`, or the whole seconds to wait.
+    pub fn take(&self, who: &str, rate: u32, now: f64) -> Result<(), u64> {
         if rate == 0 {
             return Ok(());
         }
@@ -381,7 +382,7 @@ impl RateLimits {
             // Idle buckets are full ones: forgetting them changes nothing.
             buckets.retain(|_, (level, at)| *level + (now - *at) * rate < burst);
         }
-        let (level, at) = buckets.entry(token).or_insert((burst, now));
+        let (level, at) = buckets.entry(who.to_string()).or_insert((burst, now));
         *level = (*level + (now - *at).max(0.0) * rate).min(burst);
         *at = now;
         if *level >= 1.0 {
@@ -534,9 +535,13 @@ async fn authenticate(
     })
     .await
     .map_err(IntoResponse::into_response)?;
-    // A cookie holds sessions only, a bearer header never one (nor a login link).
-    let token =
-        token.filter(|t| (t.kind == TokenKind::Session) == session && t.kind != TokenKind::Login);
+    // A cookie holds sessions only; a bearer header API tokens only (never a session, a
+    // login link or a calendar feed's secret, which is shared with calendar applications).
+    let token = token.filter(|t| match t.kind {
+        TokenKind::Session => session,
+        TokenKind::User | TokenKind::Sender => !session,
+        TokenKind::Login | TokenKind::Feed => false,
+    });
     let refusal = match &token {
         None => Some("the bearer token is not known"),
         Some(t) => t.refusal(now),
@@ -710,16 +715,17 @@ async fn check(
         Ok(who) => who,
         Err(r) => return r,
     };
-    if let Principal::User { token, .. } | Principal::Sender { token, .. } = &who {
+    // One bucket per user or sender, whatever tokens and sessions it has.
+    if let Some(actor) = who.actor() {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        if let Err(wait) = app.limits.take(*token, app.rate_limit, now) {
+        if let Err(wait) = app.limits.take(&actor, app.rate_limit, now) {
             let mut r = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 format!(
-                    "this token made more than {} requests a second; wait {wait} s",
+                    "{actor} made more than {} requests a second; wait {wait} s",
                     app.rate_limit
                 ),
             )

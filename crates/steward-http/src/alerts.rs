@@ -140,6 +140,31 @@ pub fn alert_json(a: &Alert) -> Value {
     })
 }
 
+/// What a customer's user reads of a text Steward wrote about an alert (why it is held
+/// back, a line of its history): the text, unless it names a service the user does not
+/// see (a dependency may be another customer's or the provider's), then a general word.
+pub fn seen_text(text: &str, scope: &Scope, catalog: &steward_config::Catalog) -> String {
+    let hidden = *scope != Scope::All
+        && catalog
+            .services
+            .iter()
+            .any(|s| !scope.sees(s.customer.as_deref()) && text.contains(s.name.as_str()));
+    if hidden {
+        "held back by an alert of a service it depends on".into()
+    } else {
+        text.to_string()
+    }
+}
+
+/// [`alert_json`] as `scope` sees it.
+pub fn alert_json_for(a: &Alert, scope: &Scope, catalog: &steward_config::Catalog) -> Value {
+    let mut v = alert_json(a);
+    if let Some(why) = v["suppressed"].as_str().map(str::to_string) {
+        v["suppressed"] = json!(seen_text(&why, scope, catalog));
+    }
+    v
+}
+
 fn message_json(m: &Message) -> Value {
     json!({
         "id": m.id,
@@ -209,9 +234,13 @@ pub async fn list(
     };
     let store = app.engine().store().clone();
     let alerts = blocking(move || Ok(store.transact(move |tx| tx.alerts(&filter))?)).await?;
-    Ok(Json(
-        json!({ "alerts": alerts.iter().map(alert_json).collect::<Vec<_>>() }),
-    ))
+    let engine = app.engine();
+    Ok(Json(json!({
+        "alerts": alerts
+            .iter()
+            .map(|a| alert_json_for(a, &scope, engine.catalog()))
+            .collect::<Vec<_>>()
+    })))
 }
 
 pub fn parse_id(id: &str, what: &str) -> Result<i64, ApiError> {
@@ -235,10 +264,12 @@ pub async fn get(
     })
     .await?;
     let alert = alert.ok_or_else(|| ApiError::not_found(format!("there is no alert {id}")))?;
-    let mut body = alert_json(&alert);
+    let engine = app.engine();
+    let catalog = engine.catalog();
+    let mut body = alert_json_for(&alert, &scope, catalog);
     body["history"] = history
         .iter()
-        .map(|e| json!({ "at": rfc3339(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail }))
+        .map(|e| json!({ "at": rfc3339(e.at), "kind": e.kind, "actor": e.actor, "detail": seen_text(&e.detail, &scope, catalog) }))
         .collect();
     // Where notifications went are the provider's people's contacts: not a customer's to see.
     body["notifications"] = match scope {
@@ -255,6 +286,7 @@ pub async fn get(
 
 async fn set_status(
     app: AppState,
+    scope: Scope,
     id: String,
     by: String,
     status: AlertStatus,
@@ -263,25 +295,27 @@ async fn set_status(
     let alerting = app.engine().alerting.clone();
     let who = by.clone();
     let alert = blocking(move || Ok(alerting.set_status(id, status, who, now())?)).await?;
-    Ok(Json(alert_json(&alert)))
+    Ok(Json(alert_json_for(&alert, &scope, app.engine().catalog())))
 }
 
 /// `POST /api/v1/alerts/{id}/ack`
 pub async fn ack(
     State(app): State<AppState>,
+    scope: Scope,
     Path(id): Path<String>,
     Actor(by): Actor,
 ) -> Result<Json<Value>, ApiError> {
-    set_status(app, id, by, AlertStatus::Acknowledged).await
+    set_status(app, scope, id, by, AlertStatus::Acknowledged).await
 }
 
 /// `POST /api/v1/alerts/{id}/resolve`
 pub async fn resolve(
     State(app): State<AppState>,
+    scope: Scope,
     Path(id): Path<String>,
     Actor(by): Actor,
 ) -> Result<Json<Value>, ApiError> {
-    set_status(app, id, by, AlertStatus::Resolved).await
+    set_status(app, scope, id, by, AlertStatus::Resolved).await
 }
 
 // --- silences ---
@@ -424,18 +458,29 @@ pub fn read_silence(body: &Value, who: &str, now: i64) -> Result<Silence, ApiErr
     })
 }
 
-/// Labels that do not say which alert a silence is for: a silence whose matchers name
-/// nothing else quiets whole services.
-const BROAD_LABELS: &[&str] = &["service", "severity", "urgency", "customer", "team", "env"];
+/// The labels that name particular alerts: a silence must match one of them for one value
+/// to be a responder's to make.
+const NAMING_LABELS: &[&str] = &[
+    "alertname",
+    "instance",
+    "slo",
+    "pod",
+    "host",
+    "node",
+    "container",
+    "deployment",
+    "dedup_key",
+];
 
 /// Whether a silence would quiet every page of a service or more: none of its matchers
-/// names a particular alert (a label other than [`BROAD_LABELS`], matched for a value, not
-/// by a pattern that takes anything such as `.+`, nor by a negation).
+/// names particular alerts, that is, none is `label=value` (equality, not a pattern nor a
+/// negation, and not empty) on one of [`NAMING_LABELS`]. `service=checkout`,
+/// `severity=~.+`, `alertname=~[^x].*` or `job=node` silence too much to be sure.
 pub fn broad(matchers: &[Matcher]) -> bool {
-    const PROBE: &str = "\u{1}steward probe: no label has this value";
     !matchers.iter().any(|m| {
-        let probe = steward_model::matcher::Labels::from([(m.name.clone(), PROBE.to_string())]);
-        !BROAD_LABELS.contains(&m.name.as_str()) && m.op.is_equal() && !m.matches(&probe)
+        NAMING_LABELS.contains(&m.name.as_str())
+            && m.op == steward_model::matcher::MatchOp::Eq
+            && !m.value.is_empty()
     })
 }
 
@@ -709,9 +754,13 @@ mod broad_tests {
         assert!(broad_of(&["alertname=~.*", "service=checkout"]));
         assert!(broad_of(&["alertname!=Watchdog"]));
         assert!(broad_of(&["instance!~db-.*"]));
+        assert!(broad_of(&["alertname=~[^\u{1}].*"]));
+        assert!(broad_of(&["alertname=~Disk.*", "service=checkout"]));
+        assert!(broad_of(&["job=node"]));
+        assert!(broad_of(&["cluster=eu1", "namespace=prod"]));
         // Naming the alerts it is for makes it narrow.
         assert!(!broad_of(&["alertname=NodeDown"]));
-        assert!(!broad_of(&["service=checkout", "alertname=~Disk.*"]));
+        assert!(!broad_of(&["service=checkout", "alertname=DiskFull"]));
         assert!(!broad_of(&["instance=db-1:9100"]));
         assert!(!broad_of(&["slo=checkout-availability", "severity=page"]));
     }

@@ -231,9 +231,16 @@ pub async fn feed(
         })?)
     })
     .await?;
-    let Some(token) =
-        token.filter(|f| f.kind == steward_store::TokenKind::Feed && f.refusal(t).is_none())
-    else {
+    // The feed's maker must still be one of the staff: a removed person's feeds stop.
+    let engine = app.engine();
+    let Some(token) = token.filter(|f| {
+        f.kind == steward_store::TokenKind::Feed
+            && f.refusal(t).is_none()
+            && engine
+                .catalog()
+                .user(&f.principal)
+                .is_some_and(|u| u.customer.is_none())
+    }) else {
         return Err(gone());
     };
     match token.services.first().and_then(|s| s.split_once(':')) {

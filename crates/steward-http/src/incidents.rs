@@ -122,10 +122,40 @@ fn opt_time_field(b: &Value, key: &str) -> Result<Option<i64>, ApiError> {
     }
 }
 
-async fn view(app: &AppState, id: i64) -> Result<Value, ApiError> {
+async fn view(app: &AppState, id: i64, scope: &Scope) -> Result<Value, ApiError> {
     let alerting = app.engine().alerting.clone();
-    let v = blocking(move || Ok(alerting.incident_view(id, now())?)).await?;
-    Ok(view_json(&v))
+    let mut v = blocking(move || Ok(alerting.incident_view(id, now())?)).await?;
+    let engine = app.engine();
+    for_scope(&mut v, scope, engine.catalog());
+    let mut body = view_json(&v);
+    // What holds an alert back may be another's: as its own API says it.
+    if let Some(alerts) = body["alerts"].as_array_mut() {
+        for a in alerts {
+            if let Some(why) = a["suppressed"].as_str().map(str::to_string) {
+                a["suppressed"] = json!(crate::alerts::seen_text(&why, scope, engine.catalog()));
+            }
+        }
+    }
+    Ok(body)
+}
+
+/// What of an incident a customer's user sees: not who was notified where (the staff's
+/// contacts), nor changes of services that are not its customer's (a dependency may be the
+/// provider's or another customer's).
+pub fn for_scope(v: &mut IncidentView, scope: &Scope, catalog: &steward_config::Catalog) {
+    if *scope == Scope::All {
+        return;
+    }
+    for e in &mut v.timeline {
+        e.summary = crate::alerts::seen_text(&e.summary, scope, catalog);
+    }
+    v.timeline.retain(|e| match e.kind.as_str() {
+        "notification" | "notification_failed" => false,
+        "change" => e.details["service"]
+            .as_str()
+            .is_some_and(|s| scope.sees_service(catalog, s)),
+        _ => true,
+    });
 }
 
 /// `POST /api/v1/incidents` `{"title","severity","service","impact_started","commander"}` →
@@ -155,7 +185,14 @@ pub async fn declare(
         ),
     };
     if let Some(c) = commander.as_deref() {
-        if app.engine().catalog().user(c).is_none() {
+        // A customer's user names its customer's users only (the staff's names are not its
+        // to find out).
+        let known = app.engine().catalog().user(c).is_some_and(|u| {
+            scope
+                .customer()
+                .is_none_or(|mine| u.customer.as_deref() == Some(mine))
+        });
+        if !known {
             return Err(bad(format!("commander `{c}` is not a user of the catalog")));
         }
     }
@@ -170,7 +207,7 @@ pub async fn declare(
         Ok(i.id)
     })
     .await?;
-    Ok((StatusCode::CREATED, Json(view(&app, id).await?)).into_response())
+    Ok((StatusCode::CREATED, Json(view(&app, id, &scope).await?)).into_response())
 }
 
 /// `GET /api/v1/incidents?status=open|all&service=NAME`: newest first (open ones by default).
@@ -202,15 +239,17 @@ pub async fn list(
 /// and durations.
 pub async fn get(
     State(app): State<AppState>,
+    scope: Scope,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "incident")?;
-    Ok(Json(view(&app, id).await?))
+    Ok(Json(view(&app, id, &scope).await?))
 }
 
 /// `PATCH /api/v1/incidents/{id}` `{"title","severity","impact_started"}`.
 pub async fn edit(
     State(app): State<AppState>,
+    scope: Scope,
     Path(id): Path<String>,
     Actor(by): Actor,
     body: axum::body::Bytes,
@@ -229,11 +268,12 @@ pub async fn edit(
     let alerting = app.engine().alerting.clone();
     let who = by.clone();
     blocking(move || Ok(alerting.edit_incident(id, title, sev, impact, who, now())?)).await?;
-    Ok(Json(view(&app, id).await?))
+    Ok(Json(view(&app, id, &scope).await?))
 }
 
 async fn move_to(
     app: AppState,
+    scope: Scope,
     id: String,
     by: String,
     to: IncidentStatus,
@@ -242,38 +282,42 @@ async fn move_to(
     let alerting = app.engine().alerting.clone();
     let who = by.clone();
     blocking(move || Ok(alerting.move_incident(id, to, who, now())?)).await?;
-    Ok(Json(view(&app, id).await?))
+    Ok(Json(view(&app, id, &scope).await?))
 }
 
 /// `POST /api/v1/incidents/{id}/ack`: also acknowledges its alerts.
 pub async fn ack(
     State(app): State<AppState>,
+    scope: Scope,
     Path(id): Path<String>,
     Actor(by): Actor,
 ) -> Result<Json<Value>, ApiError> {
-    move_to(app, id, by, IncidentStatus::Acknowledged).await
+    move_to(app, scope, id, by, IncidentStatus::Acknowledged).await
 }
 
 /// `POST /api/v1/incidents/{id}/mitigate`
 pub async fn mitigate(
     State(app): State<AppState>,
+    scope: Scope,
     Path(id): Path<String>,
     Actor(by): Actor,
 ) -> Result<Json<Value>, ApiError> {
-    move_to(app, id, by, IncidentStatus::Mitigated).await
+    move_to(app, scope, id, by, IncidentStatus::Mitigated).await
 }
 
 /// `POST /api/v1/incidents/{id}/resolve`
 pub async fn resolve(
     State(app): State<AppState>,
+    scope: Scope,
     Path(id): Path<String>,
     Actor(by): Actor,
 ) -> Result<Json<Value>, ApiError> {
-    move_to(app, id, by, IncidentStatus::Resolved).await
+    move_to(app, scope, id, by, IncidentStatus::Resolved).await
 }
 
 async fn say(
     app: AppState,
+    scope: Scope,
     id: String,
     by: String,
     body: axum::body::Bytes,
@@ -284,33 +328,36 @@ async fn say(
     let alerting = app.engine().alerting.clone();
     let who = by.clone();
     blocking(move || Ok(alerting.incident_note(id, kind, t, who, now())?)).await?;
-    Ok((StatusCode::CREATED, Json(view(&app, id).await?)).into_response())
+    Ok((StatusCode::CREATED, Json(view(&app, id, &scope).await?)).into_response())
 }
 
 /// `POST /api/v1/incidents/{id}/notes` `{"text"}`
 pub async fn note(
     State(app): State<AppState>,
+    scope: Scope,
     Path(id): Path<String>,
     Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    say(app, id, by, body, "note").await
+    say(app, scope, id, by, body, "note").await
 }
 
 /// `POST /api/v1/incidents/{id}/updates` `{"text"}`: a status update for those affected.
 pub async fn update(
     State(app): State<AppState>,
+    scope: Scope,
     Path(id): Path<String>,
     Actor(by): Actor,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    say(app, id, by, body, "status_update").await
+    say(app, scope, id, by, body, "status_update").await
 }
 
 /// `POST /api/v1/incidents/{id}/roles` `{"role","person"}`: `commander`, `communications`
 /// or any other role name.
 pub async fn role(
     State(app): State<AppState>,
+    scope: Scope,
     Path(id): Path<String>,
     Actor(by): Actor,
     body: axum::body::Bytes,
@@ -330,12 +377,13 @@ pub async fn role(
     let alerting = app.engine().alerting.clone();
     let who = by.clone();
     blocking(move || Ok(alerting.set_role(id, role, person, who, now())?)).await?;
-    Ok(Json(view(&app, id).await?))
+    Ok(Json(view(&app, id, &scope).await?))
 }
 
 /// `POST /api/v1/incidents/{id}/action-items` `{"title","owner","due"}` → 201.
 pub async fn add_item(
     State(app): State<AppState>,
+    scope: Scope,
     Path(id): Path<String>,
     Actor(by): Actor,
     body: axum::body::Bytes,
@@ -344,7 +392,12 @@ pub async fn add_item(
     let b = json_body(&body)?;
     let title = text(&b, "title", MAX_TITLE)?;
     let owner = text(&b, "owner", 255)?;
-    if app.engine().catalog().user(&owner).is_none() {
+    let known = app.engine().catalog().user(&owner).is_some_and(|u| {
+        scope
+            .customer()
+            .is_none_or(|mine| u.customer.as_deref() == Some(mine))
+    });
+    if !known {
         return Err(bad(format!("owner `{owner}` is not a user of the catalog")));
     }
     let due_at = match b.get("due").filter(|v| !v.is_null()) {
@@ -457,9 +510,10 @@ pub async fn close_item(
 /// in Markdown.
 pub async fn postmortem(
     State(app): State<AppState>,
+    scope: Scope,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let md = postmortem_markdown(&app, &id).await?;
+    let md = postmortem_markdown(&app, &id, &scope).await?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
@@ -471,12 +525,18 @@ pub async fn postmortem(
 }
 
 /// The postmortem of a resolved incident (409 before it is resolved).
-pub async fn postmortem_markdown(app: &AppState, id: &str) -> Result<String, ApiError> {
+pub async fn postmortem_markdown(
+    app: &AppState,
+    id: &str,
+    scope: &Scope,
+) -> Result<String, ApiError> {
     let id = parse_id(id, "incident")?;
     let engine = app.engine().clone();
+    let scope = scope.clone();
     let md = blocking(move || {
         let t = now();
-        let v = engine.alerting.incident_view(id, t)?;
+        let mut v = engine.alerting.incident_view(id, t)?;
+        for_scope(&mut v, &scope, engine.catalog());
         let i = &v.incident;
         let Some(resolved) = i.resolved_at else {
             return Err(ApiError::new(

@@ -158,10 +158,24 @@ fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
         .map_or("", |(_, v)| v.as_str())
 }
 
-/// Failed logins per key (a user name, an address) in the last [`Throttle::WINDOW`] seconds.
-#[derive(Default)]
+/// Login attempts per key (a user name, an address) in the last [`Throttle::WINDOW`]
+/// seconds. An attempt counts from the moment it is let through (so guesses sent in
+/// parallel are held back as those sent one by one); a login that succeeds takes its own
+/// attempt back. At most [`Throttle::VERIFYING`] password checks run at once (each takes
+/// 19 MiB).
 pub struct Throttle {
     failures: Mutex<HashMap<String, VecDeque<i64>>>,
+    /// Permits for password checks in progress.
+    pub verifying: tokio::sync::Semaphore,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Throttle {
+            failures: Mutex::default(),
+            verifying: tokio::sync::Semaphore::new(Self::VERIFYING),
+        }
+    }
 }
 
 impl Throttle {
@@ -171,55 +185,83 @@ impl Throttle {
     pub const PER_USER: usize = 5;
     /// Failures an address may have in a window.
     pub const PER_ADDRESS: usize = 20;
-    /// Keys kept at most; the oldest go first.
+    /// Password checks at once.
+    pub const VERIFYING: usize = 4;
+    /// Keys kept at most; those whose last attempt is oldest go first.
     const KEYS: usize = 10_000;
 
     fn keys(user: &str, addr: Option<IpAddr>) -> Vec<(String, usize)> {
         let mut keys = vec![(format!("user:{}", user.to_lowercase()), Self::PER_USER)];
-        if let Some(a) = addr {
-            keys.push((format!("addr:{a}"), Self::PER_ADDRESS));
+        match addr {
+            Some(IpAddr::V4(a)) => keys.push((format!("addr:{a}"), Self::PER_ADDRESS)),
+            // One host has a whole /64 to pick addresses from.
+            Some(IpAddr::V6(a)) => {
+                let s = a.segments();
+                keys.push((
+                    format!("addr:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]),
+                    Self::PER_ADDRESS,
+                ));
+            }
+            None => {}
         }
         keys
     }
 
-    /// Seconds until `user` may try again from `addr`, when it may not now.
-    pub fn wait(&self, user: &str, addr: Option<IpAddr>, now: i64) -> Option<i64> {
+    /// Lets an attempt of `user` from `addr` through at `now`, counting it as failed until
+    /// [`Throttle::succeed`] says otherwise; or the seconds until one may be made.
+    pub fn attempt(&self, user: &str, addr: Option<IpAddr>, now: i64) -> Result<(), i64> {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        Self::keys(user, addr)
-            .into_iter()
+        let keys = Self::keys(user, addr);
+        let wait = keys
+            .iter()
             .filter_map(|(key, limit)| {
-                let seen = failures.get_mut(&key)?;
+                let seen = failures.get_mut(key)?;
                 while seen.front().is_some_and(|t| *t <= now - Self::WINDOW) {
                     seen.pop_front();
                 }
-                (seen.len() >= limit).then(|| seen[seen.len() - limit] + Self::WINDOW - now)
+                (seen.len() >= *limit).then(|| seen[seen.len() - limit] + Self::WINDOW - now)
             })
-            .max()
-            .map(|w| w.max(1))
-    }
-
-    /// Notes a failure.
-    pub fn fail(&self, user: &str, addr: Option<IpAddr>, now: i64) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            .max();
+        if let Some(w) = wait {
+            return Err(w.max(1));
+        }
         if failures.len() >= Self::KEYS {
             failures.retain(|_, seen| seen.back().is_some_and(|t| *t > now - Self::WINDOW));
             if failures.len() >= Self::KEYS {
-                failures.clear();
+                // Still full of live keys: the least recently tried go, never all at once.
+                let mut last: Vec<(i64, String)> = failures
+                    .iter()
+                    .map(|(k, seen)| (seen.back().copied().unwrap_or(0), k.clone()))
+                    .collect();
+                last.sort_unstable();
+                for (_, k) in last.iter().take(Self::KEYS / 10) {
+                    failures.remove(k);
+                }
             }
         }
-        for (key, limit) in Self::keys(user, addr) {
+        for (key, limit) in keys {
             let seen = failures.entry(key).or_default();
             seen.push_back(now);
             while seen.len() > limit {
                 seen.pop_front();
             }
         }
+        Ok(())
     }
 
-    /// Forgets a user's failures once it logged in.
-    pub fn succeed(&self, user: &str) {
+    /// A login of `user` from `addr`, let through at `at`, succeeded: the user's failures are
+    /// forgotten, and the address's count loses this attempt.
+    pub fn succeed(&self, user: &str, addr: Option<IpAddr>, at: i64) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures.remove(&format!("user:{}", user.to_lowercase()));
+        for (key, _) in Self::keys(user, addr) {
+            if key.starts_with("user:") {
+                failures.remove(&key);
+            } else if let Some(seen) = failures.get_mut(&key) {
+                if let Some(pos) = seen.iter().rposition(|t| *t == at) {
+                    seen.remove(pos);
+                }
+            }
+        }
     }
 }
 
@@ -244,10 +286,12 @@ pub(crate) fn set_cookie(
 
 /// Where to go after logging in: a path on this server, never another site.
 pub(crate) fn safe_next(next: &str) -> &str {
+    // Browsers drop tabs and newlines from URLs and read `\` as `/`: `/\t/evil.example`
+    // would be `//evil.example`. So: a path, with no control character, space or backslash
+    // anywhere, that does not start with `//`.
     let local = next.starts_with('/')
         && !next.starts_with("//")
-        && !next.starts_with("/\\")
-        && !next.contains(['\r', '\n']);
+        && !next.bytes().any(|b| b <= 0x20 || b == 0x7f || b == b'\\');
     if local {
         next
     } else {
@@ -375,7 +419,7 @@ pub async fn login(
         );
     }
     let at = now();
-    if let Some(wait) = app.logins.wait(&user, client.addr, at) {
+    if let Err(wait) = app.logins.attempt(&user, client.addr, at) {
         let mut r = login_form(
             &app,
             StatusCode::TOO_MANY_REQUESTS,
@@ -392,6 +436,9 @@ pub async fn login(
     let store = engine.store().clone();
     let (details, name) = (client.details(), user.clone());
     let agent = client.agent.clone();
+    let Ok(_permit) = app.logins.verifying.acquire().await else {
+        return ApiError::internal("the password checks have stopped").into_response();
+    };
     let result = blocking(move || {
         let hash = match &known {
             Some(u) => store.transact({
@@ -442,7 +489,7 @@ pub async fn login(
     match result {
         Err(e) => e.into_response(),
         Ok(None) => {
-            app.logins.fail(&user, client.addr, at);
+            // The attempt stays counted.
             login_form(
                 &app,
                 StatusCode::UNAUTHORIZED,
@@ -451,7 +498,7 @@ pub async fn login(
             )
         }
         Ok(Some(secret)) => {
-            app.logins.succeed(&user);
+            app.logins.succeed(&user, client.addr, at);
             start_session(&app, &secret, safe_next(&next))
         }
     }
@@ -583,28 +630,48 @@ mod tests {
         assert_eq!(safe_next("/\\evil.example/"), "/");
         assert_eq!(safe_next("https://evil.example/"), "/");
         assert_eq!(safe_next("/x\r\nSet-Cookie: a=b"), "/");
+        assert_eq!(safe_next("/\t/evil.example"), "/");
+        assert_eq!(safe_next("/ /evil.example"), "/");
+        assert_eq!(safe_next("/x\\y"), "/");
+        assert_eq!(safe_next("/\u{7f}/evil.example"), "/");
         assert_eq!(safe_next(""), "/");
     }
 
     #[test]
-    fn the_throttle_holds_a_user_name_after_five_failures_for_the_rest_of_the_window() {
+    fn the_throttle_holds_a_user_name_after_five_attempts_for_the_rest_of_the_window() {
         let t = Throttle::default();
         let addr: Option<IpAddr> = Some("127.0.0.1".parse().unwrap());
         for i in 0..5 {
-            assert_eq!(t.wait("Ana", addr, 1000 + i), None, "try {i}");
-            t.fail("Ana", addr, 1000 + i);
+            assert_eq!(t.attempt("Ana", addr, 1000 + i), Ok(()), "try {i}");
         }
-        // The name in any case; the 5th-last failure (at 1000) leaves the window at 1900.
-        assert_eq!(t.wait("ana", None, 1010), Some(890));
-        assert_eq!(t.wait("ana", None, 1899), Some(1));
-        assert_eq!(t.wait("ana", None, 1901), None);
+        // The name in any case; the 5th-last attempt (at 1000) leaves the window at 1900.
+        assert_eq!(t.attempt("ana", None, 1010), Err(890));
+        assert_eq!(t.attempt("ana", None, 1899), Err(1));
+        assert_eq!(t.attempt("ana", None, 1901), Ok(()));
         // Another name from the same address is not held until the address has 20.
-        assert_eq!(t.wait("bob", addr, 1010), None);
         for i in 0..15 {
-            t.fail(&format!("u{i}"), addr, 1010);
+            assert_eq!(t.attempt(&format!("u{i}"), addr, 1010), Ok(()));
         }
-        assert_eq!(t.wait("bob", addr, 1011), Some(889));
-        t.succeed("ana");
-        assert_eq!(t.wait("ana", None, 1011), None);
+        assert_eq!(t.attempt("bob", addr, 1011), Err(889));
+        // A success forgets the user's count and takes its own attempt off the address's.
+        let other: Option<IpAddr> = Some("10.0.0.1".parse().unwrap());
+        assert_eq!(t.attempt("cy", other, 1012), Ok(()));
+        t.succeed("cy", other, 1012);
+        for i in 0..5 {
+            assert_eq!(t.attempt("cy", other, 1013 + i), Ok(()), "try {i}");
+        }
+    }
+
+    #[test]
+    fn an_ipv6_host_is_held_back_by_its_64_not_per_address() {
+        let t = Throttle::default();
+        for i in 0..20u16 {
+            let a: IpAddr = format!("2001:db8:1:2::{i:x}").parse().unwrap();
+            assert_eq!(t.attempt(&format!("u{i}"), Some(a), 1000), Ok(()));
+        }
+        let next: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
+        assert!(t.attempt("v", Some(next), 1001).is_err());
+        let elsewhere: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(t.attempt("v", Some(elsewhere), 1001), Ok(()));
     }
 }

@@ -214,8 +214,38 @@ pub async fn start(State(app): State<AppState>, RawQuery(query): RawQuery) -> Re
 
 /// What the ID token said of who signed in.
 struct Identity {
-    user: String,
+    claims: Value,
     groups: Vec<String>,
+}
+
+/// The User an ID token's claims name: by the configured claim against the User's name, or,
+/// when the claim is `email`, against the User's email, which the provider must have
+/// verified (a name or an address anyone could give themselves names no one).
+fn user_for(
+    sso: &SingleSignOn,
+    claims: &Value,
+    users: &[(String, Option<String>)],
+) -> Result<String, String> {
+    let value = claims[sso.user_claim.as_str()]
+        .as_str()
+        .ok_or_else(|| format!("the ID token has no `{}` claim", sso.user_claim))?;
+    let found = if sso.user_claim == "email" {
+        if claims["email_verified"] != Value::Bool(true) {
+            return Err(format!(
+                "the identity provider has not verified the email `{value}`"
+            ));
+        }
+        users.iter().find(|(_, email)| {
+            email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(value))
+        })
+    } else {
+        users.iter().find(|(name, _)| name == value)
+    };
+    found
+        .map(|(name, _)| name.clone())
+        .ok_or_else(|| format!("no Steward user is `{value}`"))
 }
 
 /// Exchanges the code for an ID token and checks it.
@@ -261,10 +291,6 @@ fn identify(
     let keys = fetch_json(&endpoints.jwks)?;
     let claims = verify_jwt(id_token, &keys)?;
     check_claims(&claims, sso, &p.nonce, now())?;
-    let user = claims[sso.user_claim.as_str()]
-        .as_str()
-        .ok_or_else(|| format!("the ID token has no `{}` claim", sso.user_claim))?
-        .to_string();
     let groups = match &claims[sso.groups_claim.as_str()] {
         Value::Array(a) => a
             .iter()
@@ -273,7 +299,7 @@ fn identify(
         Value::String(g) => vec![g.clone()],
         _ => Vec::new(),
     };
-    Ok(Identity { user, groups })
+    Ok(Identity { claims, groups })
 }
 
 fn b64(part: &str) -> Result<Vec<u8>, String> {
@@ -429,26 +455,12 @@ pub async fn callback(
         .collect();
     let result = blocking(move || {
         let who = identify(&sso, &redirect, &code, &pending);
-        let found = who.as_ref().ok().and_then(|id| {
-            users
-                .iter()
-                .find(|(name, email)| {
-                    *name == id.user
-                        || email
-                            .as_deref()
-                            .is_some_and(|e| e.eq_ignore_ascii_case(&id.user))
-                })
-                .map(|(name, _)| name.clone())
-        });
         let role = who.as_ref().ok().and_then(|id| role_of(&sso, &id.groups));
+        let who = who.and_then(|id| user_for(&sso, &id.claims, &users));
         let done = store.transact(move |tx| {
-            let (user, failure) = match (&who, &found) {
-                (Err(why), _) => (String::from("unknown"), Some(why.clone())),
-                (Ok(id), None) => (
-                    id.user.clone(),
-                    Some(format!("no Steward user is `{}`", id.user)),
-                ),
-                (Ok(_), Some(name)) => (name.clone(), None),
+            let (user, failure) = match &who {
+                Err(why) => (String::from("unknown"), Some(why.clone())),
+                Ok(name) => (name.clone(), None),
             };
             let actor = format!("user:{user}");
             if let Some(why) = failure {
@@ -620,6 +632,41 @@ mod tests {
             with("nonce", json!("n2")),
             "the ID token's nonce is not this login's"
         );
+    }
+
+    #[test]
+    fn an_identity_names_a_user_by_its_name_or_by_a_verified_email_only() {
+        let users = vec![
+            ("ana".to_string(), Some("ana@corp.example".to_string())),
+            ("bo".to_string(), None),
+        ];
+        let mut s = sso();
+        let by = |s: &SingleSignOn, c: Value| user_for(s, &c, &users);
+        assert_eq!(
+            by(&s, json!({ "preferred_username": "ana" })),
+            Ok("ana".into())
+        );
+        // A username that looks like a user's email names no one.
+        assert_eq!(
+            by(&s, json!({ "preferred_username": "ana@corp.example" })),
+            Err("no Steward user is `ana@corp.example`".into())
+        );
+        assert!(by(&s, json!({ "sub": "1" }))
+            .unwrap_err()
+            .contains("no `preferred_username`"));
+        s.user_claim = "email".into();
+        assert_eq!(
+            by(
+                &s,
+                json!({ "email": "ANA@corp.example", "email_verified": true })
+            ),
+            Ok("ana".into())
+        );
+        assert_eq!(
+            by(&s, json!({ "email": "ana@corp.example" })),
+            Err("the identity provider has not verified the email `ana@corp.example`".into())
+        );
+        assert!(by(&s, json!({ "email": "ana", "email_verified": true })).is_err());
     }
 
     #[test]

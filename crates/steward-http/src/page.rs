@@ -204,7 +204,14 @@ fn alerts_and_oncall(app: &AppState, out: &mut String, scope: &Scope) {
             out.push_str(r#"<section class="panel"><h2>Open alerts</h2><table class="list"><tr><th>id</th><th>severity</th><th>service</th><th>summary</th><th>since</th><th>status</th></tr>"#);
             for a in &alerts {
                 let status = match (a.status, &a.suppressed) {
-                    (_, Some(why)) => format!("quiet: {}", esc(&why.to_string())),
+                    (_, Some(why)) => format!(
+                        "quiet: {}",
+                        esc(&crate::alerts::seen_text(
+                            &why.to_string(),
+                            scope,
+                            app.engine().catalog()
+                        ))
+                    ),
                     (steward_store::AlertStatus::Acknowledged, _) => format!(
                         "acknowledged by {}",
                         esc(a.acknowledged_by.as_deref().unwrap_or("?"))
@@ -386,7 +393,11 @@ pub async fn alert(
             rfc3339(e.at),
             esc(&e.kind),
             esc(&e.actor),
-            esc(&e.detail)
+            esc(&crate::alerts::seen_text(
+                &e.detail,
+                &scope,
+                app.engine().catalog()
+            ))
         );
     }
     // What each notification said, as its receiver got it (a webhook's JSON beside a chat
@@ -587,13 +598,16 @@ pub async fn incident(
     State(app): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
     csrf: Csrf,
+    scope: Scope,
 ) -> Result<Html<String>, ApiError> {
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::not_found(format!("there is no incident `{id}`")))?;
     let alerting = app.engine().alerting.clone();
-    let v = crate::alerts::blocking(move || Ok(alerting.incident_view(id, crate::alerts::now())?))
-        .await?;
+    let mut v =
+        crate::alerts::blocking(move || Ok(alerting.incident_view(id, crate::alerts::now())?))
+            .await?;
+    crate::incidents::for_scope(&mut v, &scope, app.engine().catalog());
     let i = &v.incident;
     let mut rows = String::new();
     for e in &v.timeline {
@@ -698,8 +712,9 @@ pub async fn incident_action(
 pub async fn postmortem(
     State(app): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
+    scope: Scope,
 ) -> Result<Html<String>, ApiError> {
-    let md = crate::incidents::postmortem_markdown(&app, &id).await?;
+    let md = crate::incidents::postmortem_markdown(&app, &id, &scope).await?;
     Ok(Html(format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Postmortem · Steward</title><style>{CSS}</style></head>
 <body><p><a href="/incidents/{id}">← incident</a></p><section class="panel"><pre>{}</pre></section></body></html>"#,

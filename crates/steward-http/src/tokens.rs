@@ -124,7 +124,7 @@ pub async fn create(
         }
         _ => return Err(bad("expires must be a duration such as 90d")),
     };
-    let new = NewToken {
+    let mut new = NewToken {
         kind: TokenKind::User,
         principal: user,
         name,
@@ -134,9 +134,31 @@ pub async fn create(
         expires_at,
         role: None,
     };
+    // A token a session makes for its own user is no more than the session: the role its
+    // single sign-on groups gave (not the configuration's, which may be higher), and no
+    // longer than the session lives.
+    let session = match &who {
+        Principal::User {
+            token,
+            session: true,
+            ..
+        } if new.principal == me => Some(*token),
+        _ => None,
+    };
     let store = app.engine().store().clone();
-    let (made, secret) =
-        blocking(move || Ok(store.transact(move |tx| tx.create_token(&new))?)).await?;
+    let (made, secret) = blocking(move || {
+        Ok(store.transact(move |tx| {
+            if let Some(s) = session.map(|id| tx.token(id)).transpose()?.flatten() {
+                new.role = s.role;
+                new.expires_at = match (new.expires_at, s.expires_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            tx.create_token(&new)
+        })?)
+    })
+    .await?;
     let mut body = token_json(&made);
     body["token"] = json!(secret);
     Ok((StatusCode::CREATED, Json(body)).into_response())

