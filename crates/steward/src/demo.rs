@@ -59,23 +59,32 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
         .map_err(|d| anyhow::anyhow!("the example config is invalid: {d:?}"))?;
     let store = Store::open(&format!("sqlite://{}", dir.join("steward.db").display()))?;
     let now = jiff::Timestamp::now().as_second();
-    // The newcomer gets in through a one-time link, as the example's admin.
-    let (_, link) = store.transact(move |tx| {
-        tx.create_token(&steward_store::NewToken {
-            kind: steward_store::TokenKind::Login,
-            principal: DEMO_ADMIN.into(),
-            name: "steward demo".into(),
-            services: Vec::new(),
-            created_by: "demo".into(),
-            at: now,
-            expires_at: Some(now + steward_http::login::LINK_LIFETIME),
-            role: None,
-        })
-    })?;
+    // The newcomer gets in through a one-time link, as the example's admin, and the CLI
+    // with a token of the admin's that lasts the day.
+    let token = |kind, expires_at| steward_store::NewToken {
+        kind,
+        principal: DEMO_ADMIN.into(),
+        name: "steward demo".into(),
+        services: Vec::new(),
+        created_by: "demo".into(),
+        at: now,
+        expires_at: Some(expires_at),
+        role: None,
+    };
+    let (link, cli) = (
+        token(
+            steward_store::TokenKind::Login,
+            now + steward_http::login::LINK_LIFETIME,
+        ),
+        token(steward_store::TokenKind::User, now + 86_400),
+    );
+    let ((_, link), (_, cli)) =
+        store.transact(move |tx| Ok((tx.create_token(&link)?, tx.create_token(&cli)?)))?;
     println!(
         "demo: log in to the console once at http://{}/login/once?token={link} (as {DEMO_ADMIN}, the example's admin)",
         listen.replace("0.0.0.0", "127.0.0.1")
     );
+    println!("demo: for the command line: export STEWARD_TOKEN={cli}");
     println!(
         "demo: config in {}, store in {}",
         config.display(),
