@@ -542,18 +542,12 @@ async fn authenticate(
         TokenKind::User | TokenKind::Sender => !session,
         TokenKind::Login | TokenKind::Feed => false,
     });
-    let refusal = match &token {
-        None => Some("the bearer token is not known"),
-        Some(t) => t.refusal(now),
-    };
-    if let Some(why) = refusal {
-        return match session {
-            true => Ok((Principal::Anonymous, None)),
-            false => Err(unauthorized(why)),
-        };
-    }
-    let Some(token) = token else {
-        return Err(unauthorized("the bearer token is not known"));
+    let token = match token {
+        Some(t) if t.refusal(now).is_none() => t,
+        // A session that ended: the console asks to log in again.
+        _ if session => return Ok((Principal::Anonymous, None)),
+        None => return Err(unauthorized("the bearer token is not known")),
+        Some(t) => return Err(unauthorized(t.refusal(now).unwrap_or_default())),
     };
     let who = match token.kind {
         TokenKind::Sender => Principal::Sender {
@@ -811,15 +805,7 @@ async fn check(
                 .path_and_query()
                 .map_or("/", |p| p.as_str())
                 .to_string();
-            let mut to = String::from("/login?next=");
-            for b in here.bytes() {
-                match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' => {
-                        to.push(b as char)
-                    }
-                    _ => to.push_str(&format!("%{b:02X}")),
-                }
-            }
+            let to = format!("/login?next={}", crate::alerts::encode(&here));
             axum::response::Redirect::to(&to).into_response()
         }
         Err((StatusCode::UNAUTHORIZED, message)) => unauthorized(message),

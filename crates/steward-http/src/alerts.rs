@@ -26,7 +26,22 @@ pub fn query_values(raw: &Option<String>, key: &str) -> Vec<String> {
         .collect()
 }
 
-fn decode(s: &str) -> String {
+/// Percent-encodes a query value (unreserved characters and `/` stay as they are).
+pub(crate) fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Decodes a percent-encoded query or form value (`+` is a space).
+pub(crate) fn decode(s: &str) -> String {
     fn hex(b: u8) -> Option<u8> {
         (b as char).to_digit(16).map(|d| d as u8)
     }

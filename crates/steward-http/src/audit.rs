@@ -219,15 +219,17 @@ pub async fn record(
             return ApiError::internal(format!("reading the answer failed: {e}")).into_response()
         }
     };
-    let mut after: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let (action, subject) = name_of(rule.path, method, &params, &after);
+    let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let (action, subject) = name_of(rule.path, method, &params, &answer);
+    // A large answer (a whole incident, a run) is kept short: the subject names it.
+    let mut after = if bytes.len() > 16 << 10 {
+        json!({ "truncated": true })
+    } else {
+        answer
+    };
     redact(&mut after);
     let mut request = request.unwrap_or(Value::Null);
     redact(&mut request);
-    // A large answer (a whole incident, a run) is kept short: the subject names it.
-    if after.to_string().len() > 16 << 10 {
-        after = json!({ "truncated": true });
-    }
     let details = json!({
         "from": client.details(),
         "before": null,

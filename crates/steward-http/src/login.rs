@@ -9,6 +9,7 @@
 
 use crate::alerts::{blocking, now};
 use crate::error::ApiError;
+use crate::page::esc;
 use crate::AppState;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -116,31 +117,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Decodes an `application/x-www-form-urlencoded` body: its pairs, in order.
 pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
-    fn decode(s: &str) -> String {
-        let bytes = s.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < bytes.len() => {
-                    match std::str::from_utf8(&bytes[i + 1..i + 3])
-                        .ok()
-                        .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    {
-                        Some(b) => {
-                            out.push(b);
-                            i += 2;
-                        }
-                        None => out.push(b'%'),
-                    }
-                }
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
+    use crate::alerts::decode;
     String::from_utf8_lossy(body)
         .split('&')
         .filter(|p| !p.is_empty())
@@ -299,25 +276,6 @@ pub(crate) fn safe_next(next: &str) -> &str {
     }
 }
 
-/// Percent-encodes a query value.
-fn encode_query(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 const LOGIN_CSS: &str = "body{font:15px/1.4 system-ui,sans-serif;margin:0;background:#f7f7f5;color:#222;display:flex;justify-content:center}
 main{background:#fff;margin-top:12vh;padding:1.5rem 2rem;border-radius:6px;box-shadow:0 1px 2px #0002;min-width:18rem}
 label{display:block;margin:.6rem 0 .2rem}input{font:inherit;width:100%;box-sizing:border-box;padding:.3rem}
@@ -365,7 +323,7 @@ fn login_form(app: &AppState, status: StatusCode, next: &str, error: &str) -> Re
             sso = match &app.engine().catalog().sso {
                 Some(s) => format!(
                     r#"<p><a href="/login/oidc?next={}">Log in with {}</a></p>"#,
-                    esc(&encode_query(safe_next(next))),
+                    esc(&crate::alerts::encode(safe_next(next))),
                     esc(s.display_name.as_deref().unwrap_or(&s.name))
                 ),
                 None => String::new(),

@@ -10,7 +10,7 @@
 //! (by name or email): an identity that matches none is refused with a page that says so.
 //! The groups claim gives the session's role through the SingleSignOn document's `roles`.
 
-use crate::alerts::{blocking, now};
+use crate::alerts::{blocking, encode, now};
 use crate::error::ApiError;
 use crate::login::{form_pairs, Client};
 use crate::AppState;
@@ -81,19 +81,25 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-/// A JSON document from the provider.
-fn fetch_json(url: &str) -> Result<Value, String> {
-    let mut resp = agent()
-        .get(url)
-        .call()
-        .map_err(|e| format!("{url} could not be reached: {e}"))?;
+/// The status and text of the provider's answer (at most 1 MiB).
+fn read(mut resp: ureq::http::Response<ureq::Body>, what: &str) -> Result<(u16, String), String> {
     let status = resp.status().as_u16();
     let text = resp
         .body_mut()
         .with_config()
         .limit(1 << 20)
         .read_to_string()
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| format!("{what}: {e}"))?;
+    Ok((status, text))
+}
+
+/// A JSON document from the provider.
+fn fetch_json(url: &str) -> Result<Value, String> {
+    let resp = agent()
+        .get(url)
+        .call()
+        .map_err(|e| format!("{url} could not be reached: {e}"))?;
+    let (status, text) = read(resp, url)?;
     if status != 200 {
         return Err(format!("{url} answered {status}"));
     }
@@ -128,19 +134,6 @@ fn discover(sso: &SingleSignOn) -> Result<Endpoints, String> {
     })
 }
 
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 fn redirect_uri(app: &AppState) -> String {
     format!(
         "{}/login/oidc/callback",
@@ -163,7 +156,8 @@ pub async fn start(State(app): State<AppState>, RawQuery(query): RawQuery) -> Re
         .find(|(k, _)| k == "next")
         .map_or("/", |(_, v)| v.as_str())
         .to_string();
-    let endpoints = match blocking(move || Ok(discover(&sso))).await {
+    let asked = sso.clone();
+    let endpoints = match blocking(move || Ok(discover(&asked))).await {
         Ok(Ok(e)) => e,
         Ok(Err(why)) => {
             tracing::error!("single sign-on: {why}");
@@ -186,7 +180,6 @@ pub async fn start(State(app): State<AppState>, RawQuery(query): RawQuery) -> Re
         &ring::digest::SHA256,
         verifier.as_bytes(),
     ));
-    let sso = app.engine().catalog().sso.clone().expect("checked above");
     let url = format!(
         "{}{}response_type=code&client_id={}&redirect_uri={}&scope={}&state={state}&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256",
         endpoints.authorization,
@@ -267,19 +260,13 @@ fn identify(
         encode(redirect),
         encode(&p.verifier)
     );
-    let mut resp = agent()
+    let resp = agent()
         .post(&endpoints.token)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("authorization", &format!("Basic {basic}"))
         .send(&form)
         .map_err(|e| format!("the token endpoint could not be reached: {e}"))?;
-    let status = resp.status().as_u16();
-    let text = resp
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_string()
-        .map_err(|e| e.to_string())?;
+    let (status, text) = read(resp, "the token endpoint")?;
     if status != 200 {
         return Err(format!("the token endpoint answered {status}: {text}"));
     }

@@ -12,7 +12,7 @@ use std::fmt::Write;
 use steward_engine::SloReport;
 use steward_model::BudgetCurve;
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
