@@ -37,6 +37,10 @@ pub struct Catalog {
     pub budget_adjustments: Vec<steward_model::adjustment::BudgetAdjustment>,
     /// Each objective with the SLO document and the SLI it came from.
     pub objective_refs: Vec<ObjectiveRef>,
+    /// Kinds of service and the controls of their responsibility maps.
+    pub classes: Vec<steward_model::readiness::ServiceClass>,
+    /// Which services must pass which readiness checks.
+    pub readiness_policies: Vec<steward_model::readiness::ReadinessPolicy>,
 }
 
 /// Where an objective came from: its SLO document and SLI (by name).
@@ -122,6 +126,61 @@ impl Catalog {
 
     pub fn integration(&self, name: &str) -> Option<&Integration> {
         self.integrations.iter().find(|i| i.name == name)
+    }
+
+    pub fn class(&self, name: &str) -> Option<&steward_model::readiness::ServiceClass> {
+        self.classes.iter().find(|c| c.name == name)
+    }
+
+    /// A service's responsibility map: its class's controls with its own over them.
+    pub fn controls_of(&self, service: &Service) -> Vec<steward_model::readiness::Control> {
+        steward_model::readiness::controls_of(
+            service.class.as_deref().and_then(|c| self.class(c)),
+            &service.controls,
+        )
+    }
+
+    /// What `service` depends on: directly, or (`transitive`) through any path, nearest
+    /// first, each once.
+    pub fn dependencies(&self, service: &str, transitive: bool) -> Vec<&str> {
+        self.walk(service, transitive, |s| {
+            s.depends_on.iter().map(String::as_str).collect()
+        })
+    }
+
+    /// What depends on `service`: directly, or (`transitive`) through any path.
+    pub fn dependents(&self, service: &str, transitive: bool) -> Vec<&str> {
+        self.walk(service, transitive, |s| {
+            self.services
+                .iter()
+                .filter(|d| d.depends_on.iter().any(|x| x == &s.name))
+                .map(|d| d.name.as_str())
+                .collect()
+        })
+    }
+
+    fn walk<'a>(
+        &'a self,
+        from: &str,
+        transitive: bool,
+        next: impl Fn(&'a Service) -> Vec<&'a str>,
+    ) -> Vec<&'a str> {
+        let mut out: Vec<&str> = Vec::new();
+        let mut queue = std::collections::VecDeque::from([from.to_string()]);
+        while let Some(name) = queue.pop_front() {
+            let Some(s) = self.service(&name) else {
+                continue;
+            };
+            for n in next(s) {
+                if n != from && !out.contains(&n) {
+                    out.push(n);
+                    if transitive {
+                        queue.push_back(n.to_string());
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
@@ -322,10 +381,28 @@ pub fn build(docs: &[Document], scope: Scope, diags: &mut Diagnostics) -> Catalo
                 }
                 catalog.runbooks.push(d.runbook.clone());
             }
+            Document::ServiceClass(d) => catalog.classes.push(d.class.clone()),
+            Document::Policy(d) => {
+                for c in &d.customers {
+                    ck.reference(&["Customer"], "customer", c, diags);
+                }
+                for c in &d.classes {
+                    ck.reference(&["ServiceClass"], "class", c, diags);
+                }
+                catalog.readiness_policies.push(d.policy.clone());
+            }
             Document::Service(_) | Document::DataSource(_) => {}
         }
     }
+    for doc in docs {
+        if let Document::CatalogService(s) = doc {
+            if let Some(c) = &s.class {
+                ck.reference(&["ServiceClass"], "class", c, diags);
+            }
+        }
+    }
     catalog.services = merge_services(docs);
+    report_cycles(docs, &catalog, diags);
     // An adjustment names an SLI (or SLO) of its service.
     for doc in docs {
         let Document::BudgetAdjustment(d) = doc else {
@@ -496,6 +573,66 @@ fn check_policy(ck: &Checker<'_>, p: &AlertPolicyDoc, diags: &mut Diagnostics) {
     }
 }
 
+/// A service that depends on itself through others is an error at the first edge of the
+/// cycle, naming the whole path: `a → b → c → a`.
+fn report_cycles(docs: &[Document], catalog: &Catalog, diags: &mut Diagnostics) {
+    let mut reported: Vec<Vec<&str>> = Vec::new();
+    for doc in docs {
+        let Document::CatalogService(s) = doc else {
+            continue;
+        };
+        for d in &s.depends_on {
+            if d.name == s.meta.name.name {
+                continue; // reported as depending on itself
+            }
+            // A path from the dependency back to this service closes a cycle.
+            let Some(path) = path_between(catalog, &d.name, &s.meta.name.name) else {
+                continue;
+            };
+            let mut cycle: Vec<&str> = vec![s.meta.name.name.as_str()];
+            cycle.extend(path);
+            let mut key = cycle[..cycle.len() - 1].to_vec();
+            key.sort_unstable();
+            if reported.contains(&key) {
+                continue;
+            }
+            reported.push(key);
+            diags.error(
+                d.loc.clone(),
+                format!(
+                    "dependency cycle: {}; a service cannot depend on itself through others",
+                    cycle.join(" → ")
+                ),
+            );
+        }
+    }
+}
+
+/// The shortest path of dependencies from `from` to `to` (both included).
+fn path_between<'c>(catalog: &'c Catalog, from: &'c str, to: &str) -> Option<Vec<&'c str>> {
+    let mut came: HashMap<&str, &str> = HashMap::new();
+    let mut queue = std::collections::VecDeque::from([from]);
+    while let Some(at) = queue.pop_front() {
+        if at == to {
+            let mut path = vec![at];
+            let mut cur = at;
+            while let Some(prev) = came.get(cur) {
+                path.push(prev);
+                cur = prev;
+            }
+            path.reverse();
+            return Some(path);
+        }
+        for n in catalog.service(at).map_or(&[][..], |s| &s.depends_on[..]) {
+            if n != from && !came.contains_key(n.as_str()) {
+                came.insert(n, at);
+                queue.push_back(n);
+            }
+        }
+    }
+    None
+}
+
 /// An OpenSLO Service and a steward/v1 Service of the same name are one catalog entry.
 fn merge_services(docs: &[Document]) -> Vec<Service> {
     let mut out: Vec<Service> = Vec::new();
@@ -516,6 +653,10 @@ fn merge_services(docs: &[Document]) -> Vec<Service> {
                     links: Vec::new(),
                     failure_modes: Vec::new(),
                     auto_incident: None,
+                    class: None,
+                    controls: Vec::new(),
+                    tags: Vec::new(),
+                    system: None,
                 },
             ),
             Document::CatalogService(s) => (
@@ -547,6 +688,10 @@ fn merge_services(docs: &[Document]) -> Vec<Service> {
                         })
                         .collect(),
                     auto_incident: s.auto_incident.clone(),
+                    class: s.class.as_ref().map(|c| c.name.clone()),
+                    controls: s.controls.clone(),
+                    tags: s.tags.clone(),
+                    system: s.system.clone(),
                 },
             ),
             _ => continue,
@@ -569,6 +714,10 @@ fn merge_services(docs: &[Document]) -> Vec<Service> {
                 existing.links.extend(entry.links);
                 existing.failure_modes.extend(entry.failure_modes);
                 existing.auto_incident = existing.auto_incident.take().or(entry.auto_incident);
+                existing.class = existing.class.take().or(entry.class);
+                existing.controls.extend(entry.controls);
+                existing.tags.extend(entry.tags);
+                existing.system = existing.system.take().or(entry.system);
             }
         }
     }

@@ -34,6 +34,8 @@ pub enum Document {
     Runbook(crate::runbook::RunbookDoc),
     BudgetPolicy(crate::policy::BudgetPolicyDoc),
     BudgetAdjustment(crate::adjustment::BudgetAdjustmentDoc),
+    ServiceClass(crate::readiness::ServiceClassDoc),
+    Policy(crate::readiness::PolicyDoc),
 }
 
 impl Document {
@@ -52,6 +54,8 @@ impl Document {
             Document::Runbook(d) => &d.meta,
             Document::BudgetPolicy(d) => &d.meta,
             Document::BudgetAdjustment(d) => &d.meta,
+            Document::ServiceClass(d) => &d.meta,
+            Document::Policy(d) => &d.meta,
         }
     }
 
@@ -71,6 +75,8 @@ impl Document {
             Document::Runbook(_) => "Runbook",
             Document::BudgetPolicy(_) => "ErrorBudgetPolicy",
             Document::BudgetAdjustment(_) => "BudgetAdjustment",
+            Document::ServiceClass(_) => "ServiceClass",
+            Document::Policy(_) => "Policy",
         }
     }
 }
@@ -259,6 +265,11 @@ pub struct CatalogServiceDoc {
     /// `incidents: {automatic: true, severity: SEV2}`: the severity of the incident a page
     /// opens by itself, when it does.
     pub auto_incident: Option<String>,
+    /// Its ServiceClass, and its own controls over the class's.
+    pub class: Option<Name>,
+    pub controls: Vec<steward_model::readiness::Control>,
+    pub tags: Vec<String>,
+    pub system: Option<String>,
 }
 
 const MAX_DESCRIPTION: usize = 1050;
@@ -300,6 +311,8 @@ pub fn read_document(r: &mut Reader<'_>, node: &Node) -> Option<Document> {
             "MaintenanceWindow",
             "Runbook",
             "ErrorBudgetPolicy",
+            "ServiceClass",
+            "Policy",
         ][..],
         "openslo.com/v2alpha" => &["BudgetAdjustment"][..],
         _ => {
@@ -343,6 +356,10 @@ pub fn read_document(r: &mut Reader<'_>, node: &Node) -> Option<Document> {
             Document::BudgetPolicy(crate::policy::read(r, meta, spec)?)
         }
         ("steward/v1", "Runbook") => Document::Runbook(crate::runbook::read(r, meta, spec)?),
+        ("steward/v1", "ServiceClass") => {
+            Document::ServiceClass(crate::readiness::read_class(r, meta, spec)?)
+        }
+        ("steward/v1", "Policy") => Document::Policy(crate::readiness::read_policy(r, meta, spec)?),
         ("steward/v1", kind) => Document::OnCall(crate::oncall::read(r, kind, meta, spec)?),
         _ => return None,
     };
@@ -1180,8 +1197,25 @@ fn read_catalog_service(
         g.finish(r);
         automatic.then_some(severity)
     });
+    let class = f.get("class").and_then(|n| read_name(r, n, "class"));
+    let controls = f
+        .get("controls")
+        .map(|n| crate::readiness::read_controls(r, n))
+        .unwrap_or_default();
+    let tags = f
+        .get("tags")
+        .map(|n| r.strings(n, "tags"))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    let system = f.get("system").and_then(|n| r.string(n, "system"));
     f.finish(r);
     Some(CatalogServiceDoc {
+        class,
+        controls,
+        tags,
+        system,
         meta,
         description,
         owner,

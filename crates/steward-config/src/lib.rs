@@ -12,6 +12,7 @@ pub mod docs;
 pub mod oncall;
 pub mod policy;
 pub mod read;
+pub mod readiness;
 pub mod runbook;
 pub mod yaml;
 

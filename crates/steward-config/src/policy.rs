@@ -8,6 +8,7 @@
 //!   services: [checkout, search]
 //!   freezeWhen: {budgetRemainingBelow: 0.1, burnRateAbove: 6}
 //!   allowFixes: true
+//!   minimumReadiness: intermediate
 //! ```
 
 use crate::docs::{read_description, read_name, Metadata, Name};
@@ -76,6 +77,21 @@ pub fn read(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<BudgetPol
         Some(n) => r.boolean(n, "allowFixes"),
         None => Some(true),
     };
+    let minimum_readiness = match f.get("minimumReadiness") {
+        Some(n) => r.string(n, "minimumReadiness").and_then(|w| {
+            let l = steward_model::readiness::Level::parse(&w);
+            if l.is_none() {
+                r.error(
+                    n.mark,
+                    format!(
+                        "minimumReadiness `{w}` is not one of beginner, intermediate, advanced"
+                    ),
+                );
+            }
+            l.map(Some)
+        }),
+        None => Some(None),
+    };
     f.finish(r);
     if services.is_empty() {
         r.error(spec.mark, "an ErrorBudgetPolicy names at least one service");
@@ -88,6 +104,7 @@ pub fn read(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<BudgetPol
             remaining_below: below?,
             burn_rate_above: burn?,
             allow_fixes: allow_fixes?,
+            minimum_readiness: minimum_readiness?,
         },
         meta,
         services,

@@ -44,7 +44,7 @@ pub struct RunbookDoc {
 /// The longest a step may run.
 const MAX_TIMEOUT: i64 = 3600;
 
-fn duration(r: &mut Reader<'_>, n: &Node, what: &str, max: i64) -> Option<i64> {
+pub(crate) fn duration(r: &mut Reader<'_>, n: &Node, what: &str, max: i64) -> Option<i64> {
     let text = r.string(n, what)?;
     match steward_model::Duration::parse(&text).map(|d| d.secs()) {
         Ok(s) if s > 0 && s <= max => Some(s),
@@ -275,6 +275,17 @@ pub fn read(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<RunbookDo
         }),
         None => Some(3),
     };
+    // `rehearse: {every: 30d}`: how long a rehearsal stays fresh.
+    let rehearse_every = match f.get("rehearse") {
+        Some(n) => r.map(n, "rehearse").and_then(|mut g| {
+            let every = g
+                .required(r, "every")
+                .and_then(|e| duration(r, e, "rehearse.every", 366 * 86_400));
+            g.finish(r);
+            every
+        }),
+        None => Some(steward_model::runbook::REHEARSE_EVERY),
+    };
     let approvers: Vec<Name> = f
         .get("approvers")
         .and_then(|n| r.list(n, "approvers"))
@@ -314,6 +325,7 @@ pub fn read(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<RunbookDo
             automatic: automatic?,
             max_runs_per_hour: max_runs?,
             approvers: approvers.iter().map(|a| a.name.clone()).collect(),
+            rehearse_every: rehearse_every?,
         },
         meta,
         service,

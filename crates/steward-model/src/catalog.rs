@@ -19,6 +19,13 @@ pub struct Service {
     pub failure_modes: Vec<FailureMode>,
     /// When its pages open incidents by themselves: the incidents' severity.
     pub auto_incident: Option<String>,
+    /// Its ServiceClass: the controls of its responsibility map.
+    pub class: Option<String>,
+    /// Its own controls, each overriding the class's of the same name.
+    pub controls: Vec<crate::readiness::Control>,
+    pub tags: Vec<String>,
+    /// The system (a group of services) it belongs to.
+    pub system: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -270,6 +277,8 @@ pub struct BudgetPolicy {
     pub remaining_below: f64,
     pub burn_rate_above: Option<f64>,
     pub allow_fixes: bool,
+    /// Deploys wait until the service reaches this readiness level.
+    pub minimum_readiness: Option<crate::readiness::Level>,
 }
 
 impl BudgetPolicy {
@@ -281,6 +290,7 @@ impl BudgetPolicy {
             remaining_below: 0.0,
             burn_rate_above: None,
             allow_fixes: true,
+            minimum_readiness: None,
         }
     }
 }

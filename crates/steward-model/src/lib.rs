@@ -13,6 +13,7 @@ pub mod escalation;
 pub mod limits;
 pub mod matcher;
 pub mod oncall;
+pub mod readiness;
 pub mod rollup;
 pub mod runbook;
 pub mod slo;

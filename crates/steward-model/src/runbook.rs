@@ -97,7 +97,12 @@ pub struct Runbook {
     pub max_runs_per_hour: u32,
     /// Who may approve steps that need approval.
     pub approvers: Vec<String>,
+    /// Seconds a rehearsal stays fresh (`rehearse: {every: 30d}`; 90 days unless set).
+    pub rehearse_every: i64,
 }
+
+/// How long a rehearsal stays fresh unless the runbook says.
+pub const REHEARSE_EVERY: i64 = 90 * 86_400;
 
 impl Runbook {
     /// Whether this runbook answers an alert of `service` with these labels.

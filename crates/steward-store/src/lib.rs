@@ -13,6 +13,7 @@ mod audit;
 mod incidents;
 mod passwords;
 mod postgres;
+mod readiness;
 pub use postgres::redact as redact_url;
 mod runs;
 mod sql;
@@ -31,6 +32,7 @@ pub use incidents::{
     ActionItem, Incident, IncidentEvent, IncidentStatus, Moved, NewIncident, Role,
 };
 pub use passwords::{decoy_hash, hash_password, verify_password};
+pub use readiness::{Evidence, OverdueItem, PageRow, ReadinessDay};
 pub use runs::{
     GateOverride, Run, RunMode, RunStatus, RunStep, StepStatus, StoredAdjustment, Switch,
 };

@@ -64,6 +64,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../migrations/postgres/0017_silence_integrations.sql"),
     ),
+    (
+        18,
+        include_str!("../migrations/postgres/0018_readiness.sql"),
+    ),
 ];
 
 /// Serialises migrations of replicas that start at the same time.

@@ -52,6 +52,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../migrations/sqlite/0017_silence_integrations.sql"),
     ),
+    (18, include_str!("../migrations/sqlite/0018_readiness.sql")),
 ];
 
 const UPSERT: &str = "INSERT INTO series_rows (series, bucket, good, total) VALUES (?1, ?2, ?3, ?4)

@@ -454,6 +454,171 @@ fn a_full_queue_refuses_appends_at_once(f: Fixture) {
     );
 }
 
+fn evidence_pages_overdue_items_and_readiness_days_are_kept(f: Fixture) {
+    use steward_store::{Evidence, ReadinessDay};
+    let store = Store::open(&f.url).unwrap();
+    let ev = |control: &str, done_at: i64| Evidence {
+        id: 0,
+        service: "checkout".into(),
+        customer: Some("acme".into()),
+        control: control.into(),
+        link: "https://wiki.example.com/drill".into(),
+        note: "restored yesterday's backup".into(),
+        done_at,
+        recorded_by: "user:ann".into(),
+        recorded_at: 500,
+    };
+    let (a, b) = store
+        .transact(move |tx| {
+            let a = tx.add_evidence(&ev("backup", 100))?;
+            let b = tx.add_evidence(&ev("backup", 300))?;
+            tx.add_evidence(&ev("access-review", 200))?;
+            Ok((a, b))
+        })
+        .unwrap();
+    assert!(b.id > a.id);
+    assert_eq!(b.done_at, 300);
+    let mut latest = store.transact(|tx| tx.latest_evidence()).unwrap();
+    latest.sort();
+    assert_eq!(
+        latest,
+        [
+            ("checkout".to_string(), "access-review".to_string(), 200),
+            ("checkout".to_string(), "backup".to_string(), 300)
+        ]
+    );
+    let of = store.transact(|tx| tx.evidence_of("checkout", 2)).unwrap();
+    assert_eq!(of.iter().map(|e| e.done_at).collect::<Vec<_>>(), [300, 200]);
+    assert_eq!(of[0], b);
+
+    // Pages: alerts that notified someone, from their first notification; a ticket and an
+    // alert that reached nobody are no pages.
+    store
+        .transact(|tx| {
+            let p = tx.trigger(&new_alert("paged", 1000))?.alert().clone();
+            tx.set_policy(p.id, Some("storefront"))?;
+            tx.log(p.id, 1010, "notified", "steward", "step 1")?;
+            tx.log(p.id, 1300, "notified", "steward", "step 2")?;
+            tx.acknowledge(p.id, "user:ann", 1400)?;
+            let quiet = tx.trigger(&new_alert("unreached", 1000))?.alert().clone();
+            tx.log(quiet.id, 1010, "unreached", "steward", "nobody")?;
+            let mut t = new_alert("ticket", 1000);
+            t.urgency = steward_model::Severity::Ticket;
+            let t = tx.trigger(&t)?.alert().clone();
+            tx.log(t.id, 1010, "notified", "steward", "step 1")?;
+            let old = tx.trigger(&new_alert("old", 10))?.alert().clone();
+            tx.log(old.id, 11, "notified", "steward", "step 1")?;
+            Ok(())
+        })
+        .unwrap();
+    let pages = store.transact(|tx| tx.pages_since(500)).unwrap();
+    assert_eq!(pages.len(), 1, "{pages:?}");
+    assert_eq!(
+        (
+            pages[0].paged_at,
+            pages[0].acknowledged_at,
+            pages[0].acknowledged_by.as_deref(),
+            pages[0].policy.as_deref(),
+            pages[0].service.as_deref()
+        ),
+        (
+            1010,
+            Some(1400),
+            Some("user:ann"),
+            Some("storefront"),
+            Some("checkout")
+        )
+    );
+
+    // Overdue items: open ones due before now, with their incident's service.
+    store
+        .transact(|tx| {
+            let i = tx.declare_incident(
+                &NewIncident {
+                    title: "checkout down".into(),
+                    severity: "SEV2".into(),
+                    service: "checkout".into(),
+                    customer: None,
+                    started_at: 100,
+                    declared_at: 100,
+                    impact_started_at: None,
+                    actor: "user:ann".into(),
+                },
+                "declared",
+            )?;
+            for (title, due) in [
+                ("due later", Some(5000)),
+                ("overdue", Some(2000)),
+                ("no date", None),
+            ] {
+                tx.add_action_item(&ActionItem {
+                    id: 0,
+                    incident: i.id,
+                    title: title.into(),
+                    owner: "ann".into(),
+                    due_at: due,
+                    status: "open".into(),
+                    verified: None,
+                    created_at: 100,
+                    created_by: "user:ann".into(),
+                    closed_at: None,
+                    closed_by: None,
+                })?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let overdue = store.transact(|tx| tx.overdue_items(3000)).unwrap();
+    assert_eq!(overdue.len(), 1);
+    assert_eq!(
+        (
+            overdue[0].service.as_str(),
+            overdue[0].title.as_str(),
+            overdue[0].due_at
+        ),
+        ("checkout", "overdue", 2000)
+    );
+
+    // One snapshot a day per service: the last written wins.
+    let day = |d: &str, level: &str, failing: &[&str]| ReadinessDay {
+        service: "checkout".into(),
+        day: d.into(),
+        level: level.into(),
+        score: 100 - 10 * failing.len() as i64,
+        failing: failing.iter().map(|s| s.to_string()).collect(),
+    };
+    store
+        .transact(move |tx| {
+            tx.put_readiness_day(&day("2026-11-01", "advanced", &[]))?;
+            tx.put_readiness_day(&day("2026-11-02", "advanced", &[]))?;
+            tx.put_readiness_day(&day(
+                "2026-11-02",
+                "intermediate",
+                &["evidence", "runbook-rehearsal"],
+            ))?;
+            Ok(())
+        })
+        .unwrap();
+    let days = store
+        .transact(|tx| tx.readiness_days("checkout", "2026-11-02"))
+        .unwrap();
+    assert_eq!(
+        days,
+        [day(
+            "2026-11-02",
+            "intermediate",
+            &["evidence", "runbook-rehearsal"]
+        )]
+    );
+    assert_eq!(
+        store
+            .transact(|tx| tx.readiness_days("checkout", "2026-10-01"))
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
 fn ping_answers(f: Fixture) {
     let store = Store::open(&f.url).unwrap();
     store.ping().unwrap();
@@ -1428,6 +1593,7 @@ conformance_suite!(sqlite:
     a_client_beside_the_engine_shares_its_database,
     the_audit_trail_is_a_chain_that_names_the_entry_changed_or_removed,
     ping_answers,
+    evidence_pages_overdue_items_and_readiness_days_are_kept,
 );
 conformance_suite!(postgres:
     series_get_ids_once_and_keep_them,
@@ -1458,6 +1624,7 @@ conformance_suite!(postgres:
     a_client_beside_the_engine_shares_its_database,
     the_audit_trail_is_a_chain_that_names_the_entry_changed_or_removed,
     ping_answers,
+    evidence_pages_overdue_items_and_readiness_days_are_kept,
 );
 
 #[test]
