@@ -20,6 +20,7 @@
 //!     checks: [oncall-coverage, runbooks, slo-paging]
 //!     level: intermediate
 //!   alertNoise: {pagesPerWeek: 5, unactedShare: 0.2, nightPagesPerWeek: 1, medianAck: 10m}
+//!   tickets: true   # a required check that starts failing opens a ticket (off unless set)
 //! ```
 
 use crate::docs::{read_description, read_name, Metadata, Name};
@@ -241,6 +242,10 @@ pub fn read_policy(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<Po
             median_ack: ack?,
         })
     });
+    let tickets = match f.get("tickets") {
+        Some(n) => r.boolean(n, "tickets"),
+        None => Some(false),
+    };
     f.finish(r);
     Some(PolicyDoc {
         policy: ReadinessPolicy {
@@ -249,6 +254,7 @@ pub fn read_policy(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<Po
             checks,
             level,
             noise,
+            tickets: tickets?,
         },
         meta,
         customers,

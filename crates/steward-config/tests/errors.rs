@@ -117,7 +117,7 @@ fn yaml_syntax_errors_and_unknown_kinds() {
         ],
         expect![[r#"
             broken.yaml:3:1: YAML syntax error: while parsing a flow sequence, expected ',' or ']'
-            kind.yaml:2:7: unknown kind `Pager` for steward/v1; expected one of: Service, Team, User, Customer, SingleSignOn, Schedule, EscalationPolicy, Integration, InhibitRule, Route, MaintenanceWindow, Runbook, ErrorBudgetPolicy"#]],
+            kind.yaml:2:7: unknown kind `Pager` for steward/v1; expected one of: Service, Team, User, Customer, SingleSignOn, Schedule, EscalationPolicy, Integration, InhibitRule, Route, MaintenanceWindow, Runbook, ErrorBudgetPolicy, ServiceClass, Policy"#]],
     );
 }
 

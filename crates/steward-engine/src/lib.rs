@@ -11,6 +11,7 @@ pub mod alerting;
 mod evaluate;
 mod ingest;
 mod metrics;
+pub mod readiness;
 mod rebuild;
 mod rollup;
 pub mod runtime;

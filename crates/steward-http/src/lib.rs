@@ -18,6 +18,7 @@ mod metrics;
 pub mod oidc;
 mod page;
 pub mod runbooks;
+pub mod services;
 pub mod slos;
 pub mod tls;
 pub mod tokens;
@@ -197,6 +198,30 @@ pub fn routes(
         )
         .get("/api/v1/changes", Read, changes::list)
         .post("/api/v1/changes", Respond, changes::add)
+        .get("/api/v1/services", Read, services::list)
+        .get("/api/v1/services/{name}", Read, services::get)
+        .get(
+            "/api/v1/services/{name}/dependencies",
+            Read,
+            services::dependencies,
+        )
+        .get(
+            "/api/v1/services/{name}/dependents",
+            Read,
+            services::dependents,
+        )
+        .get("/api/v1/services/{name}/evidence", Read, services::evidence)
+        .post(
+            "/api/v1/services/{name}/evidence",
+            Respond,
+            services::add_evidence,
+        )
+        .get(
+            "/api/v1/services/{name}/readiness",
+            Read,
+            services::readiness,
+        )
+        .get("/api/v1/readiness", Read, services::all)
         .get("/api/v1/services/{name}/deploy-gate", Read, changes::gate)
         .get(
             "/api/v1/services/{name}/deploy-gate/overrides",

@@ -351,8 +351,11 @@ pub struct ReadinessPolicy {
     pub selector: Selector,
     pub checks: Vec<String>,
     pub level: Option<Level>,
-    /// Noise limits of its own, each applied where stricter than the default.
+    /// Noise limits of its own (a field it leaves out keeps the default); where several
+    /// policies set them, the strictest of each applies.
     pub noise: Option<NoiseLimits>,
+    /// A check it requires that turns from pass to fail opens a ticket for the owning team.
+    pub tickets: bool,
 }
 
 /// Where a service breaks a policy.

@@ -26,6 +26,18 @@ const EXAMPLE: &[(&str, &str)] = &[
         "oncall.yaml",
         include_str!("../../../examples/shop/oncall.yaml"),
     ),
+    (
+        "runbooks.yaml",
+        include_str!("../../../examples/shop/runbooks.yaml"),
+    ),
+    (
+        "classes.yaml",
+        include_str!("../../../examples/shop/classes.yaml"),
+    ),
+    (
+        "policies.yaml",
+        include_str!("../../../examples/shop/policies.yaml"),
+    ),
 ];
 
 /// Where the example's contacts point; the demo's receiver takes their place.

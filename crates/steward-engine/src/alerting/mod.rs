@@ -189,7 +189,14 @@ pub struct Alerting {
     loaded: AtomicBool,
     /// The address in notification links; set once the listener is bound.
     public_url: Mutex<String>,
+    /// Every service's readiness as the last pass found it (for `/metrics` and tickets),
+    /// and when that pass ran.
+    readiness: Mutex<(i64, Arc<Vec<steward_model::readiness::Readiness>>)>,
 }
+
+/// How often every service's readiness is computed, kept as the day's snapshot and
+/// compared with the last pass for tickets.
+pub const READINESS_EVERY: i64 = 60;
 
 /// How often open suppressed alerts are checked for a silence, window, inhibition or hold
 /// that ended: every pass of the worker, so a page that may notify again does within a
@@ -227,6 +234,7 @@ impl Alerting {
             started_at: AtomicI64::new(0),
             loaded: AtomicBool::new(false),
             public_url: Mutex::new(options_url),
+            readiness: Mutex::new((i64::MIN, Arc::default())),
         }
     }
 
@@ -263,7 +271,78 @@ impl Alerting {
             started_at: AtomicI64::new(self.started_at.load(Ordering::Relaxed)),
             loaded: AtomicBool::new(self.loaded.load(Ordering::Acquire)),
             public_url: Mutex::new(crate::lock(&self.public_url).clone()),
+            readiness: Mutex::new((i64::MIN, crate::lock(&self.readiness).1.clone())),
         }
+    }
+
+    /// Every service's readiness as the last pass found it (empty before the first).
+    pub fn last_readiness(&self) -> Arc<Vec<steward_model::readiness::Readiness>> {
+        crate::lock(&self.readiness).1.clone()
+    }
+
+    /// Computes every service's readiness, keeps it as today's snapshot, and opens a ticket
+    /// for each check a ticketing Policy requires that turned from pass to fail (resolving
+    /// it when it passes again).
+    pub fn readiness_pass(self: &Arc<Self>, now: i64) -> Result<(), AlertError> {
+        let facts = crate::readiness::gather(&self.store, now)?;
+        let list = Arc::new(crate::readiness::assess_all(&self.catalog, &facts, now));
+        crate::readiness::keep_snapshot(&self.store, &list, now)?;
+        let before = std::mem::replace(&mut *crate::lock(&self.readiness), (now, list.clone())).1;
+        let mut events = Vec::new();
+        for r in list.iter() {
+            let Some(service) = self.catalog.service(&r.service) else {
+                continue;
+            };
+            let ticketed: Vec<&str> = self
+                .catalog
+                .readiness_policies
+                .iter()
+                .filter(|p| p.tickets && p.selector.selects(service))
+                .flat_map(|p| {
+                    p.checks.iter().map(String::as_str).chain(
+                        p.level
+                            .map(steward_model::readiness::needs)
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect();
+            let Some(was) = before.iter().find(|b| b.service == r.service) else {
+                continue;
+            };
+            for c in r.checks.iter().filter(|c| ticketed.contains(&c.name)) {
+                let passed_before = was.check(c.name).is_some_and(|b| b.passed);
+                let action = match (passed_before, c.passed) {
+                    (true, false) => Action::Trigger,
+                    (false, true) => Action::Resolve,
+                    _ => continue,
+                };
+                events.push(Event {
+                    action,
+                    source: "readiness",
+                    integration: "steward".into(),
+                    service: Some(r.service.clone()),
+                    dedup_key: format!("readiness/{}/{}", r.service, c.name),
+                    severity: "ticket".into(),
+                    summary: format!(
+                        "{}: readiness check {} fails: {}",
+                        r.service, c.name, c.reason
+                    ),
+                    labels: Labels::from([
+                        ("alertname".to_string(), "ReadinessCheckFailing".to_string()),
+                        ("service".to_string(), r.service.clone()),
+                        ("check".to_string(), c.name.to_string()),
+                    ]),
+                    details: serde_json::json!({ "reason": c.reason, "fix": c.fix }),
+                    at: now,
+                    expires_at: None,
+                    actor: "steward".into(),
+                });
+            }
+        }
+        if !events.is_empty() {
+            self.handle(events)?;
+        }
+        Ok(())
     }
 
     /// What suppression is judged against, for one transaction.
@@ -409,6 +488,14 @@ impl Alerting {
         }
         if let Err(e) = self.run_runbooks(now) {
             tracing::error!(error = %e, "cannot look at runbook runs; retrying in a second");
+        }
+        let last = crate::lock(&self.readiness).0;
+        if now.saturating_sub(last) >= READINESS_EVERY {
+            if let Err(e) = self.readiness_pass(now) {
+                // Tried again at the next pass: the last figures stay.
+                crate::lock(&self.readiness).0 = now;
+                tracing::error!(error = %e, "cannot compute readiness; trying again in a minute");
+            }
         }
     }
 }

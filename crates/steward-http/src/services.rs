@@ -1,0 +1,462 @@
+//! The service catalog as the API shows it: entries with their SLOs, open alerts and
+//! incidents; the dependency graph; the responsibility map and its evidence; readiness.
+
+use crate::access::{Actor, Principal, Scope};
+use crate::alerts::{bad, blocking, json_body, now, opt_time, parse_time, query};
+use crate::error::ApiError;
+use crate::slos::rfc3339;
+use crate::AppState;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use steward_config::Catalog;
+use steward_model::catalog::Service;
+use steward_model::readiness::{worst_first, ControlOwner, Readiness};
+use steward_store::{AlertFilter, Evidence};
+
+fn service_or_404<'c>(catalog: &'c Catalog, name: &str) -> Result<&'c Service, ApiError> {
+    catalog
+        .service(name)
+        .ok_or_else(|| ApiError::not_found(format!("there is no service `{name}`")))
+}
+
+/// A catalog entry as declared; a customer's user sees no other customer's service among
+/// its dependencies.
+pub fn service_json(catalog: &Catalog, s: &Service, scope: &Scope) -> Value {
+    json!({
+        "name": s.name,
+        "display_name": s.display_name,
+        "description": s.description,
+        "owner": s.owner,
+        "tier": s.tier,
+        "lifecycle": s.lifecycle,
+        "customer": s.customer,
+        "class": s.class,
+        "system": s.system,
+        "tags": s.tags,
+        "escalation_policy": s.escalation_policy,
+        "depends_on": s.depends_on.iter().filter(|d| scope.sees_service(catalog, d)).collect::<Vec<_>>(),
+        "links": s.links.iter().map(|l| json!({"title": l.title, "url": l.url})).collect::<Vec<_>>(),
+        "failure_modes": s.failure_modes.iter().map(|m| json!({"name": m.name, "description": m.description})).collect::<Vec<_>>(),
+        "slos": catalog.slos.iter().filter(|d| d.service == s.name).map(|d| d.name.as_str()).collect::<Vec<_>>(),
+        "runbooks": catalog.runbooks.iter().filter(|r| r.service == s.name).map(|r| r.name.as_str()).collect::<Vec<_>>(),
+    })
+}
+
+/// `GET /api/v1/services`: every service the caller sees, with its open alerts and
+/// incidents counted.
+pub async fn list(State(app): State<AppState>, scope: Scope) -> Result<Json<Value>, ApiError> {
+    let engine = app.engine();
+    let store = engine.store().clone();
+    let customer = scope.customer().map(str::to_string);
+    let (alerts, incidents) = blocking(move || {
+        Ok(store.transact(move |tx| {
+            let alerts = tx.alerts(&AlertFilter {
+                unresolved: true,
+                customer: customer.clone(),
+                limit: Some(10_000),
+                ..AlertFilter::default()
+            })?;
+            let incidents = tx.incidents_of(true, None, customer.as_deref(), 10_000)?;
+            Ok((alerts, incidents))
+        })?)
+    })
+    .await?;
+    let catalog = engine.catalog();
+    let services: Vec<Value> = catalog
+        .services
+        .iter()
+        .filter(|s| scope.sees_service(catalog, &s.name))
+        .map(|s| {
+            let mut v = service_json(catalog, s, &scope);
+            v["open_alerts"] = json!(alerts
+                .iter()
+                .filter(|a| a.service.as_deref() == Some(&s.name))
+                .count());
+            v["open_incidents"] = json!(incidents.iter().filter(|i| i.service == s.name).count());
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "services": services })))
+}
+
+/// `GET /api/v1/services/{name}`: the entry, its SLOs' state, its open alerts and incidents,
+/// and its responsibility map with each control's newest evidence.
+pub async fn get(
+    State(app): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let engine = app.engine();
+    let s = service_or_404(engine.catalog(), &name)?.clone();
+    let store = engine.store().clone();
+    let n = name.clone();
+    let (alerts, incidents, evidence) = blocking(move || {
+        Ok(store.transact(move |tx| {
+            let alerts = tx.alerts(&AlertFilter {
+                unresolved: true,
+                service: Some(n.clone()),
+                limit: Some(100),
+                ..AlertFilter::default()
+            })?;
+            let incidents = tx.incidents(true, Some(&n), 100)?;
+            let evidence = tx.evidence_of(&n, 1000)?;
+            Ok((alerts, incidents, evidence))
+        })?)
+    })
+    .await?;
+    let catalog = engine.catalog();
+    let t = now();
+    let snap = engine.snapshot();
+    let mut v = service_json(catalog, &s, &scope);
+    v["slos"] = json!(snap
+        .slos()
+        .filter(|r| r.def.service == s.name)
+        .map(|r| json!({
+            "name": r.def.name,
+            "objective": r.def.objective.target(),
+            "budget_remaining": finite(r.status.budget.remaining_ratio),
+        }))
+        .collect::<Vec<_>>());
+    v["open_alerts"] = json!(alerts
+        .iter()
+        .map(|a| crate::alerts::alert_json_for(a, &scope, catalog))
+        .collect::<Vec<_>>());
+    v["open_incidents"] = json!(incidents
+        .iter()
+        .map(crate::incidents::incident_json)
+        .collect::<Vec<_>>());
+    v["responsibilities"] = responsibilities(catalog, &s, &evidence, t);
+    v["dependents"] = json!(catalog
+        .dependents(&s.name, false)
+        .into_iter()
+        .filter(|d| scope.sees_service(catalog, d))
+        .collect::<Vec<_>>());
+    Ok(Json(v))
+}
+
+fn finite(v: f64) -> Value {
+    if v.is_finite() {
+        json!(v)
+    } else {
+        Value::Null
+    }
+}
+
+/// Each control: who owns it, what proves it, the newest evidence and whether it is fresh.
+fn responsibilities(catalog: &Catalog, s: &Service, evidence: &[Evidence], t: i64) -> Value {
+    json!(catalog
+        .controls_of(s)
+        .iter()
+        .map(|c| {
+            let newest = evidence.iter().filter(|e| e.control == c.name).max_by_key(|e| e.done_at);
+            json!({
+                "control": c.name,
+                "owner": c.owner.map(ControlOwner::as_str),
+                "evidence": c.evidence.as_ref().map(|e| json!({"kind": e.kind, "every_seconds": e.every})),
+                "last_evidence": newest.map(evidence_json),
+                "fresh": match (&c.evidence, newest) {
+                    (None, _) => Value::Null,
+                    (Some(_), None) => json!(false),
+                    (Some(r), Some(e)) => json!(t - e.done_at <= r.every),
+                },
+            })
+        })
+        .collect::<Vec<_>>())
+}
+
+fn evidence_json(e: &Evidence) -> Value {
+    json!({
+        "id": e.id,
+        "service": e.service,
+        "control": e.control,
+        "link": e.link,
+        "note": e.note,
+        "at": rfc3339(e.done_at),
+        "recorded_by": e.recorded_by,
+        "recorded_at": rfc3339(e.recorded_at),
+    })
+}
+
+/// `GET /api/v1/services/{name}/dependencies?transitive=true` (and `.../dependents`).
+pub async fn dependencies(
+    State(app): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    graph(app, scope, name, raw, false).await
+}
+
+pub async fn dependents(
+    State(app): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    graph(app, scope, name, raw, true).await
+}
+
+async fn graph(
+    app: AppState,
+    scope: Scope,
+    name: String,
+    raw: Option<String>,
+    up: bool,
+) -> Result<Json<Value>, ApiError> {
+    let transitive = match query(&raw).get("transitive").map(String::as_str) {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(v) => return Err(bad(format!("transitive `{v}` is not true or false"))),
+    };
+    let engine = app.engine();
+    let catalog = engine.catalog();
+    service_or_404(catalog, &name)?;
+    let list = if up {
+        catalog.dependents(&name, transitive)
+    } else {
+        catalog.dependencies(&name, transitive)
+    };
+    // A customer's user sees the services of its customer only, whatever the graph holds.
+    let seen: Vec<Value> = list
+        .into_iter()
+        .filter(|n| scope.sees_service(catalog, n))
+        .map(|n| {
+            let s = catalog.service(n);
+            json!({
+                "name": n,
+                "owner": s.and_then(|s| s.owner.as_deref()),
+                "tier": s.and_then(|s| s.tier),
+                "depends_on": s.map(|s| &s.depends_on[..]).unwrap_or_default().iter().filter(|d| scope.sees_service(catalog, d)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let key = if up { "dependents" } else { "dependencies" };
+    Ok(Json(
+        json!({ "service": name, "transitive": transitive, key: seen }),
+    ))
+}
+
+/// `GET /api/v1/services/{name}/evidence`: its evidence, newest first.
+pub async fn evidence(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let engine = app.engine();
+    service_or_404(engine.catalog(), &name)?;
+    let store = engine.store().clone();
+    let list = blocking(move || Ok(store.transact(move |tx| tx.evidence_of(&name, 1000))?)).await?;
+    Ok(Json(
+        json!({ "evidence": list.iter().map(evidence_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `POST /api/v1/services/{name}/evidence` `{"control","link","note","at"}`: evidence that a
+/// control is done (`at`, when the work was done, defaults to now). A customer's users
+/// record the controls their customer owns; the provider's staff those it owns.
+pub async fn add_evidence(
+    State(app): State<AppState>,
+    axum::Extension(who): axum::Extension<Principal>,
+    Path(name): Path<String>,
+    Actor(by): Actor,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let b = json_body(&body)?;
+    let Some(obj) = b.as_object() else {
+        return Err(bad(
+            "the body must be an object: {\"control\", \"link\", \"note\", \"at\"}",
+        ));
+    };
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !["control", "link", "note", "at"].contains(&k.as_str()))
+    {
+        return Err(bad(format!(
+            "unknown field `{k}`; expected control, link, note, at"
+        )));
+    }
+    let engine = app.engine();
+    let catalog = engine.catalog();
+    let s = service_or_404(catalog, &name)?;
+    let control_name = match &b["control"] {
+        Value::String(c) if !c.is_empty() => c.clone(),
+        Value::Null => return Err(bad("control is required")),
+        _ => return Err(bad("control must be a non-empty string")),
+    };
+    let controls = catalog.controls_of(s);
+    let Some(control) = controls.iter().find(|c| c.name == control_name) else {
+        let known: Vec<&str> = controls.iter().map(|c| c.name.as_str()).collect();
+        return Err(bad(if known.is_empty() {
+            format!("service `{name}` has no controls (it names no class): there is no `{control_name}` to record")
+        } else {
+            format!(
+                "service `{name}` has no control `{control_name}`; its controls are {}",
+                known.join(", ")
+            )
+        }));
+    };
+    let link = match &b["link"] {
+        Value::String(l) if l.starts_with("https://") || l.starts_with("http://") => {
+            if l.len() > 2048 || l.chars().any(char::is_control) {
+                return Err(bad("link must be an http(s) URL of at most 2048 bytes"));
+            }
+            l.clone()
+        }
+        Value::Null => {
+            return Err(bad(
+                "link is required: where the evidence is (a report, a ticket, a log)",
+            ))
+        }
+        _ => return Err(bad("link must be an http:// or https:// URL")),
+    };
+    let note = match &b["note"] {
+        Value::Null => String::new(),
+        Value::String(n) if n.len() <= 4096 => n.trim().to_string(),
+        Value::String(_) => return Err(bad("note is longer than 4096 bytes")),
+        _ => return Err(bad("note must be a string")),
+    };
+    let t = now();
+    let at = match &b["at"] {
+        Value::Null => t,
+        v => parse_time(v, "at")?,
+    };
+    if at > t + 300 {
+        return Err(bad(
+            "at is in the future: evidence records work that was done",
+        ));
+    }
+    // Who may record: the side that owns the control.
+    let customer_side = who.scope().customer().is_some();
+    match control.owner {
+        None => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "no_owner",
+                format!("control `{control_name}` of `{name}` has no owner: set owner: provider or customer before recording its evidence"),
+            ))
+        }
+        Some(ControlOwner::Customer) if !customer_side && !matches!(who, Principal::Anonymous) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("control `{control_name}` is the customer's: its evidence is recorded by the customer's users"),
+            ))
+        }
+        Some(ControlOwner::Provider) if customer_side => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("control `{control_name}` is the provider's: its evidence is recorded by the provider's staff"),
+            ))
+        }
+        _ => {}
+    }
+    let e = Evidence {
+        id: 0,
+        service: name.clone(),
+        customer: s.customer.clone(),
+        control: control_name,
+        link,
+        note,
+        done_at: at,
+        recorded_by: by,
+        recorded_at: t,
+    };
+    let store = engine.store().clone();
+    let saved = blocking(move || Ok(store.transact(move |tx| tx.add_evidence(&e))?)).await?;
+    Ok((StatusCode::CREATED, Json(evidence_json(&saved))).into_response())
+}
+
+/// Every service's readiness (or one's), as of now.
+async fn assess(app: &AppState, only: Option<String>) -> Result<Vec<Readiness>, ApiError> {
+    let engine = app.engine();
+    blocking(move || {
+        let t = now();
+        let facts = steward_engine::readiness::gather(engine.store(), t)?;
+        let catalog = engine.catalog();
+        Ok(match only {
+            Some(n) => catalog
+                .service(&n)
+                .map(|s| steward_engine::readiness::assess(catalog, &facts, s, t))
+                .into_iter()
+                .collect(),
+            None => steward_engine::readiness::assess_all(catalog, &facts, t),
+        })
+    })
+    .await
+}
+
+pub fn readiness_json(r: &Readiness) -> Value {
+    json!({
+        "service": r.service,
+        "level": r.level.as_str(),
+        "score": r.score,
+        "checks": r.checks.iter().map(|c| json!({
+            "name": c.name,
+            "passed": c.passed,
+            "reason": c.reason,
+            "fix": c.fix,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `GET /api/v1/services/{name}/readiness`: the checks, level and score, and the trend of
+/// the last 90 days' snapshots.
+pub async fn readiness(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    service_or_404(app.engine().catalog(), &name)?;
+    let r = assess(&app, Some(name.clone()))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::not_found(format!("there is no service `{name}`")))?;
+    let store = app.engine().store().clone();
+    let since = steward_engine::readiness::day_of(now() - 90 * 86_400);
+    let days =
+        blocking(move || Ok(store.transact(move |tx| tx.readiness_days(&name, &since))?)).await?;
+    let mut v = readiness_json(&r);
+    v["trend"] = json!(days
+        .iter()
+        .map(|d| json!({"day": d.day, "level": d.level, "score": d.score, "failing": d.failing}))
+        .collect::<Vec<_>>());
+    v["since"] = json!(steward_engine::readiness::trend_sentence(&r, &days));
+    Ok(Json(v))
+}
+
+/// `GET /api/v1/readiness[?customer=C]`: every service the caller sees, worst first.
+pub async fn all(
+    State(app): State<AppState>,
+    scope: Scope,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(&raw);
+    if let Some(k) = q.keys().find(|k| k.as_str() != "customer") {
+        return Err(bad(format!("unknown parameter `{k}`; expected customer")));
+    }
+    let customer = q.get("customer").cloned();
+    let mut list = assess(&app, None).await?;
+    let engine = app.engine();
+    let catalog = engine.catalog();
+    list.retain(|r| {
+        scope.sees_service(catalog, &r.service)
+            && customer.as_deref().is_none_or(|c| {
+                catalog
+                    .service(&r.service)
+                    .and_then(|s| s.customer.as_deref())
+                    == Some(c)
+            })
+    });
+    worst_first(&mut list);
+    Ok(Json(json!({
+        "services": list.iter().map(|r| json!({
+            "service": r.service,
+            "level": r.level.as_str(),
+            "score": r.score,
+            "failing": r.failing(),
+        })).collect::<Vec<_>>(),
+        "at": opt_time(Some(now())),
+    })))
+}
