@@ -6,6 +6,7 @@
 //! model objects.
 
 pub mod adjustment;
+pub mod backstage;
 pub mod catalog;
 pub mod diag;
 pub mod docs;
@@ -32,22 +33,42 @@ pub struct Loaded {
     /// A hash of every file read, with its path (FNV-1a, 64 bits, in hex): which
     /// configuration runs, for `/readyz` and `/metrics`.
     pub hash: String,
+    /// Where each document's name was written, by kind (`steward/v1 Service`, `Policy`, ...)
+    /// and name: what a finding about the object points at.
+    pub places: std::collections::HashMap<(&'static str, String), Loc>,
 }
 
 /// Loads a configuration directory (every `*.yaml`/`*.yml` below it) or a single file.
 /// A directory is a complete configuration; a single file is checked on its own.
 pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
+    load_with(path, &[])
+}
+
+/// Loads `path` together with the documents of `more` (directories or files: Policy
+/// documents kept apart from the configuration they judge), as one configuration.
+pub fn load_with(path: &Path, more: &[PathBuf]) -> Result<Loaded, Vec<Diagnostic>> {
     let mut diags = Diagnostics::default();
-    let (files, scope) = if path.is_dir() {
-        let mut files = Vec::new();
-        if let Err(e) = collect_files(path, &mut files) {
-            diags.error(file_loc(path), format!("cannot read directory: {e}"));
-        }
-        files.sort();
-        (files, Scope::Complete)
+    let scope = if path.is_dir() {
+        Scope::Complete
     } else {
-        (vec![path.to_path_buf()], Scope::SingleFile)
+        Scope::SingleFile
     };
+    let mut files = Vec::new();
+    for root in std::iter::once(path).chain(more.iter().map(PathBuf::as_path)) {
+        if root.is_dir() {
+            let mut found = Vec::new();
+            if let Err(e) = collect_files(root, &mut found) {
+                diags.error(file_loc(root), format!("cannot read directory: {e}"));
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(root.to_path_buf());
+        }
+    }
+    // A file named twice (a policy file inside the directory it judges) is read once.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
     let mut docs = Vec::new();
     let mut hash = Fnv::default();
     for file in &files {
@@ -74,6 +95,13 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
         }
     }
     let documents = docs.len();
+    let places = docs
+        .iter()
+        .map(|d| {
+            let m = d.metadata();
+            ((d.kind(), m.name.name.clone()), m.name.loc.clone())
+        })
+        .collect();
     let catalog = catalog::build(&docs, scope, &mut diags);
     if diags.has_errors() {
         return Err(diags.items);
@@ -84,6 +112,7 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
         files: files.len(),
         documents,
         hash: format!("{:016x}", hash.0),
+        places,
     })
 }
 

@@ -14,6 +14,36 @@ use steward_model::readiness::{
 };
 use steward_store::{OverdueItem, PageRow, ReadinessDay, Store, StoreError};
 
+/// The checks the configuration alone decides (`steward validate --policy`); the others
+/// need what the store knows (rehearsals, evidence, action items, pages).
+pub const FROM_CONFIGURATION: [&str; 7] = [
+    "owner",
+    "oncall-coverage",
+    "escalation",
+    "slo",
+    "slo-paging",
+    "runbooks",
+    "responsibilities",
+];
+
+/// What `r` breaks of the policies that select its service, judging only the checks `known`
+/// accepts.
+pub fn violations(
+    catalog: &Catalog,
+    r: &Readiness,
+    known: impl Fn(&str) -> bool + Copy,
+) -> Vec<steward_model::readiness::Violation> {
+    let Some(s) = catalog.service(&r.service) else {
+        return Vec::new();
+    };
+    catalog
+        .readiness_policies
+        .iter()
+        .filter(|p| p.selector.selects(s))
+        .flat_map(|p| p.violations(r, known))
+        .collect()
+}
+
 /// What the store knows that readiness is computed from.
 #[derive(Clone, Debug, Default)]
 pub struct Facts {

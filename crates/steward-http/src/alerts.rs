@@ -27,7 +27,7 @@ pub fn query_values(raw: &Option<String>, key: &str) -> Vec<String> {
 }
 
 /// Percent-encodes a query value (unreserved characters and `/` stay as they are).
-pub(crate) fn encode(s: &str) -> String {
+pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {

@@ -388,6 +388,14 @@ async fn assess(app: &AppState, only: Option<String>) -> Result<Vec<Readiness>, 
     .await
 }
 
+/// What the service breaks of the Policies that select it.
+fn violations_json(catalog: &Catalog, r: &Readiness) -> Value {
+    json!(steward_engine::readiness::violations(catalog, r, |_| true)
+        .iter()
+        .map(|v| json!({"policy": v.policy, "check": v.check, "message": v.message}))
+        .collect::<Vec<_>>())
+}
+
 pub fn readiness_json(r: &Readiness) -> Value {
     json!({
         "service": r.service,
@@ -423,6 +431,7 @@ pub async fn readiness(
         .map(|d| json!({"day": d.day, "level": d.level, "score": d.score, "failing": d.failing}))
         .collect::<Vec<_>>());
     v["since"] = json!(steward_engine::readiness::trend_sentence(&r, &days));
+    v["violations"] = violations_json(app.engine().catalog(), &r);
     Ok(Json(v))
 }
 
@@ -456,6 +465,7 @@ pub async fn all(
             "level": r.level.as_str(),
             "score": r.score,
             "failing": r.failing(),
+            "violations": violations_json(catalog, r),
         })).collect::<Vec<_>>(),
         "at": opt_time(Some(now())),
     })))

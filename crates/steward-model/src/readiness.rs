@@ -553,7 +553,7 @@ mod tests {
         let a = vec![(0, 10), (20, 30), (40, 50)];
         let b = vec![(5, 25), (45, 60)];
         assert_eq!(common_gaps(&[a.clone(), b]), [(5, 10), (20, 25), (45, 50)]);
-        assert_eq!(common_gaps(&[a.clone()]), a);
+        assert_eq!(common_gaps(std::slice::from_ref(&a)), a);
         assert_eq!(common_gaps(&[a, vec![]]), []);
         assert_eq!(common_gaps(&[]), []);
     }

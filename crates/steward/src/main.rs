@@ -4,6 +4,7 @@ mod alerts;
 mod client;
 mod demo;
 mod incidents;
+mod readiness;
 mod runbooks;
 mod serve;
 mod status;
@@ -41,6 +42,12 @@ enum Command {
         /// none, email contacts reach no one.
         #[arg(long, env = "STEWARD_SMTP_URL")]
         smtp_url: Option<String>,
+        /// Policy documents (a directory or a file) to hold the configuration to, besides
+        /// those it holds itself: every service a Policy selects must pass the checks the
+        /// configuration decides (owner, oncall-coverage, escalation, slo, slo-paging,
+        /// runbooks, responsibilities). Exit 1 on a violation.
+        #[arg(long)]
+        policy: Vec<PathBuf>,
     },
     /// Read SLOs from a running server.
     Slo {
@@ -103,6 +110,32 @@ enum Command {
         #[command(subcommand)]
         command: tokens::AuditCommand,
     },
+    /// Does a service pass the 3am test? Its readiness checks, level and score (or every
+    /// service's, worst first); `readiness check` for CI.
+    #[command(args_conflicts_with_subcommands = true)]
+    Readiness {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        command: Option<ReadinessCommand>,
+        /// One service; without it, every service you see, worst first.
+        service: Option<String>,
+        /// Only this customer's services.
+        #[arg(long)]
+        customer: Option<String>,
+    },
+    /// Evidence that a control of a service's responsibility map is done.
+    Evidence {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
+    /// Turn another tool's documents into steward/v1 documents.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Who is on call, and when nobody is.
     Oncall {
         #[command(flatten)]
@@ -126,6 +159,49 @@ struct ServerArgs {
     token: Option<String>,
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     output: Output,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Backstage catalog-info.yaml documents (Component, Group, User) as Services, Teams and
+    /// Users; what cannot be carried over is listed on standard error.
+    Backstage {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write the documents here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReadinessCommand {
+    /// Check the live readiness against the Policies: exit 0 when every service passes what
+    /// they require, 3 when some fail, 1 on error. Made for CI.
+    Check {
+        /// Only this customer's services.
+        #[arg(long)]
+        customer: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Record that a control is done: a restore drill, an access review, a patch report.
+    Add {
+        service: String,
+        control: String,
+        /// Where the evidence is (a report, a ticket, a log).
+        #[arg(long)]
+        link: String,
+        #[arg(long)]
+        note: Option<String>,
+        /// When the work was done (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// A service's evidence, newest first.
+    List { service: String },
 }
 
 #[derive(Subcommand)]
@@ -337,7 +413,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Demo { listen } => demo::run(&listen),
-        Command::Validate { paths, smtp_url } => return validate(&paths, smtp_url.is_some()),
+        Command::Validate {
+            paths,
+            smtp_url,
+            policy,
+        } => return validate(&paths, smtp_url.is_some(), &policy),
         Command::Token { command } => tokens::run(command),
         Command::Audit { command } => tokens::audit(command),
         Command::User { command } => tokens::user(command),
@@ -457,6 +537,47 @@ fn main() -> ExitCode {
                 PostmortemCommand::Export { id } => incidents::postmortem(&c, id),
             }
         }
+        Command::Readiness {
+            server,
+            command,
+            service,
+            customer,
+        } => {
+            let c = client::Client::new(&server.server, None).with_token(server.token.clone());
+            match command {
+                Some(ReadinessCommand::Check { customer }) => {
+                    return readiness::check(&c, customer.as_deref())
+                }
+                None => readiness::show(&c, service.as_deref(), customer.as_deref(), server.output),
+            }
+        }
+        Command::Import {
+            command: ImportCommand::Backstage { files, out },
+        } => return import_backstage(&files, out.as_deref()),
+        Command::Evidence { server, command } => {
+            let c = client::Client::new(&server.server, who(server.user))
+                .with_token(server.token.clone());
+            match command {
+                EvidenceCommand::Add {
+                    service,
+                    control,
+                    link,
+                    note,
+                    at,
+                } => readiness::add_evidence(
+                    &c,
+                    &service,
+                    &control,
+                    &link,
+                    note.as_deref(),
+                    at.as_deref(),
+                    server.output,
+                ),
+                EvidenceCommand::List { service } => {
+                    readiness::list_evidence(&c, &service, server.output)
+                }
+            }
+        }
         Command::Oncall { server, command } => {
             let c = client::Client::new(&server.server, None).with_token(server.token.clone());
             match command {
@@ -512,6 +633,50 @@ fn gate_check(server: &str, token: Option<String>, service: &str, fix: bool) -> 
     }
 }
 
+/// `steward import backstage`: exit 0 with the documents written (and the notes of what
+/// was left out), 1 when a file cannot be read or parsed.
+fn import_backstage(files: &[PathBuf], out: Option<&std::path::Path>) -> ExitCode {
+    let mut texts = Vec::new();
+    for f in files {
+        match std::fs::read_to_string(f) {
+            Ok(t) => texts.push((f.display().to_string(), t)),
+            Err(e) => {
+                eprintln!("{}: cannot read: {e}", f.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let imported = match steward_config::backstage::import(&texts) {
+        Ok(i) => i,
+        Err(diags) => {
+            for d in diags {
+                eprintln!("{d}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    for n in &imported.notes {
+        eprintln!("{n}");
+    }
+    match out {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &imported.yaml) {
+                eprintln!("{}: cannot write: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        None => print!("{}", imported.yaml),
+    }
+    eprintln!(
+        "imported {} services, {} teams and {} users; {} note(s) on what was not carried over",
+        imported.services,
+        imported.teams,
+        imported.users,
+        imported.notes.len()
+    );
+    ExitCode::SUCCESS
+}
+
 /// Who makes a change from the command line.
 fn who(user: Option<String>) -> Option<String> {
     user.or_else(|| std::env::var("STEWARD_USER").ok())
@@ -519,15 +684,21 @@ fn who(user: Option<String>) -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
-fn validate(paths: &[PathBuf], smtp: bool) -> ExitCode {
+fn validate(paths: &[PathBuf], smtp: bool, policies: &[PathBuf]) -> ExitCode {
     let mut ok = true;
+    for p in policies {
+        if !p.exists() {
+            eprintln!("{}: no such file or directory", p.display());
+            return ExitCode::FAILURE;
+        }
+    }
     for path in paths {
         if !path.exists() {
             eprintln!("{}: no such file or directory", path.display());
             ok = false;
             continue;
         }
-        match steward_config::load(path) {
+        match steward_config::load_with(path, policies) {
             Ok(loaded) => {
                 for w in &loaded.warnings {
                     println!("{w}");
@@ -549,6 +720,19 @@ fn validate(paths: &[PathBuf], smtp: bool) -> ExitCode {
                             "{}: invalid: {} tier-1 service(s) would page nobody",
                             path.display(),
                             reach.errors.len()
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    let violations = readiness::policy_violations(&loaded, now);
+                    for v in &violations {
+                        println!("{v}");
+                    }
+                    if !violations.is_empty() {
+                        eprintln!(
+                            "{}: invalid: {} violation(s) of policy",
+                            path.display(),
+                            violations.len()
                         );
                         ok = false;
                         continue;
