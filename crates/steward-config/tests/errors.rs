@@ -599,3 +599,56 @@ spec: {role: admin, customer: acme}
         expect!["people.yaml:9:14: a customer's user is a viewer or a responder; admin is the provider's role"],
     );
 }
+
+#[test]
+fn dependency_cycles_classes_and_policies_are_checked() {
+    let svc = |name: &str, deps: &str, extra: &str| {
+        format!("apiVersion: steward/v1\nkind: Service\nmetadata: {{name: {name}}}\nspec: {{owner: t, tier: 2, dependsOn: [{deps}]{extra}}}\n---\n")
+    };
+    let text = format!(
+        "apiVersion: steward/v1\nkind: Team\nmetadata: {{name: t}}\nspec: {{members: []}}\n---\n{}{}{}{}{}",
+        svc("a", "b", ""),
+        svc("b", "c", ""),
+        svc("c", "a", ", class: managed-dbase"),
+        svc("d", "d", ""),
+        "apiVersion: steward/v1
+kind: ServiceClass
+metadata: {name: db}
+spec:
+  controls:
+    - {control: backups, owner: nobody, evidence: {kind: restore-drill, every: 2y}}
+    - {control: backups, owner: customer}
+---
+apiVersion: steward/v1
+kind: Policy
+metadata: {name: p}
+spec:
+  select: {tier: [7], class: [dbx], customer: [nobody]}
+  require: {checks: [runbook, owner], level: expert}
+  alertNoise: {unactedShare: 2}
+---
+apiVersion: steward/v1
+kind: Policy
+metadata: {name: empty}
+spec:
+  require: {}
+"
+    );
+    check(
+        &[("c.yaml", &text)],
+        expect![[r#"
+            c.yaml:31:33: owner `nobody` is not one of provider, customer
+            c.yaml:31:80: evidence.every `2y` is not a duration from 1s to 366d, e.g. 30s, 5m or 1h
+            c.yaml:32:7: control `backups` is listed twice
+            c.yaml:38:19: tier 7 is out of range; use 1 (most critical) to 4
+            c.yaml:39:22: unknown check `runbook`; the checks are owner, oncall-coverage, escalation, slo, slo-paging, runbooks, runbook-rehearsal, recovery-test, responsibilities, evidence, action-items, alert-noise
+            c.yaml:39:46: level `expert` is not one of beginner, intermediate, advanced
+            c.yaml:40:30: unactedShare 2 is out of range; use 0 to 1
+            c.yaml:46:12: require names no check and no level: add checks: [...] or level: intermediate
+            c.yaml:24:39: service `d` depends on itself
+            c.yaml:38:48: customer `nobody` does not exist; declare a Customer named `nobody` or fix the name
+            c.yaml:38:31: class `dbx` does not exist; declare a ServiceClass named `dbx` or fix the name
+            c.yaml:19:50: class `managed-dbase` does not exist; declare a ServiceClass named `managed-dbase` or fix the name
+            c.yaml:9:39: dependency cycle: a → b → c → a; a service cannot depend on itself through others"#]],
+    );
+}

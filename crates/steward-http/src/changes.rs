@@ -230,6 +230,41 @@ pub async fn gate(
             ));
         }
     }
+    // A policy's minimum readiness: a service below it does not deploy (fixes and overrides
+    // aside), so an unready service cannot ship its way around the 3am test.
+    if let Some(level) = policy.minimum_readiness {
+        let engine = app.engine();
+        let n = name.clone();
+        let r = blocking(move || {
+            let t = now();
+            let facts = steward_engine::readiness::gather(engine.store(), t)?;
+            let catalog = engine.catalog();
+            Ok(catalog
+                .service(&n)
+                .map(|s| steward_engine::readiness::assess(catalog, &facts, s, t)))
+        })
+        .await?;
+        if let Some(r) = r {
+            let missing: Vec<String> = steward_model::readiness::needs(level)
+                .into_iter()
+                .filter(|c| r.check(c).is_some_and(|c| !c.passed))
+                .map(|c| format!("`{c}`"))
+                .collect();
+            if r.level < level {
+                spent.push(format!(
+                    "service {name} is at readiness level {}, below the {level} that policy {} requires: it fails {}",
+                    r.level,
+                    policy.name,
+                    missing.join(", ")
+                ));
+            } else {
+                fine.push(format!(
+                    "service {name} is at readiness level {}, at least the {level} that policy {} requires",
+                    r.level, policy.name
+                ));
+            }
+        }
+    }
     let store = app.engine().store().clone();
     let (service, t) = (name.clone(), now());
     let overridden = blocking(move || {
@@ -243,7 +278,7 @@ pub async fn gate(
         (true, _, _) if fine.is_empty() => (true, vec![format!("service {name} has no SLOs")]),
         (true, _, _) => (true, fine),
         (false, true, _) => {
-            let mut r = vec!["a fix: allowed while the budget is spent".to_string()];
+            let mut r = vec!["a fix: allowed while the budget is spent or the service is below its readiness level".to_string()];
             r.extend(spent);
             (true, r)
         }

@@ -322,6 +322,54 @@ pub fn render(app: &AppState) -> String {
             );
         }
     }
+    // Readiness as the alert worker's last pass found it (every minute): absent until then.
+    let readiness = app.engine().alerting.last_readiness();
+    family(
+        &mut out,
+        "steward_readiness_score",
+        "gauge",
+        "Each service's readiness score, 0 to 100 (the share of readiness checks it passes).",
+    );
+    for r in readiness.iter() {
+        let _ = writeln!(
+            out,
+            "steward_readiness_score{{service=\"{}\"}} {}",
+            esc(&r.service),
+            r.score
+        );
+    }
+    family(
+        &mut out,
+        "steward_readiness_level",
+        "gauge",
+        "Each service's level on the maturity ladder: 1 beginner, 2 intermediate, 3 advanced.",
+    );
+    for r in readiness.iter() {
+        let _ = writeln!(
+            out,
+            "steward_readiness_level{{service=\"{}\",level=\"{}\"}} {}",
+            esc(&r.service),
+            r.level,
+            r.level as u8 + 1
+        );
+    }
+    family(
+        &mut out,
+        "steward_readiness_check_passed",
+        "gauge",
+        "1 when the service passes the readiness check, 0 when it fails.",
+    );
+    for r in readiness.iter() {
+        for c in &r.checks {
+            let _ = writeln!(
+                out,
+                "steward_readiness_check_passed{{service=\"{}\",check=\"{}\"}} {}",
+                esc(&r.service),
+                c.name,
+                u8::from(c.passed)
+            );
+        }
+    }
     out
 }
 

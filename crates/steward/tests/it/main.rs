@@ -12,6 +12,7 @@ mod incidents;
 mod login;
 mod no_missed_page;
 mod oncall;
+mod readiness;
 mod reload;
 mod restart;
 mod runbooks;
