@@ -17,6 +17,10 @@
 //! - `outage`: a total outage of a 99.9 % 30-day SLO with six hours of healthy traffic before
 //!   it, at the default options: from the first failed request to the person's webhook,
 //!   five trials at once (about a minute), against the 14.4×/1h rule's limit of 51.8 s;
+//! - `readiness`: every service's readiness for 1,000 services with 5,000 SLOs, 20 teams and
+//!   schedules, 1,000 runbooks, evidence, rehearsals and a month of 3,000 pages in the store:
+//!   the facts read from SQLite and every check computed (median of 20), and
+//!   `GET /api/v1/readiness` over loopback;
 //! - `storm`: 10,000 alerts of 10 kinds over 100 services through the Alertmanager v2 API
 //!   (as Prometheus sends them) at the default options: alerts/s, notifications per group
 //!   in the first group interval, and when the receiver had every alert.
@@ -389,8 +393,17 @@ fn restart(dir: &std::path::Path) {
 fn main() {
     let dir = tempfile_dir();
     let all = [
-        "ingest", "memory", "eval", "http", "storage", "restart", "alerts", "outage", "storm",
+        "ingest",
+        "memory",
+        "eval",
+        "http",
+        "storage",
+        "restart",
+        "alerts",
+        "outage",
+        "storm",
         "auth",
+        "readiness",
     ];
     let chosen: Vec<String> = std::env::args().skip(1).collect();
     let run = |name: &str| chosen.is_empty() || chosen.iter().any(|c| c == name);
@@ -433,9 +446,189 @@ fn main() {
     if run("auth") {
         auth(&dir);
     }
+    if run("readiness") {
+        readiness(&dir);
+    }
     if std::env::var_os("STEWARD_BENCH_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Every service's readiness over a large catalog: 1,000 services (5 SLOs each), 20 teams
+/// with a New York schedule each (a daily rotation with a night restriction), the example's
+/// service classes, a runbook per service, and in the store: evidence for half the
+/// controls, rehearsals for half the runbooks, 3,000 pages over 30 days, 50 overdue
+/// action items.
+fn readiness(dir: &std::path::Path) {
+    let n = 1000;
+    let t = now();
+    let mut yaml = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop/classes.yaml"),
+    )
+    .unwrap();
+    let classes = [
+        "managed-database",
+        "message-broker",
+        "serverless-runtime",
+        "internal-api",
+    ];
+    for team in 0..20 {
+        yaml.push_str(&format!(
+            "---\napiVersion: steward/v1\nkind: User\nmetadata: {{name: u{team}}}\nspec: {{timeZone: America/New_York, contacts: [{{type: webhook, url: \"https://hooks.example.com/{team}\"}}]}}\n---\napiVersion: steward/v1\nkind: Team\nmetadata: {{name: team-{team}}}\nspec: {{members: [u{team}]}}\n---\napiVersion: steward/v1\nkind: Schedule\nmetadata: {{name: s{team}}}\nspec:\n  timeZone: America/New_York\n  layers: [{{name: day, participants: [u{team}], shift: 1d, start: 2026-01-05, handoff: \"09:00\"{}}}]\n---\napiVersion: steward/v1\nkind: EscalationPolicy\nmetadata: {{name: p{team}}}\nspec: {{steps: [{{delay: 5m, targets: [{{schedule: s{team}}}]}}], repeat: 1}}\n",
+            // Half the teams sleep from 23:00 to 07:00: their services fail oncall-coverage.
+            if team % 2 == 1 { ", restrictions: [{from: \"07:00\", to: \"23:00\"}]" } else { "" }
+        ));
+    }
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "---\napiVersion: steward/v1\nkind: Service\nmetadata: {{name: svc-{i}}}\nspec: {{owner: team-{}, escalationPolicy: p{}, tier: {}, lifecycle: production, class: {}, failureModes: [{{name: overload}}{}]}}\n---\napiVersion: steward/v1\nkind: Runbook\nmetadata: {{name: rb-{i}}}\nspec: {{service: svc-{i}, failureMode: overload, steps: [{{name: shed load}}]}}\n",
+            i % 20,
+            i % 20,
+            1 + i % 4,
+            classes[i % 4],
+            // A third of the services declare a failure mode no runbook answers.
+            if i % 3 == 0 { ", {name: bad-deploy}" } else { "" }
+        ));
+        for k in 0..5 {
+            yaml.push_str(&slo_yaml(
+                &format!("slo-{i}-{k}"),
+                &format!("svc-{i}"),
+                "30d",
+            ));
+        }
+    }
+    yaml.push_str("---\napiVersion: steward/v1\nkind: Policy\nmetadata: {name: tier-1}\nspec: {select: {tier: [1]}, require: {checks: [oncall-coverage, runbooks], level: intermediate}, alertNoise: {pagesPerWeek: 5}}\n");
+    let mut diags = steward_config::Diagnostics::default();
+    let docs = steward_config::parse_text("bench.yaml", &yaml, &mut diags);
+    let catalog =
+        steward_config::catalog::build(&docs, steward_config::Scope::Complete, &mut diags);
+    assert!(
+        !diags.has_errors(),
+        "{:?}",
+        &diags.items[..3.min(diags.items.len())]
+    );
+    assert_eq!((catalog.services.len(), catalog.slos.len()), (n, 5 * n));
+    let store = Store::open(&format!("sqlite://{}", dir.join("readiness.db").display())).unwrap();
+    let controls: Vec<(String, String)> = catalog
+        .services
+        .iter()
+        .flat_map(|s| {
+            catalog
+                .controls_of(s)
+                .into_iter()
+                .map(move |c| (s.name.clone(), c.name))
+        })
+        .collect();
+    store
+        .transact(move |tx| {
+            for (k, (service, control)) in controls.iter().enumerate().filter(|(k, _)| k % 2 == 0) {
+                tx.add_evidence(&steward_store::Evidence {
+                    id: 0,
+                    service: service.clone(),
+                    customer: None,
+                    control: control.clone(),
+                    link: "https://wiki.example.com/e".into(),
+                    note: String::new(),
+                    done_at: t - (k as i64 % 60) * 86_400,
+                    recorded_by: "user:bench".into(),
+                    recorded_at: t,
+                })?;
+            }
+            for p in 0..3000i64 {
+                let mut a = steward_store::NewAlert {
+                    source: "alertmanager".into(),
+                    integration: "prom".into(),
+                    dedup_key: format!("page-{p}"),
+                    service: Some(format!("svc-{}", p % 1000)),
+                    customer: None,
+                    severity: "critical".into(),
+                    urgency: steward_model::Severity::Page,
+                    summary: "down".into(),
+                    labels: Default::default(),
+                    details: "{}".into(),
+                    at: t - 30 * 86_400 + p * 860,
+                    expires_at: None,
+                    actor: "integration:prom".into(),
+                };
+                a.at = a.at.min(t - 60);
+                let opened = tx.trigger(&a)?.alert().clone();
+                tx.log(opened.id, a.at + 5, "notified", "steward", "step 1")?;
+                if p % 3 != 0 {
+                    tx.acknowledge(opened.id, "user:u1", a.at + 240)?;
+                }
+                tx.resolve(opened.id, "integration:prom", a.at + 600)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    store
+        .transact(move |tx| {
+            for i in (0..1000).step_by(2) {
+                tx.insert_run(&steward_store::Run {
+                    id: 0,
+                    runbook: format!("rb-{i}"),
+                    target: "rehearsal".into(),
+                    mode: steward_store::RunMode::Rehearsal,
+                    status: steward_store::RunStatus::Succeeded,
+                    alert: None,
+                    incident: None,
+                    labels: Default::default(),
+                    started_at: t - (i as i64 % 120) * 86_400,
+                    finished_at: Some(t),
+                    started_by: "user:bench".into(),
+                    reason: None,
+                    causation: format!("bench-{i}"),
+                    escalated_at: None,
+                })?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let engine = Arc::new(Engine::start(catalog, store.clone(), t).unwrap());
+    let mut gather = Vec::new();
+    let mut assess = Vec::new();
+    let mut levels = [0usize; 3];
+    for _ in 0..20 {
+        let a = Instant::now();
+        let facts = steward_engine::readiness::gather(engine.store(), t).unwrap();
+        let b = Instant::now();
+        let list = steward_engine::readiness::assess_all(engine.catalog(), &facts, t);
+        let c = Instant::now();
+        gather.push(b - a);
+        assess.push(c - b);
+        levels = [0; 3];
+        for r in &list {
+            levels[r.level as usize] += 1;
+        }
+    }
+    gather.sort();
+    assess.sort();
+    let (g, a) = (gather[10], assess[10]);
+    println!(
+        "readiness of {n} services with {} SLOs: facts read in {:.1} ms, every check computed in {:.1} ms, {:.1} ms in all (median of 20; levels: {} beginner, {} intermediate, {} advanced)",
+        5 * n,
+        g.as_secs_f64() * 1e3,
+        a.as_secs_f64() * 1e3,
+        (g + a).as_secs_f64() * 1e3,
+        levels[0],
+        levels[1],
+        levels[2]
+    );
+    let (_rt, addr) = serve_as(&engine, steward_http::access::AccessMode::Open);
+    let mut times = Vec::new();
+    for _ in 0..10 {
+        let started = Instant::now();
+        let resp = ureq::get(&format!("http://{addr}/api/v1/readiness"))
+            .call()
+            .unwrap();
+        let _ = resp.into_body().read_to_string().unwrap();
+        times.push(started.elapsed());
+    }
+    times.sort();
+    println!(
+        "GET /api/v1/readiness ({n} services, worst first) over loopback: {:.1} ms (median of 10)",
+        times[5].as_secs_f64() * 1e3
+    );
 }
 
 /// The cost of authentication and authorization per request: `GET /api/v1/slos/{name}` by
