@@ -181,6 +181,30 @@ pub fn import(files: &[(String, String)]) -> Result<Imported, Vec<Diagnostic>> {
                 );
                 continue;
             }
+            // Each entity becomes one Steward name, valid and its own.
+            let steward = steward_name(name);
+            if !crate::docs::is_valid_name(&steward) {
+                out.note(
+                    file,
+                    mark,
+                    format!("{kind} `{name}` is skipped: `{steward}` is not a valid Steward name (lowercase letters, digits, `-` and `.`, starting with a letter or digit, at most 255 characters)"),
+                );
+                continue;
+            }
+            if let Some(first) = docs
+                .iter()
+                .find(|d| d.kind == kind && steward_name(&d.name) == steward)
+            {
+                out.note(
+                    file,
+                    mark,
+                    format!(
+                        "{kind} `{name}` is skipped: it becomes `{steward}`, as {kind} `{}` does (Backstage namespaces and letter case are not carried over)",
+                        first.name
+                    ),
+                );
+                continue;
+            }
             docs.push(Doc {
                 file: file.clone(),
                 kind,
@@ -294,6 +318,7 @@ fn group(out: &mut Out, d: &Doc<'_>) {
         .iter()
         .filter_map(|m| text(Some(m)))
         .map(|m| steward_name(entity_ref(m).1))
+        .filter(|m| crate::docs::is_valid_name(m))
         .collect();
     unknown_fields(out, d, spec, &["type", "profile", "members", "children"]);
     if !list(spec.and_then(|s| get(s, "children"))).is_empty() {
@@ -323,7 +348,9 @@ fn user(out: &mut Out, d: &Doc<'_>) {
     let display = text(profile.and_then(|p| get(p, "displayName")));
     let email = text(profile.and_then(|p| get(p, "email")));
     for g in list(spec.and_then(|s| get(s, "memberOf"))) {
-        if let Some(g) = text(Some(g)) {
+        if let Some(g) =
+            text(Some(g)).filter(|g| crate::docs::is_valid_name(&steward_name(entity_ref(g).1)))
+        {
             let team = out.teams.entry(steward_name(entity_ref(g).1)).or_default();
             if !team.1.contains(&name) {
                 team.1.push(name.clone());
@@ -383,7 +410,19 @@ fn component(out: &mut Out, d: &Doc<'_>, components: &[String], users: &[String]
         let _ = writeln!(y, "  description: {}", q(desc));
     }
     // The owner: a group becomes the team; a user becomes a team of one.
-    let owner = match text(spec.and_then(|s| get(s, "owner"))) {
+    let owner_ref = text(spec.and_then(|s| get(s, "owner")))
+        .filter(|o| crate::docs::is_valid_name(&steward_name(entity_ref(o).1)));
+    if let (None, Some(o)) = (owner_ref, text(spec.and_then(|s| get(s, "owner")))) {
+        out.note(
+            &d.file,
+            d.mark,
+            format!(
+                "Component `{}`: owner `{o}` is not a valid Steward name",
+                d.name
+            ),
+        );
+    }
+    let owner = match owner_ref {
         Some(o) => {
             let (kind, n) = entity_ref(o);
             let team = steward_name(n);

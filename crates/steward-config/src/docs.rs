@@ -399,7 +399,7 @@ fn read_inline<'n>(
     Some((read_metadata(r, meta?)?, spec?))
 }
 
-fn is_valid_name(name: &str) -> bool {
+pub(crate) fn is_valid_name(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
         && b.len() <= 255

@@ -120,3 +120,38 @@ fn a_syntax_error_is_reported_with_its_place_and_nothing_is_made() {
         Some("a \"quoted\" name: with\nnewline")
     );
 }
+
+#[test]
+fn names_steward_cannot_take_and_names_that_collide_are_skipped_with_a_note() {
+    let doc = |name: &str| {
+        format!("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: \"{name}\"}}\nspec: {{type: service, lifecycle: production, owner: team-x}}\n---\n")
+    };
+    let text = format!(
+        "{}{}{}{}",
+        doc("_x"),
+        doc("Über"),
+        doc("Foo_Bar"),
+        doc("foo-bar")
+    );
+    let imported = import(&[("n.yaml".into(), text)]).unwrap();
+    assert_eq!(imported.services, 1);
+    let notes = imported.notes.join("\n");
+    assert!(
+        notes.contains("Component `_x` is skipped: `-x` is not a valid Steward name"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("Component `Über` is skipped: `Über` is not a valid Steward name")
+            || notes.contains("Component `Über` is skipped: `über` is not a valid Steward name"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(
+            "Component `foo-bar` is skipped: it becomes `foo-bar`, as Component `Foo_Bar` does"
+        ),
+        "{notes}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("i.yaml"), &imported.yaml).unwrap();
+    steward_config::load(dir.path()).unwrap();
+}

@@ -9,7 +9,7 @@ use steward_config::catalog::{Catalog, COVERAGE_HORIZON};
 use steward_model::catalog::Service;
 use steward_model::escalation::Target;
 use steward_model::readiness::{
-    common_gaps, noise, Check, ControlOwner, NoiseLimits, Page, Readiness, NOISE_DAYS,
+    common_gaps, noise, Check, ControlOwner, Level, NoiseLimits, Page, Readiness, NOISE_DAYS,
     RESTORE_DRILL,
 };
 use steward_store::{OverdueItem, PageRow, ReadinessDay, Store, StoreError};
@@ -58,18 +58,30 @@ pub struct Facts {
     pub overrides: Vec<steward_store::Override>,
 }
 
-/// Reads the facts as of `now`, in one transaction.
+/// Reads the facts as of `now`, in one transaction: of every service, or of `only` one.
 pub fn gather(store: &Store, now: i64) -> Result<Facts, StoreError> {
+    gather_of(store, None, now)
+}
+
+/// [`gather`] for one service (or all with `None`).
+pub fn gather_of(store: &Store, only: Option<&str>, now: i64) -> Result<Facts, StoreError> {
+    let only = only.map(str::to_string);
     store.transact(move |tx| {
+        let mine = |s: &str| only.as_deref().is_none_or(|o| o == s);
         Ok(Facts {
             evidence: tx
                 .latest_evidence()?
                 .into_iter()
+                .filter(|(s, _, _)| mine(s))
                 .map(|(s, c, at)| ((s, c), at))
                 .collect(),
             rehearsals: tx.last_rehearsals()?.into_iter().collect(),
-            overdue: tx.overdue_items(now)?,
-            pages: tx.pages_since(now - NOISE_DAYS * 86_400)?,
+            overdue: tx
+                .overdue_items(now)?
+                .into_iter()
+                .filter(|i| mine(&i.service))
+                .collect(),
+            pages: tx.pages_since(now - NOISE_DAYS * 86_400, only.as_deref())?,
             overrides: tx.overrides(now - NOISE_DAYS * 86_400, now + COVERAGE_HORIZON)?,
         })
     })
@@ -95,6 +107,10 @@ struct Index<'a> {
     runbooks: HashMap<&'a str, Vec<&'a steward_model::runbook::Runbook>>,
     pages: HashMap<&'a str, Vec<&'a PageRow>>,
     overdue: HashMap<&'a str, Vec<&'a OverdueItem>>,
+    users: HashMap<&'a str, &'a steward_model::catalog::User>,
+    policies: HashMap<&'a str, &'a steward_model::escalation::EscalationPolicy>,
+    /// Each schedule's overrides, as shifts.
+    shifts: HashMap<&'a str, Vec<steward_model::oncall::Shift>>,
     /// Each escalation policy's coverage, found once however many services share it.
     coverage: std::cell::RefCell<HashMap<&'a str, Check>>,
 }
@@ -150,6 +166,17 @@ impl<'a> Index<'a> {
                     .filter_map(|p| Some((p.service.as_deref()?, p))),
             ),
             overdue: group(facts.overdue.iter().map(|i| (i.service.as_str(), i))),
+            users: catalog.users.iter().map(|u| (u.name.as_str(), u)).collect(),
+            policies: catalog
+                .policies
+                .iter()
+                .map(|p| (p.name.as_str(), p))
+                .collect(),
+            shifts: catalog
+                .schedules
+                .iter()
+                .map(|s| (s.name.as_str(), shifts_of(&facts.overrides, &s.name)))
+                .collect(),
             coverage: Default::default(),
         }
     }
@@ -203,7 +230,7 @@ impl<'a> Index<'a> {
     fn policy(&self, s: &Service) -> Option<&'a steward_model::escalation::EscalationPolicy> {
         s.escalation_policy
             .as_deref()
-            .and_then(|p| self.catalog.policy(p))
+            .and_then(|p| self.policies.get(p).copied())
     }
 
     fn no_policy(name: &'static str, s: &Service) -> Check {
@@ -270,7 +297,10 @@ impl<'a> Index<'a> {
         let (from, to) = (self.now, self.now + COVERAGE_HORIZON);
         let gaps: Vec<Vec<(i64, i64)>> = schedules
             .iter()
-            .map(|sch| sch.gaps(&shifts_of(&self.facts.overrides, &sch.name), from, to))
+            .map(|sch| {
+                let overrides = self.shifts.get(sch.name.as_str()).map_or(&[][..], |v| v);
+                sch.gaps(overrides, from, to)
+            })
             .collect();
         let common = common_gaps(&gaps);
         let Some(&(a, b)) = common.first() else {
@@ -749,9 +779,9 @@ impl<'a> Index<'a> {
         let policy = p
             .policy
             .as_deref()
-            .and_then(|n| self.catalog.policy(n))
+            .and_then(|n| self.policies.get(n).copied())
             .or_else(|| self.policy(s));
-        let user_zone = |u: &str| self.catalog.user(u).map(|u| u.time_zone.clone());
+        let user_zone = |u: &str| self.users.get(u).map(|u| u.time_zone.clone());
         for t in policy
             .iter()
             .flat_map(|p| p.steps.iter().take(1))
@@ -765,9 +795,9 @@ impl<'a> Index<'a> {
                 }
                 Target::Schedule(name) => {
                     if let Some(sch) = self.catalog.schedule(name) {
-                        let overrides = shifts_of(&self.facts.overrides, name);
+                        let overrides = self.shifts.get(name.as_str()).map_or(&[][..], |v| v);
                         return sch
-                            .on_call(&overrides, p.paged_at)
+                            .on_call(overrides, p.paged_at)
                             .and_then(|u| user_zone(&u))
                             .unwrap_or_else(|| sch.time_zone.clone());
                     }
@@ -873,7 +903,6 @@ pub fn keep_snapshot(store: &Store, list: &[Readiness], now: i64) -> Result<(), 
 /// 2026-11-20, when `runbook-rehearsal` started failing".
 pub fn trend_sentence(now: &Readiness, days: &[ReadinessDay]) -> String {
     let level = now.level.as_str();
-    let failing = now.failing();
     let Some(i) = days.iter().rposition(|d| d.level != level) else {
         return match days.first() {
             Some(d) => format!("{level} since {} (the oldest snapshot kept)", d.day),
@@ -881,20 +910,26 @@ pub fn trend_sentence(now: &Readiness, days: &[ReadinessDay]) -> String {
         };
     };
     let before = &days[i];
-    let changed = days.get(i + 1).map_or("today", |d| d.day.as_str());
-    let newly: Vec<&str> = failing
+    let Some(after) = days.get(i + 1) else {
+        return format!("was {} until today", before.level);
+    };
+    // What started failing on the day the level changed (not what failed later).
+    let newly: Vec<&str> = after
+        .failing
         .iter()
-        .copied()
-        .filter(|f| !before.failing.iter().any(|b| b == f))
+        .filter(|f| !before.failing.contains(f))
+        .map(String::as_str)
         .collect();
-    if newly.is_empty() {
-        format!("was {} until {changed}; {level} since", before.level)
-    } else {
+    let dropped = Level::parse(&before.level).is_some_and(|b| b > now.level);
+    if dropped && !newly.is_empty() {
         format!(
-            "was {} until {changed}, when {} started failing",
+            "was {} until {}, when {} started failing",
             before.level,
+            after.day,
             names(&newly)
         )
+    } else {
+        format!("was {} until {}; {level} since", before.level, after.day)
     }
 }
 

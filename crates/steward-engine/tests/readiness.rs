@@ -474,3 +474,83 @@ fn a_service_without_pages_passes_alert_noise_and_overdue_items_fail_action_item
     );
     assert_eq!(r.level, Level::Intermediate);
 }
+
+/// A ticketing Policy: each required check that fails has one open ticket alert, resolved
+/// when it passes; a new Alerting over the same store (a restart, a reload) neither loses
+/// nor repeats one.
+#[test]
+fn a_ticketing_policy_keeps_one_ticket_per_failing_check_across_restarts() {
+    use std::sync::Arc;
+    use steward_engine::alerting::{AlertOptions, Alerting};
+    use steward_store::{AlertFilter, Evidence, Store};
+    let yaml = format!(
+        "{NEW_YORK}---\napiVersion: steward/v1\nkind: ServiceClass\nmetadata: {{name: db}}\nspec: {{controls: [{{control: backups, owner: provider, evidence: {{kind: restore-drill, every: 30d}}}}]}}\n---\napiVersion: steward/v1\nkind: Service\nmetadata: {{name: db}}\nspec: {{owner: night, escalationPolicy: ny, tier: 2, class: db}}\n---\napiVersion: steward/v1\nkind: Policy\nmetadata: {{name: drills}}\nspec: {{select: {{class: [db]}}, require: {{checks: [recovery-test]}}, tickets: true}}\n"
+    );
+    let catalog = Arc::new(catalog_of(&yaml));
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("s.db").display())).unwrap();
+    let start = || {
+        Arc::new(Alerting::new(
+            catalog.clone(),
+            store.clone(),
+            AlertOptions::default(),
+            Arc::new(steward_engine::Metrics::default()),
+        ))
+    };
+    let tickets = |status: bool| {
+        store
+            .transact(move |tx| {
+                tx.alerts(&AlertFilter {
+                    source: Some("readiness".into()),
+                    unresolved: status,
+                    ..AlertFilter::default()
+                })
+            })
+            .unwrap()
+    };
+    let t = now();
+    let a = start();
+    a.readiness_pass(t).unwrap();
+    let open = tickets(true);
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].dedup_key, "readiness/db/recovery-test");
+    assert_eq!(open[0].summary, "db: readiness check `recovery-test` fails");
+    assert_eq!(open[0].urgency, steward_model::Severity::Ticket);
+    assert_eq!(open[0].service.as_deref(), Some("db"));
+    // Restarted: the ticket stays one.
+    let b = start();
+    b.readiness_pass(t + 60).unwrap();
+    b.readiness_pass(t + 120).unwrap();
+    assert_eq!(tickets(true).len(), 1);
+    assert_eq!(tickets(false).len(), 1, "no second ticket was opened");
+    // The drill is done: the ticket resolves.
+    store
+        .transact(move |tx| {
+            tx.add_evidence(&Evidence {
+                id: 0,
+                service: "db".into(),
+                customer: None,
+                control: "backups".into(),
+                link: "https://wiki.example.com/drill".into(),
+                note: String::new(),
+                done_at: t + 150,
+                recorded_by: "user:ny".into(),
+                recorded_at: t + 150,
+            })
+        })
+        .unwrap();
+    b.readiness_pass(t + 180).unwrap();
+    assert_eq!(tickets(true).len(), 0);
+    // 31 days later it has expired: a new ticket.
+    b.readiness_pass(t + 150 + 31 * DAY).unwrap();
+    assert_eq!(tickets(true).len(), 1);
+    assert_eq!(tickets(false).len(), 2);
+    // The day's snapshot is kept.
+    let days = store
+        .transact(|tx| tx.readiness_days("db", "2000-01-01"))
+        .unwrap();
+    assert_eq!(days.len(), 2, "{days:?}");
+    assert_eq!(days[0].day, "2026-11-16");
+    assert!(days[1].failing.contains(&"recovery-test".to_string()));
+    assert_eq!(b.last_readiness().len(), 2);
+}

@@ -237,7 +237,7 @@ pub async fn gate(
         let n = name.clone();
         let r = blocking(move || {
             let t = now();
-            let facts = steward_engine::readiness::gather(engine.store(), t)?;
+            let facts = steward_engine::readiness::gather_of(engine.store(), Some(&n), t)?;
             let catalog = engine.catalog();
             Ok(catalog
                 .service(&n)

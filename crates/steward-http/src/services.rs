@@ -36,7 +36,8 @@ pub fn service_json(catalog: &Catalog, s: &Service, scope: &Scope) -> Value {
         "class": s.class,
         "system": s.system,
         "tags": s.tags,
-        "escalation_policy": s.escalation_policy,
+        // The provider's on-call arrangements are the provider's.
+        "escalation_policy": if scope.customer().is_some() { None } else { s.escalation_policy.as_deref() },
         "depends_on": s.depends_on.iter().filter(|d| scope.sees_service(catalog, d)).collect::<Vec<_>>(),
         "links": s.links.iter().map(|l| json!({"title": l.title, "url": l.url})).collect::<Vec<_>>(),
         "failure_modes": s.failure_modes.iter().map(|m| json!({"name": m.name, "description": m.description})).collect::<Vec<_>>(),
@@ -65,17 +66,24 @@ pub async fn list(State(app): State<AppState>, scope: Scope) -> Result<Json<Valu
     })
     .await?;
     let catalog = engine.catalog();
+    let mut open: std::collections::HashMap<&str, (usize, usize)> = Default::default();
+    for a in &alerts {
+        if let Some(s) = a.service.as_deref() {
+            open.entry(s).or_default().0 += 1;
+        }
+    }
+    for i in &incidents {
+        open.entry(i.service.as_str()).or_default().1 += 1;
+    }
     let services: Vec<Value> = catalog
         .services
         .iter()
         .filter(|s| scope.sees_service(catalog, &s.name))
         .map(|s| {
             let mut v = service_json(catalog, s, &scope);
-            v["open_alerts"] = json!(alerts
-                .iter()
-                .filter(|a| a.service.as_deref() == Some(&s.name))
-                .count());
-            v["open_incidents"] = json!(incidents.iter().filter(|i| i.service == s.name).count());
+            let (a, i) = open.get(s.name.as_str()).copied().unwrap_or_default();
+            v["open_alerts"] = json!(a);
+            v["open_incidents"] = json!(i);
             v
         })
         .collect();
@@ -366,26 +374,59 @@ pub async fn add_evidence(
     };
     let store = engine.store().clone();
     let saved = blocking(move || Ok(store.transact(move |tx| tx.add_evidence(&e))?)).await?;
+    engine.alerting.forget_readiness();
     Ok((StatusCode::CREATED, Json(evidence_json(&saved))).into_response())
 }
 
-/// Every service's readiness (or one's), as of now.
-async fn assess(app: &AppState, only: Option<String>) -> Result<Vec<Readiness>, ApiError> {
+/// One service's readiness, as of now (computed afresh: what was just recorded counts).
+async fn assess_one(app: &AppState, name: String) -> Result<Option<Readiness>, ApiError> {
     let engine = app.engine();
     blocking(move || {
         let t = now();
-        let facts = steward_engine::readiness::gather(engine.store(), t)?;
+        let facts = steward_engine::readiness::gather_of(engine.store(), Some(&name), t)?;
         let catalog = engine.catalog();
-        Ok(match only {
-            Some(n) => catalog
-                .service(&n)
-                .map(|s| steward_engine::readiness::assess(catalog, &facts, s, t))
-                .into_iter()
-                .collect(),
-            None => steward_engine::readiness::assess_all(catalog, &facts, t),
-        })
+        Ok(catalog
+            .service(&name)
+            .map(|s| steward_engine::readiness::assess(catalog, &facts, s, t)))
     })
     .await
+}
+
+/// What a customer's user reads of a check that judges the provider's on-call arrangements
+/// (its team, schedules and escalation policies are the provider's): whether it passes, not
+/// the names and hours behind it.
+fn for_customer(c: &mut steward_model::readiness::Check) {
+    let (pass, fail) = match c.name {
+        "owner" => (
+            "a team with people in it owns the service",
+            "no team with people in it owns the service",
+        ),
+        "oncall-coverage" => (
+            "someone is reached at every hour of the next 14 days",
+            "there are hours in the next 14 days when nobody would be reached",
+        ),
+        "escalation" => (
+            "a page that is not answered reaches someone else",
+            "a page that is not answered reaches nobody else",
+        ),
+        "slo-paging" => (
+            "the SLOs' pages reach people",
+            "the SLOs' pages reach no person",
+        ),
+        _ => return,
+    };
+    c.reason = (if c.passed { pass } else { fail }).to_string();
+    if !c.passed {
+        c.fix = Some("ask your provider: the on-call arrangements are theirs".into());
+    }
+}
+
+/// A readiness as `scope` may read it.
+fn scoped(mut r: Readiness, scope: &Scope) -> Readiness {
+    if scope.customer().is_some() {
+        r.checks.iter_mut().for_each(for_customer);
+    }
+    r
 }
 
 /// What the service breaks of the Policies that select it.
@@ -414,13 +455,14 @@ pub fn readiness_json(r: &Readiness) -> Value {
 /// the last 90 days' snapshots.
 pub async fn readiness(
     State(app): State<AppState>,
+    scope: Scope,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     service_or_404(app.engine().catalog(), &name)?;
-    let r = assess(&app, Some(name.clone()))
+    let r = assess_one(&app, name.clone())
         .await?
-        .pop()
         .ok_or_else(|| ApiError::not_found(format!("there is no service `{name}`")))?;
+    let r = scoped(r, &scope);
     let store = app.engine().store().clone();
     let since = steward_engine::readiness::day_of(now() - 90 * 86_400);
     let days =
@@ -446,18 +488,28 @@ pub async fn all(
         return Err(bad(format!("unknown parameter `{k}`; expected customer")));
     }
     let customer = q.get("customer").cloned();
-    let mut list = assess(&app, None).await?;
     let engine = app.engine();
+    if let Some(c) = &customer {
+        if !engine.catalog().customers.iter().any(|x| &x.name == c) {
+            return Err(bad(format!("there is no customer `{c}`")));
+        }
+    }
+    let alerting = engine.alerting.clone();
+    let all = blocking(move || Ok(alerting.readiness_now(now())?)).await?;
     let catalog = engine.catalog();
-    list.retain(|r| {
-        scope.sees_service(catalog, &r.service)
-            && customer.as_deref().is_none_or(|c| {
-                catalog
-                    .service(&r.service)
-                    .and_then(|s| s.customer.as_deref())
-                    == Some(c)
-            })
-    });
+    let mut list: Vec<Readiness> = all
+        .iter()
+        .filter(|r| {
+            scope.sees_service(catalog, &r.service)
+                && customer.as_deref().is_none_or(|c| {
+                    catalog
+                        .service(&r.service)
+                        .and_then(|s| s.customer.as_deref())
+                        == Some(c)
+                })
+        })
+        .map(|r| scoped(r.clone(), &scope))
+        .collect();
     worst_first(&mut list);
     Ok(Json(json!({
         "services": list.iter().map(|r| json!({

@@ -108,16 +108,17 @@ impl Tx<'_> {
             .collect()
     }
 
-    /// Pages opened at or after `since`: alerts that page and notified someone.
-    pub fn pages_since(&mut self, since: i64) -> Result<Vec<PageRow>> {
+    /// Pages opened at or after `since` (of one service, when given): alerts that page and
+    /// notified someone.
+    pub fn pages_since(&mut self, since: i64, service: Option<&str>) -> Result<Vec<PageRow>> {
         self.db
             .query(
                 "SELECT a.id, a.service, a.policy, MIN(l.at), a.acknowledged_at, a.acknowledged_by, a.resolved_by
                    FROM alerts a JOIN alert_log l ON l.alert = a.id AND l.kind = 'notified'
-                  WHERE a.opened_at >= ?1 AND a.urgency = 'page'
+                  WHERE a.opened_at >= ?1 AND a.urgency = 'page' AND (?2 IS NULL OR a.service = ?2)
                   GROUP BY a.id, a.service, a.policy, a.acknowledged_at, a.acknowledged_by, a.resolved_by
                   ORDER BY a.id",
-                &[since.into()],
+                &[since.into(), service.into()],
             )?
             .iter()
             .map(|r| {

@@ -511,7 +511,19 @@ fn evidence_pages_overdue_items_and_readiness_days_are_kept(f: Fixture) {
             Ok(())
         })
         .unwrap();
-    let pages = store.transact(|tx| tx.pages_since(500)).unwrap();
+    assert_eq!(
+        store
+            .transact(|tx| tx.pages_since(500, Some("search")))
+            .unwrap(),
+        []
+    );
+    let pages = store
+        .transact(|tx| tx.pages_since(500, Some("checkout")))
+        .unwrap();
+    assert_eq!(
+        pages,
+        store.transact(|tx| tx.pages_since(500, None)).unwrap()
+    );
     assert_eq!(pages.len(), 1, "{pages:?}");
     assert_eq!(
         (

@@ -192,7 +192,13 @@ pub struct Alerting {
     /// Every service's readiness as the last pass found it (for `/metrics` and tickets),
     /// and when that pass ran.
     readiness: Mutex<(i64, Arc<Vec<steward_model::readiness::Readiness>>)>,
+    /// The last computation of every service's readiness, and when (see
+    /// [`Alerting::readiness_now`]).
+    fresh_readiness: Mutex<(i64, Arc<Vec<steward_model::readiness::Readiness>>)>,
 }
+
+/// How long a computation of every service's readiness answers requests.
+pub const READINESS_FRESH: i64 = 5;
 
 /// How often every service's readiness is computed, kept as the day's snapshot and
 /// compared with the last pass for tickets.
@@ -235,6 +241,7 @@ impl Alerting {
             loaded: AtomicBool::new(false),
             public_url: Mutex::new(options_url),
             readiness: Mutex::new((i64::MIN, Arc::default())),
+            fresh_readiness: Mutex::new((i64::MIN, Arc::default())),
         }
     }
 
@@ -272,6 +279,7 @@ impl Alerting {
             loaded: AtomicBool::new(self.loaded.load(Ordering::Acquire)),
             public_url: Mutex::new(crate::lock(&self.public_url).clone()),
             readiness: Mutex::new((i64::MIN, crate::lock(&self.readiness).1.clone())),
+            fresh_readiness: Mutex::new((i64::MIN, Arc::default())),
         }
     }
 
@@ -280,15 +288,41 @@ impl Alerting {
         crate::lock(&self.readiness).1.clone()
     }
 
-    /// Computes every service's readiness, keeps it as today's snapshot, and opens a ticket
-    /// for each check a ticketing Policy requires that turned from pass to fail (resolving
-    /// it when it passes again).
-    pub fn readiness_pass(self: &Arc<Self>, now: i64) -> Result<(), AlertError> {
+    /// Every service's readiness as of `now`: computed afresh unless a computation of the
+    /// last [`READINESS_FRESH`] seconds is at hand (requests for every service's answer share
+    /// it; recording evidence or a rehearsal forgets it).
+    pub fn readiness_now(
+        &self,
+        now: i64,
+    ) -> Result<Arc<Vec<steward_model::readiness::Readiness>>, AlertError> {
+        {
+            let fresh = crate::lock(&self.fresh_readiness);
+            if now.saturating_sub(fresh.0) <= READINESS_FRESH {
+                return Ok(fresh.1.clone());
+            }
+        }
         let facts = crate::readiness::gather(&self.store, now)?;
         let list = Arc::new(crate::readiness::assess_all(&self.catalog, &facts, now));
+        *crate::lock(&self.fresh_readiness) = (now, list.clone());
+        Ok(list)
+    }
+
+    /// Something readiness is computed from changed: the next answer is computed afresh.
+    pub fn forget_readiness(&self) {
+        crate::lock(&self.fresh_readiness).0 = i64::MIN;
+    }
+
+    /// Computes every service's readiness, keeps it as today's snapshot, and keeps one
+    /// ticket open for each check a ticketing Policy requires that fails, resolving it when
+    /// the check passes (or no ticketing Policy requires it any more). Tickets are reconciled
+    /// with what the store holds each pass, so none is lost to a restart, a reload or a
+    /// failed pass.
+    pub fn readiness_pass(self: &Arc<Self>, now: i64) -> Result<(), AlertError> {
+        self.forget_readiness();
+        let list = self.readiness_now(now)?;
         crate::readiness::keep_snapshot(&self.store, &list, now)?;
-        let before = std::mem::replace(&mut *crate::lock(&self.readiness), (now, list.clone())).1;
-        let mut events = Vec::new();
+        *crate::lock(&self.readiness) = (now, list.clone());
+        let mut wanted: HashMap<String, (String, &'static str)> = HashMap::new();
         for r in list.iter() {
             let Some(service) = self.catalog.service(&r.service) else {
                 continue;
@@ -306,37 +340,61 @@ impl Alerting {
                     )
                 })
                 .collect();
-            let Some(was) = before.iter().find(|b| b.service == r.service) else {
-                continue;
-            };
-            for c in r.checks.iter().filter(|c| ticketed.contains(&c.name)) {
-                let passed_before = was.check(c.name).is_some_and(|b| b.passed);
-                let action = match (passed_before, c.passed) {
-                    (true, false) => Action::Trigger,
-                    (false, true) => Action::Resolve,
-                    _ => continue,
-                };
-                events.push(Event {
-                    action,
-                    source: "readiness",
-                    integration: "steward".into(),
-                    service: Some(r.service.clone()),
-                    dedup_key: format!("readiness/{}/{}", r.service, c.name),
-                    severity: "ticket".into(),
-                    summary: format!(
-                        "{}: readiness check {} fails: {}",
-                        r.service, c.name, c.reason
-                    ),
-                    labels: Labels::from([
-                        ("alertname".to_string(), "ReadinessCheckFailing".to_string()),
-                        ("service".to_string(), r.service.clone()),
-                        ("check".to_string(), c.name.to_string()),
-                    ]),
-                    details: serde_json::json!({ "reason": c.reason, "fix": c.fix }),
-                    at: now,
-                    expires_at: None,
-                    actor: "steward".into(),
-                });
+            for c in r
+                .checks
+                .iter()
+                .filter(|c| !c.passed && ticketed.contains(&c.name))
+            {
+                wanted.insert(
+                    format!("readiness/{}/{}", r.service, c.name),
+                    (r.service.clone(), c.name),
+                );
+            }
+        }
+        let open = self.store.transact(|tx| {
+            tx.alerts(&steward_store::AlertFilter {
+                unresolved: true,
+                source: Some("readiness".into()),
+                limit: Some(1_000_000),
+                ..Default::default()
+            })
+        })?;
+        let event = |action: Action, key: &str, service: &str, check: &str| Event {
+            action,
+            source: "readiness",
+            integration: "steward".into(),
+            service: Some(service.to_string()),
+            dedup_key: key.to_string(),
+            severity: "ticket".into(),
+            // What the check found is in the readiness answer, for those who may read it;
+            // the ticket only names the check.
+            summary: format!("{service}: readiness check `{check}` fails"),
+            labels: Labels::from([
+                ("alertname".to_string(), "ReadinessCheckFailing".to_string()),
+                ("service".to_string(), service.to_string()),
+                ("check".to_string(), check.to_string()),
+            ]),
+            details: serde_json::json!({ "check": check }),
+            at: now,
+            expires_at: None,
+            actor: "steward".into(),
+        };
+        let mut events: Vec<Event> = open
+            .iter()
+            .filter(|a| a.integration == "steward" && !wanted.contains_key(&a.dedup_key))
+            .map(|a| {
+                let check = a.labels.get("check").cloned().unwrap_or_default();
+                event(
+                    Action::Resolve,
+                    &a.dedup_key,
+                    a.service.as_deref().unwrap_or_default(),
+                    &check,
+                )
+            })
+            .collect();
+        for (key, (service, check)) in &wanted {
+            if !open.iter().any(|a| &a.dedup_key == key) {
+                events.push(event(Action::Trigger, key, service, check));
             }
         }
         if !events.is_empty() {

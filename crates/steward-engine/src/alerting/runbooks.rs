@@ -888,6 +888,8 @@ impl Alerting {
             }
             Ok(())
         })?;
+        // A rehearsal that ended changes the runbook-rehearsal check.
+        self.forget_readiness();
         self.outbox.wake();
         Ok(())
     }
