@@ -248,6 +248,55 @@ fn backfill(engine: &Engine, now: i64) -> anyhow::Result<()> {
             .import(chunk, now)
             .context("storing the demo's history")?;
     }
+    readiness_history(engine, now)
+}
+
+/// What the shop's provider has done: checkout's runbook rehearsed and every control of
+/// checkout proved, so readiness shows a service at each level (checkout advanced, payments
+/// intermediate, search and catalog-db beginner, each with what it misses).
+fn readiness_history(engine: &Engine, now: i64) -> anyhow::Result<()> {
+    let catalog = engine.catalog();
+    let checkout = catalog
+        .service("checkout")
+        .context("the example has checkout")?;
+    let proofs: Vec<String> = catalog
+        .controls_of(checkout)
+        .into_iter()
+        .filter(|c| c.evidence.is_some())
+        .map(|c| c.name)
+        .collect();
+    engine.store().transact(move |tx| {
+        tx.insert_run(&steward_store::Run {
+            id: 0,
+            runbook: "checkout-payment-timeouts".into(),
+            target: "checkout".into(),
+            alert: None,
+            incident: None,
+            mode: steward_store::RunMode::Rehearsal,
+            status: steward_store::RunStatus::Succeeded,
+            reason: None,
+            causation: "demo-rehearsal".into(),
+            labels: Default::default(),
+            started_by: "user:dara".into(),
+            started_at: now - 12 * 86_400,
+            finished_at: Some(now - 12 * 86_400 + 60),
+            escalated_at: None,
+        })?;
+        for (i, control) in proofs.iter().enumerate() {
+            tx.add_evidence(&steward_store::Evidence {
+                id: 0,
+                service: "checkout".into(),
+                customer: Some("acme-shop".into()),
+                control: control.clone(),
+                link: format!("https://wiki.example.com/checkout/{control}"),
+                note: "recorded by the demo".into(),
+                done_at: now - (3 + i as i64) * 86_400,
+                recorded_by: "user:ana".into(),
+                recorded_at: now - (3 + i as i64) * 86_400,
+            })?;
+        }
+        Ok(())
+    })?;
     Ok(())
 }
 
@@ -324,6 +373,23 @@ mod tests {
         let engine = Engine::with_options(loaded.catalog, store, now, Default::default()).unwrap();
         let at = jiff::Timestamp::from_second(now).unwrap();
         backfill(&engine, now).unwrap_or_else(|e| panic!("the demo's history at {at}: {e:#}"));
+        // Readiness shows a service at each level, on every date.
+        let facts = steward_engine::readiness::gather(engine.store(), now).unwrap();
+        let levels: Vec<(String, &str)> =
+            steward_engine::readiness::assess_all(engine.catalog(), &facts, now)
+                .into_iter()
+                .map(|r| (r.service, r.level.as_str()))
+                .collect();
+        assert_eq!(
+            levels,
+            [
+                ("catalog-db".to_string(), "beginner"),
+                ("checkout".to_string(), "advanced"),
+                ("payments".to_string(), "intermediate"),
+                ("search".to_string(), "beginner"),
+            ],
+            "readiness at {at}"
+        );
         engine.rebuild(now).unwrap();
         let mut rng = Rng(0xfeed);
         engine
