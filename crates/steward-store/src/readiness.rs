@@ -111,14 +111,22 @@ impl Tx<'_> {
     /// Pages opened at or after `since` (of one service, when given): alerts that page and
     /// notified someone.
     pub fn pages_since(&mut self, since: i64, service: Option<&str>) -> Result<Vec<PageRow>> {
+        // PostgreSQL cannot type a parameter only compared with NULL: the service's clause is
+        // there only when it is asked for.
+        let (clause, params) = match service {
+            Some(s) => (" AND a.service = ?2", vec![since.into(), s.into()]),
+            None => ("", vec![since.into()]),
+        };
         self.db
             .query(
-                "SELECT a.id, a.service, a.policy, MIN(l.at), a.acknowledged_at, a.acknowledged_by, a.resolved_by
-                   FROM alerts a JOIN alert_log l ON l.alert = a.id AND l.kind = 'notified'
-                  WHERE a.opened_at >= ?1 AND a.urgency = 'page' AND (?2 IS NULL OR a.service = ?2)
-                  GROUP BY a.id, a.service, a.policy, a.acknowledged_at, a.acknowledged_by, a.resolved_by
-                  ORDER BY a.id",
-                &[since.into(), service.into()],
+                &format!(
+                    "SELECT a.id, a.service, a.policy, MIN(l.at), a.acknowledged_at, a.acknowledged_by, a.resolved_by
+                       FROM alerts a JOIN alert_log l ON l.alert = a.id AND l.kind = 'notified'
+                      WHERE a.opened_at >= ?1 AND a.urgency = 'page'{clause}
+                      GROUP BY a.id, a.service, a.policy, a.acknowledged_at, a.acknowledged_by, a.resolved_by
+                      ORDER BY a.id"
+                ),
+                &params,
             )?
             .iter()
             .map(|r| {

@@ -97,6 +97,18 @@ pub fn check(c: &Client, customer: Option<&str>) -> ExitCode {
         }
     };
     let services = body["services"].as_array().cloned().unwrap_or_default();
+    // A check of nothing is no pass: a token that sees no service, or a customer with none.
+    if services.is_empty() {
+        eprintln!(
+            "error: no service to check: the token sees none{}",
+            if customer.is_some() {
+                " of that customer"
+            } else {
+                ""
+            }
+        );
+        return ExitCode::FAILURE;
+    }
     let mut broken = 0;
     for s in &services {
         for v in s["violations"].as_array().into_iter().flatten() {

@@ -154,6 +154,14 @@ fn readiness_evidence_and_the_catalog_through_the_api_and_the_command_line() {
     );
     let (code, out) = cli_as(&s, "ana", &["readiness", "check"]);
     assert_eq!(code, 0, "{out}");
+    // Checking nothing is no pass: globex's user sees none of acme-shop's services.
+    let (code, out) = cli_as(
+        &s,
+        "gina",
+        &["readiness", "check", "--customer", "acme-shop"],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no service to check"), "{out}");
 
     // Evidence: the provider's staff record the provider's controls...
     let (status, e) = send_as(
