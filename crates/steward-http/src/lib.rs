@@ -7,6 +7,7 @@ pub mod adjustments;
 pub mod alerts;
 pub mod audit;
 pub mod changes;
+pub mod charts;
 pub mod error;
 mod harden;
 pub mod ical;

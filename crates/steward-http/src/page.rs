@@ -27,39 +27,31 @@ fn pct(x: f64) -> String {
     }
 }
 
-/// An SVG line of budget remaining over the window: 100% at the top, 0% dashed, overspend
-/// below.
-fn chart(points: &[(i64, f64)]) -> String {
-    const W: f64 = 320.0;
-    const H: f64 = 80.0;
-    if points.len() < 2 {
-        return format!(
-            r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="no data yet"><text x="8" y="44">no data yet</text></svg>"#
-        );
-    }
-    let (t0, t1) = (points[0].0, points[points.len() - 1].0.max(points[0].0 + 1));
-    let lo = points.iter().map(|p| p.1).fold(0.0_f64, f64::min).max(-1.0);
-    let y = |v: f64| (1.0 - (v.clamp(lo, 1.0) - lo) / (1.0 - lo)) * (H - 4.0) + 2.0;
-    let x = |t: i64| (t - t0) as f64 / (t1 - t0) as f64 * W;
-    let mut line = String::new();
-    for (t, v) in points {
-        let _ = write!(line, "{:.1},{:.1} ", x(*t), y(*v));
-    }
-    let last = points[points.len() - 1].1;
-    let colour = if last < 0.0 {
-        "#c0392b"
-    } else if last < 0.25 {
-        "#d68910"
-    } else {
-        "#1e8449"
-    };
-    format!(
-        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="error budget remaining over the window"><line x1="0" x2="{W}" y1="{z:.1}" y2="{z:.1}" class="zero"/><polyline fill="none" stroke="{colour}" stroke-width="2" points="{line}"/></svg>"#,
-        z = y(0.0)
-    )
+/// The error budget remaining over the SLO's window as it stands at `at`: 100 % at the top,
+/// the 0 % line marked, overspend below it (down to -100 %).
+fn chart(r: &SloReport, points: &[(i64, f64)], at: i64) -> String {
+    let lowest = points.iter().map(|p| p.1).fold(0.0_f64, f64::min).max(-1.0);
+    crate::charts::line_chart(&crate::charts::LineChart {
+        title: &format!("error budget of {} remaining over its window", r.def.name),
+        y_label: "budget left",
+        from: r.def.window.period_at(at).start,
+        to: at,
+        points,
+        y_min: lowest,
+        y_max: 1.0,
+        y_format: crate::charts::percent,
+        marks: &[(0.0, "0 %")],
+        zone: &jiff::tz::TimeZone::UTC,
+    })
 }
 
-fn card(out: &mut String, r: &SloReport, curve: &[(i64, f64)], excluded: &[(String, i64, i64)]) {
+fn card(
+    out: &mut String,
+    r: &SloReport,
+    curve: &[(i64, f64)],
+    at: i64,
+    excluded: &[(String, i64, i64)],
+) {
     let d = &r.def;
     let s = &r.status;
     let remaining = s.budget.remaining_ratio;
@@ -107,7 +99,7 @@ fn card(out: &mut String, r: &SloReport, curve: &[(i64, f64)], excluded: &[(Stri
         } else {
             "slice units"
         },
-        chart = chart(curve),
+        chart = chart(r, curve, at),
         heads = s
             .burn_rates
             .iter()
@@ -313,6 +305,7 @@ fn render(app: &AppState, csrf: &Csrf, scope: &Scope) -> String {
             &mut body,
             r,
             &curve,
+            snap.at,
             excluded.get(r.def.name.as_str()).unwrap_or(&none),
         );
     }
@@ -351,7 +344,7 @@ h1 small{font-weight:normal;color:#666;font-size:.6em;margin-left:.5em}
 h2{margin:0;font-size:1.15em}.meta{margin:.2rem 0 .6rem;color:#555}
 .row{display:flex;gap:1.5rem;align-items:center;flex-wrap:wrap}
 .budget{display:flex;flex-direction:column;min-width:10rem}.big{font-size:2em;font-weight:600}.label{color:#666}
-.chart{width:320px;height:80px;background:#fafafa;border:1px solid #eee}.chart .zero{stroke:#999;stroke-dasharray:4 3}
+.chart{margin:0;width:480px;max-width:100%}.chart svg{width:100%;height:auto;background:#fafafa;border:1px solid #eee}.chart line{stroke:#999}.chart text{font-size:10px;fill:#444}.chart .series{stroke:#1f618d;fill:#1f618d}.chart polyline.series{fill:none}.chart .alt{font-size:12px;color:#444;margin:2px 0 0}
 table.burn{border-collapse:collapse;margin:.6rem 0}.burn th,.burn td{padding:.15rem .6rem;text-align:right;border-bottom:1px solid #eee}
 .burn th{color:#666;font-weight:normal}.burn td.hot{color:#c0392b;font-weight:600}
 .badge{display:inline-block;padding:.1rem .5rem;border-radius:1rem;color:#fff;margin-right:.3rem}.badge.page{background:#c0392b}.badge.ticket{background:#d68910}

@@ -17,6 +17,7 @@ pub mod readiness;
 pub mod rollup;
 pub mod runbook;
 pub mod slo;
+pub mod status;
 pub mod window;
 pub mod words;
 
