@@ -149,6 +149,8 @@ pub fn import(files: &[(String, String)]) -> Result<Imported, Vec<Diagnostic>> {
     }
     let mut out = Out::default();
     let mut docs: Vec<Doc> = Vec::new();
+    // Each (kind, Steward name) taken, and the Backstage name that took it.
+    let mut taken: std::collections::HashMap<(String, String), String> = Default::default();
     for (file, nodes) in &trees {
         for node in nodes {
             let api = text(get(node, "apiVersion")).unwrap_or_default();
@@ -191,20 +193,17 @@ pub fn import(files: &[(String, String)]) -> Result<Imported, Vec<Diagnostic>> {
                 );
                 continue;
             }
-            if let Some(first) = docs
-                .iter()
-                .find(|d| d.kind == kind && steward_name(&d.name) == steward)
-            {
+            if let Some(first) = taken.get(&(kind.clone(), steward.clone())) {
                 out.note(
                     file,
                     mark,
                     format!(
-                        "{kind} `{name}` is skipped: it becomes `{steward}`, as {kind} `{}` does (Backstage namespaces and letter case are not carried over)",
-                        first.name
+                        "{kind} `{name}` is skipped: it becomes `{steward}`, as {kind} `{first}` does (Backstage namespaces and letter case are not carried over)"
                     ),
                 );
                 continue;
             }
+            taken.insert((kind.clone(), steward), name.to_string());
             docs.push(Doc {
                 file: file.clone(),
                 kind,
@@ -274,6 +273,25 @@ pub fn import(files: &[(String, String)]) -> Result<Imported, Vec<Diagnostic>> {
         users: out.users.len(),
         notes: out.notes,
     })
+}
+
+/// A description within what Steward takes (longer ones are cut, with a note).
+fn description(out: &mut Out, d: &Doc<'_>, desc: &str) -> String {
+    let max = crate::docs::MAX_DESCRIPTION;
+    if desc.chars().count() <= max {
+        return desc.to_string();
+    }
+    out.note(
+        &d.file,
+        d.mark,
+        format!(
+            "{} `{}`: its description is cut to {max} characters, the most Steward takes",
+            d.kind, d.name
+        ),
+    );
+    let mut cut: String = desc.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
 }
 
 fn renamed(out: &mut Out, d: &Doc<'_>, name: &str) {
@@ -407,7 +425,7 @@ fn component(out: &mut Out, d: &Doc<'_>, components: &[String], users: &[String]
     }
     y.push_str("spec:\n");
     if let Some(desc) = text(meta.and_then(|m| get(m, "description"))) {
-        let _ = writeln!(y, "  description: {}", q(desc));
+        let _ = writeln!(y, "  description: {}", q(&description(out, d, desc)));
     }
     // The owner: a group becomes the team; a user becomes a team of one.
     let owner_ref = text(spec.and_then(|s| get(s, "owner")))

@@ -576,6 +576,11 @@ fn check_policy(ck: &Checker<'_>, p: &AlertPolicyDoc, diags: &mut Diagnostics) {
 /// A service that depends on itself through others is an error at the first edge of the
 /// cycle, naming the whole path: `a → b → c → a`.
 fn report_cycles(docs: &[Document], catalog: &Catalog, diags: &mut Diagnostics) {
+    let graph: HashMap<&str, &[String]> = catalog
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), &s.depends_on[..]))
+        .collect();
     let mut reported: Vec<Vec<&str>> = Vec::new();
     for doc in docs {
         let Document::CatalogService(s) = doc else {
@@ -586,7 +591,7 @@ fn report_cycles(docs: &[Document], catalog: &Catalog, diags: &mut Diagnostics) 
                 continue; // reported as depending on itself
             }
             // A path from the dependency back to this service closes a cycle.
-            let Some(path) = path_between(catalog, &d.name, &s.meta.name.name) else {
+            let Some(path) = path_between(&graph, &d.name, &s.meta.name.name) else {
                 continue;
             };
             let mut cycle: Vec<&str> = vec![s.meta.name.name.as_str()];
@@ -609,7 +614,11 @@ fn report_cycles(docs: &[Document], catalog: &Catalog, diags: &mut Diagnostics) 
 }
 
 /// The shortest path of dependencies from `from` to `to` (both included).
-fn path_between<'c>(catalog: &'c Catalog, from: &'c str, to: &str) -> Option<Vec<&'c str>> {
+fn path_between<'c>(
+    graph: &HashMap<&'c str, &'c [String]>,
+    from: &'c str,
+    to: &str,
+) -> Option<Vec<&'c str>> {
     let mut came: HashMap<&str, &str> = HashMap::new();
     let mut queue = std::collections::VecDeque::from([from]);
     while let Some(at) = queue.pop_front() {
@@ -623,7 +632,7 @@ fn path_between<'c>(catalog: &'c Catalog, from: &'c str, to: &str) -> Option<Vec
             path.reverse();
             return Some(path);
         }
-        for n in catalog.service(at).map_or(&[][..], |s| &s.depends_on[..]) {
+        for n in graph.get(at).copied().unwrap_or_default() {
             if n != from && !came.contains_key(n.as_str()) {
                 came.insert(n, at);
                 queue.push_back(n);

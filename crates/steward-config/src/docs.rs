@@ -272,7 +272,7 @@ pub struct CatalogServiceDoc {
     pub system: Option<String>,
 }
 
-const MAX_DESCRIPTION: usize = 1050;
+pub(crate) const MAX_DESCRIPTION: usize = 1050;
 
 /// Reads one document (a mapping with apiVersion, kind, metadata, spec).
 pub fn read_document(r: &mut Reader<'_>, node: &Node) -> Option<Document> {

@@ -126,23 +126,29 @@ fn names_steward_cannot_take_and_names_that_collide_are_skipped_with_a_note() {
     let doc = |name: &str| {
         format!("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: \"{name}\"}}\nspec: {{type: service, lifecycle: production, owner: team-x}}\n---\n")
     };
+    let long = format!(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: wordy, description: \"{}\"}}\nspec: {{type: service, lifecycle: production, owner: team-x}}\n---\n",
+        "é".repeat(2000)
+    );
     let text = format!(
-        "{}{}{}{}",
+        "{}{}{}{}{long}",
         doc("_x"),
         doc("Über"),
         doc("Foo_Bar"),
         doc("foo-bar")
     );
     let imported = import(&[("n.yaml".into(), text)]).unwrap();
-    assert_eq!(imported.services, 1);
+    assert_eq!(imported.services, 2);
+    assert!(imported.notes.iter().any(|n| n.ends_with(
+        "Component `wordy`: its description is cut to 1050 characters, the most Steward takes"
+    )));
     let notes = imported.notes.join("\n");
     assert!(
         notes.contains("Component `_x` is skipped: `-x` is not a valid Steward name"),
         "{notes}"
     );
     assert!(
-        notes.contains("Component `Über` is skipped: `Über` is not a valid Steward name")
-            || notes.contains("Component `Über` is skipped: `über` is not a valid Steward name"),
+        notes.contains("Component `Über` is skipped: `Über` is not a valid Steward name"),
         "{notes}"
     );
     assert!(
@@ -153,5 +159,7 @@ fn names_steward_cannot_take_and_names_that_collide_are_skipped_with_a_note() {
     );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("i.yaml"), &imported.yaml).unwrap();
-    steward_config::load(dir.path()).unwrap();
+    let loaded = steward_config::load(dir.path()).unwrap();
+    let wordy = loaded.catalog.service("wordy").unwrap();
+    assert_eq!(wordy.description.as_ref().unwrap().chars().count(), 1050);
 }

@@ -9,8 +9,8 @@ use steward_config::catalog::{Catalog, COVERAGE_HORIZON};
 use steward_model::catalog::Service;
 use steward_model::escalation::Target;
 use steward_model::readiness::{
-    common_gaps, noise, Check, ControlOwner, Level, NoiseLimits, Page, Readiness, NOISE_DAYS,
-    RESTORE_DRILL,
+    common_gaps, noise, Check, Control, ControlOwner, Level, NoiseLimits, Page, Readiness,
+    NOISE_DAYS, RESTORE_DRILL,
 };
 use steward_store::{OverdueItem, PageRow, ReadinessDay, Store, StoreError};
 
@@ -67,21 +67,16 @@ pub fn gather(store: &Store, now: i64) -> Result<Facts, StoreError> {
 pub fn gather_of(store: &Store, only: Option<&str>, now: i64) -> Result<Facts, StoreError> {
     let only = only.map(str::to_string);
     store.transact(move |tx| {
-        let mine = |s: &str| only.as_deref().is_none_or(|o| o == s);
+        let only = only.as_deref();
         Ok(Facts {
             evidence: tx
-                .latest_evidence()?
+                .latest_evidence(only)?
                 .into_iter()
-                .filter(|(s, _, _)| mine(s))
                 .map(|(s, c, at)| ((s, c), at))
                 .collect(),
             rehearsals: tx.last_rehearsals()?.into_iter().collect(),
-            overdue: tx
-                .overdue_items(now)?
-                .into_iter()
-                .filter(|i| mine(&i.service))
-                .collect(),
-            pages: tx.pages_since(now - NOISE_DAYS * 86_400, only.as_deref())?,
+            overdue: tx.overdue_items(now, only)?,
+            pages: tx.pages_since(now - NOISE_DAYS * 86_400, only)?,
             overrides: tx.overrides(now - NOISE_DAYS * 86_400, now + COVERAGE_HORIZON)?,
         })
     })
@@ -125,10 +120,6 @@ fn group<'a, T>(items: impl Iterator<Item = (&'a str, T)>) -> HashMap<&'a str, V
 
 /// A day, in UTC (`YYYY-MM-DD`): what the daily snapshots are keyed by.
 pub fn day_of(t: i64) -> String {
-    day(t)
-}
-
-fn day(t: i64) -> String {
     jiff::Timestamp::from_second(t)
         .map(|t| t.strftime("%Y-%m-%d").to_string())
         .unwrap_or_else(|_| t.to_string())
@@ -182,6 +173,7 @@ impl<'a> Index<'a> {
     }
 
     fn assess(&self, s: &Service) -> Readiness {
+        let controls = self.catalog.controls_of(s);
         let checks = vec![
             self.owner(s),
             self.oncall_coverage(s),
@@ -190,9 +182,9 @@ impl<'a> Index<'a> {
             self.slo_paging(s),
             self.runbooks(s),
             self.rehearsal(s),
-            self.recovery_test(s),
-            self.responsibilities(s),
-            self.evidence(s),
+            self.recovery_test(s, &controls),
+            self.responsibilities(s, &controls),
+            self.evidence(s, &controls),
             self.action_items(s),
             self.alert_noise(s),
         ];
@@ -498,7 +490,7 @@ impl<'a> Index<'a> {
                 Some(&at) if self.now - at > r.rehearse_every => stale.push(format!(
                     "`{}` (last on {}, {} days ago; its limit is {} days)",
                     r.name,
-                    day(at),
+                    day_of(at),
                     days(self.now - at),
                     days(r.rehearse_every)
                 )),
@@ -539,10 +531,6 @@ impl<'a> Index<'a> {
         )
     }
 
-    fn controls(&self, s: &Service) -> Vec<steward_model::readiness::Control> {
-        self.catalog.controls_of(s)
-    }
-
     fn no_map(name: &'static str, s: &Service) -> Check {
         Check::fail(
             name,
@@ -561,9 +549,8 @@ impl<'a> Index<'a> {
             .copied()
     }
 
-    fn recovery_test(&self, s: &Service) -> Check {
+    fn recovery_test(&self, s: &Service, controls: &[Control]) -> Check {
         const N: &str = "recovery-test";
-        let controls = self.controls(s);
         if controls.is_empty() {
             return Self::no_map(N, s);
         }
@@ -589,7 +576,7 @@ impl<'a> Index<'a> {
                 Some(at) if self.now - at > rule.every => bad.push(format!(
                     "the last restore drill for `{}` was on {}, {} days ago; its limit is {} days",
                     c.name,
-                    day(at),
+                    day_of(at),
                     days(self.now - at),
                     days(rule.every)
                 )),
@@ -602,7 +589,7 @@ impl<'a> Index<'a> {
                 .filter_map(|(c, _)| self.evidence_at(s, &c.name))
                 .min()
                 .unwrap_or(self.now);
-            Check::pass(N, format!("restored within its limit (on {})", day(at)))
+            Check::pass(N, format!("restored within its limit (on {})", day_of(at)))
         } else {
             let c = &drills[0].0;
             Check::fail(
@@ -616,9 +603,8 @@ impl<'a> Index<'a> {
         }
     }
 
-    fn responsibilities(&self, s: &Service) -> Check {
+    fn responsibilities(&self, s: &Service, controls: &[Control]) -> Check {
         const N: &str = "responsibilities";
-        let controls = self.controls(s);
         if controls.is_empty() {
             return Self::no_map(N, s);
         }
@@ -660,9 +646,8 @@ impl<'a> Index<'a> {
         )
     }
 
-    fn evidence(&self, s: &Service) -> Check {
+    fn evidence(&self, s: &Service, controls: &[Control]) -> Check {
         const N: &str = "evidence";
-        let controls = self.controls(s);
         if controls.is_empty() {
             return Self::no_map(N, s);
         }
@@ -675,7 +660,7 @@ impl<'a> Index<'a> {
         let mut missing = Vec::new();
         let mut stale = Vec::new();
         let mut fresh = 0;
-        for c in &controls {
+        for c in controls {
             let Some(rule) = &c.evidence else { continue };
             match self.evidence_at(s, &c.name) {
                 None => missing.push(format!(
@@ -689,7 +674,7 @@ impl<'a> Index<'a> {
                     "`{}` ({}, last on {}, {} days ago; its limit is {} days)",
                     c.name,
                     owner(c),
-                    day(at),
+                    day_of(at),
                     days(self.now - at),
                     days(rule.every)
                 )),
@@ -747,7 +732,7 @@ impl<'a> Index<'a> {
                             "#{} \"{}\" (due {}, {} days ago)",
                             i.id,
                             i.title,
-                            day(i.due_at),
+                            day_of(i.due_at),
                             days(self.now - i.due_at)
                         ))
                         .collect::<Vec<_>>()
@@ -879,10 +864,26 @@ impl<'a> Index<'a> {
 }
 
 /// Keeps today's readiness of every service (the latest of the day wins).
-pub fn keep_snapshot(store: &Store, list: &[Readiness], now: i64) -> Result<(), StoreError> {
-    let today = day(now);
+/// Only the services whose readiness differs from `before` (the same day's last pass) are
+/// written, when it is given.
+pub fn keep_snapshot(
+    store: &Store,
+    list: &[Readiness],
+    before: Option<&[Readiness]>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let today = day_of(now);
+    let before: Option<HashMap<&str, &Readiness>> =
+        before.map(|b| b.iter().map(|r| (r.service.as_str(), r)).collect());
     let days: Vec<ReadinessDay> = list
         .iter()
+        .filter(|r| {
+            before.as_ref().is_none_or(|b| {
+                b.get(r.service.as_str()).is_none_or(|p| {
+                    (p.level, p.score, p.failing()) != (r.level, r.score, r.failing())
+                })
+            })
+        })
         .map(|r| ReadinessDay {
             service: r.service.clone(),
             day: today.clone(),

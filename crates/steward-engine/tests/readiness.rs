@@ -553,4 +553,15 @@ fn a_ticketing_policy_keeps_one_ticket_per_failing_check_across_restarts() {
     assert_eq!(days[0].day, "2026-11-16");
     assert!(days[1].failing.contains(&"recovery-test".to_string()));
     assert_eq!(b.last_readiness().len(), 2);
+    // A reload without the ticketing policy: its ticket resolves.
+    let calm = Arc::new(catalog_of(&yaml.replace("tickets: true", "tickets: false")));
+    let c = Arc::new(Alerting::new(
+        calm,
+        store.clone(),
+        AlertOptions::default(),
+        Arc::new(steward_engine::Metrics::default()),
+    ));
+    c.readiness_pass(t + 150 + 31 * DAY + 60).unwrap();
+    assert_eq!(tickets(true).len(), 0);
+    assert_eq!(tickets(false).len(), 2);
 }

@@ -81,6 +81,15 @@ pub fn query(raw: &Option<String>) -> HashMap<String, String> {
         .collect()
 }
 
+/// A query parameter that is true or false (`1`, `0`); absent is false.
+pub fn flag(q: &HashMap<String, String>, key: &str) -> Result<bool, ApiError> {
+    match q.get(key).map(String::as_str) {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(v) => Err(bad(format!("{key} `{v}` is not true or false"))),
+    }
+}
+
 /// Whether a JSON value holds a NUL character in a string or key: no store keeps one.
 pub fn holds_nul(v: &Value) -> bool {
     match v {

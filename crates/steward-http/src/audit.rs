@@ -114,6 +114,7 @@ pub fn audited(rule: &Rule, method: &Method) -> bool {
         "/api/v1/maintenance/",
         "/deploy-gate/overrides",
         "/api/v1/kill-switch",
+        "/evidence",
         "/logout",
     ]
     .iter()

@@ -165,11 +165,7 @@ pub async fn gate(
         return Err(ApiError::not_found(format!("there is no service `{name}`")));
     }
     crate::slos::ready(&app)?;
-    let fix = match query(&raw).get("fix").map(String::as_str) {
-        None | Some("false") | Some("0") => false,
-        Some("true") | Some("1") => true,
-        Some(v) => return Err(bad(format!("fix `{v}` is not true or false"))),
-    };
+    let fix = crate::alerts::flag(&query(&raw), "fix")?;
     let policy = app.engine().catalog().budget_policy(&name);
     let snap = app.engine().snapshot();
     let mut spent = Vec::new();
@@ -233,17 +229,7 @@ pub async fn gate(
     // A policy's minimum readiness: a service below it does not deploy (fixes and overrides
     // aside), so an unready service cannot ship its way around the 3am test.
     if let Some(level) = policy.minimum_readiness {
-        let engine = app.engine();
-        let n = name.clone();
-        let r = blocking(move || {
-            let t = now();
-            let facts = steward_engine::readiness::gather_of(engine.store(), Some(&n), t)?;
-            let catalog = engine.catalog();
-            Ok(catalog
-                .service(&n)
-                .map(|s| steward_engine::readiness::assess(catalog, &facts, s, t)))
-        })
-        .await?;
+        let r = crate::services::assess_one(&app, name.clone()).await?;
         if let Some(r) = r {
             let missing: Vec<String> = steward_model::readiness::needs(level)
                 .into_iter()

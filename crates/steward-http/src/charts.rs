@@ -76,13 +76,14 @@ pub fn line_chart(c: &LineChart<'_>) -> String {
         .copied()
         .filter(|(t, v)| v.is_finite() && (from..=to).contains(t))
         .collect();
+    let alt = describe(c, &points);
     let mut svg = String::new();
     let id = format!("c{:x}", fnv(c.title));
     let _ = write!(
         svg,
         r#"<figure class="chart"><svg viewBox="0 0 {W} {H}" role="img" aria-labelledby="{id}-t {id}-d"><title id="{id}-t">{title}</title><desc id="{id}-d">{desc}</desc>"#,
         title = esc(c.title),
-        desc = esc(&describe(c, &points)),
+        desc = esc(&alt),
     );
     // Axes: y at its bounds, x at the window's ends, each labelled.
     let (x0, x1, y0, y1) = (LEFT, W - RIGHT, y(hi), y(lo));
@@ -156,10 +157,11 @@ pub fn line_chart(c: &LineChart<'_>) -> String {
         }
     }
     svg.push_str("</svg>");
+    // The same words for sighted readers; screen readers have them from the image already.
     let _ = write!(
         svg,
-        r#"<figcaption class="alt">{}</figcaption></figure>"#,
-        esc(&describe(c, &points))
+        r#"<figcaption class="alt" aria-hidden="true">{}</figcaption></figure>"#,
+        esc(&alt)
     );
     svg
 }
@@ -248,7 +250,7 @@ mod tests {
         assert!(svg.contains("time (Europe/Berlin)"));
         assert!(svg.contains(r#"role="img""#));
         assert!(svg.contains(
-            "<figcaption class=\"alt\">error budget remaining: no data from 2025-12-01 01:00 to 2025-12-02 01:00 (Europe/Berlin)</figcaption>"
+            "<figcaption class=\"alt\" aria-hidden=\"true\">error budget remaining: no data from 2025-12-01 01:00 to 2025-12-02 01:00 (Europe/Berlin)</figcaption>"
         ));
         assert!(!svg.contains("polyline"));
     }

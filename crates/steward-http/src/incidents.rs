@@ -446,11 +446,10 @@ pub async fn items(
         ),
         None => None,
     };
-    let overdue = match q.get("overdue").map(String::as_str) {
-        None | Some("false") => None,
-        Some("true") if incident.is_none() => Some(now()),
-        Some("true") => return Err(bad("use either incident or overdue, not both")),
-        Some(v) => return Err(bad(format!("overdue `{v}` is not true or false"))),
+    let overdue = match (crate::alerts::flag(&q, "overdue")?, incident) {
+        (false, _) => None,
+        (true, None) => Some(now()),
+        (true, Some(_)) => return Err(bad("use either incident or overdue, not both")),
     };
     let store = app.engine().store().clone();
     let list = blocking(move || {

@@ -52,29 +52,14 @@ pub async fn list(State(app): State<AppState>, scope: Scope) -> Result<Json<Valu
     let engine = app.engine();
     let store = engine.store().clone();
     let customer = scope.customer().map(str::to_string);
-    let (alerts, incidents) = blocking(move || {
-        Ok(store.transact(move |tx| {
-            let alerts = tx.alerts(&AlertFilter {
-                unresolved: true,
-                customer: customer.clone(),
-                limit: Some(10_000),
-                ..AlertFilter::default()
-            })?;
-            let incidents = tx.incidents_of(true, None, customer.as_deref(), 10_000)?;
-            Ok((alerts, incidents))
-        })?)
-    })
-    .await?;
+    let counts =
+        blocking(move || Ok(store.transact(move |tx| tx.open_by_service(customer.as_deref()))?))
+            .await?;
     let catalog = engine.catalog();
-    let mut open: std::collections::HashMap<&str, (usize, usize)> = Default::default();
-    for a in &alerts {
-        if let Some(s) = a.service.as_deref() {
-            open.entry(s).or_default().0 += 1;
-        }
-    }
-    for i in &incidents {
-        open.entry(i.service.as_str()).or_default().1 += 1;
-    }
+    let open: std::collections::HashMap<&str, (i64, i64)> = counts
+        .iter()
+        .map(|(s, a, i)| (s.as_str(), (*a, *i)))
+        .collect();
     let services: Vec<Value> = catalog
         .services
         .iter()
@@ -110,7 +95,7 @@ pub async fn get(
                 ..AlertFilter::default()
             })?;
             let incidents = tx.incidents(true, Some(&n), 100)?;
-            let evidence = tx.evidence_of(&n, 1000)?;
+            let evidence = tx.newest_evidence(&n)?;
             Ok((alerts, incidents, evidence))
         })?)
     })
@@ -125,7 +110,7 @@ pub async fn get(
         .map(|r| json!({
             "name": r.def.name,
             "objective": r.def.objective.target(),
-            "budget_remaining": finite(r.status.budget.remaining_ratio),
+            "budget_remaining": crate::slos::num(r.status.budget.remaining_ratio),
         }))
         .collect::<Vec<_>>());
     v["open_alerts"] = json!(alerts
@@ -136,7 +121,7 @@ pub async fn get(
         .iter()
         .map(crate::incidents::incident_json)
         .collect::<Vec<_>>());
-    v["responsibilities"] = responsibilities(catalog, &s, &evidence, t);
+    v["responsibilities"] = responsibilities(catalog, &s, &evidence, t, &scope);
     v["dependents"] = json!(catalog
         .dependents(&s.name, false)
         .into_iter()
@@ -145,26 +130,25 @@ pub async fn get(
     Ok(Json(v))
 }
 
-fn finite(v: f64) -> Value {
-    if v.is_finite() {
-        json!(v)
-    } else {
-        Value::Null
-    }
-}
-
-/// Each control: who owns it, what proves it, the newest evidence and whether it is fresh.
-fn responsibilities(catalog: &Catalog, s: &Service, evidence: &[Evidence], t: i64) -> Value {
+/// Each control: who owns it, what proves it, its newest evidence (`newest`: one a control)
+/// and whether that is fresh.
+fn responsibilities(
+    catalog: &Catalog,
+    s: &Service,
+    newest: &[Evidence],
+    t: i64,
+    scope: &Scope,
+) -> Value {
     json!(catalog
         .controls_of(s)
         .iter()
         .map(|c| {
-            let newest = evidence.iter().filter(|e| e.control == c.name).max_by_key(|e| e.done_at);
+            let newest = newest.iter().find(|e| e.control == c.name);
             json!({
                 "control": c.name,
                 "owner": c.owner.map(ControlOwner::as_str),
                 "evidence": c.evidence.as_ref().map(|e| json!({"kind": e.kind, "every_seconds": e.every})),
-                "last_evidence": newest.map(evidence_json),
+                "last_evidence": newest.map(|e| evidence_json(e, sees_recorder(catalog, s, &e.control, scope))),
                 "fresh": match (&c.evidence, newest) {
                     (None, _) => Value::Null,
                     (Some(_), None) => json!(false),
@@ -175,7 +159,9 @@ fn responsibilities(catalog: &Catalog, s: &Service, evidence: &[Evidence], t: i6
         .collect::<Vec<_>>())
 }
 
-fn evidence_json(e: &Evidence) -> Value {
+/// Evidence as the API shows it; `by` says who recorded it (a customer is not told which of
+/// the provider's staff recorded the provider's evidence).
+fn evidence_json(e: &Evidence, by: bool) -> Value {
     json!({
         "id": e.id,
         "service": e.service,
@@ -183,9 +169,19 @@ fn evidence_json(e: &Evidence) -> Value {
         "link": e.link,
         "note": e.note,
         "at": rfc3339(e.done_at),
-        "recorded_by": e.recorded_by,
+        "recorded_by": if by { Some(e.recorded_by.as_str()) } else { None },
         "recorded_at": rfc3339(e.recorded_at),
     })
+}
+
+/// Whether `scope` reads who recorded a control's evidence: the provider always; a customer
+/// for the controls it owns.
+fn sees_recorder(catalog: &Catalog, s: &Service, control: &str, scope: &Scope) -> bool {
+    scope.customer().is_none()
+        || catalog
+            .controls_of(s)
+            .iter()
+            .any(|c| c.name == control && c.owner == Some(ControlOwner::Customer))
 }
 
 /// `GET /api/v1/services/{name}/dependencies?transitive=true` (and `.../dependents`).
@@ -214,11 +210,7 @@ async fn graph(
     raw: Option<String>,
     up: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let transitive = match query(&raw).get("transitive").map(String::as_str) {
-        None | Some("false") | Some("0") => false,
-        Some("true") | Some("1") => true,
-        Some(v) => return Err(bad(format!("transitive `{v}` is not true or false"))),
-    };
+    let transitive = crate::alerts::flag(&query(&raw), "transitive")?;
     let engine = app.engine();
     let catalog = engine.catalog();
     service_or_404(catalog, &name)?;
@@ -250,15 +242,20 @@ async fn graph(
 /// `GET /api/v1/services/{name}/evidence`: its evidence, newest first.
 pub async fn evidence(
     State(app): State<AppState>,
+    scope: Scope,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let engine = app.engine();
-    service_or_404(engine.catalog(), &name)?;
+    let s = service_or_404(engine.catalog(), &name)?.clone();
     let store = engine.store().clone();
     let list = blocking(move || Ok(store.transact(move |tx| tx.evidence_of(&name, 1000))?)).await?;
-    Ok(Json(
-        json!({ "evidence": list.iter().map(evidence_json).collect::<Vec<_>>() }),
-    ))
+    let catalog = engine.catalog();
+    Ok(Json(json!({
+        "evidence": list
+            .iter()
+            .map(|e| evidence_json(e, sees_recorder(catalog, &s, &e.control, &scope)))
+            .collect::<Vec<_>>()
+    })))
 }
 
 /// `POST /api/v1/services/{name}/evidence` `{"control","link","note","at"}`: evidence that a
@@ -269,6 +266,7 @@ pub async fn add_evidence(
     axum::Extension(who): axum::Extension<Principal>,
     Path(name): Path<String>,
     Actor(by): Actor,
+    client: crate::login::Client,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let b = json_body(&body)?;
@@ -335,9 +333,14 @@ pub async fn add_evidence(
             "at is in the future: evidence records work that was done",
         ));
     }
-    // Who may record: the side that owns the control.
+    // Who may record: the side that owns the control. A service of no customer is the
+    // provider's alone: its staff record every control of it.
     let customer_side = who.scope().customer().is_some();
-    match control.owner {
+    let owner = match (control.owner, &s.customer) {
+        (Some(ControlOwner::Customer), None) => Some(ControlOwner::Provider),
+        (o, _) => o,
+    };
+    match owner {
         None => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -373,13 +376,31 @@ pub async fn add_evidence(
         recorded_at: t,
     };
     let store = engine.store().clone();
-    let saved = blocking(move || Ok(store.transact(move |tx| tx.add_evidence(&e))?)).await?;
+    let from = client.details();
+    // The evidence and its audit entry commit together: proof is never kept unrecorded.
+    let saved = blocking(move || {
+        Ok(store.transact(move |tx| {
+            let saved = tx.add_evidence(&e)?;
+            tx.audit(
+                saved.recorded_at,
+                &saved.recorded_by,
+                "evidence.add",
+                &format!("service:{}", saved.service),
+                &json!({ "after": evidence_json(&saved, true), "from": from }).to_string(),
+            )?;
+            Ok(saved)
+        })?)
+    })
+    .await?;
     engine.alerting.forget_readiness();
-    Ok((StatusCode::CREATED, Json(evidence_json(&saved))).into_response())
+    Ok((StatusCode::CREATED, Json(evidence_json(&saved, true))).into_response())
 }
 
 /// One service's readiness, as of now (computed afresh: what was just recorded counts).
-async fn assess_one(app: &AppState, name: String) -> Result<Option<Readiness>, ApiError> {
+pub(crate) async fn assess_one(
+    app: &AppState,
+    name: String,
+) -> Result<Option<Readiness>, ApiError> {
     let engine = app.engine();
     blocking(move || {
         let t = now();
@@ -494,31 +515,39 @@ pub async fn all(
             return Err(bad(format!("there is no customer `{c}`")));
         }
     }
-    let alerting = engine.alerting.clone();
-    let all = blocking(move || Ok(alerting.readiness_now(now())?)).await?;
-    let catalog = engine.catalog();
-    let mut list: Vec<Readiness> = all
-        .iter()
-        .filter(|r| {
-            scope.sees_service(catalog, &r.service)
-                && customer.as_deref().is_none_or(|c| {
-                    catalog
-                        .service(&r.service)
-                        .and_then(|s| s.customer.as_deref())
-                        == Some(c)
+    // Filtering, judging the policies and writing the answer run off the async workers.
+    Ok(Json(
+        blocking(move || {
+            let (at, all) = engine.alerting.readiness_now(now())?;
+            let catalog = engine.catalog();
+            let of: std::collections::HashMap<&str, &Service> = catalog
+                .services
+                .iter()
+                .map(|s| (s.name.as_str(), s))
+                .collect();
+            let mut list: Vec<Readiness> = all
+                .iter()
+                .filter(|r| {
+                    let service = of.get(r.service.as_str());
+                    scope.sees(service.and_then(|s| s.customer.as_deref()))
+                        && customer
+                            .as_deref()
+                            .is_none_or(|c| service.and_then(|s| s.customer.as_deref()) == Some(c))
                 })
+                .map(|r| scoped(r.clone(), &scope))
+                .collect();
+            worst_first(&mut list);
+            Ok(json!({
+                "services": list.iter().map(|r| json!({
+                    "service": r.service,
+                    "level": r.level.as_str(),
+                    "score": r.score,
+                    "failing": r.failing(),
+                    "violations": violations_json(catalog, r),
+                })).collect::<Vec<_>>(),
+                "at": opt_time(Some(at)),
+            }))
         })
-        .map(|r| scoped(r.clone(), &scope))
-        .collect();
-    worst_first(&mut list);
-    Ok(Json(json!({
-        "services": list.iter().map(|r| json!({
-            "service": r.service,
-            "level": r.level.as_str(),
-            "score": r.score,
-            "failing": r.failing(),
-            "violations": violations_json(catalog, r),
-        })).collect::<Vec<_>>(),
-        "at": opt_time(Some(now())),
-    })))
+        .await?,
+    ))
 }

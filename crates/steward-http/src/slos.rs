@@ -26,7 +26,7 @@ pub fn rfc3339(t: i64) -> String {
 }
 
 /// A finite number, or null (JSON has no infinity).
-fn num(x: f64) -> Value {
+pub(crate) fn num(x: f64) -> Value {
     if x.is_finite() {
         json!(x)
     } else {

@@ -92,33 +92,17 @@ pub const CHECKS: [&str; 12] = [
     "alert-noise",
 ];
 
+/// The checks each level adds, in [`CHECKS`]' order: the first six for intermediate, the
+/// rest for advanced.
+const BY_LEVEL: (&[&str], &[&str]) = CHECKS.split_at(6);
+
 /// What a level needs beyond the one below it. Beginner needs nothing: every service starts
 /// there. Intermediate: someone owns it, is reached at every hour and has a runbook for every
 /// known failure; advanced: all of that proved by practice (rehearsals, restore drills,
 /// evidence, closed action items, pages people act on).
 pub const LEVEL_NEEDS: [(Level, &[&str]); 2] = [
-    (
-        Level::Intermediate,
-        &[
-            "owner",
-            "oncall-coverage",
-            "escalation",
-            "slo",
-            "slo-paging",
-            "runbooks",
-        ],
-    ),
-    (
-        Level::Advanced,
-        &[
-            "runbook-rehearsal",
-            "recovery-test",
-            "responsibilities",
-            "evidence",
-            "action-items",
-            "alert-noise",
-        ],
-    ),
+    (Level::Intermediate, BY_LEVEL.0),
+    (Level::Advanced, BY_LEVEL.1),
 ];
 
 /// The checks a level needs, those of the levels below it included.

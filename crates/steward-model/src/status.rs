@@ -27,8 +27,9 @@ pub fn day_state(counts: Counts, target: f64) -> DayState {
     if counts.total == 0 {
         return DayState::NoTraffic;
     }
-    let allowed_ppb = ((1.0 - target) * PPB as f64).round().max(0.0) as u128;
+    let allowed_ppb = ((1.0 - target.clamp(0.0, 1.0)) * PPB as f64).round() as u128;
     let bad = u128::from(counts.total - counts.good.min(counts.total));
+    // At most 2⁶⁴ × 10⁹ on either side: no overflow.
     if bad * PPB > allowed_ppb * u128::from(counts.total) {
         DayState::OverBudget
     } else {
@@ -49,7 +50,7 @@ pub fn last_days(now: i64, n: usize, zone: &TimeZone) -> Vec<(Date, i64, i64)> {
             .map(|z| z.timestamp().as_second())
             .ok()
     };
-    let mut out = Vec::with_capacity(n);
+    let mut out = Vec::with_capacity(n.min(1000));
     let mut d = today;
     for _ in 0..n {
         let (Some(a), Some(b)) = (start_of(d), d.tomorrow().ok().and_then(start_of)) else {
@@ -92,6 +93,15 @@ mod tests {
         );
         // A 100 % target allows nothing bad.
         assert_eq!(day_state(Counts::new(9, 10), 1.0), DayState::OverBudget);
+        // Targets outside [0, 1] are taken at the bound, not overflowed.
+        assert_eq!(
+            day_state(Counts::new(0, u64::MAX), -5.0),
+            DayState::WithinBudget
+        );
+        assert_eq!(
+            day_state(Counts::new(u64::MAX - 1, u64::MAX), 7.0),
+            DayState::OverBudget
+        );
         // Exactly at the limit at nine decimals, where floating point would wobble.
         assert_eq!(
             day_state(

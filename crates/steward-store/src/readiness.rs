@@ -2,7 +2,17 @@
 //! of the last days with who acted on them, overdue action items by service; and the daily
 //! readiness snapshots kept for the trend.
 
-use crate::sql::Row;
+use crate::sql::{Row, Val};
+
+/// ` WHERE {prefix}service = ?1` and its parameter when a service is given, else nothing:
+/// PostgreSQL cannot type a parameter that is only compared with NULL, so the clause is
+/// there only when it is asked for.
+fn of_service(prefix: &str, service: Option<&str>) -> (String, Vec<Val>) {
+    match service {
+        Some(s) => (format!(" WHERE {prefix}service = ?1"), vec![s.into()]),
+        None => (String::new(), Vec::new()),
+    }
+}
 use crate::{Result, Tx};
 
 /// A piece of evidence that a control is done.
@@ -96,35 +106,77 @@ impl Tx<'_> {
             .collect()
     }
 
-    /// The newest evidence of every (service, control): (service, control, done at).
-    pub fn latest_evidence(&mut self) -> Result<Vec<(String, String, i64)>> {
+    /// A service's newest evidence of each control (of two done at once, the later recorded).
+    pub fn newest_evidence(&mut self, service: &str) -> Result<Vec<Evidence>> {
         self.db
             .query(
-                "SELECT service, control, MAX(done_at) FROM evidence GROUP BY service, control",
-                &[],
+                &format!(
+                    "SELECT {EVIDENCE_COLUMNS} FROM evidence e WHERE e.service = ?1 AND NOT EXISTS (
+                        SELECT 1 FROM evidence x WHERE x.service = e.service AND x.control = e.control
+                           AND (x.done_at > e.done_at OR (x.done_at = e.done_at AND x.id > e.id)))
+                      ORDER BY e.control"
+                ),
+                &[service.into()],
+            )?
+            .iter()
+            .map(evidence)
+            .collect()
+    }
+
+    /// The newest evidence of every (service, control), of one service when given:
+    /// (service, control, done at).
+    pub fn latest_evidence(&mut self, service: Option<&str>) -> Result<Vec<(String, String, i64)>> {
+        let (clause, params) = of_service("", service);
+        self.db
+            .query(
+                &format!("SELECT service, control, MAX(done_at) FROM evidence{clause} GROUP BY service, control"),
+                &params,
             )?
             .iter()
             .map(|r| Ok((r.text(0)?, r.text(1)?, r.int(2)?)))
             .collect()
     }
 
+    /// Open alerts and open incidents counted by service (of one customer's services, when
+    /// given): (service, alerts, incidents).
+    pub fn open_by_service(&mut self, customer: Option<&str>) -> Result<Vec<(String, i64, i64)>> {
+        let (clause, params) = match customer {
+            Some(c) => (" AND customer = ?1", vec![c.into()]),
+            None => ("", Vec::new()),
+        };
+        let mut out: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+        for (table, alerts) in [("alerts", true), ("incidents", false)] {
+            for r in self.db.query(
+                &format!("SELECT service, COUNT(*) FROM {table} WHERE status <> 'resolved' AND service IS NOT NULL{clause} GROUP BY service"),
+                &params,
+            )? {
+                let n = r.int(1)?;
+                let e = out.entry(r.text(0)?).or_default();
+                if alerts {
+                    e.0 = n;
+                } else {
+                    e.1 = n;
+                }
+            }
+        }
+        Ok(out.into_iter().map(|(s, (a, i))| (s, a, i)).collect())
+    }
+
     /// Pages opened at or after `since` (of one service, when given): alerts that page and
     /// notified someone.
     pub fn pages_since(&mut self, since: i64, service: Option<&str>) -> Result<Vec<PageRow>> {
-        // PostgreSQL cannot type a parameter only compared with NULL: the service's clause is
-        // there only when it is asked for.
-        let (clause, params) = match service {
-            Some(s) => (" AND a.service = ?2", vec![since.into(), s.into()]),
-            None => ("", vec![since.into()]),
-        };
+        let (clause, mut params) = of_service("a.", service);
+        params.push(since.into());
+        let since_param = params.len();
         self.db
             .query(
                 &format!(
                     "SELECT a.id, a.service, a.policy, MIN(l.at), a.acknowledged_at, a.acknowledged_by, a.resolved_by
                        FROM alerts a JOIN alert_log l ON l.alert = a.id AND l.kind = 'notified'
-                      WHERE a.opened_at >= ?1 AND a.urgency = 'page'{clause}
+                     {clause} {} a.opened_at >= ?{since_param} AND a.urgency = 'page'
                       GROUP BY a.id, a.service, a.policy, a.acknowledged_at, a.acknowledged_by, a.resolved_by
-                      ORDER BY a.id"
+                      ORDER BY a.id",
+                    if clause.is_empty() { "WHERE" } else { "AND" }
                 ),
                 &params,
             )?
@@ -143,13 +195,20 @@ impl Tx<'_> {
             .collect()
     }
 
-    /// Open action items due before `now`, with their incident's service.
-    pub fn overdue_items(&mut self, now: i64) -> Result<Vec<OverdueItem>> {
+    /// Open action items due before `now`, with their incident's service (of one service
+    /// when given).
+    pub fn overdue_items(&mut self, now: i64, service: Option<&str>) -> Result<Vec<OverdueItem>> {
+        let (clause, mut params) = of_service("n.", service);
+        params.push(now.into());
+        let now_param = params.len();
         self.db
             .query(
-                "SELECT i.id, n.service, i.title, i.due_at FROM action_items i JOIN incidents n ON n.id = i.incident
-                  WHERE i.status = 'open' AND i.due_at < ?1 ORDER BY i.due_at, i.id",
-                &[now.into()],
+                &format!(
+                    "SELECT i.id, n.service, i.title, i.due_at FROM action_items i JOIN incidents n ON n.id = i.incident{clause}
+                      {} i.status = 'open' AND i.due_at < ?{now_param} ORDER BY i.due_at, i.id",
+                    if clause.is_empty() { "WHERE" } else { "AND" }
+                ),
+                &params,
             )?
             .iter()
             .map(|r| {

@@ -457,9 +457,9 @@ fn a_full_queue_refuses_appends_at_once(f: Fixture) {
 fn evidence_pages_overdue_items_and_readiness_days_are_kept(f: Fixture) {
     use steward_store::{Evidence, ReadinessDay};
     let store = Store::open(&f.url).unwrap();
-    let ev = |control: &str, done_at: i64| Evidence {
+    let ev_of = |service: &str, control: &str, done_at: i64| Evidence {
         id: 0,
-        service: "checkout".into(),
+        service: service.into(),
         customer: Some("acme".into()),
         control: control.into(),
         link: "https://wiki.example.com/drill".into(),
@@ -468,6 +468,8 @@ fn evidence_pages_overdue_items_and_readiness_days_are_kept(f: Fixture) {
         recorded_by: "user:ann".into(),
         recorded_at: 500,
     };
+    let other = ev_of("search", "backup", 900);
+    let ev = move |control: &str, done_at: i64| ev_of("checkout", control, done_at);
     let (a, b) = store
         .transact(move |tx| {
             let a = tx.add_evidence(&ev("backup", 100))?;
@@ -478,7 +480,7 @@ fn evidence_pages_overdue_items_and_readiness_days_are_kept(f: Fixture) {
         .unwrap();
     assert!(b.id > a.id);
     assert_eq!(b.done_at, 300);
-    let mut latest = store.transact(|tx| tx.latest_evidence()).unwrap();
+    let mut latest = store.transact(|tx| tx.latest_evidence(None)).unwrap();
     latest.sort();
     assert_eq!(
         latest,
@@ -487,6 +489,26 @@ fn evidence_pages_overdue_items_and_readiness_days_are_kept(f: Fixture) {
             ("checkout".to_string(), "backup".to_string(), 300)
         ]
     );
+    // Another service's evidence is its own.
+    store
+        .transact(move |tx| {
+            tx.add_evidence(&other)?;
+            Ok(())
+        })
+        .unwrap();
+    let newest = store.transact(|tx| tx.newest_evidence("checkout")).unwrap();
+    assert_eq!(
+        newest
+            .iter()
+            .map(|e| (e.control.as_str(), e.done_at))
+            .collect::<Vec<_>>(),
+        [("access-review", 200), ("backup", 300)]
+    );
+    assert_eq!(newest[1], b);
+    let mut latest = store.transact(|tx| tx.latest_evidence(None)).unwrap();
+    latest.sort();
+    assert_eq!(latest.len(), 3);
+    assert_eq!(latest[2], ("search".to_string(), "backup".to_string(), 900));
     let of = store.transact(|tx| tx.evidence_of("checkout", 2)).unwrap();
     assert_eq!(of.iter().map(|e| e.done_at).collect::<Vec<_>>(), [300, 200]);
     assert_eq!(of[0], b);
@@ -562,8 +584,10 @@ fn evidence_pages_overdue_items_and_readiness_days_are_kept(f: Fixture) {
                 ("due later", Some(5000)),
                 ("overdue", Some(2000)),
                 ("no date", None),
+                ("due this very second", Some(3000)),
+                ("overdue but closed", Some(1000)),
             ] {
-                tx.add_action_item(&ActionItem {
+                let item = tx.add_action_item(&ActionItem {
                     id: 0,
                     incident: i.id,
                     title: title.into(),
@@ -576,11 +600,50 @@ fn evidence_pages_overdue_items_and_readiness_days_are_kept(f: Fixture) {
                     closed_at: None,
                     closed_by: None,
                 })?;
+                if title.ends_with("closed") {
+                    tx.close_action_item(item.id, "tested", "user:ann", 1500)?;
+                }
             }
             Ok(())
         })
         .unwrap();
-    let overdue = store.transact(|tx| tx.overdue_items(3000)).unwrap();
+    assert_eq!(
+        store
+            .transact(|tx| tx.overdue_items(3000, Some("search")))
+            .unwrap(),
+        []
+    );
+    assert_eq!(
+        store
+            .transact(|tx| tx.latest_evidence(Some("search")))
+            .unwrap(),
+        [("search".to_string(), "backup".to_string(), 900)]
+    );
+    assert_eq!(
+        store
+            .transact(|tx| tx.overdue_items(3000, Some("checkout")))
+            .unwrap(),
+        store.transact(|tx| tx.overdue_items(3000, None)).unwrap()
+    );
+    // Open alerts and incidents counted by service: four alerts (paged, unreached, the
+    // ticket, the old one) and the incident, which has no customer.
+    assert_eq!(
+        store.transact(|tx| tx.open_by_service(None)).unwrap(),
+        [("checkout".to_string(), 4, 1)]
+    );
+    assert_eq!(
+        store
+            .transact(|tx| tx.open_by_service(Some("acme")))
+            .unwrap(),
+        [("checkout".to_string(), 4, 0)]
+    );
+    assert_eq!(
+        store
+            .transact(|tx| tx.open_by_service(Some("globex")))
+            .unwrap(),
+        []
+    );
+    let overdue = store.transact(|tx| tx.overdue_items(3000, None)).unwrap();
     assert_eq!(overdue.len(), 1);
     assert_eq!(
         (

@@ -192,9 +192,20 @@ pub struct Alerting {
     /// Every service's readiness as the last pass found it (for `/metrics` and tickets),
     /// and when that pass ran.
     readiness: Mutex<(i64, Arc<Vec<steward_model::readiness::Readiness>>)>,
-    /// The last computation of every service's readiness, and when (see
-    /// [`Alerting::readiness_now`]).
-    fresh_readiness: Mutex<(i64, Arc<Vec<steward_model::readiness::Readiness>>)>,
+    /// The last computation of every service's readiness (see [`Alerting::readiness_now`]).
+    fresh_readiness: Mutex<Fresh>,
+}
+
+/// Every service's readiness, shared.
+pub type AllReadiness = Arc<Vec<steward_model::readiness::Readiness>>;
+
+/// A computation of every service's readiness: when, and the generation of the facts it saw
+/// (each [`Alerting::forget_readiness`] moves it on).
+#[derive(Default)]
+struct Fresh {
+    at: i64,
+    generation: u64,
+    list: AllReadiness,
 }
 
 /// How long a computation of every service's readiness answers requests.
@@ -241,7 +252,10 @@ impl Alerting {
             loaded: AtomicBool::new(false),
             public_url: Mutex::new(options_url),
             readiness: Mutex::new((i64::MIN, Arc::default())),
-            fresh_readiness: Mutex::new((i64::MIN, Arc::default())),
+            fresh_readiness: Mutex::new(Fresh {
+                at: i64::MIN,
+                ..Fresh::default()
+            }),
         }
     }
 
@@ -279,7 +293,10 @@ impl Alerting {
             loaded: AtomicBool::new(self.loaded.load(Ordering::Acquire)),
             public_url: Mutex::new(crate::lock(&self.public_url).clone()),
             readiness: Mutex::new((i64::MIN, crate::lock(&self.readiness).1.clone())),
-            fresh_readiness: Mutex::new((i64::MIN, Arc::default())),
+            fresh_readiness: Mutex::new(Fresh {
+                at: i64::MIN,
+                ..Fresh::default()
+            }),
         }
     }
 
@@ -291,25 +308,31 @@ impl Alerting {
     /// Every service's readiness as of `now`: computed afresh unless a computation of the
     /// last [`READINESS_FRESH`] seconds is at hand (requests for every service's answer share
     /// it; recording evidence or a rehearsal forgets it).
-    pub fn readiness_now(
-        &self,
-        now: i64,
-    ) -> Result<Arc<Vec<steward_model::readiness::Readiness>>, AlertError> {
-        {
+    pub fn readiness_now(&self, now: i64) -> Result<(i64, AllReadiness), AlertError> {
+        let generation = {
             let fresh = crate::lock(&self.fresh_readiness);
-            if now.saturating_sub(fresh.0) <= READINESS_FRESH {
-                return Ok(fresh.1.clone());
+            // A clock that stepped back does not make an old answer fresh.
+            if (0..=READINESS_FRESH).contains(&now.saturating_sub(fresh.at)) {
+                return Ok((fresh.at, fresh.list.clone()));
             }
-        }
+            fresh.generation
+        };
         let facts = crate::readiness::gather(&self.store, now)?;
         let list = Arc::new(crate::readiness::assess_all(&self.catalog, &facts, now));
-        *crate::lock(&self.fresh_readiness) = (now, list.clone());
-        Ok(list)
+        let mut fresh = crate::lock(&self.fresh_readiness);
+        // Evidence recorded while this was computed: the answer is not kept for others.
+        if fresh.generation == generation {
+            fresh.at = now;
+            fresh.list = list.clone();
+        }
+        Ok((now, list))
     }
 
     /// Something readiness is computed from changed: the next answer is computed afresh.
     pub fn forget_readiness(&self) {
-        crate::lock(&self.fresh_readiness).0 = i64::MIN;
+        let mut fresh = crate::lock(&self.fresh_readiness);
+        fresh.at = i64::MIN;
+        fresh.generation += 1;
     }
 
     /// Computes every service's readiness, keeps it as today's snapshot, and keeps one
@@ -319,8 +342,17 @@ impl Alerting {
     /// failed pass.
     pub fn readiness_pass(self: &Arc<Self>, now: i64) -> Result<(), AlertError> {
         self.forget_readiness();
-        let list = self.readiness_now(now)?;
-        crate::readiness::keep_snapshot(&self.store, &list, now)?;
+        let (_, list) = self.readiness_now(now)?;
+        let (last_at, before) = crate::lock(&self.readiness).clone();
+        // The day's snapshot: what changed since the last pass, or everything on a new day.
+        let new_day = last_at == i64::MIN
+            || crate::readiness::day_of(last_at) != crate::readiness::day_of(now);
+        crate::readiness::keep_snapshot(
+            &self.store,
+            &list,
+            (!new_day).then_some(&before[..]),
+            now,
+        )?;
         *crate::lock(&self.readiness) = (now, list.clone());
         let mut wanted: HashMap<String, (String, &'static str)> = HashMap::new();
         for r in list.iter() {

@@ -32,6 +32,12 @@ kind: Service
 metadata: {name: globex-api}
 spec: {owner: globex-team, tier: 3, customer: globex, class: internal-api}
 ---
+# The provider's own tool: no customer, so the provider answers for every control of it.
+apiVersion: steward/v1
+kind: Service
+metadata: {name: ops-tool}
+spec: {owner: storefront-team, tier: 4, class: internal-api}
+---
 # Checkout's runbook must have been rehearsed: `readiness check` fails until it is.
 apiVersion: steward/v1
 kind: Policy
@@ -110,6 +116,7 @@ fn readiness_evidence_and_the_catalog_through_the_api_and_the_command_line() {
         order,
         [
             ("globex-api", "beginner"),
+            ("ops-tool", "beginner"),
             ("search", "beginner"),
             ("catalog-db", "beginner"),
             ("checkout", "intermediate"),
@@ -142,7 +149,7 @@ fn readiness_evidence_and_the_catalog_through_the_api_and_the_command_line() {
     let (code, out) = cli_as(&s, "ana", &["readiness", "check"]);
     assert_eq!(code, 3, "{out}");
     assert!(
-        out.contains("5 services checked, 1 violation of policy"),
+        out.contains("6 services checked, 1 violation of policy"),
         "{out}"
     );
     let (status, run) = s.post("/api/v1/runbooks/checkout-payment-timeouts/rehearse", "{}");
@@ -173,6 +180,17 @@ fn readiness_evidence_and_the_catalog_through_the_api_and_the_command_line() {
     );
     assert_eq!(status, 201, "{e}");
     assert_eq!(e["recorded_by"], "user:ana");
+    // In the audit trail once, with what was recorded (written in the evidence's transaction).
+    let (_, trail) = s.get("/api/v1/audit?subject=service:checkout");
+    let adds: Vec<&Value> = trail["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "evidence.add")
+        .collect();
+    assert_eq!(adds.len(), 1, "{trail}");
+    assert_eq!(adds[0]["actor"], "user:ana");
+    assert_eq!(adds[0]["after"]["control"], "log-review-and-alerting");
     assert_eq!(e["control"], "log-review-and-alerting");
     let (_, checkout) = s.get("/api/v1/services/checkout/readiness");
     assert_eq!(
@@ -197,6 +215,22 @@ fn readiness_evidence_and_the_catalog_through_the_api_and_the_command_line() {
     );
     let (_, db) = s.get("/api/v1/services/catalog-db/readiness");
     assert!(failing(&db).contains(&"recovery-test"));
+    // Every service's answer is shared for a few seconds; recorded evidence is seen at once.
+    let failing_of = |all: &Value, service: &str| -> Vec<String> {
+        all["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["service"] == service)
+            .unwrap()["failing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, all) = s.get("/api/v1/readiness");
+    assert!(failing_of(&all, "catalog-db").contains(&"recovery-test".to_string()));
     let (code, out) = cli_as(
         &s,
         "acme-ops",
@@ -218,6 +252,8 @@ fn readiness_evidence_and_the_catalog_through_the_api_and_the_command_line() {
     );
     let (_, db2) = s.get("/api/v1/services/catalog-db/readiness");
     assert!(!failing(&db2).contains(&"recovery-test"), "{db2}");
+    let (_, all) = s.get("/api/v1/readiness");
+    assert!(!failing_of(&all, "catalog-db").contains(&"recovery-test".to_string()));
     let provider = json!({"control": "managed-patching", "link": "https://wiki.example.com/patch"});
     let (status, _) = send_as(
         &s,
@@ -227,6 +263,17 @@ fn readiness_evidence_and_the_catalog_through_the_api_and_the_command_line() {
         &provider,
     );
     assert_eq!(status, 403);
+    // A service of no customer: the provider records even the controls its class gives the
+    // customer, or they could never be proved.
+    let body = json!({"control": "data-classification", "link": "https://wiki.example.com/data"});
+    let (status, e) = send_as(
+        &s,
+        "POST",
+        "ana",
+        "/api/v1/services/ops-tool/evidence",
+        &body,
+    );
+    assert_eq!(status, 201, "{e}");
     // Bad input is refused with what was wrong.
     for (body, message) in [
         (json!({"control": "nope", "link": "https://x"}), "service `checkout` has no control `nope`; its controls are deploys-and-rollback, access-policy-and-admin-scope, dependency-updates, log-review-and-alerting, data-classification"),
@@ -261,6 +308,62 @@ fn readiness_evidence_and_the_catalog_through_the_api_and_the_command_line() {
         &Value::Null,
     );
     assert_eq!(acme["services"], json!([]));
+    // The provider filters by customer.
+    let (_, only) = s.get("/api/v1/readiness?customer=globex");
+    let only: Vec<&str> = only["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(only, ["globex-api"]);
+    let (status, e) = s.get("/api/v1/readiness?customer=globx");
+    assert_eq!(
+        (status, e["error"]["message"].as_str()),
+        (400, Some("there is no customer `globx`"))
+    );
+    // The provider's on-call arrangements (its people, schedules and policies) are the
+    // provider's: a customer reads whether those checks pass, not the names behind them.
+    let (_, theirs) = send_as(
+        &s,
+        "GET",
+        "acme-ops",
+        "/api/v1/services/checkout/readiness",
+        &Value::Null,
+    );
+    assert_eq!(
+        reason(&theirs, "owner"),
+        "a team with people in it owns the service"
+    );
+    assert_eq!(
+        reason(&theirs, "oncall-coverage"),
+        "someone is reached at every hour of the next 14 days"
+    );
+    let (_, ours) = s.get("/api/v1/services/checkout/readiness");
+    assert_eq!(
+        reason(&ours, "owner"),
+        "owned by team `storefront-team` (3 members: chen, dara, eli)"
+    );
+    let (_, entry) = send_as(
+        &s,
+        "GET",
+        "acme-ops",
+        "/api/v1/services/checkout",
+        &Value::Null,
+    );
+    assert_eq!(entry["escalation_policy"], Value::Null);
+    // Who on the provider's staff recorded the provider's evidence is the provider's.
+    let log = entry["responsibilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["control"] == "log-review-and-alerting")
+        .unwrap();
+    assert_eq!(log["last_evidence"]["recorded_by"], Value::Null, "{log}");
+    assert_eq!(
+        log["last_evidence"]["link"],
+        "https://wiki.example.com/log-review/42"
+    );
 
     // The catalog: entries, and the dependency graph both ways.
     let (_, list) = send_as(&s, "GET", "acme-ops", "/api/v1/services", &Value::Null);
