@@ -9,7 +9,7 @@ use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
 use steward_model::catalog::{
     Contact, Customer, InhibitRule, Integration, IntegrationKind, MaintenanceWindow, Recurrence,
-    Role, Route, User,
+    Role, Route, StatusPage, User,
 };
 use steward_model::escalation::{EscalationPolicy, Step, Target};
 use steward_model::matcher::Matcher;
@@ -202,11 +202,28 @@ fn contacts(r: &mut Reader<'_>, f: &mut Fields<'_>) -> Option<Vec<Contact>> {
 fn read_customer(r: &mut Reader<'_>, meta: Metadata, spec: &Node) -> Option<OnCallDoc> {
     let mut f = r.map(spec, "Customer spec")?;
     let contacts = contacts(r, &mut f);
+    let status_page = match f.get("statusPage") {
+        None => Some(StatusPage::default()),
+        Some(n) => (|| {
+            let mut p = r.map(n, "statusPage")?;
+            let public = match p.get("public") {
+                None => Some(false),
+                Some(b) => r.boolean(b, "statusPage.public"),
+            };
+            let time_zone = time_zone(r, &mut p, &TimeZone::UTC);
+            p.finish(r);
+            Some(StatusPage {
+                public: public?,
+                time_zone: time_zone?,
+            })
+        })(),
+    };
     f.finish(r);
     let customer = Customer {
         name: meta.name.name.clone(),
         display_name: meta.display_name.clone(),
         contacts: contacts?,
+        status_page: status_page?,
     };
     Some(OnCallDoc::Customer(meta, customer))
 }

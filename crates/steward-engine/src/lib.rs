@@ -9,10 +9,12 @@
 pub mod adjust;
 pub mod alerting;
 mod evaluate;
+pub mod history;
 mod ingest;
 mod metrics;
 pub mod readiness;
 mod rebuild;
+pub mod report;
 mod rollup;
 pub mod runtime;
 mod supervise;

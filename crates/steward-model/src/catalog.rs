@@ -131,6 +131,24 @@ pub struct Customer {
     pub name: String,
     pub display_name: Option<String>,
     pub contacts: Vec<Contact>,
+    pub status_page: StatusPage,
+}
+
+/// Who reads a customer's status page, and in which zone its days are told.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusPage {
+    /// Anyone may read it; otherwise only the customer's users and the provider's staff.
+    pub public: bool,
+    pub time_zone: jiff::tz::TimeZone,
+}
+
+impl Default for StatusPage {
+    fn default() -> StatusPage {
+        StatusPage {
+            public: false,
+            time_zone: jiff::tz::TimeZone::UTC,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -229,40 +247,56 @@ pub struct MaintenanceWindow {
 impl MaintenanceWindow {
     /// Whether the window is open at `at` (unix seconds).
     pub fn is_active(&self, at: i64) -> bool {
-        let Ok(ts) = jiff::Timestamp::from_second(at) else {
-            return false;
-        };
+        !self.occurrences(at, at.saturating_add(1)).is_empty()
+    }
+
+    /// Its occurrences open at some time in `[from, to)`, as `[start, end)` in unix seconds,
+    /// oldest first. `to − from` is bounded by the caller (a status page asks for weeks).
+    pub fn occurrences(&self, from: i64, to: i64) -> Vec<(i64, i64)> {
         let begin = |date: jiff::civil::Date| {
             date.to_datetime(self.start.time())
                 .to_zoned(self.time_zone.clone())
                 .map_or(i64::MAX, |z| z.timestamp().as_second())
         };
         let first = begin(self.start.date());
-        if at < first {
-            return false;
-        }
+        let open = |b: i64| b < to && from < b.saturating_add(self.duration);
         if self.recurrence == Recurrence::Once {
-            return at < first.saturating_add(self.duration);
-        }
-        // The occurrences that may still be open: those that began in the last
-        // `duration` seconds, one local day at a time.
-        let today = self.time_zone.to_datetime(ts).date();
-        let days_back = self.duration / 86_400 + 1;
-        (0..=days_back).any(|back| {
-            let Ok(day) = today.checked_sub(jiff::Span::new().days(back)) else {
-                return false;
+            return if open(first) {
+                vec![(first, first.saturating_add(self.duration))]
+            } else {
+                Vec::new()
             };
-            if day < self.start.date() {
-                return false;
-            }
+        }
+        let (Ok(a), Ok(b)) = (
+            jiff::Timestamp::from_second(from.saturating_sub(self.duration)),
+            jiff::Timestamp::from_second(to),
+        ) else {
+            return Vec::new();
+        };
+        // One local day at a time, from the day an occurrence still open at `from` began.
+        let (Ok(mut day), last) = (
+            self.time_zone.to_datetime(a).date().yesterday(),
+            self.time_zone.to_datetime(b).date(),
+        ) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        while day <= last {
             let on = match self.recurrence {
                 Recurrence::Daily => true,
                 Recurrence::Weekly(days) => days[day.weekday().to_monday_zero_offset() as usize],
                 Recurrence::Once => false,
             };
             let b = begin(day);
-            on && b <= at && at < b.saturating_add(self.duration)
-        })
+            if on && day >= self.start.date() && open(b) {
+                out.push((b, b.saturating_add(self.duration)));
+            }
+            match day.tomorrow() {
+                Ok(d) => day = d,
+                Err(_) => break,
+            }
+        }
+        out
     }
 }
 

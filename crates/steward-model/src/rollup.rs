@@ -15,7 +15,9 @@
 //! window of the finer tiers (they stop short of it, with 10 minutes to spare for a lagging
 //! evaluator), so a state rebuilt from rolled rows equals one rebuilt from the originals. A
 //! block in which a calendar period begins is left as it is, so every row stays in its
-//! period. Rows older than an hour before [`SloDefinition::history_start`] are deleted.
+//! period. Rows older than an hour before [`SloDefinition::history_start`], or before
+//! [`KEPT_DAYS`] days ago if that is earlier, are deleted: a status page draws 90 days of
+//! any SLO, and a report covers the last months, from the same rows.
 //!
 //! Time slices are judged on their events, so raw events are never merged across slices:
 //! once a slice is final (no sample can reach it, [`SLICE_LATENESS`]), its events are
@@ -52,6 +54,10 @@ pub const STAGES: [Stage; 3] = [
     },
 ];
 
+/// Rows are kept at least this many days (hourly once older than three): a status page's 90
+/// days, with a day to spare for the reader's time zone.
+pub const KEPT_DAYS: i64 = 92;
+
 fn align_down(t: i64, r: i64) -> i64 {
     t.div_euclid(r) * r
 }
@@ -82,7 +88,7 @@ pub fn plan(
         .filter(|&to| to > units_through)
         .map(|to| (units_through, to));
     let units_end = judge.map_or(units_through, |(_, to)| to);
-    let delete_before = def.history_start(now) - 3600;
+    let delete_before = def.history_start(now).min(now - KEPT_DAYS * 86_400) - 3600;
     let merges = STAGES
         .iter()
         .filter_map(|s| {
@@ -255,20 +261,21 @@ mod tests {
                 (NOW - 22_800, NOW - 22_200, 600)
             ]
         );
-        assert_eq!(p.delete_before, NOW - 30 * 86_400 - 3600);
+        assert_eq!(p.delete_before, NOW - KEPT_DAYS * 86_400 - 3600);
         let occurrences = def(
             SloWindow::Rolling(Duration::days(30)),
             BudgetingMethod::Occurrences,
         );
         let p = plan(&occurrences, NOW, i64::MIN, i64::MAX, i64::MIN);
         assert_eq!(p.judge, None);
-        // From the first row kept (30 d and an hour back), each stage to its age.
+        // From the first row kept (92 d and an hour back: longer than its window), each stage
+        // to its age.
         assert_eq!(
             p.merges,
             vec![
-                (NOW - 2_595_660, NOW - 4200, 60),
-                (NOW - 2_596_200, NOW - 22_200, 600),
-                (NOW - 2_599_200, NOW - 262_800, 3600)
+                (NOW - 7_952_460, NOW - 4200, 60),
+                (NOW - 7_953_000, NOW - 22_200, 600),
+                (NOW - 7_956_000, NOW - 262_800, 3600)
             ]
         );
     }

@@ -106,6 +106,21 @@ pub enum Moved {
 
 const INCIDENT_COLUMNS: &str = "id, title, severity, service, customer, status, started_at, impact_started_at, acknowledged_at, acknowledged_by, mitigated_at, mitigated_by, resolved_at, resolved_by, created_by, updated_at";
 
+/// The kind of an incident event that its readers outside see on the customer's status page.
+pub const PUBLISHED_UPDATE: &str = "published_update";
+
+fn event(r: &Row) -> Result<IncidentEvent> {
+    Ok(IncidentEvent {
+        id: r.int(0)?,
+        incident: r.int(1)?,
+        at: r.int(2)?,
+        kind: r.text(3)?,
+        summary: r.text(4)?,
+        actor: r.text(5)?,
+        details: r.text(6)?,
+    })
+}
+
 fn incident(r: &Row) -> Result<Incident> {
     Ok(Incident {
         id: r.int(0)?,
@@ -235,17 +250,43 @@ impl Tx<'_> {
                 &[incident.into()],
             )?
             .iter()
-            .map(|r| {
-                Ok(IncidentEvent {
-                    id: r.int(0)?,
-                    incident: r.int(1)?,
-                    at: r.int(2)?,
-                    kind: r.text(3)?,
-                    summary: r.text(4)?,
-                    actor: r.text(5)?,
-                    details: r.text(6)?,
-                })
-            })
+            .map(event)
+            .collect()
+    }
+
+    /// The status updates published for a customer's readers from `since` on, newest first
+    /// (events of kind [`PUBLISHED_UPDATE`] of the customer's incidents).
+    pub fn published_updates(
+        &mut self,
+        customer: &str,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<IncidentEvent>> {
+        self.db
+            .query(
+                "SELECT e.id, e.incident, e.at, e.kind, e.summary, e.actor, e.details FROM incident_events e JOIN incidents i ON i.id = e.incident
+                 WHERE e.kind = ?1 AND i.customer = ?2 AND e.at >= ?3 ORDER BY e.at DESC, e.id DESC LIMIT ?4",
+                &[PUBLISHED_UPDATE.into(), customer.into(), since.into(), i64::from(limit).into()],
+            )?
+            .iter()
+            .map(event)
+            .collect()
+    }
+
+    /// A customer's incidents that were open at some time in `[from, to)`, oldest first.
+    pub fn incidents_between(
+        &mut self,
+        customer: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Incident>> {
+        self.db
+            .query(
+                &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE customer = ?1 AND started_at < ?3 AND (resolved_at IS NULL OR resolved_at >= ?2) ORDER BY started_at, id"),
+                &[customer.into(), from.into(), to.into()],
+            )?
+            .iter()
+            .map(incident)
             .collect()
     }
 

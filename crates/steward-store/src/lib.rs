@@ -29,7 +29,7 @@ pub use alerts::{
 };
 pub use audit::{AuditEntry, AuditQuery, Broken, Verified};
 pub use incidents::{
-    ActionItem, Incident, IncidentEvent, IncidentStatus, Moved, NewIncident, Role,
+    ActionItem, Incident, IncidentEvent, IncidentStatus, Moved, NewIncident, Role, PUBLISHED_UPDATE,
 };
 pub use passwords::{decoy_hash, hash_password, verify_password};
 pub use readiness::{Evidence, OverdueItem, PageRow, ReadinessDay};

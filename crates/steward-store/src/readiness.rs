@@ -63,6 +63,16 @@ pub struct ReadinessDay {
     pub failing: Vec<String>,
 }
 
+fn readiness_day(r: &Row) -> Result<ReadinessDay> {
+    Ok(ReadinessDay {
+        service: r.text(0)?,
+        day: r.text(1)?,
+        level: r.text(2)?,
+        score: r.int(3)?,
+        failing: r.text(4)?.split_whitespace().map(str::to_string).collect(),
+    })
+}
+
 const EVIDENCE_COLUMNS: &str =
     "id, service, customer, control, link, note, done_at, recorded_by, recorded_at";
 
@@ -232,6 +242,19 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Each service's readiness as kept on its last day up to `day` (`YYYY-MM-DD`), by service.
+    pub fn readiness_on(&mut self, day: &str) -> Result<Vec<ReadinessDay>> {
+        self.db
+            .query(
+                "SELECT r.service, r.day, r.level, r.score, r.failing FROM readiness_days r
+                 WHERE r.day = (SELECT MAX(d.day) FROM readiness_days d WHERE d.service = r.service AND d.day <= ?1) ORDER BY r.service",
+                &[day.into()],
+            )?
+            .iter()
+            .map(readiness_day)
+            .collect()
+    }
+
     /// A service's readiness days from `since` (`YYYY-MM-DD`) on, oldest first.
     pub fn readiness_days(&mut self, service: &str, since: &str) -> Result<Vec<ReadinessDay>> {
         self.db
@@ -240,19 +263,7 @@ impl Tx<'_> {
                 &[service.into(), since.into()],
             )?
             .iter()
-            .map(|r| {
-                Ok(ReadinessDay {
-                    service: r.text(0)?,
-                    day: r.text(1)?,
-                    level: r.text(2)?,
-                    score: r.int(3)?,
-                    failing: r
-                        .text(4)?
-                        .split_whitespace()
-                        .map(str::to_string)
-                        .collect(),
-                })
-            })
+            .map(readiness_day)
             .collect()
     }
 }
